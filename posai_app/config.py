@@ -1,0 +1,142 @@
+"""Configuration: defaults, environment reading and the required-settings check.
+
+Environments differ by values, never by code paths. `from_env()` is called by the
+factory (never at import time) so tests and the CLI can set the environment first.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from collections.abc import Mapping
+from typing import Any
+
+from cryptography.fernet import Fernet
+
+log = logging.getLogger(__name__)
+
+# Fixed, public development values: used only outside production, and announced.
+DEV_API_KEY = "posai-dev-api-key"
+DEV_API_SECRET = "posai-dev-api-secret-0123456789abcdef-not-for-production"  # noqa: S105
+
+REQUIRED_IN_PRODUCTION = (
+    "SECRET_KEY",
+    "DATABASE_URL",
+    "REDIS_URL",
+    "SHOPIFY_API_KEY",
+    "SHOPIFY_API_SECRET",
+    "APP_URL",
+    "POSAI_ENCRYPTION_KEYS",
+)
+
+
+class ConfigError(RuntimeError):
+    """Raised when the app cannot start with the configuration it was given."""
+
+
+class BaseConfig:
+    POSAI_ENV = "development"
+    POSAI_DEMO = False
+    SHOPIFY_API_VERSION = "2025-10"
+    SHOPIFY_SCOPES = "read_products,read_orders,read_all_orders,read_inventory"
+    # Tests point these at local fakes; production leaves them unset (real Shopify).
+    SHOPIFY_ADMIN_BASE_URL = None  # e.g. "http://127.0.0.1:9999/{shop}" -> replaces "https://{shop}"
+    RQ_QUEUES = ("high", "ingest", "train", "default", "low")
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    MAX_CONTENT_LENGTH = 2 * 1024 * 1024
+    JSON_SORT_KEYS = False
+
+
+def normalize_database_url(url: str) -> str:
+    """Map the URL schemes Fly and Heroku hand out onto SQLAlchemy's psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def _env(name: str) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else None
+
+
+def from_env() -> dict[str, Any]:
+    """Read every setting that varies by environment."""
+    values: dict[str, Any] = {}
+    for name in (
+        "SECRET_KEY",
+        "REDIS_URL",
+        "SHOPIFY_API_KEY",
+        "SHOPIFY_API_SECRET",
+        "SHOPIFY_API_SECRET_OLD",
+        "SHOPIFY_API_VERSION",
+        "SHOPIFY_ADMIN_BASE_URL",
+        "APP_URL",
+        "POSAI_ENV",
+    ):
+        if (value := _env(name)) is not None:
+            values[name] = value
+    if (url := _env("DATABASE_URL")) is not None:
+        values["DATABASE_URL"] = url
+    if (keys := _env("POSAI_ENCRYPTION_KEYS")) is not None:
+        values["POSAI_ENCRYPTION_KEYS"] = keys
+    if (demo := _env("POSAI_DEMO")) is not None:
+        values["POSAI_DEMO"] = demo.lower() in ("1", "true", "yes", "on")
+    return values
+
+
+def finalize(config: dict[str, Any], instance_path: str) -> None:
+    """Check required settings, fill development defaults and derive dependent values, in place."""
+    production = config.get("POSAI_ENV") == "production"
+    if production:
+        missing = [name for name in REQUIRED_IN_PRODUCTION if not config.get(name)]
+        if missing:
+            raise ConfigError("POSAI_ENV=production but these settings are missing: " + ", ".join(missing))
+        if config.get("POSAI_DEMO"):
+            raise ConfigError("POSAI_DEMO cannot be enabled when POSAI_ENV=production")
+    generated = []
+    if not config.get("SECRET_KEY"):
+        config["SECRET_KEY"] = secrets.token_hex(32)
+        generated.append("SECRET_KEY")
+    if not config.get("SHOPIFY_API_KEY"):
+        config["SHOPIFY_API_KEY"] = DEV_API_KEY
+        generated.append("SHOPIFY_API_KEY")
+    if not config.get("SHOPIFY_API_SECRET"):
+        config["SHOPIFY_API_SECRET"] = DEV_API_SECRET
+        generated.append("SHOPIFY_API_SECRET")
+    if not config.get("POSAI_ENCRYPTION_KEYS"):
+        config["POSAI_ENCRYPTION_KEYS"] = _dev_encryption_key(instance_path)
+        generated.append("POSAI_ENCRYPTION_KEYS")
+    if not config.get("APP_URL"):
+        config["APP_URL"] = "http://127.0.0.1:8000"
+    if not config.get("DATABASE_URL"):
+        os.makedirs(instance_path, exist_ok=True)
+        config["DATABASE_URL"] = "sqlite:///" + os.path.join(instance_path, "posai.db")
+    config["DATABASE_URL"] = normalize_database_url(config["DATABASE_URL"])
+    config["SQLALCHEMY_DATABASE_URI"] = config["DATABASE_URL"]
+    if generated and not config.get("TESTING"):
+        log.warning("development mode: using generated or demo values for %s", ", ".join(generated))
+    config["POSAI_GENERATED_SETTINGS"] = tuple(generated)
+
+
+def _dev_encryption_key(instance_path: str) -> str:
+    """A per-checkout Fernet key kept in the instance folder, so dev data stays readable across restarts."""
+    path = os.path.join(instance_path, "dev-encryption.key")
+    try:
+        with open(path) as fh:
+            return fh.read().strip()
+    except FileNotFoundError:
+        os.makedirs(instance_path, exist_ok=True)
+        key = Fernet.generate_key().decode()
+        with open(path, "w") as fh:
+            fh.write(key)
+        os.chmod(path, 0o600)
+        return key
+
+
+def settings_summary(config: Mapping[str, Any]) -> str:
+    """One line naming the backing services, without secrets."""
+    db = str(config.get("SQLALCHEMY_DATABASE_URI", "")).split("@")[-1]
+    redis = config.get("REDIS_URL")
+    return f"database={db} jobs={'rq:' + redis.split('@')[-1] if redis else 'inline'}"

@@ -1,0 +1,87 @@
+"""One error envelope for the whole app: {"error": {"code", "message", "details"?}}."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, Response, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+RETRY_HEADER = "X-Shopify-Retry-Invalid-Session-Request"
+
+
+class AppError(Exception):
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, details: dict[str, Any] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class BadRequest(AppError):
+    status, code = 400, "bad_request"
+
+
+class ValidationFailed(AppError):
+    status, code = 422, "validation_failed"
+
+
+class Unauthorized(AppError):
+    status, code = 401, "unauthorized"
+
+
+class Forbidden(AppError):
+    status, code = 403, "forbidden"
+
+
+class NotFound(AppError):
+    status, code = 404, "not_found"
+
+
+class Conflict(AppError):
+    status, code = 409, "conflict"
+
+
+class PayloadTooLarge(AppError):
+    status, code = 413, "payload_too_large"
+
+
+def _wants_json() -> bool:
+    if request.path.startswith("/api/") or request.path.startswith("/webhooks"):
+        return True
+    if request.headers.get("HX-Request"):
+        return False
+    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
+    return best == "application/json"
+
+
+def error_response(status: int, code: str, message: str, details: dict | None = None) -> Response:
+    body: dict[str, Any] = {"code": code, "message": message}
+    if details:
+        body["details"] = details
+    if _wants_json():
+        response = jsonify({"error": body})
+    elif request.headers.get("HX-Request"):
+        response = Response(render_template("_error.html", error=body, status=status))
+    else:
+        response = Response(render_template("error.html", error=body, status=status))
+    response.status_code = status
+    if status == 401:
+        response.headers[RETRY_HEADER] = "1"
+    return response
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(AppError)
+    def handle_app_error(exc: AppError):
+        return error_response(exc.status, exc.code, exc.message, exc.details)
+
+    @app.errorhandler(HTTPException)
+    def handle_http_exception(exc: HTTPException):
+        code = (exc.name or "error").lower().replace(" ", "_").replace("'", "")
+        response = error_response(exc.code or 500, code, exc.description or exc.name)
+        if exc.code == 405 and hasattr(exc, "valid_methods") and exc.valid_methods:
+            response.headers["Allow"] = ", ".join(exc.valid_methods)
+        return response

@@ -1,0 +1,194 @@
+"""The data model. Table and column names are a contract (operators' SQL relies on them).
+
+`shops` is the tenant; every other table is `ShopOwned`. Shopify ids are stored as
+their numeric legacy ids (BigInteger); GIDs are converted at the edge.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from posai_app.crypto import EncryptedText
+from posai_app.extensions import db
+from posai_app.tenancy import ShopOwned
+
+TZDateTime = sa.DateTime(timezone=True)
+Money = sa.Numeric(14, 2)
+# SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+DEFAULT_SETTINGS: dict[str, Any] = {
+    "recommendation_limit": 2,
+    "excluded_product_ids": [],
+    "bestseller_fallback": True,
+    "retrain_interval_minutes": 60,
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Shop(db.Model):
+    __tablename__ = "shops"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    domain: Mapped[str] = mapped_column(sa.String(255), unique=True)
+    access_token: Mapped[str | None] = mapped_column(EncryptedText)
+    access_token_expires_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+    refresh_token: Mapped[str | None] = mapped_column(EncryptedText)
+    refresh_token_expires_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+    scopes: Mapped[str | None] = mapped_column(sa.Text)
+    installed_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+    uninstalled_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+    needs_reauth: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    settings: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+
+    def __repr__(self) -> str:  # tokens never appear here
+        return f"<Shop {self.id} {self.domain}>"
+
+    @property
+    def is_installed(self) -> bool:
+        return self.installed_at is not None and self.uninstalled_at is None
+
+    def setting(self, name: str) -> Any:
+        return (self.settings or {}).get(name, DEFAULT_SETTINGS[name])
+
+
+class ProductVariant(ShopOwned, db.Model):
+    __tablename__ = "product_variants"
+    __table_args__ = (
+        sa.UniqueConstraint("shop_id", "variant_id"),
+        sa.Index("ix_product_variants_shop_id_inventory_item_id", "shop_id", "inventory_item_id"),
+        sa.Index("ix_product_variants_shop_id_product_id", "shop_id", "product_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    variant_id: Mapped[int] = mapped_column(sa.BigInteger)
+    product_id: Mapped[int] = mapped_column(sa.BigInteger)
+    inventory_item_id: Mapped[int | None] = mapped_column(sa.BigInteger)
+    product_title: Mapped[str] = mapped_column(sa.Text, default="")
+    variant_title: Mapped[str | None] = mapped_column(sa.Text)
+    price: Mapped[Decimal | None] = mapped_column(Money)
+    sku: Mapped[str | None] = mapped_column(sa.String(255))
+    inventory_quantity: Mapped[int | None] = mapped_column(sa.Integer)
+    inventory_tracked: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    inventory_policy: Mapped[str] = mapped_column(sa.String(16), default="deny", server_default="deny")
+    status: Mapped[str] = mapped_column(sa.String(16), default="active", server_default="active")
+    is_gift_card: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    deleted_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+    shopify_updated_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+
+
+class OrderLineItem(ShopOwned, db.Model):
+    __tablename__ = "order_line_items"
+    __table_args__ = (
+        sa.UniqueConstraint("shop_id", "line_item_id"),
+        sa.Index("ix_order_line_items_shop_id_order_id", "shop_id", "order_id"),
+        sa.Index("ix_order_line_items_shop_id_created_at", "shop_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    line_item_id: Mapped[int] = mapped_column(sa.BigInteger)
+    order_id: Mapped[int] = mapped_column(sa.BigInteger)
+    order_number: Mapped[int | None] = mapped_column(sa.BigInteger)
+    order_name: Mapped[str | None] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(TZDateTime)
+    currency: Mapped[str | None] = mapped_column(sa.String(8))
+    product_id: Mapped[int | None] = mapped_column(sa.BigInteger)
+    variant_id: Mapped[int | None] = mapped_column(sa.BigInteger)
+    title: Mapped[str] = mapped_column(sa.Text, default="")
+    quantity: Mapped[int] = mapped_column(sa.Integer, default=1)
+    price: Mapped[Decimal | None] = mapped_column(Money)
+    sku: Mapped[str | None] = mapped_column(sa.String(255))
+    is_custom_sale: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    cancelled_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+    shopify_updated_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+
+
+class VariantNeighbor(ShopOwned, db.Model):
+    """The serving index: each source variant's top-N neighbours under the live metric."""
+
+    __tablename__ = "variant_neighbors"
+
+    shop_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    source_variant_id: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True)
+    target_variant_id: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True)
+    co_count: Mapped[int] = mapped_column(sa.Integer)
+    score: Mapped[float] = mapped_column(sa.Float)
+
+
+class RecommenderConfig(ShopOwned, db.Model):
+    __tablename__ = "recommender_configs"
+    __table_args__ = (sa.UniqueConstraint("shop_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    metric: Mapped[str | None] = mapped_column(sa.String(64))
+    params: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+    k: Mapped[int] = mapped_column(sa.Integer, default=2)
+    trained_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+    model_version: Mapped[int] = mapped_column(sa.Integer, default=0)
+    train_orders: Mapped[int | None] = mapped_column(sa.Integer)
+    status: Mapped[str] = mapped_column(sa.String(32), default="untrained")
+    status_message: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class EvaluationRun(ShopOwned, db.Model):
+    __tablename__ = "evaluation_runs"
+    __table_args__ = (sa.Index("ix_evaluation_runs_shop_id_started_at", "shop_id", "started_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+    status: Mapped[str] = mapped_column(sa.String(32), default="running")
+    trigger: Mapped[str | None] = mapped_column(sa.String(32))
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    progress: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+    k: Mapped[int] = mapped_column(sa.Integer, default=2)
+    train_orders: Mapped[int | None] = mapped_column(sa.Integer)
+    evaluated_orders: Mapped[int | None] = mapped_column(sa.Integer)
+    results: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+    chosen_metric: Mapped[str | None] = mapped_column(sa.String(64))
+    duration_seconds: Mapped[float | None] = mapped_column(sa.Float)
+
+
+class WebhookDelivery(ShopOwned, db.Model):
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (sa.UniqueConstraint("shop_id", "webhook_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    webhook_id: Mapped[str] = mapped_column(sa.String(255))
+    topic: Mapped[str] = mapped_column(sa.String(128))
+    received_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+    processed_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+    status: Mapped[str] = mapped_column(sa.String(32), default="received")
+    error: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class SyncState(ShopOwned, db.Model):
+    __tablename__ = "sync_states"
+    __table_args__ = (sa.UniqueConstraint("shop_id", "resource"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    resource: Mapped[str] = mapped_column(sa.String(32))  # "products" | "orders"
+    status: Mapped[str] = mapped_column(sa.String(32), default="idle")
+    phase: Mapped[str | None] = mapped_column(sa.String(64))
+    cursor: Mapped[str | None] = mapped_column(sa.Text)
+    bulk_operation_id: Mapped[str | None] = mapped_column(sa.String(255))
+    processed_count: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    total_count: Mapped[int | None] = mapped_column(sa.BigInteger)
+    oldest_record_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+    all_history: Mapped[bool | None] = mapped_column(sa.Boolean)
+    last_synced_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+    last_error: Mapped[str | None] = mapped_column(sa.Text)
+    started_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+    updated_at: Mapped[datetime | None] = mapped_column(TZDateTime, default=utcnow, onupdate=utcnow)

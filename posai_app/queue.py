@@ -1,0 +1,120 @@
+"""Background jobs: RQ on Redis when REDIS_URL is set, otherwise inline in-process.
+
+Job functions are plain module-level functions taking ids and plain values, called
+by dotted path ("posai_app.ingest.jobs.sync_shop"), so the web process never imports
+heavy job code just to enqueue. Inline jobs run in a fresh app context (their own
+database session), so callers must commit before enqueueing — as they would with RQ.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask, current_app
+
+log = logging.getLogger(__name__)
+
+# Statuses in which an existing job with the same id still counts as "pending".
+_PENDING = {"queued", "started", "deferred", "scheduled"}
+
+
+def init_queue(app: Flask) -> None:
+    app.extensions["posai_redis"] = None
+    url = app.config.get("REDIS_URL")
+    if url:
+        from redis import Redis
+
+        app.extensions["posai_redis"] = Redis.from_url(url)
+
+
+def get_redis():
+    """The app's Redis connection, or None when jobs run inline."""
+    return current_app.extensions.get("posai_redis")
+
+
+def get_queue(name: str):
+    from rq import Queue
+
+    redis = get_redis()
+    if redis is None:
+        raise RuntimeError("no REDIS_URL configured: jobs run inline")
+    return Queue(name, connection=redis)
+
+
+def resolve(func: str | Callable) -> Callable:
+    if callable(func):
+        return func
+    module, _, attr = func.rpartition(".")
+    return getattr(importlib.import_module(module), attr)
+
+
+def enqueue(
+    queue: str,
+    func: str | Callable,
+    *args: Any,
+    job_id: str | None = None,
+    coalesce: bool = False,
+    retry: tuple[int, list[int]] | None = None,
+    job_timeout: int | None = None,
+    **kwargs: Any,
+) -> str | None:
+    """Run func(*args, **kwargs) as a job; returns the job id (None when run inline).
+
+    coalesce=True with a job_id: if a job with that id is queued or running, nothing
+    new is enqueued (a second "retrain" click or webhook burst folds into the first).
+    """
+    if get_redis() is None:
+        _run_inline(func, args, kwargs)
+        return None
+    from rq import Retry
+    from rq.exceptions import DuplicateJobError, NoSuchJobError
+    from rq.job import Job
+
+    q = get_queue(queue)
+    options: dict[str, Any] = {"job_id": job_id}
+    if retry:
+        options["retry"] = Retry(max=retry[0], interval=retry[1])
+    if job_timeout:
+        options["job_timeout"] = job_timeout
+    if coalesce:
+        if not job_id:
+            raise ValueError("coalesce=True needs a job_id")
+        options["unique"] = True
+        options["result_ttl"] = 0
+    target = func if isinstance(func, str) else f"{func.__module__}.{func.__qualname__}"
+    try:
+        return q.enqueue(target, *args, **kwargs, **options).id
+    except DuplicateJobError:
+        try:
+            existing = Job.fetch(job_id, connection=q.connection)
+            status = existing.get_status(refresh=True)
+            status = getattr(status, "value", status)
+        except NoSuchJobError:
+            status = None
+        if status in _PENDING:
+            return job_id
+        # A finished or failed job with this id blocks `unique`; clear it and enqueue anew.
+        if status is not None:
+            existing.delete()
+        try:
+            return q.enqueue(target, *args, **kwargs, **options).id
+        except DuplicateJobError:  # lost a race with another enqueuer: theirs stands
+            return job_id
+
+
+def _run_inline(func: str | Callable, args: tuple, kwargs: dict) -> None:
+    app = current_app._get_current_object()
+    fn = resolve(func)
+    with app.app_context():
+        from posai_app.extensions import db
+
+        try:
+            fn(*args, **kwargs)
+        except Exception:
+            db.session.rollback()
+            log.exception("inline job %s failed", getattr(fn, "__name__", fn))
+        finally:
+            db.session.remove()

@@ -1,0 +1,137 @@
+"""Two shops with identical Shopify ids never see each other's rows."""
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+
+from posai_app.errors import NotFound
+from posai_app.extensions import db
+from posai_app.models import (
+    EvaluationRun,
+    OrderLineItem,
+    ProductVariant,
+    RecommenderConfig,
+    Shop,
+    SyncState,
+    VariantNeighbor,
+    WebhookDelivery,
+)
+from posai_app.tenancy import delete_shop_data, get_for_shop_or_404, select_for_shop, shop_owned_models
+
+
+def _fill(shop_id: int, title: str) -> None:
+    now = datetime.now(UTC)
+    db.session.add_all(
+        [
+            ProductVariant(
+                shop_id=shop_id, variant_id=101, product_id=11, product_title=title, price=Decimal("5.00")
+            ),
+            ProductVariant(
+                shop_id=shop_id, variant_id=102, product_id=12, product_title=title, price=Decimal("6.00")
+            ),
+            OrderLineItem(
+                shop_id=shop_id,
+                line_item_id=9001,
+                order_id=501,
+                created_at=now,
+                variant_id=101,
+                product_id=11,
+                title=title,
+                quantity=1,
+            ),
+            OrderLineItem(
+                shop_id=shop_id,
+                line_item_id=9002,
+                order_id=501,
+                created_at=now,
+                variant_id=102,
+                product_id=12,
+                title=title,
+                quantity=2,
+            ),
+            VariantNeighbor(
+                shop_id=shop_id, source_variant_id=101, target_variant_id=102, co_count=1, score=1.0
+            ),
+            RecommenderConfig(shop_id=shop_id, metric="cosine"),
+            EvaluationRun(shop_id=shop_id, status="succeeded"),
+            WebhookDelivery(shop_id=shop_id, webhook_id="same-webhook-id", topic="orders/create"),
+            SyncState(shop_id=shop_id, resource="orders"),
+        ]
+    )
+
+
+@pytest.fixture
+def two_filled_shops(app_ctx, shop, other_shop):
+    _fill(shop.id, "alpha")
+    _fill(other_shop.id, "beta")
+    db.session.commit()
+    return shop, other_shop
+
+
+def test_every_read_helper_returns_only_its_own_shops_rows(two_filled_shops):
+    shop, other = two_filled_shops
+    for model in shop_owned_models():
+        mine = db.session.scalars(select_for_shop(model, shop.id)).all()
+        theirs = db.session.scalars(select_for_shop(model, other.id)).all()
+        assert mine and theirs, model.__name__
+        assert {row.shop_id for row in mine} == {shop.id}, model.__name__
+        assert {row.shop_id for row in theirs} == {other.id}, model.__name__
+    titles = db.session.scalars(
+        select_for_shop(ProductVariant, shop.id).where(ProductVariant.variant_id == 101)
+    )
+    assert [v.product_title for v in titles] == ["alpha"]
+
+
+def test_another_shops_row_is_not_found(two_filled_shops):
+    shop, other = two_filled_shops
+    foreign = db.session.scalars(select_for_shop(ProductVariant, other.id)).first()
+    assert get_for_shop_or_404(ProductVariant, foreign.id, other.id) is foreign
+    with pytest.raises(NotFound):
+        get_for_shop_or_404(ProductVariant, foreign.id, shop.id)
+
+
+def test_select_for_shop_refuses_a_non_integer_shop_id(app_ctx):
+    with pytest.raises(TypeError):
+        select_for_shop(ProductVariant, "alpha-shop.myshopify.com")
+
+
+def test_deleting_a_shop_removes_all_its_rows_and_nothing_else(two_filled_shops):
+    shop, other = two_filled_shops
+    before_other = {
+        m: db.session.scalar(sa.select(sa.func.count()).select_from(m).where(m.shop_id == other.id))
+        for m in shop_owned_models()
+    }
+    removed = delete_shop_data(shop.id)
+    db.session.commit()
+    assert removed["order_line_items"] == 2
+    for model in shop_owned_models():
+        assert (
+            db.session.scalar(sa.select(sa.func.count()).select_from(model).where(model.shop_id == shop.id))
+            == 0
+        )
+        count = db.session.scalar(
+            sa.select(sa.func.count()).select_from(model).where(model.shop_id == other.id)
+        )
+        assert count == before_other[model]
+    assert db.session.get(Shop, shop.id) is None
+    assert db.session.get(Shop, other.id) is not None
+
+
+def test_database_cascade_removes_rows_when_the_shop_row_goes(two_filled_shops):
+    shop, other = two_filled_shops
+    db.session.execute(sa.delete(Shop).where(Shop.id == shop.id))
+    db.session.commit()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(OrderLineItem)) == 2
+
+
+def test_tokens_are_encrypted_at_rest_and_absent_from_repr(app_ctx, shop):
+    raw = db.session.execute(
+        sa.text("SELECT access_token, refresh_token FROM shops WHERE id = :i"), {"i": shop.id}
+    ).one()
+    loaded = db.session.get(Shop, shop.id)
+    assert loaded.access_token.startswith("shpat_")
+    assert loaded.access_token not in raw.access_token
+    assert loaded.refresh_token not in raw.refresh_token
+    assert "shpat_" not in repr(loaded)
