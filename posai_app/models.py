@@ -192,3 +192,17 @@ class SyncState(ShopOwned, db.Model):
     started_at: Mapped[datetime | None] = mapped_column(TZDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(TZDateTime)
     updated_at: Mapped[datetime | None] = mapped_column(TZDateTime, default=utcnow, onupdate=utcnow)
+
+
+class VariantStat(ShopOwned, db.Model):
+    """Per-variant order counts from the last training: tie-breaks and the bestseller fallback."""
+
+    __tablename__ = "variant_stats"
+
+    shop_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    variant_id: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True)
+    order_count: Mapped[int] = mapped_column(sa.Integer)
+    # Orders in the 90 days ending at the shop's latest order (its "recent bestsellers").
+    recent_order_count: Mapped[int] = mapped_column(sa.Integer, default=0)
