@@ -1,0 +1,233 @@
+/**
+ * Framework-free client for `POST {APP_URL}/api/recommendations`.
+ *
+ * Contract (owned by the Flask API):
+ *   request  {"cartVariantIds": ["46812312961178", ...], "limit": 1..10}
+ *            Authorization: Bearer <session token>, Content-Type: application/json
+ *   200      {"metric": "cosine", "recommendations": [{variantId, score, productId,
+ *             productTitle, variantTitle, price, inventoryQuantity, source}]}
+ *   errors   {"error": {"code", "message"}} with 400/401/405/413;
+ *            401 carries X-Shopify-Retry-Invalid-Session-Request: 1
+ */
+import { RECOMMENDATIONS_PATH, normalizeBaseUrl } from './config';
+import type { CartLike } from './host';
+
+export interface Recommendation {
+  variantId: string;
+  score: number;
+  productId: string;
+  productTitle: string;
+  variantTitle: string;
+  /** Decimal string in the shop currency, e.g. "12.50". */
+  price: string;
+  /** null when the variant does not track inventory. */
+  inventoryQuantity: number | null;
+  source: string;
+}
+
+export interface ApiError {
+  code: string;
+  message: string;
+}
+
+export type FetchOutcome =
+  | { kind: 'ok'; metric: string | null; recommendations: Recommendation[] }
+  | { kind: 'unauthorized'; error: ApiError; retryInvalidSession: boolean }
+  | { kind: 'http-error'; status: number; error: ApiError }
+  | { kind: 'bad-response'; status: number; error: ApiError }
+  | { kind: 'offline'; error: ApiError }
+  | { kind: 'timeout' }
+  | { kind: 'aborted' };
+
+export type FetchLike = (input: string, init: RequestInit) => Promise<Response>;
+
+export interface RecommendationRequest {
+  baseUrl: string;
+  token: string;
+  cartVariantIds: string[];
+  limit?: number;
+  timeoutMs: number;
+  /** Aborts the request without it counting as a timeout (e.g. the cart changed). */
+  signal?: AbortSignal;
+  fetchImpl?: FetchLike;
+}
+
+export const RETRY_INVALID_SESSION_HEADER = 'X-Shopify-Retry-Invalid-Session-Request';
+
+export function recommendationsUrl(baseUrl: string): string {
+  return normalizeBaseUrl(baseUrl) + RECOMMENDATIONS_PATH;
+}
+
+/** Variant ids of the cart as strings, in cart order, without duplicates or custom sales. */
+export function cartVariantIds(cart: CartLike | null | undefined): string[] {
+  const seen = new Set<string>();
+  for (const line of cart?.lineItems ?? []) {
+    const id = line.variantId;
+    if (typeof id === 'number' && Number.isFinite(id) && id > 0) seen.add(String(id));
+  }
+  return [...seen];
+}
+
+/** Identity of a cart for caching: the set of its variant ids. */
+export function cartKey(variantIds: readonly string[]): string {
+  return [...variantIds].sort().join(',');
+}
+
+/**
+ * `shopify.cart.addLineItem` takes a numeric variant id. The API sends ids as
+ * strings (plain digits; a `gid://shopify/ProductVariant/<n>` is accepted too).
+ * Returns null when the id cannot be represented exactly as a JS number.
+ */
+export function toNumericVariantId(id: string | number): number | null {
+  if (typeof id === 'number') return Number.isSafeInteger(id) && id > 0 ? id : null;
+  const match = /^(?:gid:\/\/shopify\/ProductVariant\/)?(\d+)$/.exec(id.trim());
+  if (!match) return null;
+  const n = Number(match[1]);
+  return Number.isSafeInteger(n) && n > 0 ? n : null;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function idString(value: unknown): string | null {
+  if (typeof value === 'string' && value.length > 0) return value;
+  if (typeof value === 'number' && Number.isSafeInteger(value)) return String(value);
+  return null;
+}
+
+function parseRecommendation(value: unknown): Recommendation | null {
+  if (!isRecord(value)) return null;
+  const variantId = idString(value.variantId);
+  if (variantId === null) return null;
+  const price =
+    typeof value.price === 'string'
+      ? value.price
+      : typeof value.price === 'number'
+        ? value.price.toFixed(2)
+        : null;
+  const inventory = value.inventoryQuantity;
+  return {
+    variantId,
+    score: typeof value.score === 'number' ? value.score : 0,
+    productId: idString(value.productId) ?? '',
+    productTitle: typeof value.productTitle === 'string' ? value.productTitle : '',
+    variantTitle: typeof value.variantTitle === 'string' ? value.variantTitle : '',
+    price: price ?? '',
+    inventoryQuantity: typeof inventory === 'number' && Number.isFinite(inventory) ? inventory : null,
+    source: typeof value.source === 'string' ? value.source : 'model',
+  };
+}
+
+/** Validates a 200 body; null when it is not shaped like the contract. */
+export function parseRecommendationsBody(
+  body: unknown,
+): { metric: string | null; recommendations: Recommendation[] } | null {
+  if (!isRecord(body) || !Array.isArray(body.recommendations)) return null;
+  const recommendations: Recommendation[] = [];
+  for (const item of body.recommendations) {
+    const rec = parseRecommendation(item);
+    if (rec === null) return null;
+    recommendations.push(rec);
+  }
+  return { metric: typeof body.metric === 'string' ? body.metric : null, recommendations };
+}
+
+export function parseErrorBody(body: unknown, status: number): ApiError {
+  if (isRecord(body) && isRecord(body.error)) {
+    const { code, message } = body.error;
+    return {
+      code: typeof code === 'string' && code ? code : `http_${status}`,
+      message: typeof message === 'string' ? message : '',
+    };
+  }
+  return { code: `http_${status}`, message: '' };
+}
+
+async function readJson(response: Response): Promise<unknown> {
+  try {
+    const text = await response.text();
+    return text ? (JSON.parse(text) as unknown) : null;
+  } catch {
+    return undefined;
+  }
+}
+
+function abortError(error: unknown): boolean {
+  return isRecord(error) || error instanceof Error
+    ? (error as { name?: unknown }).name === 'AbortError'
+    : false;
+}
+
+/**
+ * Performs one request. Never throws: every failure becomes a FetchOutcome.
+ * A request slower than `timeoutMs` is aborted and reported as `timeout`.
+ */
+export async function requestRecommendations(req: RecommendationRequest): Promise<FetchOutcome> {
+  const fetchImpl: FetchLike = req.fetchImpl ?? ((input, init) => fetch(input, init));
+  const controller = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    controller.abort();
+  }, req.timeoutMs);
+  const onOuterAbort = () => controller.abort();
+  if (req.signal) {
+    if (req.signal.aborted) controller.abort();
+    else req.signal.addEventListener('abort', onOuterAbort);
+  }
+
+  const body: { cartVariantIds: string[]; limit?: number } = { cartVariantIds: req.cartVariantIds };
+  if (req.limit !== undefined) body.limit = req.limit;
+
+  try {
+    let response: Response;
+    try {
+      response = await fetchImpl(recommendationsUrl(req.baseUrl), {
+        method: 'POST',
+        headers: {
+          Authorization: `Bearer ${req.token}`,
+          'Content-Type': 'application/json',
+          Accept: 'application/json',
+        },
+        body: JSON.stringify(body),
+        signal: controller.signal,
+      });
+    } catch (error) {
+      if (timedOut) return { kind: 'timeout' };
+      if (controller.signal.aborted || abortError(error)) return { kind: 'aborted' };
+      return {
+        kind: 'offline',
+        error: { code: 'network_error', message: error instanceof Error ? error.message : String(error) },
+      };
+    }
+
+    const json = await readJson(response);
+    if (timedOut) return { kind: 'timeout' };
+    if (controller.signal.aborted) return { kind: 'aborted' };
+
+    if (response.status === 200) {
+      const parsed = parseRecommendationsBody(json);
+      if (parsed === null) {
+        return {
+          kind: 'bad-response',
+          status: response.status,
+          error: { code: 'bad_response', message: 'The server answered in an unexpected format.' },
+        };
+      }
+      return { kind: 'ok', ...parsed };
+    }
+    const error = parseErrorBody(json, response.status);
+    if (response.status === 401) {
+      return {
+        kind: 'unauthorized',
+        error,
+        retryInvalidSession: response.headers.get(RETRY_INVALID_SESSION_HEADER) === '1',
+      };
+    }
+    return { kind: 'http-error', status: response.status, error };
+  } finally {
+    clearTimeout(timer);
+    req.signal?.removeEventListener('abort', onOuterAbort);
+  }
+}

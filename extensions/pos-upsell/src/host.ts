@@ -1,0 +1,44 @@
+/**
+ * The slice of the POS `shopify` global that the framework-free core uses.
+ * Keeping it structural lets tests pass a small fake, while the compile-time
+ * checks at the bottom guarantee the real target APIs satisfy it.
+ */
+import type { Api as TileApi } from '@shopify/ui-extensions/pos.home.tile.render';
+import type { Api as ModalApi } from '@shopify/ui-extensions/pos.home.modal.render';
+
+export interface SignalLike<T> {
+  readonly value: T;
+  subscribe(fn: (value: T) => void): () => void;
+}
+
+export interface CartLineLike {
+  variantId?: number;
+}
+
+export interface CartLike {
+  lineItems: CartLineLike[];
+}
+
+export interface PosHost {
+  cart: {
+    current: SignalLike<CartLike>;
+    addLineItem(variantId: number, quantity: number): Promise<string>;
+  };
+  session: {
+    /** Resolves to null/undefined when the staff member may not use the app. */
+    getSessionToken(): Promise<string | null | undefined>;
+    currentSession?: { currency?: string };
+  };
+  toast: { show(content: string): void };
+  connectivity?: {
+    current: SignalLike<{ internetConnected: 'Connected' | 'Disconnected' }>;
+  };
+  i18n?: {
+    formatCurrency(value: number, options?: { currency?: string }): string;
+  };
+}
+
+// Compile-time proof that both targets' real APIs fit PosHost.
+type Fits<T extends PosHost> = T;
+export type TileApiFitsHost = Fits<TileApi>;
+export type ModalApiFitsHost = Fits<ModalApi>;

@@ -1,0 +1,170 @@
+/**
+ * Test doubles: a fake `shopify` global (POS target APIs) and fetch responses
+ * built from the recorded API fixtures.
+ */
+import { vi } from 'vitest';
+import okFixture from './fixtures/recorded/ok.json';
+import emptyFixture from './fixtures/recorded/empty.json';
+import unauthorizedFixture from './fixtures/recorded/unauthorized.json';
+import badRequestFixture from './fixtures/recorded/bad_request.json';
+import type { FetchLike } from '../src/api';
+
+export interface RecordedFixture {
+  status: number;
+  headers: Record<string, string>;
+  body: unknown;
+}
+
+export const fixtures = {
+  ok: okFixture as RecordedFixture,
+  empty: emptyFixture as RecordedFixture,
+  unauthorized: unauthorizedFixture as RecordedFixture,
+  bad_request: badRequestFixture as RecordedFixture,
+};
+
+export function fixtureResponse(fixture: RecordedFixture): Response {
+  return new Response(JSON.stringify(fixture.body), { status: fixture.status, headers: fixture.headers });
+}
+
+/** A minimal stand-in for a Preact signal: `subscribe` calls back immediately, like @preact/signals. */
+export interface FakeSignal<T> {
+  readonly value: T;
+  set(value: T): void;
+  subscribe(fn: (value: T) => void): () => void;
+  listenerCount(): number;
+}
+
+export function fakeSignal<T>(initial: T): FakeSignal<T> {
+  let value = initial;
+  const listeners = new Set<(value: T) => void>();
+  return {
+    get value() {
+      return value;
+    },
+    set(next: T) {
+      value = next;
+      for (const fn of [...listeners]) fn(value);
+    },
+    subscribe(fn) {
+      listeners.add(fn);
+      fn(value);
+      return () => {
+        listeners.delete(fn);
+      };
+    },
+    listenerCount: () => listeners.size,
+  };
+}
+
+interface FakeLine {
+  uuid: string;
+  variantId?: number;
+  quantity: number;
+  title?: string;
+}
+
+export interface FakeShopifyOptions {
+  variantIds?: number[];
+  token?: string | null | undefined;
+  online?: boolean;
+  currency?: string;
+}
+
+export type FakeShopify = ReturnType<typeof createFakeShopify>;
+
+export function createFakeShopify(options: FakeShopifyOptions = {}) {
+  let uuid = 0;
+  const line = (variantId: number): FakeLine => ({ uuid: `line-${++uuid}`, variantId, quantity: 1 });
+  const cart = fakeSignal<{ lineItems: FakeLine[] }>({
+    lineItems: (options.variantIds ?? []).map(line),
+  });
+  const connectivity = fakeSignal<{ internetConnected: 'Connected' | 'Disconnected' }>({
+    internetConnected: options.online === false ? 'Disconnected' : 'Connected',
+  });
+  const token = 'token' in options ? options.token : 'session-token-1';
+  let tokenCount = 0;
+
+  const shopify = {
+    cart: {
+      current: cart,
+      addLineItem: vi.fn(async (variantId: number, quantity: number): Promise<string> => {
+        if (typeof variantId !== 'number' || !Number.isInteger(variantId)) {
+          throw new Error(`addLineItem expects a numeric variant id, got ${typeof variantId}`);
+        }
+        const added = { ...line(variantId), quantity };
+        cart.set({ lineItems: [...cart.value.lineItems, added] });
+        return added.uuid;
+      }),
+    },
+    session: {
+      currentSession: {
+        shopId: 1,
+        userId: 2,
+        shopDomain: 'posai-dev.myshopify.com',
+        locationId: 3,
+        staffMemberId: 4,
+        currency: options.currency ?? 'USD',
+        posVersion: '10.0.0',
+      },
+      getSessionToken: vi.fn(async () =>
+        token === undefined || token === null ? token : `${token}-${++tokenCount}`,
+      ),
+    },
+    toast: { show: vi.fn((_content: string) => {}) },
+    action: { presentModal: vi.fn(() => {}) },
+    connectivity: { current: connectivity },
+    i18n: {
+      formatCurrency: (value: number, opts?: { currency?: string }) =>
+        new Intl.NumberFormat('en-US', { style: 'currency', currency: opts?.currency ?? 'USD' }).format(value),
+    },
+    // test controls
+    setCartVariants(ids: number[]) {
+      cart.set({ lineItems: ids.map(line) });
+    },
+    setQuantity(variantId: number, quantity: number) {
+      cart.set({
+        lineItems: cart.value.lineItems.map((l) => (l.variantId === variantId ? { ...l, quantity } : l)),
+      });
+    },
+    setOnline(online: boolean) {
+      connectivity.set({ internetConnected: online ? 'Connected' : 'Disconnected' });
+    },
+  };
+  return shopify;
+}
+
+type Handler = (url: string, init: RequestInit) => Response | Promise<Response>;
+
+/** A fetch that answers with the given responders in order (the last one repeats). */
+export function sequenceFetch(...responders: Array<RecordedFixture | Handler>) {
+  let call = 0;
+  const fn = vi.fn(async (url: string, init: RequestInit) => {
+    const responder = responders[Math.min(call++, responders.length - 1)];
+    if (responder === undefined) throw new Error('sequenceFetch: no responder');
+    return typeof responder === 'function' ? responder(url, init) : fixtureResponse(responder);
+  });
+  return fn as typeof fn & FetchLike;
+}
+
+/** A request that never answers, but honours abort like real fetch. */
+export const hangingResponder: Handler = (_url, init) =>
+  new Promise<Response>((_resolve, reject) => {
+    const signal = init.signal;
+    const fail = () => reject(new DOMException('The operation was aborted.', 'AbortError'));
+    if (signal?.aborted) fail();
+    signal?.addEventListener('abort', fail);
+  });
+
+/** Network failure as real fetch reports it. */
+export const networkErrorResponder: Handler = () => Promise.reject(new TypeError('fetch failed'));
+
+/** Request body sent in the n-th call of a fetch mock. */
+export function sentBody(fetchMock: { mock: { calls: unknown[][] } }, n = 0): unknown {
+  const init = fetchMock.mock.calls[n]?.[1] as RequestInit | undefined;
+  return JSON.parse(String(init?.body));
+}
+
+export function sentHeaders(fetchMock: { mock: { calls: unknown[][] } }, n = 0): Record<string, string> {
+  const init = fetchMock.mock.calls[n]?.[1] as RequestInit | undefined;
+  return init?.headers as Record<string, string>;
+}
