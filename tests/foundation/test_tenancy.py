@@ -16,6 +16,7 @@ from posai_app.models import (
     Shop,
     SyncState,
     VariantNeighbor,
+    VariantStat,
     WebhookDelivery,
 )
 from posai_app.tenancy import delete_shop_data, get_for_shop_or_404, select_for_shop, shop_owned_models
@@ -58,6 +59,7 @@ def _fill(shop_id: int, title: str) -> None:
             EvaluationRun(shop_id=shop_id, status="succeeded"),
             WebhookDelivery(shop_id=shop_id, webhook_id="same-webhook-id", topic="orders/create"),
             SyncState(shop_id=shop_id, resource="orders"),
+            VariantStat(shop_id=shop_id, variant_id=101, order_count=1, recent_order_count=1),
         ]
     )
 
