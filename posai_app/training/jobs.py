@@ -1,0 +1,205 @@
+"""The train job: one shop, safe to run twice, publishes atomically.
+
+Enqueued (coalesced per shop as job id `train-{shop_id}`) after the initial sync,
+debounced after new orders, nightly, and on demand (`posai train`, admin page).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+
+from posai_app.extensions import db
+from posai_app.models import EvaluationRun, RecommenderConfig, Shop, VariantNeighbor, VariantStat
+from posai_app.training.baskets import iter_orders, recent_counts
+
+log = logging.getLogger(__name__)
+
+INSUFFICIENT_MESSAGE = (
+    "Not enough multi-item orders yet: POSAI learns from orders with two or more items. "
+    "Until then the POS gets your recent bestsellers."
+)
+TOP_N = 50
+INSERT_BATCH = 5_000
+PROGRESS_EVERY_SECONDS = 1.0
+
+
+def train_shop(
+    shop_id: int, trigger: str = "manual", progress: Callable[[str, int, int], None] | None = None
+) -> int | None:
+    """Train one shop and publish its index; returns the evaluation run id (None if the shop is gone)."""
+    shop = db.session.get(Shop, shop_id)
+    if shop is None or not shop.is_installed:
+        log.info("train_shop: shop %s is gone or uninstalled; nothing to do", shop_id)
+        return None
+    config = _config_for(shop_id)
+    run = EvaluationRun(
+        shop_id=shop_id,
+        status="running",
+        trigger=trigger,
+        k=config.k,
+        progress={"phase": "loading", "done": 0, "total": 0},
+    )
+    db.session.add(run)
+    db.session.commit()
+    run_id = run.id
+    started = time.perf_counter()
+    try:
+        orders = list(iter_orders(shop_id))
+        if not any(len(o.variant_ids) >= 2 for o in orders):
+            _publish_insufficient(shop_id, run_id, orders, time.perf_counter() - started)
+            return run_id
+        reporter = _progress_reporter(run_id, progress)
+        from posai_app import reco
+
+        result = reco.train(orders, k=config.k, top_n=TOP_N, progress=reporter)
+        _publish(shop_id, run_id, result, recent_counts(orders), time.perf_counter() - started)
+        return run_id
+    except Exception as exc:
+        db.session.rollback()
+        _mark_failed(run_id, exc, time.perf_counter() - started)
+        raise
+
+
+def _config_for(shop_id: int) -> RecommenderConfig:
+    config = db.session.scalar(sa.select(RecommenderConfig).where(RecommenderConfig.shop_id == shop_id))
+    if config is None:
+        config = RecommenderConfig(shop_id=shop_id, k=2, model_version=0, status="untrained")
+        db.session.add(config)
+        db.session.flush()
+    return config
+
+
+def _progress_reporter(run_id: int, echo: Callable | None) -> Callable[[str, int, int], None]:
+    """Record progress on the run row (for the admin page) at most once a second."""
+    last = [0.0]
+
+    def report(phase: str, done: int, total: int) -> None:
+        if echo is not None:
+            echo(phase, done, total)
+        now = time.monotonic()
+        if now - last[0] < PROGRESS_EVERY_SECONDS and done < total:
+            return
+        last[0] = now
+        db.session.execute(
+            sa.update(EvaluationRun)
+            .where(EvaluationRun.id == run_id)
+            .values(progress={"phase": phase, "done": int(done), "total": int(total)})
+        )
+        db.session.commit()
+
+    return report
+
+
+def _publish(shop_id: int, run_id: int, result, recent: dict[str, int], seconds: float) -> None:
+    """Swap the shop's index, stats, config and run in one transaction."""
+    report = result.report.to_dict()
+    db.session.execute(sa.delete(VariantNeighbor).where(VariantNeighbor.shop_id == shop_id))
+    db.session.execute(sa.delete(VariantStat).where(VariantStat.shop_id == shop_id))
+    _insert_batched(
+        VariantNeighbor,
+        (
+            {
+                "shop_id": shop_id,
+                "source_variant_id": int(a),
+                "target_variant_id": int(b),
+                "co_count": int(co),
+                "score": float(score),
+            }
+            for a, b, co, score in result.index.to_rows()
+        ),
+    )
+    _insert_batched(VariantStat, _stat_rows(shop_id, result.index.counts, recent))
+    config = _config_for(shop_id)
+    config.metric = result.metric
+    config.params = _jsonable(getattr(result, "params", None))
+    config.trained_at = datetime.now(UTC)
+    config.model_version = (config.model_version or 0) + 1
+    config.train_orders = int(result.train_orders)
+    config.status = "trained"
+    config.status_message = None
+    run = db.session.get(EvaluationRun, run_id)
+    run.status = "succeeded"
+    run.finished_at = datetime.now(UTC)
+    run.train_orders = report.get("trainOrders")
+    run.evaluated_orders = report.get("evaluatedOrders")
+    run.results = _jsonable(report)
+    run.chosen_metric = result.metric
+    run.duration_seconds = seconds
+    run.progress = {"phase": "done", "done": 1, "total": 1}
+    db.session.commit()
+    log.info("trained shop %s: metric=%s in %.1fs", shop_id, result.metric, seconds)
+
+
+def _publish_insufficient(shop_id: int, run_id: int, orders: list, seconds: float) -> None:
+    """No pairs to learn from: publish counts only, so the API serves bestsellers."""
+    counts: dict[str, int] = {}
+    for order in orders:
+        for vid in order.variant_ids:
+            counts[vid] = counts.get(vid, 0) + 1
+    recent = recent_counts(orders)
+    db.session.execute(sa.delete(VariantNeighbor).where(VariantNeighbor.shop_id == shop_id))
+    db.session.execute(sa.delete(VariantStat).where(VariantStat.shop_id == shop_id))
+    _insert_batched(VariantStat, _stat_rows(shop_id, counts, recent))
+    config = _config_for(shop_id)
+    config.status = "insufficient_data"
+    config.status_message = INSUFFICIENT_MESSAGE
+    config.metric = None
+    config.model_version = (config.model_version or 0) + 1
+    run = db.session.get(EvaluationRun, run_id)
+    run.status = "insufficient_data"
+    run.error = INSUFFICIENT_MESSAGE
+    run.train_orders = len(orders)
+    run.evaluated_orders = 0
+    run.finished_at = datetime.now(UTC)
+    run.duration_seconds = seconds
+    run.progress = {"phase": "done", "done": 1, "total": 1}
+    db.session.commit()
+
+
+def _stat_rows(shop_id: int, counts: dict[str, int], recent: dict[str, int]):
+    for vid, count in counts.items():
+        yield {
+            "shop_id": shop_id,
+            "variant_id": int(vid),
+            "order_count": int(count),
+            "recent_order_count": int(recent.get(vid, 0)),
+        }
+
+
+def _mark_failed(run_id: int, exc: Exception, seconds: float) -> None:
+    db.session.execute(
+        sa.update(EvaluationRun)
+        .where(EvaluationRun.id == run_id)
+        .values(
+            status="failed",
+            error=f"{exc.__class__.__name__}: {exc}"[:2000],
+            finished_at=datetime.now(UTC),
+            duration_seconds=seconds,
+        )
+    )
+    db.session.commit()
+
+
+def _insert_batched(model, rows) -> None:
+    batch: list[dict] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= INSERT_BATCH:
+            db.session.execute(sa.insert(model), batch)
+            batch = []
+    if batch:
+        db.session.execute(sa.insert(model), batch)
+
+
+def _jsonable(value):
+    """Plain JSON types only (numpy scalars and tuples creep in from the engine)."""
+    import json
+
+    if value is None:
+        return None
+    return json.loads(json.dumps(value, default=lambda o: o.item() if hasattr(o, "item") else str(o)))

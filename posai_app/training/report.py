@@ -1,0 +1,25 @@
+"""Plain-text rendering of an evaluation run (CLI and logs)."""
+
+from __future__ import annotations
+
+from posai_app.models import EvaluationRun
+
+
+def format_report(run: EvaluationRun) -> str:
+    if run.status != "succeeded" or not run.results:
+        return f"run {run.id}: {run.status}" + (f" — {run.error}" if run.error else "")
+    report = run.results
+    k = report.get("k", run.k)
+    lines = [
+        f"run {run.id}: trained on {report.get('trainOrders')} orders, evaluated on "
+        f"{report.get('evaluatedOrders')} held-out carts in {run.duration_seconds:.1f}s",
+        f"{'scorer':<28}{'HitRate@' + str(k):>12}{'Precision':>12}{'Recall':>10}{'Coverage':>10}",
+    ]
+    for name, fig in report["results"].items():
+        mark = " *" if name == run.chosen_metric else ""
+        lines.append(
+            f"{name + mark:<28}{fig['hitRate']:>12.4f}{fig['precision']:>12.4f}"
+            f"{fig['recall']:>10.4f}{fig.get('coverage', 0.0):>10.4f}"
+        )
+    lines.append(f"live metric: {run.chosen_metric} (*)")
+    return "\n".join(lines)
