@@ -373,8 +373,8 @@ export function createRecommendationsController(options: ControllerOptions): Rec
       }
       setState({ addingVariantId: null });
       host.toast.show(`Added ${rec.productTitle || 'item'} to the cart`);
-      // The cart changed: drop the stale answer and ask again right away.
-      cache.delete(state.cartKey);
+      // The cart changed: ask again right away for the new cart (bypassing the
+      // debounce; the cart subscription then sees an up-to-date state).
       await load(currentCart(), true);
       return true;
     },

@@ -1,0 +1,168 @@
+// @vitest-environment happy-dom
+import { act } from 'preact/test-utils';
+import { render } from 'preact';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import renderModal from '../src/Modal';
+import {
+  createFakeShopify,
+  fixtures,
+  hangingResponder,
+  networkErrorResponder,
+  sentBody,
+  sequenceFetch,
+  type FakeShopify,
+} from './helpers';
+
+let shopify: FakeShopify;
+
+async function flush(ms = 0) {
+  await act(async () => {
+    await vi.advanceTimersByTimeAsync(ms);
+  });
+}
+
+async function mountModal(fetchImpl: ReturnType<typeof sequenceFetch>) {
+  vi.stubGlobal('shopify', shopify);
+  vi.stubGlobal('fetch', fetchImpl);
+  await act(async () => {
+    await renderModal();
+  });
+  await flush();
+}
+
+const body = () => document.body;
+const text = () => (body().textContent ?? '').replace(/\s+/g, ' ');
+const buttons = (label: string) =>
+  [...body().querySelectorAll('s-button')].filter((b) => b.textContent?.trim() === label) as HTMLElement[];
+
+beforeEach(() => {
+  vi.useFakeTimers();
+});
+afterEach(async () => {
+  await act(() => render(null, document.body));
+  vi.useRealTimers();
+});
+
+describe('Modal (pos.home.modal.render) with a fake shopify global', () => {
+  it('lists product title, variant title, price and stock with an Add button each', async () => {
+    shopify = createFakeShopify({ variantIds: [46812312961178] });
+    await mountModal(sequenceFetch(fixtures.ok));
+
+    expect(body().querySelector('s-page')?.getAttribute('heading')).toBe('Suggested add-ons');
+    const sections = [...body().querySelectorAll('s-section')];
+    expect(sections.map((s) => s.getAttribute('heading'))).toEqual(['Beeswax Food Wrap', 'Bamboo Cutlery Set']);
+    expect(sections[0]!.textContent).toContain('Pack of 3');
+    expect(sections[0]!.textContent).toContain('$12.50');
+    expect(sections[0]!.textContent).toContain('7 in stock');
+    // "Default Title" is Shopify's name for a product's only variant: not shown
+    expect(sections[1]!.textContent).not.toContain('Default Title');
+    expect(sections[1]!.textContent).toContain('$9.00');
+    expect(sections[1]!.textContent).toContain('15 in stock');
+    expect(buttons('Add')).toHaveLength(2);
+  });
+
+  it('Add puts one unit in the cart via shopify.cart.addLineItem and refreshes the list', async () => {
+    shopify = createFakeShopify({ variantIds: [46812312961178] });
+    const fetchImpl = sequenceFetch(fixtures.ok, fixtures.empty);
+    await mountModal(fetchImpl);
+
+    await act(async () => {
+      buttons('Add')[0]!.click();
+    });
+    await flush();
+
+    expect(shopify.cart.addLineItem).toHaveBeenCalledWith(46812312993946, 1);
+    expect(shopify.toast.show).toHaveBeenCalledWith('Added Beeswax Food Wrap to the cart');
+    expect(fetchImpl).toHaveBeenCalledTimes(2);
+    expect(sentBody(fetchImpl, 1)).toMatchObject({ cartVariantIds: ['46812312961178', '46812312993946'] });
+    expect(body().querySelector('s-empty-state')?.getAttribute('heading')).toBe('No suggestions for this cart');
+    expect(buttons('Add')).toHaveLength(0);
+  });
+
+  it('shows the Add button as busy while adding', async () => {
+    shopify = createFakeShopify({ variantIds: [1] });
+    let finish: (uuid: string) => void = () => {};
+    shopify.cart.addLineItem.mockImplementationOnce(() => new Promise<string>((resolve) => (finish = resolve)));
+    await mountModal(sequenceFetch(fixtures.ok));
+    await act(async () => {
+      buttons('Add')[0]!.click();
+    });
+    const [first, second] = buttons('Add');
+    expect(first!.hasAttribute('loading')).toBe(true);
+    expect(second!.hasAttribute('disabled')).toBe(true);
+    await act(async () => finish('line-x'));
+    await flush();
+  });
+
+  it('shows a spinner while loading', async () => {
+    shopify = createFakeShopify({ variantIds: [1] });
+    await mountModal(sequenceFetch(hangingResponder));
+    expect(body().querySelector('s-spinner')).not.toBeNull();
+    expect(text()).toContain('Finding add-ons for this cart');
+  });
+
+  it('shows the timeout state with a retry that asks again', async () => {
+    shopify = createFakeShopify({ variantIds: [1] });
+    const fetchImpl = sequenceFetch(hangingResponder, fixtures.ok);
+    await mountModal(fetchImpl);
+    await flush(8000);
+    expect(body().querySelector('s-spinner')).toBeNull();
+    expect(body().querySelector('s-banner')?.getAttribute('heading')).toBe('Suggestions are taking too long');
+    expect(text()).toContain('The server did not answer in time');
+    await act(async () => {
+      buttons('Try again')[0]!.click();
+    });
+    await flush();
+    expect(fetchImpl).toHaveBeenCalledTimes(2);
+    expect(buttons('Add')).toHaveLength(2);
+  });
+
+  it('shows the empty state', async () => {
+    shopify = createFakeShopify({ variantIds: [1] });
+    await mountModal(sequenceFetch(fixtures.empty));
+    expect(body().querySelector('s-empty-state')?.getAttribute('heading')).toBe('No suggestions for this cart');
+  });
+
+  it('shows the empty-cart state', async () => {
+    shopify = createFakeShopify({ variantIds: [] });
+    await mountModal(sequenceFetch(fixtures.ok));
+    expect(body().querySelector('s-empty-state')?.getAttribute('heading')).toBe('The cart is empty');
+  });
+
+  it('explains offline (device) and offline (server unreachable)', async () => {
+    shopify = createFakeShopify({ variantIds: [1], online: false });
+    await mountModal(sequenceFetch(fixtures.ok));
+    expect(body().querySelector('s-banner')?.getAttribute('heading')).toBe('This device is offline');
+    await act(() => render(null, document.body));
+
+    shopify = createFakeShopify({ variantIds: [1] });
+    await mountModal(sequenceFetch(networkErrorResponder));
+    expect(body().querySelector('s-banner')?.getAttribute('heading')).toBe("Can't reach POSAI");
+    expect(buttons('Try again')).toHaveLength(1);
+  });
+
+  it('explains a missing app permission (session token null)', async () => {
+    shopify = createFakeShopify({ variantIds: [1], token: null });
+    await mountModal(sequenceFetch(fixtures.ok));
+    const banner = body().querySelector('s-banner');
+    expect(banner?.getAttribute('heading')).toBe("You don't have access to POSAI");
+    expect(banner?.textContent).toContain('not allowed to use the POSAI app');
+  });
+
+  it('explains a rejected session (401 after one retry)', async () => {
+    shopify = createFakeShopify({ variantIds: [1] });
+    await mountModal(sequenceFetch(fixtures.unauthorized));
+    const banner = body().querySelector('s-banner');
+    expect(banner?.getAttribute('heading')).toBe("POSAI couldn't verify this POS session");
+    expect(banner?.getAttribute('tone')).toBe('critical');
+  });
+
+  it('shows the API error message for other failures', async () => {
+    shopify = createFakeShopify({ variantIds: [1] });
+    await mountModal(sequenceFetch(fixtures.bad_request));
+    const banner = body().querySelector('s-banner');
+    expect(banner?.getAttribute('heading')).toBe("Couldn't load suggestions");
+    expect(banner?.textContent).toContain('cartVariantIds must be a list of variant id strings.');
+    expect(banner?.textContent).toContain('(invalid_cart_variant_ids)');
+  });
+});
