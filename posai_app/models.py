@@ -206,3 +206,16 @@ class VariantStat(ShopOwned, db.Model):
     order_count: Mapped[int] = mapped_column(sa.Integer)
     # Orders in the 90 days ending at the shop's latest order (its "recent bestsellers").
     recent_order_count: Mapped[int] = mapped_column(sa.Integer, default=0)
+
+
+class ShopifyTombstone(ShopOwned, db.Model):
+    """A Shopify order or product deleted (or redacted): late webhooks and syncs must not resurrect it."""
+
+    __tablename__ = "shopify_tombstones"
+    __table_args__ = (sa.UniqueConstraint("shop_id", "resource", "resource_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    resource: Mapped[str] = mapped_column(sa.String(16))  # "order" | "product"
+    resource_id: Mapped[int] = mapped_column(sa.BigInteger)
+    reason: Mapped[str] = mapped_column(sa.String(32))  # "deleted" | "redacted"
+    deleted_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
