@@ -105,9 +105,10 @@ export function noticeFor(state: ViewState): Notice | null {
         tone: 'warning',
         heading: "You don't have access to POSAI",
         body:
-          'Your staff account is not allowed to use the POSAI app, so Shopify POS does not issue it a sign-in token. ' +
-          'Ask the store owner or an admin to give you access to the app in Shopify admin ' +
-          '(Settings › Users, or Point of Sale › Staff), then reopen this screen.',
+          'Shopify POS gives POSAI no sign-in token because the Shopify account this device is logged in with ' +
+          '(the email login, not the staff PIN) is not allowed to use the POSAI app. ' +
+          "An admin can turn on POSAI in that user's app permissions in Shopify admin (Settings › Users), " +
+          'then try again.',
         retry: true,
       };
     case 'unauthorized':

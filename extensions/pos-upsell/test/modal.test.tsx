@@ -146,7 +146,8 @@ describe('Modal (pos.home.modal.render) with a fake shopify global', () => {
     await mountModal(sequenceFetch(fixtures.ok));
     const banner = body().querySelector('s-banner');
     expect(banner?.getAttribute('heading')).toBe("You don't have access to POSAI");
-    expect(banner?.textContent).toContain('not allowed to use the POSAI app');
+    expect(banner?.textContent).toContain('is not allowed to use the POSAI app');
+    expect(banner?.textContent).toContain('app permissions');
   });
 
   it('explains a rejected session (401 after one retry)', async () => {
