@@ -111,7 +111,7 @@ function RecommendationRow({
       <s-stack direction="inline" gap="base" justifyContent="space-between" alignItems="center">
         <s-stack direction="block" gap="small-100">
           {variant ? <s-text>{variant}</s-text> : null}
-          <s-text type="strong">{price}</s-text>
+          {price ? <s-text type="strong">{price}</s-text> : null}
           <s-text type="small" color="subdued">
             {stockLabel(rec.inventoryQuantity)}
           </s-text>

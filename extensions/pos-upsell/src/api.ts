@@ -17,8 +17,9 @@ export interface Recommendation {
   score: number;
   productId: string;
   productTitle: string;
+  /** "" when the API sends null (single-variant products). */
   variantTitle: string;
-  /** Decimal string in the shop currency, e.g. "12.50". */
+  /** Decimal string in the shop currency, e.g. "12.50"; "" when the API sends null. */
   price: string;
   /** null when the variant does not track inventory. */
   inventoryQuantity: number | null;

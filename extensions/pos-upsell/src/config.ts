@@ -34,8 +34,11 @@ export const APP_URL = normalizeBaseUrl(buildTimeAppUrl() || DEFAULT_APP_URL);
 
 export const RECOMMENDATIONS_PATH = '/api/recommendations';
 
-/** How many suggestions to ask for (the API accepts 1–10). */
-export const RECOMMENDATION_LIMIT = 4;
+/**
+ * How many suggestions to ask for (the API accepts 1–10). Undefined: `limit` is
+ * left out of the request and the shop's own setting applies (API default 2).
+ */
+export const RECOMMENDATION_LIMIT: number | undefined = undefined;
 /** Quiet period after the last cart change before asking the API. */
 export const CART_DEBOUNCE_MS = 400;
 /** Give up on a request after this long and show the "slow answer" state. */

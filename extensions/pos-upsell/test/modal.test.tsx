@@ -163,7 +163,7 @@ describe('Modal (pos.home.modal.render) with a fake shopify global', () => {
     await mountModal(sequenceFetch(fixtures.bad_request));
     const banner = body().querySelector('s-banner');
     expect(banner?.getAttribute('heading')).toBe("Couldn't load suggestions");
-    expect(banner?.textContent).toContain('cartVariantIds must be a list of variant id strings.');
-    expect(banner?.textContent).toContain('(invalid_cart_variant_ids)');
+    expect(banner?.textContent).toContain("'cartVariantIds' must be a list of numeric variant ids");
+    expect(banner?.textContent).toContain('(bad_request)');
   });
 });

@@ -64,6 +64,15 @@ describe('loading and answers', () => {
     expect(sentHeaders(fetchImpl).Authorization).toBe('Bearer session-token-1-1');
   });
 
+  it("leaves limit out by default so the shop's own setting applies", async () => {
+    const shopify = createFakeShopify({ variantIds: CART });
+    const fetchImpl = sequenceFetch(fixtures.ok);
+    const { controller } = setup(shopify, fetchImpl, { limit: undefined });
+    controller.start();
+    await settle();
+    expect(sentBody(fetchImpl)).toEqual({ cartVariantIds: CART.map(String) });
+  });
+
   it('shows the empty state when nothing qualifies', async () => {
     const shopify = createFakeShopify({ variantIds: CART });
     const { controller } = setup(shopify, sequenceFetch(fixtures.empty));
@@ -87,8 +96,8 @@ describe('loading and answers', () => {
     await settle();
     expect(controller.getState()).toMatchObject({
       status: 'error',
-      errorCode: 'invalid_cart_variant_ids',
-      errorMessage: 'cartVariantIds must be a list of variant id strings.',
+      errorCode: 'bad_request',
+      errorMessage: "'cartVariantIds' must be a list of numeric variant ids",
     });
   });
 });
@@ -199,7 +208,7 @@ describe('failures the cashier sees', () => {
     expect(fetchImpl).toHaveBeenCalledTimes(2);
     expect(sentHeaders(fetchImpl, 0).Authorization).toBe('Bearer session-token-1-1');
     expect(sentHeaders(fetchImpl, 1).Authorization).toBe('Bearer session-token-1-2');
-    expect(controller.getState()).toMatchObject({ status: 'unauthorized', errorCode: 'invalid_session_token' });
+    expect(controller.getState()).toMatchObject({ status: 'unauthorized', errorCode: 'unauthorized' });
   });
 
   it('recovers when the retry after a 401 succeeds', async () => {
