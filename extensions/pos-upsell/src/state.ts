@@ -74,6 +74,8 @@ export interface ControllerOptions {
   cacheMaxEntries?: number;
   fetchImpl?: FetchLike;
   now?: () => number;
+  /** Per-cart answer cache; defaults to the one shared within this JS context. */
+  cache?: Map<string, CacheEntry>;
 }
 
 export interface RecommendationsController {
@@ -89,9 +91,21 @@ export interface RecommendationsController {
   addToCart(rec: Recommendation): Promise<boolean>;
 }
 
-interface CacheEntry {
+export interface CacheEntry {
   recommendations: Recommendation[];
   at: number;
+}
+
+/**
+ * Answers per cart, shared by every controller in this JS context: if POS runs
+ * the tile and the modal in the same context, opening the modal shows the
+ * tile's answer at once instead of asking again.
+ */
+const sharedCache = new Map<string, CacheEntry>();
+
+/** For tests: forget every cached answer. */
+export function clearSharedCache(): void {
+  sharedCache.clear();
 }
 
 const INITIAL_STATE: ViewState = {
@@ -117,7 +131,7 @@ export function createRecommendationsController(options: ControllerOptions): Rec
 
   let state: ViewState = INITIAL_STATE;
   const listeners = new Set<(state: ViewState) => void>();
-  const cache = new Map<string, CacheEntry>();
+  const cache = options.cache ?? sharedCache;
   const unsubscribers: Array<() => void> = [];
   let debounceTimer: ReturnType<typeof setTimeout> | null = null;
   let inflight: AbortController | null = null;

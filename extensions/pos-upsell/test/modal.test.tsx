@@ -1,6 +1,7 @@
 // @vitest-environment happy-dom
 import { act } from 'preact/test-utils';
 import { render } from 'preact';
+import { clearSharedCache } from '../src/state';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import renderModal from '../src/Modal';
 import {
@@ -40,6 +41,7 @@ beforeEach(() => {
 });
 afterEach(async () => {
   await act(() => render(null, document.body));
+  clearSharedCache();
   vi.useRealTimers();
 });
 

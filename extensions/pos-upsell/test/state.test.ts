@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Recommendation } from '../src/api';
-import { createRecommendationsController, type ControllerOptions } from '../src/state';
+import { clearSharedCache, createRecommendationsController, type ControllerOptions } from '../src/state';
 import {
   createFakeShopify,
   fixtures,
@@ -24,6 +24,7 @@ function setup(shopify: FakeShopify, fetchImpl: ControllerOptions['fetchImpl'], 
     timeoutMs: 5000,
     cacheTtlMs: 60_000,
     fetchImpl,
+    cache: new Map(),
     ...extra,
   });
   const statuses: string[] = [];
@@ -273,6 +274,25 @@ describe('failures the cashier sees', () => {
     shopify.setQuantity(CART[0]!, 2);
     await vi.advanceTimersByTimeAsync(300);
     expect(controller.getState().status).toBe('ok');
+  });
+});
+
+describe('shared cache', () => {
+  it('a second controller (e.g. the modal) reuses the answer the first (the tile) got', async () => {
+    clearSharedCache();
+    const shopify = createFakeShopify({ variantIds: CART });
+    const fetchImpl = sequenceFetch(fixtures.ok);
+    const tile = setup(shopify, fetchImpl, { cache: undefined }).controller;
+    tile.start();
+    await settle();
+    const modal = setup(shopify, fetchImpl, { cache: undefined }).controller;
+    modal.start();
+    await settle();
+    expect(fetchImpl).toHaveBeenCalledTimes(1);
+    expect(modal.getState()).toMatchObject({ status: 'ok', fromCache: true, recommendations: OK_RECS });
+    tile.stop();
+    modal.stop();
+    clearSharedCache();
   });
 });
 
