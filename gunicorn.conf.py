@@ -1,0 +1,42 @@
+"""gunicorn settings for the web process (Dockerfile CMD and fly.toml `web`).
+
+Everything that differs between machines comes from the environment; see docs/operations.md.
+"""
+
+from __future__ import annotations
+
+import os
+
+
+def _int_env(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    return int(value) if value else default
+
+
+# Fly's proxy and `docker run -p` reach the container on its external interface; tests set HOST=127.0.0.1.
+bind = f"{os.environ.get('HOST', '0.0.0.0')}:{_int_env('PORT', 8000)}"  # noqa: S104
+workers = _int_env("WEB_CONCURRENCY", 2)
+# threads > 1 makes gunicorn switch the sync worker to gthread; 1 keeps plain sync workers.
+threads = _int_env("GUNICORN_THREADS", 1)
+# A worker silent for this long is killed and replaced; no request of ours should come close.
+timeout = _int_env("GUNICORN_TIMEOUT", 30)
+# On SIGTERM, in-flight requests get this long to finish; fly.toml's kill_timeout is longer.
+graceful_timeout = _int_env("GUNICORN_GRACEFUL_TIMEOUT", 25)
+keepalive = _int_env("GUNICORN_KEEPALIVE", 5)
+# Recycle workers now and then to bound slow leaks (0 = never); jitter avoids all restarting at once.
+max_requests = _int_env("GUNICORN_MAX_REQUESTS", 0)
+max_requests_jitter = max(1, max_requests // 10) if max_requests else 0
+
+# The app is built in each worker, after the fork: no database or Redis connection is shared.
+preload_app = False
+
+# Heartbeat files on tmpfs: an overlay filesystem can stall them and get healthy workers killed.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108
+
+# Logs go to stdout/stderr, where Fly and Docker collect them.
+accesslog = "-"
+errorlog = "-"
+loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+# Path without the query string (OAuth codes and HMACs travel there), status, bytes, seconds,
+# and Fly's request id to correlate with the proxy's logs.
+access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(L)ss fly_request_id=%({fly-request-id}i)s'
