@@ -1,0 +1,80 @@
+"""Session token (ID token) verification for App Bridge and POS UI extension requests.
+
+shopifyapp checks the signature (current and old secret, HS256 only), exp/nbf/iat with
+10 s leeway and the audience; we then enforce what it leaves out: `exp` must be present,
+`dest` must be present and be `https://{valid shop domain}` (shopifyapp 1.0.2 answers ok
+with an empty shop for a signed token without `dest`), and `iss`, when present, must be on
+the same host. POS tokens carry no `sid`/`iss`/`sub`, so none of those is required.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from posai_app.auth.domains import is_valid_shop_domain
+
+LEEWAY_SECONDS = 10
+
+
+class SessionTokenError(Exception):
+    """A session token was refused; `reason` is a stable snake_case word for logs and details."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+def _library_verify(token: str, config: Mapping[str, Any]) -> dict[str, Any]:
+    from shopify_app import verify_pos_ui_ext_req
+
+    result = verify_pos_ui_ext_req(
+        {
+            "method": "POST",
+            "headers": {"authorization": f"Bearer {token}"},
+            "url": str(config.get("APP_URL") or "https://localhost"),
+            "body": "",
+        },
+        {
+            "client_id": config["SHOPIFY_API_KEY"],
+            "client_secret": config["SHOPIFY_API_SECRET"],
+            "old_client_secret": config.get("SHOPIFY_API_SECRET_OLD") or None,
+        },
+    )
+    if result.ok and result.id_token is not None:
+        return dict(result.id_token.claims)
+    code = result.log.code if result.log else "invalid_id_token"
+    if code == "expired_id_token":
+        raise SessionTokenError("expired", "Session token has expired")
+    if code == "invalid_aud":
+        raise SessionTokenError("wrong_audience", "Session token was issued for another app")
+    raise SessionTokenError("invalid", "Session token is invalid")
+
+
+def _shop_domain_from_dest(dest: object) -> str:
+    if not isinstance(dest, str) or not dest:
+        raise SessionTokenError("missing_dest", "Session token has no shop (dest claim)")
+    prefix = "https://"
+    domain = dest[len(prefix) :] if dest.startswith(prefix) else ""
+    if not is_valid_shop_domain(domain):
+        raise SessionTokenError("invalid_dest", "Session token's dest is not a valid shop URL")
+    return domain
+
+
+def verify_session_token(token: str, config: Mapping[str, Any]) -> dict[str, Any]:
+    """Verify a Shopify session token; return its claims plus `shop_domain`, or raise SessionTokenError."""
+    if not isinstance(token, str) or not token.strip() or token.count(".") != 2:
+        raise SessionTokenError("malformed", "Session token is missing or malformed")
+    claims = _library_verify(token.strip(), config)
+    if "exp" not in claims:
+        raise SessionTokenError("missing_exp", "Session token has no expiry")
+    shop_domain = _shop_domain_from_dest(claims.get("dest"))
+    iss = claims.get("iss")
+    if iss is not None:
+        parts = urlsplit(iss) if isinstance(iss, str) else None
+        if parts is None or parts.scheme != "https" or parts.netloc != shop_domain:
+            raise SessionTokenError("issuer_mismatch", "Session token's issuer does not match its shop")
+    claims["shop_domain"] = shop_domain
+    return claims
