@@ -1,5 +1,7 @@
 """Background jobs: RQ on Redis when REDIS_URL is set, otherwise inline in-process.
 
+Without Redis, a job enqueued from a web request runs in a background thread of that
+process (fine for the demo and development; production sets REDIS_URL).
 Job functions are plain module-level functions taking ids and plain values, called
 by dotted path ("posai_app.ingest.jobs.sync_shop"), so the web process never imports
 heavy job code just to enqueue. Inline jobs run in a fresh app context (their own
@@ -10,10 +12,11 @@ from __future__ import annotations
 
 import importlib
 import logging
+import threading
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask, current_app, has_request_context
 
 log = logging.getLogger(__name__)
 
@@ -106,15 +109,24 @@ def enqueue(
 
 
 def _run_inline(func: str | Callable, args: tuple, kwargs: dict) -> None:
+    """Run a job in this process. From a web request (outside tests) it runs in a thread,
+    so the response returns at once and the page can poll progress, as with a worker."""
     app = current_app._get_current_object()
     fn = resolve(func)
-    with app.app_context():
-        from posai_app.extensions import db
 
-        try:
-            fn(*args, **kwargs)
-        except Exception:
-            db.session.rollback()
-            log.exception("inline job %s failed", getattr(fn, "__name__", fn))
-        finally:
-            db.session.remove()
+    def run() -> None:
+        with app.app_context():
+            from posai_app.extensions import db
+
+            try:
+                fn(*args, **kwargs)
+            except Exception:
+                db.session.rollback()
+                log.exception("inline job %s failed", getattr(fn, "__name__", fn))
+            finally:
+                db.session.remove()
+
+    if has_request_context() and not app.config.get("TESTING"):
+        threading.Thread(target=run, name=f"inline-job-{getattr(fn, '__name__', 'job')}", daemon=True).start()
+    else:
+        run()

@@ -14,6 +14,7 @@ from posai_app.models import (
     ProductVariant,
     RecommenderConfig,
     Shop,
+    ShopifyTombstone,
     SyncState,
     VariantNeighbor,
     VariantStat,
@@ -60,6 +61,7 @@ def _fill(shop_id: int, title: str) -> None:
             WebhookDelivery(shop_id=shop_id, webhook_id="same-webhook-id", topic="orders/create"),
             SyncState(shop_id=shop_id, resource="orders"),
             VariantStat(shop_id=shop_id, variant_id=101, order_count=1, recent_order_count=1),
+            ShopifyTombstone(shop_id=shop_id, resource="order", resource_id=777, reason="deleted"),
         ]
     )
 
