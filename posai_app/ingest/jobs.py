@@ -1,0 +1,496 @@
+"""Ingest jobs (RQ queue "ingest"; webhooks on "high"): sync, reconcile, process webhooks.
+
+Every job takes ids and plain values, commits its own work and is safe to run twice:
+writes are guarded upserts, and sync progress (bulk operation id, JSONL line, page
+cursor) is committed together with each batch, so a job killed at any point resumes
+where the last commit left off and ends with the same rows as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import current_app
+
+from posai_app.extensions import db
+from posai_app.ingest import parse, services
+from posai_app.models import Shop, SyncState, WebhookDelivery, utcnow
+from posai_app.queue import enqueue
+from posai_app.shopify import bulk, queries
+from posai_app.shopify.client import AdminClient, client_for_shop
+from posai_app.shopify.gid import from_gid, to_gid
+
+log = logging.getLogger(__name__)
+
+RESOURCES = ("products", "orders")
+CATCH_UP_OVERLAP = timedelta(minutes=10)  # re-read a little before the last sync: clocks and indexing lag
+PAGE_SIZE = 100
+RETRY = (3, [10, 60, 300])
+
+Progress = Callable[[SyncState], None]
+
+
+def _checkpoint(state: SyncState) -> None:
+    """Called after every committed batch (tests replace it to simulate a worker dying there)."""
+
+
+# ---------------------------------------------------------------- sync jobs
+
+
+def sync_shop(shop_id: int, *, train: bool = True, on_progress: Progress | None = None) -> dict[str, Any]:
+    """Sync products then orders (bulk the first time, catch-up after), then queue a retrain."""
+    results = {
+        "products": sync_products(shop_id, on_progress=on_progress),
+        "orders": sync_orders(shop_id, on_progress=on_progress),
+    }
+    if train and not any(r.get("skipped") for r in results.values()):
+        _enqueue_training(shop_id, "after_sync")
+    return results
+
+
+def sync_products(shop_id: int, *, on_progress: Progress | None = None) -> dict[str, Any]:
+    """Bring the shop's variants up to date (bulk on first run, changed products after)."""
+    return _sync_resource(shop_id, "products", on_progress)
+
+
+def sync_orders(shop_id: int, *, on_progress: Progress | None = None) -> dict[str, Any]:
+    """Bring the shop's orders up to date (bulk on first run, orders updated since after)."""
+    return _sync_resource(shop_id, "orders", on_progress)
+
+
+def reconcile_shop(shop_id: int) -> dict[str, Any]:
+    """Nightly repair: re-read everything updated since the last sync (catches missed webhooks)."""
+    results = {
+        "products": sync_products(shop_id),
+        "orders": sync_orders(shop_id),
+    }
+    if results["orders"].get("new_orders"):
+        _request_retrain(shop_id)
+    return results
+
+
+def _installed_shop(shop_id: int) -> Shop | None:
+    shop = db.session.get(Shop, shop_id)
+    if shop is None or not shop.is_installed:
+        log.info("sync skipped: shop %s is not installed", shop_id)
+        return None
+    return shop
+
+
+def _sync_resource(shop_id: int, resource: str, on_progress: Progress | None) -> dict[str, Any]:
+    shop = _installed_shop(shop_id)
+    if shop is None:
+        return {"skipped": "not installed"}
+    state = services.get_sync_state(shop_id, resource)
+    state.status = "running"
+    state.last_error = None
+    if state.started_at is None or state.phase in (None, "done"):
+        state.started_at = utcnow()
+    db.session.commit()
+    client: AdminClient | None = None
+    try:
+        client = client_for_shop(shop_id)
+        if state.last_synced_at is None:
+            result = _bulk_sync(client, shop, state, resource, on_progress)
+        else:
+            result = _catch_up(client, shop, state, resource, on_progress)
+    except Exception as exc:
+        db.session.rollback()
+        state = services.get_sync_state(shop_id, resource)
+        state.status = "failed"
+        state.last_error = f"{exc.__class__.__name__}: {exc}"[:2000]
+        db.session.commit()
+        raise
+    finally:
+        if client is not None:
+            client.close()
+    return result
+
+
+def _load_cursor(state: SyncState) -> dict[str, Any]:
+    try:
+        return json.loads(state.cursor) if state.cursor else {}
+    except ValueError:
+        return {}
+
+
+def _bulk_sync(
+    client: AdminClient, shop: Shop, state: SyncState, resource: str, on_progress: Progress | None
+) -> dict[str, Any]:
+    shop_id = shop.id
+    cursor = _load_cursor(state)
+    operation = None
+    if state.bulk_operation_id and cursor.get("mode") == "bulk":
+        operation = bulk.get_bulk_operation(client, state.bulk_operation_id)
+        if operation is None or operation.get("status") in {"FAILED", "CANCELED", "EXPIRED"}:
+            operation = None
+    if operation is None:
+        inner = queries.BULK_PRODUCTS if resource == "products" else queries.bulk_orders()
+        operation = bulk.start_bulk_query(client, inner)
+        cursor = {"mode": "bulk", "line": 0}
+        state.bulk_operation_id = operation["id"]
+        state.cursor = json.dumps(cursor)
+        state.phase = "bulk_running"
+        state.processed_count = 0
+        state.total_count = None
+        db.session.commit()
+        _report(state, on_progress)
+
+    def on_poll(op: dict) -> None:
+        if op.get("objectCount") is not None:
+            state.total_count = int(op["objectCount"])
+        db.session.commit()
+        _report(state, on_progress)
+
+    poll = float(current_app.config.get("SHOPIFY_BULK_POLL_SECONDS", 2.0))
+    operation = bulk.wait_for_bulk_operation(
+        client, state.bulk_operation_id, poll_interval=poll, on_poll=on_poll
+    )
+    state.phase = "downloading"
+    state.total_count = int(operation.get("objectCount") or 0)
+    db.session.commit()
+    _report(state, on_progress)
+
+    skip = int(cursor.get("line", 0))
+    tracker: dict[str, Any] = {"line": skip, "oldest": None}
+    url = operation.get("url")
+    lines: Iterator[str] = client.stream_lines(url) if url else iter(())
+    groups = bulk.join_children(bulk.iter_jsonl(lines, skip=skip))
+    records = _records_from_groups(resource, groups, tracker)
+
+    def on_batch(_: services.UpsertResult) -> None:
+        state.cursor = json.dumps({"mode": "bulk", "line": tracker["line"]})
+        state.processed_count = tracker["line"]
+        _note_oldest(state, tracker)
+        db.session.commit()
+        _report(state, on_progress)
+        _checkpoint(state)
+
+    upsert = services.upsert_products if resource == "products" else services.upsert_orders
+    totals = upsert(shop_id, records, on_batch=on_batch)
+    finished_at = utcnow()
+    state.status = "done"
+    state.phase = "done"
+    state.cursor = None
+    state.processed_count = state.total_count or tracker["line"]
+    state.last_synced_at = parse.parse_datetime(operation.get("createdAt")) or state.started_at or finished_at
+    state.finished_at = finished_at
+    if resource == "orders":
+        state.all_history = "read_all_orders" in (shop.scopes or "").split(",")
+    db.session.commit()
+    _report(state, on_progress)
+    return _summary(totals)
+
+
+def _records_from_groups(
+    resource: str, groups: Iterator[bulk.Group], tracker: dict[str, Any]
+) -> Iterator[dict]:
+    for group in groups:
+        if resource == "products":
+            record = parse.product_from_graphql(group.parent, group.children)
+        else:
+            record = parse.order_from_graphql(group.parent, group.children)
+            _track_oldest(tracker, record["created_at"])
+        tracker["line"] = group.resume_line
+        yield record
+
+
+def _track_oldest(tracker: dict[str, Any], created_at: datetime | None) -> None:
+    if created_at is not None and (tracker["oldest"] is None or created_at < tracker["oldest"]):
+        tracker["oldest"] = created_at
+
+
+def _note_oldest(state: SyncState, tracker: dict[str, Any]) -> None:
+    oldest = tracker.get("oldest")
+    if oldest is None:
+        return
+    current = parse.parse_datetime(state.oldest_record_at)
+    if current is None or oldest < current:
+        state.oldest_record_at = oldest
+
+
+def _catch_up(
+    client: AdminClient, shop: Shop, state: SyncState, resource: str, on_progress: Progress | None
+) -> dict[str, Any]:
+    shop_id = shop.id
+    cursor = _load_cursor(state)
+    if cursor.get("mode") != "catch_up":
+        since = parse.parse_datetime(state.last_synced_at) - CATCH_UP_OVERLAP
+        cursor = {
+            "mode": "catch_up",
+            "since": since.isoformat(),
+            "started": utcnow().isoformat(),
+            "after": None,
+        }
+        state.phase = "catching_up"
+        state.processed_count = 0
+        state.total_count = None
+        state.cursor = json.dumps(cursor)
+        db.session.commit()
+    search = f"updated_at:>='{parse.parse_datetime(cursor['since']).strftime('%Y-%m-%dT%H:%M:%SZ')}'"
+    totals = services.UpsertResult()
+    tracker: dict[str, Any] = {"oldest": None}
+    while True:
+        records, page_info = _fetch_page(client, resource, cursor.get("after"), search)
+        for record in records:
+            if resource == "orders":
+                _track_oldest(tracker, record["created_at"])
+        upsert = services.upsert_products if resource == "products" else services.upsert_orders
+        totals.add(upsert(shop_id, records))
+        cursor["after"] = page_info.get("endCursor") or cursor.get("after")
+        state.cursor = json.dumps(cursor)
+        state.processed_count = (state.processed_count or 0) + len(records)
+        _note_oldest(state, tracker)
+        db.session.commit()
+        _report(state, on_progress)
+        _checkpoint(state)
+        if not page_info.get("hasNextPage"):
+            break
+    state.status = "done"
+    state.phase = "done"
+    state.cursor = None
+    state.last_synced_at = parse.parse_datetime(cursor["started"])
+    state.finished_at = utcnow()
+    db.session.commit()
+    _report(state, on_progress)
+    return _summary(totals)
+
+
+def _fetch_page(
+    client: AdminClient, resource: str, after: str | None, search: str
+) -> tuple[list[dict], dict]:
+    variables = {"first": PAGE_SIZE, "after": after, "query": search}
+    if resource == "products":
+        data = client.execute(queries.PRODUCTS_PAGE, variables, operation="ProductsPage")["products"]
+        records = []
+        for edge in data["edges"]:
+            node = edge["node"]
+            variants = _all_children(
+                client, node, "variants", queries.PRODUCT_VARIANTS_PAGE, "ProductVariantsPage"
+            )
+            records.append(parse.product_from_graphql(node, variants))
+        return records, data["pageInfo"]
+    data = client.execute(queries.ORDERS_PAGE, variables, operation="OrdersPage")["orders"]
+    records = []
+    for edge in data["edges"]:
+        node = edge["node"]
+        line_items = _all_children(
+            client, node, "lineItems", queries.ORDER_LINE_ITEMS_PAGE, "OrderLineItemsPage"
+        )
+        records.append(parse.order_from_graphql(node, line_items))
+    return records, data["pageInfo"]
+
+
+def _all_children(client: AdminClient, node: dict, field: str, page_query: str, operation: str) -> list[dict]:
+    """A node's nested connection, following its pages when it has more than the first page."""
+    connection = node.pop(field)
+    children = [e["node"] for e in connection["edges"]]
+    page_info = connection["pageInfo"]
+    parent_key = "product" if field == "variants" else "order"
+    while page_info.get("hasNextPage"):
+        variables = {"id": node["id"], "first": 250, "after": page_info["endCursor"]}
+        connection = client.execute(page_query, variables, operation=operation)[parent_key][field]
+        children.extend(e["node"] for e in connection["edges"])
+        page_info = connection["pageInfo"]
+    return children
+
+
+def _summary(totals: services.UpsertResult) -> dict[str, Any]:
+    return {
+        "orders": totals.orders,
+        "line_items": totals.line_items,
+        "products": totals.products,
+        "variants": totals.variants,
+        "stale_skipped": totals.stale_skipped,
+        "deleted_skipped": totals.deleted_skipped,
+        "new_orders": len(totals.new_order_ids),
+    }
+
+
+def _report(state: SyncState, on_progress: Progress | None) -> None:
+    if on_progress is not None:
+        on_progress(state)
+
+
+# ---------------------------------------------------------------- follow-up jobs (other features)
+
+
+def _enqueue_training(shop_id: int, trigger: str) -> None:
+    """Queue the shop's retrain by name; a no-op until the training feature is installed."""
+    if importlib.util.find_spec("posai_app.training") is None or (
+        importlib.util.find_spec("posai_app.training.jobs") is None
+    ):
+        log.info("training not installed; shop %s not queued for training", shop_id)
+        return
+    enqueue(
+        "train",
+        "posai_app.training.jobs.train_shop",
+        shop_id,
+        trigger,
+        job_id=f"train-{shop_id}",
+        coalesce=True,
+    )
+
+
+def _request_retrain(shop_id: int) -> None:
+    """Ask for a debounced retrain after new orders (the training feature enforces the interval)."""
+    try:
+        from posai_app.training.triggers import request_debounced_retrain
+    except ModuleNotFoundError as exc:
+        if not (exc.name or "").startswith("posai_app.training"):
+            raise
+        return
+    request_debounced_retrain(shop_id)
+
+
+# ---------------------------------------------------------------- webhooks
+
+
+def process_webhook(shop_id: int, delivery_id: int | None, topic: str, payload: dict) -> None:
+    """Apply one verified, recorded webhook delivery; marks the delivery processed or failed."""
+    handler = WEBHOOK_HANDLERS.get(topic)
+    try:
+        if handler is None:
+            log.info("webhook topic %s for shop %s ignored", topic, shop_id)
+        else:
+            handler(shop_id, payload)
+        _mark_delivery(delivery_id, "processed" if handler else "ignored")
+        db.session.commit()
+    except Exception as exc:
+        db.session.rollback()
+        _mark_delivery(delivery_id, "failed", f"{exc.__class__.__name__}: {exc}"[:2000])
+        db.session.commit()
+        raise
+
+
+def _mark_delivery(delivery_id: int | None, status: str, error: str | None = None) -> None:
+    if delivery_id is None:
+        return
+    delivery = db.session.get(WebhookDelivery, delivery_id)
+    if delivery is None:  # shop/redact and app/uninstalled remove the shop's deliveries too
+        return
+    delivery.status = status
+    delivery.error = error
+    delivery.processed_at = utcnow()
+
+
+def handle_order(shop_id: int, payload: dict) -> None:
+    """orders/create, orders/updated, orders/cancelled: the payload is the whole order."""
+    result = services.upsert_orders(shop_id, [parse.order_from_rest(payload)])
+    if result.new_order_ids:
+        db.session.commit()  # the retrain must see the new order
+        _request_retrain(shop_id)
+
+
+def handle_order_deleted(shop_id: int, payload: dict) -> None:
+    services.delete_orders(shop_id, [int(payload["id"])], reason="deleted")
+
+
+def handle_product(shop_id: int, payload: dict) -> None:
+    services.upsert_products(shop_id, [parse.product_from_rest(payload)])
+
+
+def handle_product_deleted(shop_id: int, payload: dict) -> None:
+    services.delete_product(shop_id, int(payload["id"]))
+
+
+def handle_inventory_level(shop_id: int, payload: dict) -> None:
+    """inventory_levels/update carries one location's level; read the variant's total from Shopify."""
+    inventory_item_id = int(payload["inventory_item_id"])
+    variant_id = services.variant_id_for_inventory_item(shop_id, inventory_item_id)
+    if variant_id is None:
+        log.info("inventory item %s of shop %s is not a known variant; ignored", inventory_item_id, shop_id)
+        return
+    with client_for_shop(shop_id) as client:
+        data = client.execute(
+            queries.INVENTORY_ITEM_VARIANT,
+            {"id": to_gid("InventoryItem", inventory_item_id)},
+            operation="InventoryItemVariant",
+        )
+    item = data.get("inventoryItem") or {}
+    variant = item.get("variant") or {}
+    if variant and from_gid(variant.get("id")) == variant_id:
+        services.set_inventory_quantity(shop_id, variant_id, variant.get("inventoryQuantity"))
+
+
+def handle_bulk_operation_finish(shop_id: int, payload: dict) -> None:
+    """A bulk query finished: make sure a sync job picks it up (a running one is not duplicated)."""
+    operation_id = payload.get("admin_graphql_api_id")
+    for resource in RESOURCES:
+        state = services.get_sync_state(shop_id, resource)
+        if state.bulk_operation_id == operation_id and state.status in ("running", "failed"):
+            db.session.commit()
+            enqueue(
+                "ingest", "posai_app.ingest.jobs.sync_shop", shop_id, job_id=f"sync-{shop_id}", coalesce=True
+            )
+            return
+
+
+def handle_app_uninstalled(shop_id: int, payload: dict) -> None:
+    try:
+        from posai_app.auth.services import uninstall_shop
+    except ModuleNotFoundError as exc:
+        if not (exc.name or "").startswith("posai_app.auth"):
+            raise
+        uninstall_shop = _uninstall_shop_fallback
+    uninstall_shop(shop_id)
+
+
+def _uninstall_shop_fallback(shop_id: int) -> None:
+    """Until the auth feature lands: forget the token and the shop's data, keep the shop row."""
+    from posai_app.tenancy import delete_shop_data
+
+    shop = db.session.get(Shop, shop_id)
+    if shop is None:
+        return
+    shop.uninstalled_at = utcnow()
+    shop.access_token = None
+    shop.refresh_token = None
+    delete_shop_data(shop_id, keep_shop=True)
+
+
+def handle_customers_data_request(shop_id: int, payload: dict) -> None:
+    # POSAI stores no customer data (orders are kept without customer, address or contact fields).
+    log.info(
+        "customers/data_request for shop %s (request %s): POSAI stores no customer data; nothing to report",
+        shop_id,
+        (payload.get("data_request") or {}).get("id"),
+    )
+
+
+def handle_customers_redact(shop_id: int, payload: dict) -> None:
+    """Delete (and never re-import) the orders Shopify lists for the redacted customer."""
+    order_ids = [int(i) for i in payload.get("orders_to_redact") or []]
+    removed = services.delete_orders(shop_id, order_ids, reason="redacted")
+    log.info(
+        "customers/redact for shop %s: %d orders, %d line items removed", shop_id, len(order_ids), removed
+    )
+
+
+def handle_shop_redact(shop_id: int, payload: dict) -> None:
+    from posai_app.tenancy import delete_shop_data
+
+    removed = delete_shop_data(shop_id)
+    log.info("shop/redact for shop %s: removed %s", shop_id, removed)
+
+
+WEBHOOK_HANDLERS: dict[str, Callable[[int, dict], None]] = {
+    "orders/create": handle_order,
+    "orders/updated": handle_order,
+    "orders/cancelled": handle_order,
+    "orders/delete": handle_order_deleted,
+    "products/create": handle_product,
+    "products/update": handle_product,
+    "products/delete": handle_product_deleted,
+    "inventory_levels/update": handle_inventory_level,
+    "app/uninstalled": handle_app_uninstalled,
+    "bulk_operations/finish": handle_bulk_operation_finish,
+    "customers/data_request": handle_customers_data_request,
+    "customers/redact": handle_customers_redact,
+    "shop/redact": handle_shop_redact,
+}

@@ -1,0 +1,26 @@
+"""The webhook topics POSAI subscribes to (shopify.app.toml must list exactly these)."""
+
+from __future__ import annotations
+
+# Data topics: keep orders, products and stock current between syncs.
+DATA_TOPICS = (
+    "orders/create",
+    "orders/updated",
+    "orders/cancelled",
+    "orders/delete",
+    "products/create",
+    "products/update",
+    "products/delete",
+    "inventory_levels/update",
+    "app/uninstalled",
+    "bulk_operations/finish",
+)
+
+# Mandatory privacy-compliance topics (configured as compliance_topics in shopify.app.toml).
+COMPLIANCE_TOPICS = (
+    "customers/data_request",
+    "customers/redact",
+    "shop/redact",
+)
+
+HANDLED_TOPICS = DATA_TOPICS + COMPLIANCE_TOPICS

@@ -1,0 +1,108 @@
+"""POST /webhooks: verify the HMAC, record the delivery (dedupe), enqueue the work, answer 200.
+
+Shopify waits at most 5 s and retries on anything but 2xx, so this view does no work
+itself: the job `posai_app.ingest.jobs.process_webhook` applies the payload.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import sqlalchemy as sa
+from flask import Response, current_app, jsonify, request
+
+from posai_app.errors import BadRequest, error_response
+from posai_app.extensions import db
+from posai_app.models import Shop, WebhookDelivery, utcnow
+from posai_app.queue import enqueue
+from posai_app.webhooks import bp
+from posai_app.webhooks.topics import COMPLIANCE_TOPICS, HANDLED_TOPICS
+from posai_app.webhooks.verify import verify_hmac
+
+log = logging.getLogger(__name__)
+
+# Orders with many line items make large bodies; the app-wide request limit is smaller.
+MAX_WEBHOOK_BYTES = 25 * 1024 * 1024
+RETRY = (3, [10, 60, 300])
+
+
+@bp.before_request
+def _allow_large_bodies() -> None:
+    request.max_content_length = MAX_WEBHOOK_BYTES
+
+
+@bp.post("")
+def receive_webhook():
+    body = request.get_data(cache=True)
+    config = current_app.config
+    secrets = (config.get("SHOPIFY_API_SECRET"), config.get("SHOPIFY_API_SECRET_OLD"))
+    if not verify_hmac(body, request.headers.get("X-Shopify-Hmac-Sha256"), secrets):
+        return Response(status=401)
+    topic = request.headers.get("X-Shopify-Topic", "")
+    shop_domain = request.headers.get("X-Shopify-Shop-Domain", "").lower()
+    webhook_id = request.headers.get("X-Shopify-Webhook-Id") or request.headers.get("X-Shopify-Event-Id")
+    if not topic or not shop_domain or not webhook_id:
+        raise BadRequest("X-Shopify-Topic, X-Shopify-Shop-Domain and X-Shopify-Webhook-Id are required")
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        raise BadRequest("webhook body is not JSON") from None
+    if topic not in HANDLED_TOPICS:
+        log.info("webhook %s: unhandled topic %s from %s acknowledged", webhook_id, topic, shop_domain)
+        return _ack("ignored")
+    shop = db.session.scalar(sa.select(Shop).where(Shop.domain == shop_domain))
+    if shop is None:
+        log.info("webhook %s: %s for unknown shop %s acknowledged", webhook_id, topic, shop_domain)
+        return _ack("unknown_shop")
+    if not shop.is_installed and topic not in COMPLIANCE_TOPICS:
+        return _ack("not_installed")
+    delivery_id = _record_delivery(shop.id, webhook_id, topic)
+    if delivery_id is None:
+        return _ack("duplicate")
+    try:
+        enqueue(
+            "high",
+            "posai_app.ingest.jobs.process_webhook",
+            shop.id,
+            delivery_id,
+            topic,
+            payload,
+            job_id=f"webhook-{shop.id}-{webhook_id}",
+            retry=RETRY,
+        )
+    except Exception:
+        # Not queued: forget the delivery so Shopify's retry is not taken for a duplicate.
+        log.exception("webhook %s: could not enqueue %s", webhook_id, topic)
+        db.session.rollback()
+        db.session.execute(sa.delete(WebhookDelivery).where(WebhookDelivery.id == delivery_id))
+        db.session.commit()
+        return error_response(503, "unavailable", "webhook could not be queued; retry later")
+    return _ack("queued")
+
+
+def _record_delivery(shop_id: int, webhook_id: str, topic: str) -> int | None:
+    """Insert the delivery; None if this webhook id was already recorded (a redelivery)."""
+    if db.engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    stmt = (
+        insert(WebhookDelivery)
+        .values(
+            shop_id=shop_id,
+            webhook_id=webhook_id[:255],
+            topic=topic[:128],
+            received_at=utcnow(),
+            status="received",
+        )
+        .on_conflict_do_nothing(index_elements=["shop_id", "webhook_id"])
+        .returning(WebhookDelivery.id)
+    )
+    delivery_id = db.session.scalar(stmt)
+    db.session.commit()
+    return delivery_id
+
+
+def _ack(status: str):
+    return jsonify({"status": status}), 200

@@ -1,0 +1,67 @@
+"""Sync a small slice of the Online Retail history through the fake: bulk first, catch-up after."""
+
+from __future__ import annotations
+
+import copy
+
+import sqlalchemy as sa
+
+from posai_app.extensions import db
+from posai_app.ingest import jobs, services
+from posai_app.models import OrderLineItem, ProductVariant, SyncState
+from tests.fakeshopify import dataset
+
+
+def _setup(fake, shop, orders=40):
+    products, history = dataset.small_history(orders)
+    fake.add_shop(shop.domain, shop.access_token, products=products, orders=history)
+    return products, history
+
+
+def test_initial_sync_stores_every_order_line_and_variant(app, fake, shop):
+    products, history = _setup(fake, shop)
+    with app.app_context():
+        result = jobs.sync_shop(shop.id, train=False)
+        counts = services.count_rows(shop.id)
+        states = {s.resource: s for s in db.session.scalars(sa.select(SyncState))}
+    assert counts == {
+        "orders": len(history),
+        "line_items": sum(len(o["line_items"]) for o in history),
+        "variants": len(products),
+    }
+    assert result["orders"]["line_items"] == counts["line_items"]
+    assert states["orders"].status == "done" and states["orders"].all_history is True
+    assert states["orders"].oldest_record_at is not None
+    assert states["orders"].last_synced_at is not None
+
+
+def test_catch_up_reads_only_changes_and_applies_them(app, fake, shop):
+    products, history = _setup(fake, shop)
+    with app.app_context():
+        jobs.sync_shop(shop.id, train=False)
+    changed = copy.deepcopy(history[0])
+    changed["updated_at"] = "2031-01-01T00:00:00Z"
+    changed["line_items"] = changed["line_items"][:1]
+    changed["line_items"][0]["quantity"] = 99
+    fake.set_order(shop.domain, changed)
+    with app.app_context():
+        state = services.get_sync_state(shop.id, "orders")
+        state.last_synced_at = sa.func.now()
+        db.session.commit()
+        result = jobs.sync_orders(shop.id)
+        rows = db.session.scalars(
+            sa.select(OrderLineItem).where(OrderLineItem.order_id == changed["id"])
+        ).all()
+    assert result["orders"] == 1
+    assert [(r.quantity, r.line_item_id) for r in rows] == [(99, changed["line_items"][0]["id"])]
+
+
+def test_sync_of_uninstalled_shop_does_nothing(app, fake, shop):
+    _setup(fake, shop)
+    with app.app_context():
+        from posai_app.models import Shop
+
+        db.session.get(Shop, shop.id).uninstalled_at = sa.func.now()
+        db.session.commit()
+        assert jobs.sync_shop(shop.id)["orders"] == {"skipped": "not installed"}
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(ProductVariant)) == 0

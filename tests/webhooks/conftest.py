@@ -1,0 +1,1 @@
+from tests.fakeshopify.fixtures import fake, fake_server  # noqa: F401
