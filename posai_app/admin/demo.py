@@ -1,0 +1,53 @@
+"""Demo mode: the admin page outside Shopify's iframe, for the demo shop only.
+
+Enabled by POSAI_DEMO with POSAI_ENV other than production (config refuses the pair at
+start-up; this module checks again so a mutated config cannot open it). The page gets a
+short-lived session token minted here, signed like App Bridge's with the app's API secret,
+so every request still goes through the one session-token verification path.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+import jwt
+import sqlalchemy as sa
+
+from posai_app.extensions import db
+from posai_app.models import Shop
+
+DEMO_SHOP_DOMAIN = "posai-demo.myshopify.com"
+DEMO_TOKEN_TTL_SECONDS = 120
+
+
+def demo_enabled(config: Mapping[str, Any]) -> bool:
+    """True only when POSAI_DEMO is on and this is not a production process."""
+    return bool(config.get("POSAI_DEMO")) and config.get("POSAI_ENV") != "production"
+
+
+def demo_shop() -> Shop | None:
+    """The installed demo shop, if the demo data has been imported."""
+    shop = db.session.scalar(sa.select(Shop).where(Shop.domain == DEMO_SHOP_DOMAIN))
+    return shop if shop is not None and shop.is_installed else None
+
+
+def mint_demo_session_token(
+    config: Mapping[str, Any], shop_domain: str = DEMO_SHOP_DOMAIN, ttl: int = DEMO_TOKEN_TTL_SECONDS
+) -> str:
+    """A session token shaped like App Bridge's for the shop, valid for `ttl` seconds."""
+    now = int(time.time())
+    claims = {
+        "iss": f"https://{shop_domain}/admin",
+        "dest": f"https://{shop_domain}",
+        "aud": config["SHOPIFY_API_KEY"],
+        "sub": "demo",
+        "exp": now + ttl,
+        "nbf": now - 1,
+        "iat": now,
+        "jti": str(uuid.uuid4()),
+        "sid": uuid.uuid4().hex,
+    }
+    return jwt.encode(claims, config["SHOPIFY_API_SECRET"], algorithm="HS256")

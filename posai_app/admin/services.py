@@ -1,0 +1,668 @@
+"""Data for the merchant's admin page, assembled from the models.
+
+Every function takes `shop_id` and plain values and returns plain dicts/lists, never
+touching `request` or `g`; the views commit. Reads go through `select_for_shop`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import aliased
+
+from posai_app.errors import AppError, NotFound, ValidationFailed
+from posai_app.extensions import db
+from posai_app.models import (
+    DEFAULT_SETTINGS,
+    EvaluationRun,
+    OrderLineItem,
+    ProductVariant,
+    RecommenderConfig,
+    Shop,
+    SyncState,
+    VariantNeighbor,
+)
+from posai_app.queue import enqueue
+from posai_app.tenancy import select_for_shop
+
+BASELINE_METRIC = "popularity"
+# Plain-language explanations shown under the evaluation table ("K" is the number of suggestions).
+METRIC_EXPLANATIONS = {
+    "hitRate": "HitRate@{k}: how often the item the customer really bought was among the {k} suggestions.",
+    "precision": "Precision@{k}: the share of the {k} suggestions that the customer actually bought.",
+    "recall": "Recall@{k}: the share of the items held out from each test order that the suggestions found.",
+    "coverage": "Coverage@{k}: how often the method had any suggestion at all for the cart.",
+}
+SCORER_EXPLANATIONS = {
+    "cooccurrence": "Bought together most often.",
+    "cosine": "Bought together, balanced for how popular both items are.",
+    "confidence": "Of the orders with the cart item, the share that also had this one.",
+    "lift": "Bought together more often than chance would predict.",
+    "jaccard": "Overlap of the two items' orders.",
+    BASELINE_METRIC: "Baseline: the shop's bestsellers, whatever is in the cart.",
+}
+RETRAIN_INTERVAL_MIN, RETRAIN_INTERVAL_MAX = 15, 7 * 24 * 60
+LIMIT_MIN, LIMIT_MAX = 1, 10
+ACTIVE_SYNC_STATUSES = {"queued", "pending", "running", "in_progress"}
+ACTIVE_RUN_STATUSES = {"queued", "running"}
+# A job that has not reported for this long is treated as dead, so the merchant can start another.
+STALE_AFTER = timedelta(minutes=30)
+# How long "queued, waiting for a worker" is shown after a request before giving up on it.
+QUEUED_GRACE_SECONDS = 15 * 60
+SEARCH_LIMIT = 20
+
+
+class ServiceUnavailable(AppError):
+    status, code = 503, "service_unavailable"
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; they were stored as UTC."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def get_shop(shop_id: int) -> Shop:
+    """The shop row, or NotFound."""
+    shop = db.session.get(Shop, shop_id)
+    if shop is None:
+        raise NotFound(f"Shop {shop_id} not found")
+    return shop
+
+
+# --- data summary -----------------------------------------------------------------------------
+
+
+def data_summary(shop_id: int) -> dict[str, Any]:
+    """Counts, date range and history coverage of the shop's stored data."""
+    items = select_for_shop(OrderLineItem, shop_id).subquery()
+    row = db.session.execute(
+        sa.select(
+            sa.func.count(),
+            sa.func.count(sa.distinct(items.c.order_id)),
+            sa.func.min(items.c.created_at),
+            sa.func.max(items.c.created_at),
+        ).select_from(items)
+    ).one()
+    line_items, orders, first_at, last_at = row
+    basket = (
+        sa.select(OrderLineItem.order_id)
+        .where(
+            OrderLineItem.shop_id == shop_id,
+            OrderLineItem.variant_id.is_not(None),
+            OrderLineItem.cancelled_at.is_(None),
+        )
+        .group_by(OrderLineItem.order_id)
+        .having(sa.func.count(sa.distinct(OrderLineItem.variant_id)) >= 2)
+        .subquery()
+    )
+    multi_item_orders = db.session.scalar(sa.select(sa.func.count()).select_from(basket)) or 0
+    variants_q = select_for_shop(ProductVariant, shop_id).where(ProductVariant.deleted_at.is_(None))
+    variants = db.session.scalar(sa.select(sa.func.count()).select_from(variants_q.subquery())) or 0
+    products = (
+        db.session.scalar(
+            sa.select(sa.func.count(sa.distinct(ProductVariant.product_id))).where(
+                ProductVariant.shop_id == shop_id, ProductVariant.deleted_at.is_(None)
+            )
+        )
+        or 0
+    )
+    shop = get_shop(shop_id)
+    syncs = sync_states(shop_id)
+    orders_sync = syncs.get("orders")
+    has_scope = "read_all_orders" in {s.strip() for s in (shop.scopes or "").split(",")}
+    partial_history = (not has_scope) or (orders_sync is not None and orders_sync["all_history"] is False)
+    return {
+        "orders": orders,
+        "line_items": line_items,
+        "variants": variants,
+        "products": products,
+        "multi_item_orders": multi_item_orders,
+        "first_order_at": _aware(first_at),
+        "last_order_at": _aware(last_at),
+        "history_oldest_at": orders_sync["oldest_record_at"] if orders_sync else None,
+        "partial_history": partial_history,
+        "has_read_all_orders": has_scope,
+        "syncs": syncs,
+        "needs_reauth": bool(shop.needs_reauth),
+    }
+
+
+def sync_states(shop_id: int) -> dict[str, dict[str, Any]]:
+    """The shop's sync progress per resource ("products", "orders")."""
+    rows = db.session.scalars(select_for_shop(SyncState, shop_id).order_by(SyncState.resource)).all()
+    now = datetime.now(UTC)
+    out: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        updated = _aware(row.updated_at) or _aware(row.started_at)
+        active = row.status in ACTIVE_SYNC_STATUSES and (updated is None or now - updated < STALE_AFTER)
+        total = row.total_count
+        percent = None
+        if total:
+            percent = max(0, min(100, math.floor(100 * (row.processed_count or 0) / total)))
+        out[row.resource] = {
+            "resource": row.resource,
+            "status": row.status,
+            "active": active,
+            "phase": row.phase,
+            "processed": row.processed_count or 0,
+            "total": total,
+            "percent": percent,
+            "oldest_record_at": _aware(row.oldest_record_at),
+            "all_history": row.all_history,
+            "last_error": row.last_error,
+            "started_at": _aware(row.started_at),
+            "finished_at": _aware(row.finished_at),
+            "last_synced_at": _aware(row.last_synced_at),
+            "failed": row.status in ("failed", "error"),
+        }
+    return out
+
+
+# --- live model and evaluation report ---------------------------------------------------------
+
+
+def live_config(shop_id: int) -> dict[str, Any] | None:
+    """The metric the API serves with, when it was trained and on how many orders."""
+    config = db.session.scalar(select_for_shop(RecommenderConfig, shop_id))
+    if config is None:
+        return None
+    return {
+        "metric": config.metric,
+        "explanation": SCORER_EXPLANATIONS.get(config.metric or "", ""),
+        "trained_at": _aware(config.trained_at),
+        "train_orders": config.train_orders,
+        "model_version": config.model_version,
+        "status": config.status,
+        "status_message": config.status_message,
+        "k": config.k,
+    }
+
+
+def _run_dict(run: EvaluationRun) -> dict[str, Any]:
+    progress = run.progress or {}
+    done, total = progress.get("done"), progress.get("total")
+    percent = None
+    if isinstance(done, int | float) and isinstance(total, int | float) and total > 0:
+        percent = max(0, min(100, math.floor(100 * done / total)))
+    return {
+        "id": run.id,
+        "status": run.status,
+        "trigger": run.trigger,
+        "error": run.error,
+        "started_at": _aware(run.started_at),
+        "finished_at": _aware(run.finished_at),
+        "duration_seconds": run.duration_seconds,
+        "phase": progress.get("phase"),
+        "done": done,
+        "total": total,
+        "percent": percent,
+        "chosen_metric": run.chosen_metric,
+        "k": run.k,
+    }
+
+
+def latest_run(shop_id: int) -> dict[str, Any] | None:
+    """The newest evaluation run in any state."""
+    run = db.session.scalar(
+        select_for_shop(EvaluationRun, shop_id)
+        .order_by(EvaluationRun.started_at.desc(), EvaluationRun.id.desc())
+        .limit(1)
+    )
+    if run is None:
+        return None
+    out = _run_dict(run)
+    started = out["started_at"]
+    out["active"] = run.status in ACTIVE_RUN_STATUSES and (
+        started is None or datetime.now(UTC) - started < STALE_AFTER
+    )
+    return out
+
+
+def _metric_rows(results: dict[str, Any], chosen: str | None) -> list[dict[str, Any]]:
+    rows = []
+    for name, figures in (results or {}).items():
+        if not isinstance(figures, dict):
+            continue
+        rows.append(
+            {
+                "metric": name,
+                "hitRate": _num(figures.get("hitRate")),
+                "precision": _num(figures.get("precision")),
+                "recall": _num(figures.get("recall")),
+                "coverage": _num(figures.get("coverage")),
+                "params": figures.get("params"),
+                "chosen": name == chosen,
+                "baseline": name == BASELINE_METRIC,
+                "explanation": SCORER_EXPLANATIONS.get(name, ""),
+            }
+        )
+    # Best first so the table and the chart read top-down; the baseline closes the list.
+    rows.sort(key=lambda r: (r["baseline"], -(r["hitRate"] or 0.0), r["metric"]))
+    return rows
+
+
+def _num(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def evaluation_report(shop_id: int) -> dict[str, Any] | None:
+    """The last successful run's figures for every scorer, the chosen one marked."""
+    run = db.session.scalar(
+        select_for_shop(EvaluationRun, shop_id)
+        .where(EvaluationRun.status == "succeeded")
+        .order_by(EvaluationRun.started_at.desc(), EvaluationRun.id.desc())
+        .limit(1)
+    )
+    if run is None:
+        return None
+    report = run.results or {}
+    k = report.get("k") or run.k
+    chosen = run.chosen_metric or report.get("best")
+    rows = _metric_rows(report.get("results") or {}, chosen)
+    baseline = next((r for r in rows if r["baseline"]), None)
+    best = next((r for r in rows if r["chosen"]), None)
+    lift_over_baseline = None
+    if best and baseline and best["hitRate"] is not None and baseline["hitRate"]:
+        lift_over_baseline = best["hitRate"] / baseline["hitRate"]
+    return {
+        "run": _run_dict(run),
+        "k": k,
+        "train_orders": report.get("trainOrders", run.train_orders),
+        "evaluated_orders": report.get("evaluatedOrders", run.evaluated_orders),
+        "chosen_metric": chosen,
+        "rows": rows,
+        "best": best,
+        "baseline": baseline,
+        "lift_over_baseline": lift_over_baseline,
+        "explanations": [text.format(k=k) for text in METRIC_EXPLANATIONS.values()],
+    }
+
+
+def run_history(shop_id: int, limit: int = 30) -> list[dict[str, Any]]:
+    """Past successful runs, oldest first: the chosen metric's HitRate and the baseline's."""
+    runs = db.session.scalars(
+        select_for_shop(EvaluationRun, shop_id)
+        .where(EvaluationRun.status == "succeeded")
+        .order_by(EvaluationRun.started_at.desc(), EvaluationRun.id.desc())
+        .limit(limit)
+    ).all()
+    points = []
+    for run in reversed(runs):
+        report = run.results or {}
+        results = report.get("results") or {}
+        chosen = run.chosen_metric or report.get("best")
+        figures = results.get(chosen) if isinstance(results.get(chosen), dict) else {}
+        baseline = results.get(BASELINE_METRIC) if isinstance(results.get(BASELINE_METRIC), dict) else {}
+        points.append(
+            {
+                "run_id": run.id,
+                "at": _aware(run.finished_at) or _aware(run.started_at),
+                "metric": chosen,
+                "hitRate": _num(figures.get("hitRate")),
+                "baseline": _num(baseline.get("hitRate")),
+                "train_orders": report.get("trainOrders", run.train_orders),
+            }
+        )
+    return points
+
+
+def top_pairs(shop_id: int, limit: int = 10) -> list[dict[str, Any]]:
+    """The most co-purchased pairs of the serving index, each unordered pair once, with titles."""
+    source = aliased(ProductVariant)
+    target = aliased(ProductVariant)
+    rows = db.session.execute(
+        sa.select(
+            VariantNeighbor.source_variant_id,
+            VariantNeighbor.target_variant_id,
+            VariantNeighbor.co_count,
+            VariantNeighbor.score,
+            source.product_title,
+            source.variant_title,
+            target.product_title,
+            target.variant_title,
+        )
+        .select_from(VariantNeighbor)
+        .outerjoin(
+            source,
+            sa.and_(source.shop_id == shop_id, source.variant_id == VariantNeighbor.source_variant_id),
+        )
+        .outerjoin(
+            target,
+            sa.and_(target.shop_id == shop_id, target.variant_id == VariantNeighbor.target_variant_id),
+        )
+        .where(VariantNeighbor.shop_id == shop_id)
+        .order_by(
+            VariantNeighbor.co_count.desc(),
+            VariantNeighbor.score.desc(),
+            VariantNeighbor.source_variant_id,
+            VariantNeighbor.target_variant_id,
+        )
+        .limit(limit * 4)
+    ).all()
+    seen: set[frozenset[int]] = set()
+    pairs = []
+    for src, dst, co, score, s_title, s_variant, t_title, t_variant in rows:
+        key = frozenset((src, dst))
+        if key in seen:
+            continue
+        seen.add(key)
+        pairs.append(
+            {
+                "a": _label(s_title, s_variant, src),
+                "b": _label(t_title, t_variant, dst),
+                "a_variant_id": src,
+                "b_variant_id": dst,
+                "co_count": co,
+                "score": score,
+            }
+        )
+        if len(pairs) == limit:
+            break
+    return pairs
+
+
+def _label(product_title: str | None, variant_title: str | None, variant_id: int) -> str:
+    if not product_title:
+        return f"Variant {variant_id}"
+    if variant_title and variant_title != "Default Title":
+        return f"{product_title} – {variant_title}"
+    return product_title
+
+
+# --- product search and preview ---------------------------------------------------------------
+
+
+def _clean_query(query: str | None) -> str:
+    return " ".join((query or "").split())[:100]
+
+
+def search_variants(shop_id: int, query: str | None, limit: int = SEARCH_LIMIT) -> list[dict[str, Any]]:
+    """Sellable-looking variants whose product title contains the query (case-insensitive)."""
+    q = _clean_query(query)
+    if not q:
+        return []
+    rows = db.session.scalars(
+        select_for_shop(ProductVariant, shop_id)
+        .where(
+            ProductVariant.deleted_at.is_(None),
+            sa.func.lower(ProductVariant.product_title).contains(q.lower(), autoescape=True),
+        )
+        .order_by(ProductVariant.product_title, ProductVariant.variant_title, ProductVariant.variant_id)
+        .limit(limit)
+    ).all()
+    return [_variant_dict(v) for v in rows]
+
+
+def _variant_dict(v: ProductVariant) -> dict[str, Any]:
+    return {
+        "variant_id": v.variant_id,
+        "product_id": v.product_id,
+        "label": _label(v.product_title, v.variant_title, v.variant_id),
+        "product_title": v.product_title,
+        "variant_title": v.variant_title,
+        "price": v.price,
+        "inventory_quantity": v.inventory_quantity,
+        "status": v.status,
+        "is_gift_card": v.is_gift_card,
+    }
+
+
+def search_products(shop_id: int, query: str | None, limit: int = SEARCH_LIMIT) -> list[dict[str, Any]]:
+    """Products (one row per product id) whose title contains the query."""
+    q = _clean_query(query)
+    if not q:
+        return []
+    rows = db.session.execute(
+        sa.select(
+            ProductVariant.product_id,
+            sa.func.min(ProductVariant.product_title),
+            sa.func.count(),
+        )
+        .where(
+            ProductVariant.shop_id == shop_id,
+            ProductVariant.deleted_at.is_(None),
+            sa.func.lower(ProductVariant.product_title).contains(q.lower(), autoescape=True),
+        )
+        .group_by(ProductVariant.product_id)
+        .order_by(sa.func.min(ProductVariant.product_title), ProductVariant.product_id)
+        .limit(limit)
+    ).all()
+    return [{"product_id": pid, "title": title, "variants": n} for pid, title, n in rows]
+
+
+def variants_by_ids(shop_id: int, variant_ids: list[int]) -> list[dict[str, Any]]:
+    """The shop's variants among the given ids (others' ids are silently absent), in the given order."""
+    if not variant_ids:
+        return []
+    rows = db.session.scalars(
+        select_for_shop(ProductVariant, shop_id).where(ProductVariant.variant_id.in_(variant_ids))
+    ).all()
+    by_id = {v.variant_id: v for v in rows}
+    return [_variant_dict(by_id[i]) for i in variant_ids if i in by_id]
+
+
+def parse_ids(values: list[str], field: str, limit: int = 100) -> list[int]:
+    """Numeric Shopify ids from form values (GIDs accepted), deduplicated in order; 422 otherwise."""
+    out: list[int] = []
+    for raw in values:
+        text = str(raw).strip().rsplit("/", 1)[-1]
+        if not text:
+            continue
+        if not text.isdigit() or len(text) > 19:
+            raise ValidationFailed(f"{raw!r} is not a valid id", details={field: str(raw)[:40]})
+        value = int(text)
+        if value not in out:
+            out.append(value)
+    if len(out) > limit:
+        raise ValidationFailed(f"At most {limit} ids are allowed", details={field: len(out)})
+    return out
+
+
+def preview(shop_id: int, variant_ids: list[int], explain: bool) -> dict[str, Any]:
+    """What the POS would get for this cart: the very function behind POST /api/recommendations."""
+    try:
+        from posai_app.api.services import recommend_for_cart
+    except ModuleNotFoundError as exc:  # the API feature is developed in parallel (issue 6)
+        raise ServiceUnavailable("Recommendations are not available yet in this build") from exc
+    return recommend_for_cart(shop_id, variant_ids, explain=explain)
+
+
+# --- settings ---------------------------------------------------------------------------------
+
+
+def current_settings(shop_id: int) -> dict[str, Any]:
+    """Every setting with its default filled in, plus the excluded products' titles."""
+    shop = get_shop(shop_id)
+    values = {name: shop.setting(name) for name in DEFAULT_SETTINGS}
+    values["excluded_products"] = excluded_products(shop_id, values["excluded_product_ids"])
+    return values
+
+
+def excluded_products(shop_id: int, product_ids: list[int]) -> list[dict[str, Any]]:
+    """Titles for excluded product ids (a product since deleted keeps a placeholder title)."""
+    if not product_ids:
+        return []
+    rows = db.session.execute(
+        sa.select(ProductVariant.product_id, sa.func.min(ProductVariant.product_title))
+        .where(ProductVariant.shop_id == shop_id, ProductVariant.product_id.in_(product_ids))
+        .group_by(ProductVariant.product_id)
+    ).all()
+    titles = dict(rows)
+    return [{"product_id": pid, "title": titles.get(pid) or f"Product {pid}"} for pid in product_ids]
+
+
+def _int_field(form: dict[str, Any], name: str, low: int, high: int, label: str, errors: dict) -> int | None:
+    raw = str(form.get(name, "")).strip()
+    if raw == "":
+        errors[name] = f"{label} is required."
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        errors[name] = f"{label} must be a whole number."
+        return None
+    if not low <= value <= high:
+        errors[name] = f"{label} must be between {low} and {high}."
+        return None
+    return value
+
+
+def validate_settings(form: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Parse the settings form; returns (clean values, errors by field)."""
+    errors: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    limit = _int_field(
+        form, "recommendation_limit", LIMIT_MIN, LIMIT_MAX, "Number of recommendations", errors
+    )
+    interval = _int_field(
+        form,
+        "retrain_interval_minutes",
+        RETRAIN_INTERVAL_MIN,
+        RETRAIN_INTERVAL_MAX,
+        "Retrain interval (minutes)",
+        errors,
+    )
+    fallback_raw = str(form.get("bestseller_fallback", "")).strip().lower()
+    if fallback_raw not in ("", "0", "1", "on", "off", "true", "false", "yes", "no"):
+        errors["bestseller_fallback"] = "Bestseller fallback must be on or off."
+    values["bestseller_fallback"] = fallback_raw in ("1", "on", "true", "yes")
+    if limit is not None:
+        values["recommendation_limit"] = limit
+    if interval is not None:
+        values["retrain_interval_minutes"] = interval
+    return values, errors
+
+
+def update_settings(shop_id: int, form: dict[str, Any]) -> dict[str, Any]:
+    """Validate and store the scalar settings; raises ValidationFailed with per-field details."""
+    values, errors = validate_settings(form)
+    if errors:
+        raise ValidationFailed("Please fix the highlighted settings", details=errors)
+    shop = get_shop(shop_id)
+    # Reassign (not mutate) so SQLAlchemy sees the JSON column change.
+    shop.settings = {**(shop.settings or {}), **values}
+    return current_settings(shop_id)
+
+
+def _product_exists(shop_id: int, product_id: int) -> bool:
+    return (
+        db.session.scalar(
+            sa.select(ProductVariant.id)
+            .where(ProductVariant.shop_id == shop_id, ProductVariant.product_id == product_id)
+            .limit(1)
+        )
+        is not None
+    )
+
+
+def add_excluded_product(shop_id: int, product_id: int) -> list[int]:
+    """Exclude one of the shop's products from recommendations; returns the new list."""
+    if not _product_exists(shop_id, product_id):
+        raise ValidationFailed(
+            f"Product {product_id} is not in this shop's catalog", details={"product_id": product_id}
+        )
+    shop = get_shop(shop_id)
+    current = [int(p) for p in shop.setting("excluded_product_ids")]
+    if product_id not in current:
+        if len(current) >= 500:
+            raise ValidationFailed("At most 500 products can be excluded", details={"product_id": product_id})
+        current.append(product_id)
+        shop.settings = {**(shop.settings or {}), "excluded_product_ids": current}
+    return current
+
+
+def remove_excluded_product(shop_id: int, product_id: int) -> list[int]:
+    """Stop excluding a product (a no-op when it was not excluded); returns the new list."""
+    shop = get_shop(shop_id)
+    current = [int(p) for p in shop.setting("excluded_product_ids") if int(p) != product_id]
+    shop.settings = {**(shop.settings or {}), "excluded_product_ids": current}
+    return current
+
+
+# --- jobs: resync and retrain -----------------------------------------------------------------
+
+
+def max_run_id(shop_id: int) -> int:
+    """The id of the shop's newest evaluation run (0 when none)."""
+    query = sa.select(sa.func.max(EvaluationRun.id)).where(EvaluationRun.shop_id == shop_id)
+    return db.session.scalar(query) or 0
+
+
+def request_sync(shop_id: int) -> dict[str, Any]:
+    """Enqueue a resync from Shopify unless one is already under way (coalesced either way)."""
+    if any(s["active"] for s in sync_states(shop_id).values()):
+        return {"status": "already_running"}
+    try:
+        from posai_app.ingest import jobs as _ingest_jobs  # noqa: F401  (fail here, not in the worker)
+    except ModuleNotFoundError as exc:
+        raise ServiceUnavailable("Syncing from Shopify is not available yet in this build") from exc
+    job_id = enqueue(
+        "ingest", "posai_app.ingest.jobs.sync_shop", shop_id, job_id=f"sync-{shop_id}", coalesce=True
+    )
+    return {"status": "queued", "job_id": job_id}
+
+
+def request_training(shop_id: int) -> dict[str, Any]:
+    """Enqueue a retrain for the shop (the training service coalesces double clicks)."""
+    try:
+        from posai_app.training.services import request_training as _request_training
+    except ModuleNotFoundError as exc:
+        raise ServiceUnavailable("Training is not available yet in this build") from exc
+    return _request_training(shop_id, "admin")
+
+
+def job_status(
+    shop_id: int,
+    *,
+    train_after: int | None = None,
+    train_since: float | None = None,
+    sync_since: float | None = None,
+) -> dict[str, Any]:
+    """Training and sync progress for the status panel.
+
+    `train_after`/`train_since` and `sync_since` describe a request the page just made
+    (epoch seconds): until a run newer than `train_after`, or a sync started after
+    `sync_since`, shows up, that request is reported as queued (for a bounded time).
+    """
+    run = latest_run(shop_id)
+    syncs = sync_states(shop_id)
+    train_queued = bool(
+        _fresh(train_since)
+        and train_after is not None
+        and (run is None or run["id"] <= train_after)
+        and not _run_active(run)
+    )
+    sync_running = any(s["active"] for s in syncs.values())
+    sync_queued = False
+    if _fresh(sync_since) and not sync_running:
+        since_dt = datetime.fromtimestamp(sync_since, UTC) - timedelta(seconds=1)  # type: ignore[arg-type]
+        sync_queued = not any(s["started_at"] and s["started_at"] >= since_dt for s in syncs.values())
+    training_active = _run_active(run) or train_queued
+    sync_active = sync_running or sync_queued
+    return {
+        "run": run,
+        "train_queued": train_queued,
+        "training_active": training_active,
+        "syncs": syncs,
+        "sync_queued": sync_queued,
+        "sync_active": sync_active,
+        "sync_failed": next((s for s in syncs.values() if s["failed"]), None),
+        "config": live_config(shop_id),
+        "active": training_active or sync_active,
+    }
+
+
+def _fresh(since: float | None) -> bool:
+    return since is not None and 0 <= time.time() - since < QUEUED_GRACE_SECONDS
+
+
+def _run_active(run: dict[str, Any] | None) -> bool:
+    return bool(run and run.get("active"))

@@ -1,0 +1,348 @@
+"""The embedded admin page (`GET /app`) and the htmx fragments it swaps.
+
+Views parse the request, call services, commit, and render; fragments are `_*.html`.
+Every fragment endpoint needs a session token (`Authorization: Bearer`, added to htmx's
+XHRs by static/posai.js); `GET /app` also accepts the `id_token` Shopify appends.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Response, current_app, jsonify, make_response, render_template, request, url_for
+
+from posai_app.admin import bp, services
+from posai_app.admin.charts import bar_chart, trend_chart
+from posai_app.admin.demo import DEMO_TOKEN_TTL_SECONDS, demo_enabled, demo_shop, mint_demo_session_token
+from posai_app.auth.decorators import current_shop_id, shop_required
+from posai_app.errors import NotFound, ValidationFailed
+from posai_app.extensions import db
+
+REPORT_CHANGED = "report-changed"
+SETTINGS_CHANGED = "settings-changed"
+
+
+def is_fragment_request() -> bool:
+    """htmx asked for a fragment (history restores get the full page)."""
+    return bool(request.headers.get("HX-Request")) and not request.headers.get("HX-History-Restore-Request")
+
+
+@bp.after_request
+def _vary_and_no_store(response: Response) -> Response:
+    response.vary.add("HX-Request")
+    # Pages carry session tokens (demo) and merchant data: never cache them.
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+@bp.app_template_filter("posai_int")
+def format_int(value: Any) -> str:
+    return "–" if value is None else f"{int(value):,}"
+
+
+@bp.app_template_filter("posai_pct")
+def format_pct(value: Any) -> str:
+    return "–" if value is None else f"{float(value) * 100:.1f}%"
+
+
+@bp.app_template_filter("posai_dt")
+def format_datetime(value: datetime | None) -> str:
+    return "–" if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+@bp.app_template_filter("posai_date")
+def format_date(value: datetime | None) -> str:
+    return "–" if value is None else value.strftime("%Y-%m-%d")
+
+
+def _has_session_token() -> bool:
+    return bool(request.headers.get("Authorization") or request.args.get("id_token"))
+
+
+@bp.get("/app")
+def index():
+    if demo_enabled(current_app.config) and not _has_session_token():
+        shop = demo_shop()
+        if shop is not None:
+            token = mint_demo_session_token(current_app.config, shop.domain)
+            return _render_index(shop.id, shop.domain, demo_token=token)
+    return _embedded_index()
+
+
+@shop_required
+def _embedded_index():
+    shop = services.get_shop(current_shop_id())
+    return _render_index(shop.id, shop.domain, demo_token=None)
+
+
+def _render_index(shop_id: int, shop_domain: str, demo_token: str | None):
+    context = {
+        **_report_context(shop_id),
+        "summary": services.data_summary(shop_id),
+        "pairs": services.top_pairs(shop_id),
+        "settings": services.current_settings(shop_id),
+        **_status_context(shop_id),
+        "shop_domain": shop_domain,
+        "demo_token": demo_token,
+        "api_key": current_app.config["SHOPIFY_API_KEY"],
+        "limits": _limits(),
+        "errors": {},
+    }
+    template = "admin/_content.html" if is_fragment_request() else "admin/index.html"
+    return render_template(template, **context)
+
+
+@bp.get("/app/demo-token")
+def demo_token():
+    """A fresh demo session token for the demo page's JavaScript (404 outside demo mode)."""
+    if not demo_enabled(current_app.config):
+        raise NotFound("Not found")
+    shop = demo_shop()
+    if shop is None:
+        raise NotFound("The demo shop has not been imported")
+    token = mint_demo_session_token(current_app.config, shop.domain)
+    return jsonify({"token": token, "expiresIn": DEMO_TOKEN_TTL_SECONDS})
+
+
+# --- report sections --------------------------------------------------------------------------
+
+
+def _report_context(shop_id: int) -> dict[str, Any]:
+    report = services.evaluation_report(shop_id)
+    history = services.run_history(shop_id)
+    k = report["k"] if report else 2
+    return {
+        "live": services.live_config(shop_id),
+        "report": report,
+        "history": history,
+        "bar_chart": bar_chart(report["rows"], k=k) if report else "",
+        "trend_chart": trend_chart(history, k=k),
+    }
+
+
+@bp.get("/app/report")
+@shop_required
+def show_report():
+    return render_template("admin/_report.html", **_report_context(current_shop_id()))
+
+
+@bp.get("/app/summary")
+@shop_required
+def show_summary():
+    return render_template("admin/_summary.html", summary=services.data_summary(current_shop_id()))
+
+
+@bp.get("/app/pairs")
+@shop_required
+def show_pairs():
+    return render_template("admin/_pairs.html", pairs=services.top_pairs(current_shop_id()))
+
+
+# --- jobs: status, resync, retrain --------------------------------------------------------------
+
+
+def _float_arg(name: str) -> float | None:
+    try:
+        return float(request.args[name])
+    except (KeyError, ValueError):
+        return None
+
+
+def _int_arg(name: str) -> int | None:
+    try:
+        return int(request.args[name])
+    except (KeyError, ValueError):
+        return None
+
+
+def _status_context(
+    shop_id: int, *, train_after: int | None = None, train_since: float | None = None, sync_since=None
+) -> dict[str, Any]:
+    status = services.job_status(
+        shop_id, train_after=train_after, train_since=train_since, sync_since=sync_since
+    )
+    poll_args: dict[str, Any] = {"active": 1}
+    if status["train_queued"]:
+        poll_args.update(train_after=train_after, train_since=train_since)
+    if status["sync_queued"]:
+        poll_args["sync_since"] = sync_since
+    return {"status": status, "poll_url": url_for("admin.show_status", **poll_args)}
+
+
+def _status_response(context: dict[str, Any], *, was_active: bool, message: str | None = None):
+    response = make_response(render_template("admin/_status.html", **context, message=message))
+    if was_active and not context["status"]["active"]:
+        # The job the page was following has finished: refresh the report sections once.
+        response.headers["HX-Trigger"] = REPORT_CHANGED
+    return response
+
+
+@bp.get("/app/status")
+@shop_required
+def show_status():
+    context = _status_context(
+        current_shop_id(),
+        train_after=_int_arg("train_after"),
+        train_since=_float_arg("train_since"),
+        sync_since=_float_arg("sync_since"),
+    )
+    return _status_response(context, was_active=request.args.get("active") == "1")
+
+
+@bp.post("/app/retrain")
+@shop_required
+def retrain():
+    shop_id = current_shop_id()
+    before = services.max_run_id(shop_id)
+    since = time.time()
+    outcome = services.request_training(shop_id)
+    db.session.commit()
+    message = (
+        "A training run is already in progress; showing its progress."
+        if outcome.get("status") == "already_running"
+        else "Retraining requested."
+    )
+    context = _status_context(shop_id, train_after=before, train_since=since)
+    return _status_response(context, was_active=True, message=message)
+
+
+@bp.post("/app/resync")
+@shop_required
+def resync():
+    shop_id = current_shop_id()
+    since = time.time()
+    outcome = services.request_sync(shop_id)
+    db.session.commit()
+    message = (
+        "A sync is already in progress; showing its progress."
+        if outcome.get("status") == "already_running"
+        else "Resync from Shopify requested."
+    )
+    context = _status_context(shop_id, sync_since=None if outcome["status"] == "already_running" else since)
+    return _status_response(context, was_active=True, message=message)
+
+
+# --- preview ------------------------------------------------------------------------------------
+
+
+@bp.get("/app/products")
+@shop_required
+def search_products():
+    purpose = request.args.get("purpose", "preview")
+    if purpose not in ("preview", "exclude"):
+        raise ValidationFailed("purpose must be 'preview' or 'exclude'", details={"purpose": purpose[:20]})
+    query = request.args.get("q", "")
+    shop_id = current_shop_id()
+    if purpose == "preview":
+        results = services.search_variants(shop_id, query)
+    else:
+        results = services.search_products(shop_id, query)
+    return render_template("admin/_search_results.html", results=results, purpose=purpose, query=query)
+
+
+@bp.post("/app/preview")
+@shop_required
+def preview():
+    shop_id = current_shop_id()
+    cart = services.parse_ids(request.form.getlist("variant_id"), "variant_id")
+    add = services.parse_ids(request.form.getlist("add"), "add")
+    remove = set(services.parse_ids(request.form.getlist("remove"), "remove"))
+    cart = [v for v in cart + [a for a in add if a not in cart] if v not in remove]
+    if len(cart) > 100:
+        raise ValidationFailed("A preview cart holds at most 100 items", details={"variant_id": len(cart)})
+    explain = request.form.get("explain") in ("1", "on", "true")
+    items = services.variants_by_ids(shop_id, cart)
+    result = services.preview(shop_id, [i["variant_id"] for i in items], explain=explain) if items else None
+    return render_template("admin/_preview.html", cart=items, result=result, explain=explain)
+
+
+# --- settings -----------------------------------------------------------------------------------
+
+
+def _limits() -> dict[str, int]:
+    return {
+        "limit_min": services.LIMIT_MIN,
+        "limit_max": services.LIMIT_MAX,
+        "interval_min": services.RETRAIN_INTERVAL_MIN,
+        "interval_max": services.RETRAIN_INTERVAL_MAX,
+    }
+
+
+@bp.get("/app/settings")
+@shop_required
+def show_settings():
+    settings = services.current_settings(current_shop_id())
+    return render_template("admin/_settings.html", settings=settings, limits=_limits(), errors={})
+
+
+@bp.post("/app/settings")
+@shop_required
+def update_settings():
+    shop_id = current_shop_id()
+    try:
+        settings = services.update_settings(shop_id, request.form.to_dict())
+    except ValidationFailed as exc:
+        db.session.rollback()
+        # Re-show what the merchant typed next to the messages; htmx swaps this 422 (see base.html).
+        typed = {**services.current_settings(shop_id), **request.form.to_dict()}
+        typed["bestseller_fallback"] = request.form.get("bestseller_fallback") in ("1", "on", "true", "yes")
+        body = render_template(
+            "admin/_settings.html", settings=typed, limits=_limits(), errors=exc.details or {}, message=None
+        )
+        return body, 422
+    db.session.commit()
+    response = make_response(
+        render_template(
+            "admin/_settings.html", settings=settings, limits=_limits(), errors={}, message="Saved."
+        )
+    )
+    response.headers["HX-Trigger"] = SETTINGS_CHANGED
+    return response
+
+
+def _exclusions_response(
+    shop_id: int, message: str | None = None, error: str | None = None, status: int = 200
+):
+    settings = services.current_settings(shop_id)
+    response = make_response(
+        render_template("admin/_exclusions.html", settings=settings, message=message, error=error), status
+    )
+    if status == 200:
+        response.headers["HX-Trigger"] = SETTINGS_CHANGED
+    return response
+
+
+def _one_product_id() -> int:
+    ids = services.parse_ids(request.form.getlist("product_id"), "product_id")
+    if len(ids) != 1:
+        raise ValidationFailed("Pick exactly one product", details={"product_id": len(ids)})
+    return ids[0]
+
+
+@bp.post("/app/settings/exclusions")
+@shop_required
+def add_exclusion():
+    shop_id = current_shop_id()
+    try:
+        product_id = _one_product_id()
+        services.add_excluded_product(shop_id, product_id)
+    except ValidationFailed as exc:
+        db.session.rollback()
+        return _exclusions_response(shop_id, error=exc.message, status=422)
+    db.session.commit()
+    return _exclusions_response(shop_id, message="Product excluded from recommendations.")
+
+
+@bp.post("/app/settings/exclusions/remove")
+@shop_required
+def remove_exclusion():
+    shop_id = current_shop_id()
+    try:
+        product_id = _one_product_id()
+    except ValidationFailed as exc:
+        return _exclusions_response(shop_id, error=exc.message, status=422)
+    services.remove_excluded_product(shop_id, product_id)
+    db.session.commit()
+    return _exclusions_response(shop_id, message="Product can be recommended again.")
