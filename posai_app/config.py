@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from cryptography.fernet import Fernet
@@ -97,7 +97,8 @@ def finalize(config: dict[str, Any], instance_path: str) -> None:
             raise ConfigError("POSAI_DEMO cannot be enabled when POSAI_ENV=production")
     generated = []
     if not config.get("SECRET_KEY"):
-        config["SECRET_KEY"] = secrets.token_hex(32)
+        # Kept in the instance folder so every gunicorn worker and restart agrees on it.
+        config["SECRET_KEY"] = _dev_secret(instance_path, "dev-secret-key", lambda: secrets.token_hex(32))
         generated.append("SECRET_KEY")
     if not config.get("SHOPIFY_API_KEY"):
         config["SHOPIFY_API_KEY"] = DEV_API_KEY
@@ -106,7 +107,9 @@ def finalize(config: dict[str, Any], instance_path: str) -> None:
         config["SHOPIFY_API_SECRET"] = DEV_API_SECRET
         generated.append("SHOPIFY_API_SECRET")
     if not config.get("POSAI_ENCRYPTION_KEYS"):
-        config["POSAI_ENCRYPTION_KEYS"] = _dev_encryption_key(instance_path)
+        config["POSAI_ENCRYPTION_KEYS"] = _dev_secret(
+            instance_path, "dev-encryption.key", lambda: Fernet.generate_key().decode()
+        )
         generated.append("POSAI_ENCRYPTION_KEYS")
     if not config.get("APP_URL"):
         config["APP_URL"] = "http://127.0.0.1:8000"
@@ -120,19 +123,19 @@ def finalize(config: dict[str, Any], instance_path: str) -> None:
     config["POSAI_GENERATED_SETTINGS"] = tuple(generated)
 
 
-def _dev_encryption_key(instance_path: str) -> str:
-    """A per-checkout Fernet key kept in the instance folder, so dev data stays readable across restarts."""
-    path = os.path.join(instance_path, "dev-encryption.key")
+def _dev_secret(instance_path: str, name: str, generate: Callable[[], str]) -> str:
+    """A per-checkout development secret kept in the instance folder (mode 0600), made on first use."""
+    path = os.path.join(instance_path, name)
     try:
         with open(path) as fh:
             return fh.read().strip()
     except FileNotFoundError:
         os.makedirs(instance_path, exist_ok=True)
-        key = Fernet.generate_key().decode()
-        with open(path, "w") as fh:
-            fh.write(key)
-        os.chmod(path, 0o600)
-        return key
+        value = generate()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(value)
+        return value
 
 
 def settings_summary(config: Mapping[str, Any]) -> str:

@@ -1,0 +1,163 @@
+"""What the POS gets for a cart: model neighbours, filtered to what can be sold, topped up
+with recent bestsellers. The admin page's preview calls the same function.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+import sqlalchemy as sa
+
+from posai_app.api.serving import serving_state
+from posai_app.extensions import db
+from posai_app.models import ProductVariant, Shop
+
+# How many ranked candidates to consider per requested item before giving up on the model.
+CANDIDATES_PER_SLOT = 10
+MIN_CANDIDATES = 50
+
+
+@dataclass(frozen=True)
+class VariantInfo:
+    variant_id: int
+    product_id: int
+    product_title: str
+    variant_title: str | None
+    price: Decimal | None
+    inventory_quantity: int | None
+    inventory_tracked: bool
+    inventory_policy: str
+    status: str
+    is_gift_card: bool
+    deleted: bool
+
+
+def _catalog(shop_id: int, variant_ids: Iterable[int]) -> dict[int, VariantInfo]:
+    """One indexed query for the variants in play (cart + candidates)."""
+    ids = list({int(v) for v in variant_ids})
+    if not ids:
+        return {}
+    rows = db.session.execute(
+        sa.select(
+            ProductVariant.variant_id,
+            ProductVariant.product_id,
+            ProductVariant.product_title,
+            ProductVariant.variant_title,
+            ProductVariant.price,
+            ProductVariant.inventory_quantity,
+            ProductVariant.inventory_tracked,
+            ProductVariant.inventory_policy,
+            ProductVariant.status,
+            ProductVariant.is_gift_card,
+            ProductVariant.deleted_at,
+        ).where(ProductVariant.shop_id == shop_id, ProductVariant.variant_id.in_(ids))
+    ).all()
+    return {
+        r.variant_id: VariantInfo(
+            r.variant_id,
+            r.product_id,
+            r.product_title or "",
+            r.variant_title,
+            r.price,
+            r.inventory_quantity,
+            bool(r.inventory_tracked),
+            r.inventory_policy or "deny",
+            r.status or "active",
+            bool(r.is_gift_card),
+            r.deleted_at is not None,
+        )
+        for r in rows
+    }
+
+
+def skip_reason(
+    info: VariantInfo | None,
+    cart_ids: set[int],
+    cart_products: set[int],
+    excluded_products: set[int],
+    variant_id: int,
+) -> str | None:
+    """Why a variant may not be offered, or None if it may."""
+    if variant_id in cart_ids:
+        return "in_cart"
+    if info is None:
+        return "unknown_variant"
+    if info.deleted or info.status != "active":
+        return "inactive"
+    if info.is_gift_card:
+        return "gift_card"
+    if info.product_id in excluded_products:
+        return "excluded"
+    if info.product_id in cart_products:
+        return "same_product"
+    if info.inventory_tracked and info.inventory_policy == "deny" and (info.inventory_quantity or 0) <= 0:
+        return "out_of_stock"
+    return None
+
+
+def _as_item(info: VariantInfo, score: float, source: str) -> dict:
+    return {
+        "variantId": str(info.variant_id),
+        "score": round(float(score), 6),
+        "productId": str(info.product_id),
+        "productTitle": info.product_title,
+        "variantTitle": info.variant_title or "",
+        "price": f"{info.price:.2f}" if info.price is not None else None,
+        "inventoryQuantity": int(info.inventory_quantity or 0),
+        "source": source,
+    }
+
+
+def recommend_for_cart(
+    shop_id: int, cart_variant_ids: Sequence[int], limit: int | None = None, explain: bool = False
+) -> dict:
+    """The API body for a cart: {"metric", "recommendations": [...]} (+ "skipped" with explain)."""
+    shop = db.session.get(Shop, shop_id)
+    limit = int(limit or shop.setting("recommendation_limit"))
+    excluded = {int(p) for p in shop.setting("excluded_product_ids") or []}
+    fallback = bool(shop.setting("bestseller_fallback"))
+    state = serving_state(shop_id)
+    cart = [int(v) for v in cart_variant_ids]
+    cart_set = set(cart)
+
+    ranked: list[tuple[int, float]] = []
+    if state.index is not None and cart:
+        want = max(MIN_CANDIDATES, limit * CANDIDATES_PER_SLOT)
+        ranked = [(int(v), s) for v, s in state.index.recommend([str(v) for v in cart], want)]
+    pool = [(v, s, "model") for v, s in ranked]
+    if fallback:
+        pool += [(v, s, "bestsellers") for v, s in state.bestsellers]
+    catalog = _catalog(shop_id, [v for v, _, _ in pool] + cart)
+    cart_products = {catalog[v].product_id for v in cart if v in catalog}
+
+    chosen: list[dict] = []
+    skipped: list[dict] = []
+    seen: set[int] = set()
+    for variant_id, score, source in pool:
+        if len(chosen) >= limit:
+            break
+        if variant_id in seen:
+            continue
+        seen.add(variant_id)
+        info = catalog.get(variant_id)
+        reason = skip_reason(info, cart_set, cart_products, excluded, variant_id)
+        if reason is None:
+            chosen.append(_as_item(info, score, source))
+            # One variant per product: a second size of the same shirt is not an upsell.
+            cart_products = cart_products | {info.product_id}
+        elif explain:
+            skipped.append(
+                {
+                    "variantId": str(variant_id),
+                    "productTitle": info.product_title if info else "",
+                    "variantTitle": (info.variant_title or "") if info else "",
+                    "source": source,
+                    "reason": reason,
+                }
+            )
+    body: dict = {"metric": state.metric, "recommendations": chosen}
+    if explain:
+        body["skipped"] = skipped
+    return body

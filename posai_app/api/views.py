@@ -1,0 +1,100 @@
+"""POST /api/recommendations: parse, authenticate (session token), answer; CORS for POS origins."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from flask import Blueprint, Response, jsonify, request
+
+from posai_app.auth.decorators import current_shop_id, shop_required
+from posai_app.errors import RETRY_HEADER, BadRequest, PayloadTooLarge
+
+api_bp = Blueprint("api", __name__, url_prefix="/api")
+
+MAX_BODY_BYTES = 64 * 1024
+MAX_CART_IDS = 100
+MAX_LIMIT = 10
+_GID = re.compile(r"^gid://shopify/ProductVariant/(\d+)$")
+CORS_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Headers": "Authorization, Content-Type",
+    "Access-Control-Allow-Methods": "POST, OPTIONS",
+    "Access-Control-Max-Age": "7200",
+}
+
+
+@api_bp.after_request
+def add_cors_headers(response: Response) -> Response:
+    # POS UI extensions call from Shopify's CDN origins; auth is the bearer token, not cookies.
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    response.headers["Access-Control-Expose-Headers"] = RETRY_HEADER
+    response.headers.setdefault("Vary", "Origin")
+    return response
+
+
+@api_bp.route("/recommendations", methods=["OPTIONS"])
+def recommendations_preflight():
+    return Response(status=204, headers=CORS_HEADERS)
+
+
+@api_bp.post("/recommendations")
+@shop_required
+def recommend():
+    cart, limit = parse_recommendation_request()
+    from posai_app.api.services import recommend_for_cart
+
+    return jsonify(recommend_for_cart(current_shop_id(), cart, limit))
+
+
+def parse_recommendation_request() -> tuple[list[int], int | None]:
+    """Validate the body; every problem is a 400 (413 for size) that says what was wrong."""
+    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"Request body is over {MAX_BODY_BYTES // 1024} KB")
+    raw = request.stream.read(MAX_BODY_BYTES + 1)
+    if len(raw) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"Request body is over {MAX_BODY_BYTES // 1024} KB")
+    try:
+        payload = json.loads(raw or b"null")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest("Body is not valid JSON", {"reason": str(exc)[:200]}) from None
+    if not isinstance(payload, dict):
+        raise BadRequest('Body must be a JSON object like {"cartVariantIds": ["123"]}')
+    if "cartVariantIds" not in payload:
+        raise BadRequest("Field 'cartVariantIds' is required")
+    ids = payload["cartVariantIds"]
+    if not isinstance(ids, list):
+        raise BadRequest("Field 'cartVariantIds' must be a list of variant ids")
+    if len(ids) > MAX_CART_IDS:
+        raise BadRequest(f"Field 'cartVariantIds' has {len(ids)} ids; at most {MAX_CART_IDS} are allowed")
+    cart: list[int] = []
+    for position, value in enumerate(ids):
+        variant_id = _variant_id(value)
+        if variant_id is None:
+            raise BadRequest(
+                "Field 'cartVariantIds' must hold numeric variant ids",
+                {"index": position, "value": str(value)[:64]},
+            )
+        if variant_id not in cart:
+            cart.append(variant_id)
+    limit = payload.get("limit")
+    if limit is not None and (
+        isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT
+    ):
+        raise BadRequest(f"Field 'limit' must be an integer from 1 to {MAX_LIMIT}", {"limit": limit})
+    return cart, limit
+
+
+def _variant_id(value) -> int | None:
+    """A positive numeric id from an int, a digit string or a ProductVariant GID."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if 0 < value < 2**63 else None
+    if isinstance(value, str):
+        text = value.strip()
+        if match := _GID.match(text):
+            text = match.group(1)
+        if text.isascii() and text.isdigit() and 0 < int(text) < 2**63:
+            return int(text)
+    return None

@@ -1,0 +1,138 @@
+"""`posai demo [--reset] [--no-serve]`: migrate, import, train, print how to try it, serve."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+# Long enough for a training run started from the page while jobs run inline (no REDIS_URL).
+DEMO_GUNICORN_TIMEOUT = "600"
+
+
+@click.command("demo")
+@click.option("--reset", is_flag=True, help="Delete the demo shop's data and import it again.")
+@click.option("--no-serve", is_flag=True, help="Prepare the demo shop, print the commands, do not serve.")
+@click.option("--port", type=int, envvar="PORT", default=8000, show_default=True, help="Port to serve on.")
+@with_appcontext
+def demo(reset: bool, no_serve: bool, port: int) -> None:
+    """Run the whole product on the Online Retail history as posai-demo.myshopify.com."""
+    from flask_migrate import upgrade
+
+    from posai_app.demo.importer import ensure_demo_shop, import_history, reset_demo_shop
+    from posai_app.demo.tryout import describe_tryout
+    from posai_app.ingest.services import count_rows
+    from posai_app.progress import PhaseBars
+    from posai_app.training.jobs import train_shop
+
+    config = current_app.config
+    click.echo(f"POSAI demo · {_backend_summary(config)}")
+    upgrade()
+    if reset:
+        reset_demo_shop()
+        click.echo("demo shop reset")
+    shop = ensure_demo_shop()
+    counts = count_rows(shop.id)
+    if not counts.get("orders"):
+        click.echo("importing the Online Retail history (UCI, CC BY 4.0) through the ingestion services…")
+        with PhaseBars(unit="record") as progress:
+            imported = import_history(shop.id, progress=progress)
+        click.echo(
+            f"imported {imported['orders']:,} orders, {imported['line_items']:,} line items, "
+            f"{imported['variants']:,} variants"
+        )
+    if not _is_trained(shop.id):
+        click.echo("training (evaluating every scorer on the shop's own history)…")
+        with PhaseBars(unit="step") as progress:
+            run_id = train_shop(shop.id, "demo", progress=progress)
+        from posai_app.extensions import db
+        from posai_app.models import EvaluationRun
+        from posai_app.training.report import format_report
+
+        click.echo(format_report(db.session.get(EvaluationRun, run_id)))
+    else:
+        click.echo("demo shop already imported and trained (use --reset to start over)")
+    click.echo(describe_tryout(shop.id, port))
+    if no_serve:
+        return
+    _serve(config, port)
+
+
+def _is_trained(shop_id: int) -> bool:
+    import sqlalchemy as sa
+
+    from posai_app.extensions import db
+    from posai_app.models import RecommenderConfig
+
+    status = db.session.scalar(
+        sa.select(RecommenderConfig.status).where(RecommenderConfig.shop_id == shop_id)
+    )
+    return status in ("trained", "insufficient_data")
+
+
+def _backend_summary(config) -> str:
+    from posai_app.config import settings_summary
+
+    keys = (
+        "your SHOPIFY_API_KEY/SECRET"
+        if "SHOPIFY_API_SECRET" not in config["POSAI_GENERATED_SETTINGS"]
+        else (f"demo API key {config['SHOPIFY_API_KEY']!r} and the fixed demo secret (not for production)")
+    )
+    return f"{settings_summary(config)}; session tokens signed with {keys}"
+
+
+def _serve(config, port: int) -> None:
+    """gunicorn for the web app, plus an RQ worker when REDIS_URL is set; Ctrl-C stops both."""
+    env = {
+        **os.environ,
+        "POSAI_DEMO": "1",
+        "PORT": str(port),
+        "HOST": os.environ.get("HOST", "127.0.0.1"),
+        "DATABASE_URL": config["DATABASE_URL"],
+        "SECRET_KEY": config["SECRET_KEY"],
+        "SHOPIFY_API_KEY": config["SHOPIFY_API_KEY"],
+        "SHOPIFY_API_SECRET": config["SHOPIFY_API_SECRET"],
+        "POSAI_ENCRYPTION_KEYS": config["POSAI_ENCRYPTION_KEYS"],
+        "GUNICORN_TIMEOUT": os.environ.get("GUNICORN_TIMEOUT", DEMO_GUNICORN_TIMEOUT),
+    }
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    bin_dir = os.path.dirname(sys.executable)
+    processes = []
+    if config.get("REDIS_URL"):
+        worker = [sys.executable, os.path.join(root, "worker.py")]
+        processes.append(subprocess.Popen(worker, env=env, cwd=root))  # noqa: S603
+    gunicorn = [
+        os.path.join(bin_dir, "gunicorn"),
+        "--config",
+        os.path.join(root, "gunicorn.conf.py"),
+        "posai_app:create_app()",
+    ]
+    click.echo(f"serving: {shlex.join(gunicorn)}  (Ctrl-C to stop)")
+    processes.append(subprocess.Popen(gunicorn, env=env, cwd=root))  # noqa: S603
+    try:
+        while all(p.poll() is None for p in processes):
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for p in processes:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in processes:
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+    failed = [p.returncode for p in processes if p.returncode not in (0, -signal.SIGTERM, None)]
+    if failed:
+        raise SystemExit(failed[0])
+
+
+commands = [demo]

@@ -1,0 +1,97 @@
+"""What `posai demo` prints: the admin page URL, the API URL and a ready-to-copy curl."""
+
+from __future__ import annotations
+
+import json
+import shlex
+
+import sqlalchemy as sa
+from flask import current_app
+
+from posai_app.demo import DEMO_SHOP_DOMAIN
+from posai_app.extensions import db
+from posai_app.models import OrderLineItem, ProductVariant
+
+CURL_TOKEN_TTL_SECONDS = 3600
+
+
+def sample_cart(shop_id: int, size: int = 3) -> list[int]:
+    """A real cart: the first `size` items of the most recent order with that many sellable variants."""
+    sellable = sa.select(ProductVariant.variant_id).where(
+        ProductVariant.shop_id == shop_id,
+        ProductVariant.status == "active",
+        ProductVariant.deleted_at.is_(None),
+    )
+    recent_orders = db.session.scalars(
+        sa.select(OrderLineItem.order_id)
+        .where(OrderLineItem.shop_id == shop_id, OrderLineItem.variant_id.in_(sellable))
+        .group_by(OrderLineItem.order_id)
+        .having(sa.func.count(sa.distinct(OrderLineItem.variant_id)) >= size)
+        .order_by(sa.func.max(OrderLineItem.created_at).desc(), OrderLineItem.order_id.desc())
+        .limit(1)
+    ).all()
+    if not recent_orders:
+        return []
+    rows = db.session.scalars(
+        sa.select(OrderLineItem.variant_id)
+        .where(
+            OrderLineItem.shop_id == shop_id,
+            OrderLineItem.order_id == recent_orders[0],
+            OrderLineItem.variant_id.in_(sellable),
+        )
+        .order_by(OrderLineItem.line_item_id)
+    ).all()
+    cart: list[int] = []
+    for vid in rows:
+        if vid not in cart:
+            cart.append(vid)
+    return cart[:size]
+
+
+def describe_tryout(shop_id: int, port: int) -> str:
+    from posai_app.admin.demo import mint_demo_session_token
+    from posai_app.api.services import recommend_for_cart
+
+    base = f"http://127.0.0.1:{port}"
+    cart = sample_cart(shop_id)
+    token = mint_demo_session_token(current_app.config, DEMO_SHOP_DOMAIN, ttl=CURL_TOKEN_TTL_SECONDS)
+    body = json.dumps({"cartVariantIds": [str(v) for v in cart]})
+    curl = shlex.join(
+        [
+            "curl",
+            "-s",
+            "-X",
+            "POST",
+            f"{base}/api/recommendations",
+            "-H",
+            f"Authorization: Bearer {token}",
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            body,
+        ]
+    )
+    answer = recommend_for_cart(shop_id, cart)
+    titles = {
+        v.variant_id: v.product_title
+        for v in db.session.scalars(
+            sa.select(ProductVariant).where(
+                ProductVariant.shop_id == shop_id, ProductVariant.variant_id.in_(cart)
+            )
+        )
+    }
+    lines = [
+        "",
+        f"admin page : {base}/app?shop={DEMO_SHOP_DOMAIN}",
+        f"API        : POST {base}/api/recommendations",
+        "cart       : " + "; ".join(f"{v} {titles.get(v, '')}" for v in cart),
+        "expected   : "
+        + "; ".join(
+            f"{r['variantId']} {r['productTitle']} ({r['source']})" for r in answer["recommendations"]
+        ),
+        f"try it (token valid {CURL_TOKEN_TTL_SECONDS // 60} min; "
+        f"`posai mint-session-token {DEMO_SHOP_DOMAIN}` for a fresh one):",
+        curl,
+        "",
+    ]
+    return "\n".join(lines)
