@@ -5,8 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from posai_app.api.serving import forget
 
+from posai_app.api.serving import forget
 from posai_app.extensions import db
 from posai_app.models import ProductVariant, RecommenderConfig, VariantNeighbor, VariantStat
 

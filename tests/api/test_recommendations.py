@@ -6,8 +6,8 @@ import threading
 
 import pytest
 import sqlalchemy as sa
-from posai_app.api.serving import forget
 
+from posai_app.api.serving import forget
 from posai_app.extensions import db
 from posai_app.models import Shop
 from tests.api.conftest import add_catalog, add_index
