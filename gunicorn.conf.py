@@ -33,10 +33,16 @@ preload_app = False
 # Heartbeat files on tmpfs: an overlay filesystem can stall them and get healthy workers killed.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108
 
+# No runtime control socket (gunicorn 25.1+): it would go in $HOME, which the image's user cannot
+# write, and gunicorns sharing a HOME on one host would replace each other's socket.
+control_socket_disable = True
+
 # Logs go to stdout/stderr, where Fly and Docker collect them.
 accesslog = "-"
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 # Path without the query string (OAuth codes and HMACs travel there), status, bytes, seconds,
-# and Fly's request id to correlate with the proxy's logs.
-access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(L)ss fly_request_id=%({fly-request-id}i)s'
+# the client address Fly's proxy saw, and Fly's request id to find the request in the proxy's logs.
+access_log_format = (
+    '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(L)ss client=%({fly-client-ip}i)s fly_request_id=%({fly-request-id}i)s'
+)

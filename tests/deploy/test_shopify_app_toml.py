@@ -1,0 +1,87 @@
+"""shopify.app.toml matches the app: the webhook topics it subscribes to are exactly the ones the app
+handles, and its scopes, API version and URLs are the ones the code uses."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import pytest
+
+from posai_app.config import BaseConfig
+from tests.deploy.packaging import read_toml
+
+COMPLIANCE_TOPICS = {"customers/data_request", "customers/redact", "shop/redact"}
+
+
+@pytest.fixture(scope="module")
+def toml():
+    return read_toml("shopify.app.toml")
+
+
+def _subscriptions(toml) -> list[dict]:
+    return toml["webhooks"]["subscriptions"]
+
+
+def _subscribed(toml) -> set[str]:
+    topics: set[str] = set()
+    for subscription in _subscriptions(toml):
+        topics.update(subscription.get("topics", []))
+        topics.update(subscription.get("compliance_topics", []))
+    return topics
+
+
+def _handled() -> set[str]:
+    from posai_app.webhooks import topics
+
+    handled = set(topics.HANDLED_TOPICS)
+    # Compliance topics may be kept in a constant of their own beside HANDLED_TOPICS.
+    return handled | set(getattr(topics, "COMPLIANCE_TOPICS", ()))
+
+
+def test_every_subscribed_topic_is_handled_and_every_handled_topic_is_subscribed(toml):
+    subscribed, handled = _subscribed(toml), _handled()
+    assert subscribed - handled == set(), "subscribed in shopify.app.toml but not handled by the app"
+    assert handled - subscribed == set(), "handled by the app but not subscribed in shopify.app.toml"
+
+
+def test_one_subscription_per_topic_all_to_the_webhooks_endpoint(toml):
+    seen: list[str] = []
+    for subscription in _subscriptions(toml):
+        assert subscription["uri"] == "/webhooks"
+        assert len(subscription.get("topics", [])) <= 1, subscription
+        seen.extend(subscription.get("topics", []))
+        seen.extend(subscription.get("compliance_topics", []))
+    assert len(seen) == len(set(seen)), "a topic is subscribed twice"
+
+
+def test_compliance_topics_are_subscribed_as_compliance_topics(toml):
+    compliance = {t for s in _subscriptions(toml) for t in s.get("compliance_topics", [])}
+    plain = {t for s in _subscriptions(toml) for t in s.get("topics", [])}
+    assert compliance == COMPLIANCE_TOPICS
+    assert not plain & COMPLIANCE_TOPICS, "Shopify only accepts these under compliance_topics"
+
+
+def test_webhook_endpoint_and_oauth_callback_are_real_routes(toml, app):
+    rules = {rule.rule: rule for rule in app.url_map.iter_rules()}
+    assert "/webhooks" in rules and "POST" in rules["/webhooks"].methods
+    for url in toml["auth"]["redirect_urls"]:
+        path = urlsplit(url).path
+        assert path == "/auth/callback"
+        assert path in rules and "GET" in rules[path].methods
+
+
+def test_scopes_api_version_and_install_flow_match_the_app(toml):
+    assert toml["access_scopes"]["scopes"] == BaseConfig.SHOPIFY_SCOPES
+    assert toml["access_scopes"]["use_legacy_install_flow"] is False  # Shopify-managed install
+    assert toml["webhooks"]["api_version"] == BaseConfig.SHOPIFY_API_VERSION
+    assert toml["embedded"] is True
+    assert toml["pos"]["embedded"] is False
+    assert toml["client_id"] and toml["name"]
+
+
+def test_application_url_is_an_https_origin_so_relative_uris_resolve(toml):
+    # The CLI appends a relative uri to application_url as is: a path there would move /webhooks.
+    url = urlsplit(toml["application_url"])
+    assert url.scheme == "https" and url.netloc and url.path in ("", "/")
+    for redirect in toml["auth"]["redirect_urls"]:
+        assert urlsplit(redirect).netloc == url.netloc
