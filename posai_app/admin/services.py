@@ -6,6 +6,7 @@ touching `request` or `g`; the views commit. Reads go through `select_for_shop`.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import time
 from datetime import UTC, datetime, timedelta
@@ -596,14 +597,21 @@ def max_run_id(shop_id: int) -> int:
     return db.session.scalar(query) or 0
 
 
+def _require_job(module: str, what: str) -> None:
+    """Refuse early (503) when a job's module is missing, instead of failing in the worker."""
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # the parent package is missing
+        found = False
+    if not found:
+        raise ServiceUnavailable(f"{what} is not available in this build")
+
+
 def request_sync(shop_id: int) -> dict[str, Any]:
     """Enqueue a resync from Shopify unless one is already under way (coalesced either way)."""
     if any(s["active"] for s in sync_states(shop_id).values()):
         return {"status": "already_running"}
-    try:
-        from posai_app.ingest import jobs as _ingest_jobs  # noqa: F401  (fail here, not in the worker)
-    except ModuleNotFoundError as exc:
-        raise ServiceUnavailable("Syncing from Shopify is not available yet in this build") from exc
+    _require_job("posai_app.ingest.jobs", "Syncing from Shopify")
     job_id = enqueue(
         "ingest", "posai_app.ingest.jobs.sync_shop", shop_id, job_id=f"sync-{shop_id}", coalesce=True
     )
@@ -611,11 +619,10 @@ def request_sync(shop_id: int) -> dict[str, Any]:
 
 
 def request_training(shop_id: int) -> dict[str, Any]:
-    """Enqueue a retrain for the shop (the training service coalesces double clicks)."""
-    try:
-        from posai_app.training.services import request_training as _request_training
-    except ModuleNotFoundError as exc:
-        raise ServiceUnavailable("Training is not available yet in this build") from exc
+    """Enqueue a retrain for the shop; the training service coalesces double clicks."""
+    _require_job("posai_app.training.services", "Training")
+    from posai_app.training.services import request_training as _request_training
+
     return _request_training(shop_id, "admin")
 
 

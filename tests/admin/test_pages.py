@@ -1,0 +1,204 @@
+"""The /app page and its report fragments: auth, content, empty states, tenant isolation."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from posai_app.extensions import db
+from tests.admin import shopdata
+from tests.helpers import make_session_token
+
+FRAGMENTS = ["/app/report", "/app/summary", "/app/pairs", "/app/status", "/app/settings", "/app/products?q=a"]
+WRITES = ["/app/retrain", "/app/resync", "/app/preview", "/app/settings", "/app/settings/exclusions"]
+
+
+def test_page_without_a_session_token_is_refused_with_the_retry_header(client, shop):
+    response = client.get("/app")
+    assert response.status_code == 401
+    assert response.headers["X-Shopify-Retry-Invalid-Session-Request"] == "1"
+
+
+@pytest.mark.parametrize("path", FRAGMENTS)
+def test_fragments_need_a_session_token(client, shop, path):
+    response = client.get(path, headers={"HX-Request": "true"})
+    assert response.status_code == 401
+    assert response.headers["X-Shopify-Retry-Invalid-Session-Request"] == "1"
+
+
+@pytest.mark.parametrize("path", WRITES)
+def test_writes_need_a_session_token(client, shop, path):
+    response = client.post(path, headers={"HX-Request": "true"}, data={"product_id": "1"})
+    assert response.status_code == 401
+
+
+def test_a_token_signed_with_another_secret_is_refused(app, client, shop):
+    token = make_session_token(app.config, shop.domain, secret="x" * 48)
+    response = client.get("/app/report", headers={"Authorization": f"Bearer {token}", "HX-Request": "true"})
+    assert response.status_code == 401
+
+
+def test_page_loads_with_the_id_token_shopify_appends(app, client, reported_shop):
+    token = make_session_token(app.config, reported_shop.domain)
+    response = client.get(f"/app?shop={reported_shop.domain}&host=abc&id_token={token}")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    head = html.split("<head>", 1)[1]
+    # App Bridge first in <head> (after charset), from Shopify's CDN; htmx vendored, pinned to 2.x.
+    first_tags = re.findall(r"<(meta|script|link|title)[^>]*>", head)[:3]
+    assert first_tags == ["meta", "meta", "script"]
+    assert f'<meta name="shopify-api-key" content="{app.config["SHOPIFY_API_KEY"]}">' in head
+    assert '<script src="https://cdn.shopify.com/shopifycloud/app-bridge.js"></script>' in head
+    assert "/static/vendor/htmx/htmx-2.0.11.min.js" in head
+    external = re.findall(r'(?:src|href)="(https?://[^"]+)"', html)
+    assert external == ["https://cdn.shopify.com/shopifycloud/app-bridge.js"]
+    assert "frame-ancestors" in response.headers["Content-Security-Policy"]
+    assert "HX-Request" in response.headers["Vary"]
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_vendored_htmx_and_licence_are_served(client):
+    for path in ("vendor/htmx/htmx-2.0.11.min.js", "vendor/htmx/LICENSE", "posai.js", "posai.css"):
+        response = client.get(f"/static/{path}")
+        assert response.status_code == 200, path
+        response.close()
+
+
+def test_page_shows_summary_live_metric_evaluation_charts_and_pairs(client, reported_shop, auth_headers):
+    response = client.get("/app", headers=auth_headers(reported_shop))
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    # data summary: 41 orders, 88 line items (see shopdata.BASKETS)
+    assert re.search(r"<dt>Orders</dt><dd>41</dd>", html)
+    assert re.search(r"<dt>Line items</dt><dd>88</dd>", html)
+    assert re.search(r"<dt>Orders with 2\+ items</dt><dd>36</dd>", html)
+    # live metric
+    assert "The POS is using <strong>cosine</strong>" in html
+    # evaluation table: every scorer, the chosen one highlighted, the baseline marked
+    table = html.split('id="evaluation-table"', 1)[1].split("</table>", 1)[0]
+    for name in ("cooccurrence", "cosine", "confidence", "lift", "jaccard", "popularity"):
+        assert name in table
+    chosen = table.split('class="row--chosen', 1)[1].split("</tr>", 1)[0]
+    assert "cosine" in chosen and "36.0%" in chosen
+    assert "row--baseline" in table
+    assert "HitRate@2: how often" in html
+    # charts: inline SVG, the bar chart and a trend over the two runs
+    assert '<svg class="chart chart--bars"' in html
+    assert '<svg class="chart chart--trend"' in html
+    assert html.count('class="chart-point"') == 2
+    # top pairs with titles
+    pairs = html.split('id="pairs-table"', 1)[1].split("</table>", 1)[0]
+    assert "White hanging heart T-light holder" in pairs and "White metal lantern" in pairs
+
+
+def test_fragment_request_for_the_page_returns_only_the_content(client, reported_shop, hx):
+    response = client.get("/app", headers=hx(reported_shop))
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "<html" not in html and 'id="report-card"' in html
+    restore = client.get("/app", headers=hx(reported_shop, **{"HX-History-Restore-Request": "true"}))
+    assert "<html" in restore.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("path", "marker"),
+    [
+        ("/app/report", 'id="evaluation-table"'),
+        ("/app/summary", 'id="data-summary"'),
+        ("/app/pairs", 'id="pairs-table"'),
+        ("/app/status", 'id="status"'),
+        ("/app/settings", 'id="settings-form"'),
+    ],
+)
+def test_each_fragment_renders_alone(client, reported_shop, hx, path, marker):
+    response = client.get(path, headers=hx(reported_shop))
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert marker in html and "<html" not in html
+    assert "HX-Request" in response.headers["Vary"]
+
+
+def test_new_shop_sees_empty_states(client, shop, auth_headers):
+    html = client.get("/app", headers=auth_headers(shop)).get_data(as_text=True)
+    assert "No orders imported yet" in html
+    assert "No evaluation yet" in html
+    assert "No model yet" in html
+    assert 'id="pairs-empty"' in html
+    assert "Not trained yet" in html
+
+
+def test_import_in_progress_is_described(app, client, shop, auth_headers):
+    with app.app_context():
+        shopdata.add_sync(
+            shop.id, "orders", status="running", phase="importing", processed_count=12400, total_count=19773
+        )
+        db.session.commit()
+    html = client.get("/app", headers=auth_headers(shop)).get_data(as_text=True)
+    assert "12,400 of 19,773" in html
+    assert "Importing your orders" in html
+
+
+def test_insufficient_data_is_explained(app, client, shop, auth_headers):
+    with app.app_context():
+        shopdata.add_catalog(shop.id)
+        shopdata.add_run(shop.id, status="insufficient_data", error="Not enough multi-item orders yet: test.")
+        db.session.commit()
+    html = client.get("/app", headers=auth_headers(shop)).get_data(as_text=True)
+    assert "Not enough multi-item orders yet: test." in html
+
+
+def test_missing_history_is_flagged(app, client, stocked_shop, auth_headers):
+    from posai_app.models import Shop
+
+    with app.app_context():
+        shop = db.session.get(Shop, stocked_shop.id)
+        shop.scopes = "read_products,read_orders"
+        shopdata.add_sync(stocked_shop.id, "orders", status="succeeded", all_history=False)
+        db.session.commit()
+    html = client.get("/app/summary", headers=auth_headers(stocked_shop)).get_data(as_text=True)
+    assert "read_all_orders" in html and "last 60 days" in html
+
+
+def test_another_shops_data_never_appears(app, client, reported_shop, other_shop, auth_headers):
+    with app.app_context():
+        shopdata.add_catalog(other_shop.id, title_prefix="SECRET ", id_offset=50000)
+        shopdata.add_orders(other_shop.id, id_offset=50000)
+        results = shopdata.report(best="lift")
+        results["results"]["beta-only-scorer"] = {
+            "hitRate": 0.99,
+            "precision": 0.5,
+            "recall": 0.9,
+            "coverage": 1,
+        }
+        shopdata.add_run(other_shop.id, results=results, chosen="lift")
+        db.session.commit()
+    headers = auth_headers(reported_shop)
+    page = client.get("/app", headers=headers).get_data(as_text=True)
+    assert "SECRET" not in page and "beta-only-scorer" not in page
+    assert re.search(r"<dt>Orders</dt><dd>41</dd>", page)
+    search = client.get("/app/products?q=secret&purpose=preview", headers=headers).get_data(as_text=True)
+    assert "SECRET" not in search
+    search = client.get("/app/products?q=secret&purpose=exclude", headers=headers).get_data(as_text=True)
+    assert "SECRET" not in search
+    # and the other shop sees its own data, not ours
+    theirs = client.get("/app/report", headers=auth_headers(other_shop)).get_data(as_text=True)
+    assert "beta-only-scorer" in theirs
+
+
+def test_bad_search_purpose_is_a_422(client, shop, hx):
+    response = client.get("/app/products?q=a&purpose=nope", headers=hx(shop))
+    assert response.status_code == 422
+
+
+def test_product_search_is_case_insensitive_and_literal(client, stocked_shop, hx):
+    html = client.get("/app/products?q=LANTERN&purpose=preview", headers=hx(stocked_shop)).get_data(
+        as_text=True
+    )
+    assert "White metal lantern" in html
+    html = client.get("/app/products?q=%25&purpose=preview", headers=hx(stocked_shop)).get_data(as_text=True)
+    assert "No products match" in html
+    html = client.get("/app/products?q=cake+tins&purpose=exclude", headers=hx(stocked_shop)).get_data(
+        as_text=True
+    )
+    assert "Set of 3 cake tins" in html and "(2 variants)" in html
