@@ -11,9 +11,15 @@ import jwt
 import pytest
 
 from posai_app.auth.session_token import SessionTokenError, verify_session_token
-from tests.helpers import TEST_API_SECRET_OLD, make_session_token
+from tests.helpers import TEST_API_SECRET_OLD, TEST_SETTINGS, make_session_token
 
 SHOP = "alpha-shop.myshopify.com"
+
+
+@pytest.fixture
+def cfg() -> dict:
+    """Only the settings verification reads: these tests need no app, database or Redis."""
+    return dict(TEST_SETTINGS)
 
 
 def _refused(config, token: str) -> str:
@@ -22,94 +28,94 @@ def _refused(config, token: str) -> str:
     return info.value.reason
 
 
-def test_valid_token_yields_claims_and_shop_domain(app):
-    claims = verify_session_token(make_session_token(app.config, SHOP), app.config)
+def test_valid_token_yields_claims_and_shop_domain(cfg):
+    claims = verify_session_token(make_session_token(cfg, SHOP), cfg)
     assert claims["shop_domain"] == SHOP
     assert claims["dest"] == f"https://{SHOP}"
-    assert claims["aud"] == app.config["SHOPIFY_API_KEY"]
+    assert claims["aud"] == cfg["SHOPIFY_API_KEY"]
 
 
-def test_token_signed_with_the_old_secret_is_accepted_during_rotation(app):
-    token = make_session_token(app.config, SHOP, secret=TEST_API_SECRET_OLD)
-    assert verify_session_token(token, app.config)["shop_domain"] == SHOP
+def test_token_signed_with_the_old_secret_is_accepted_during_rotation(cfg):
+    token = make_session_token(cfg, SHOP, secret=TEST_API_SECRET_OLD)
+    assert verify_session_token(token, cfg)["shop_domain"] == SHOP
 
 
-def test_pos_token_without_sid_iss_sub_is_accepted(app):
-    token = make_session_token(app.config, SHOP, sid=None, iss=None, sub=None)
-    assert verify_session_token(token, app.config)["shop_domain"] == SHOP
+def test_pos_token_without_sid_iss_sub_is_accepted(cfg):
+    token = make_session_token(cfg, SHOP, sid=None, iss=None, sub=None)
+    assert verify_session_token(token, cfg)["shop_domain"] == SHOP
 
 
-def test_expired_token_is_refused(app):
+def test_expired_token_is_refused(cfg):
     now = int(time.time())
-    assert _refused(app.config, make_session_token(app.config, SHOP, exp=now - 11, iat=now - 70)) == "expired"
+    assert _refused(cfg, make_session_token(cfg, SHOP, exp=now - 11, iat=now - 70)) == "expired"
 
 
-def test_expiry_within_the_10_second_leeway_is_accepted(app):
+def test_expiry_within_the_10_second_leeway_is_accepted(cfg):
     now = int(time.time())
-    token = make_session_token(app.config, SHOP, exp=now - 5, iat=now - 65, nbf=now - 65)
-    assert verify_session_token(token, app.config)["shop_domain"] == SHOP
+    token = make_session_token(cfg, SHOP, exp=now - 5, iat=now - 65, nbf=now - 65)
+    assert verify_session_token(token, cfg)["shop_domain"] == SHOP
 
 
 @pytest.mark.parametrize("claim", ["nbf", "iat"])
-def test_token_not_yet_valid_is_refused(app, claim):
+def test_token_not_yet_valid_is_refused(cfg, claim):
     now = int(time.time())
-    token = make_session_token(app.config, SHOP, exp=now + 120, **{claim: now + 30})
-    assert _refused(app.config, token) == "invalid"
+    token = make_session_token(cfg, SHOP, exp=now + 120, **{claim: now + 30})
+    assert _refused(cfg, token) == "invalid"
 
 
-def test_wrong_audience_is_refused(app):
-    token = make_session_token(app.config, SHOP, aud="another-apps-client-id")
-    assert _refused(app.config, token) == "wrong_audience"
+def test_wrong_audience_is_refused(cfg):
+    token = make_session_token(cfg, SHOP, aud="another-apps-client-id")
+    assert _refused(cfg, token) == "wrong_audience"
 
 
-def test_wrong_signature_is_refused(app):
-    token = make_session_token(app.config, SHOP, secret="an-attackers-secret-0123456789abcdef0123456789")
-    assert _refused(app.config, token) == "invalid"
+def test_wrong_signature_is_refused(cfg):
+    token = make_session_token(cfg, SHOP, secret="an-attackers-secret-0123456789abcdef0123456789")
+    assert _refused(cfg, token) == "invalid"
 
 
-def test_tampered_payload_is_refused(app):
-    header, _payload, signature = make_session_token(app.config, SHOP).split(".")
-    claims = {"dest": "https://beta-shop.myshopify.com", "aud": app.config["SHOPIFY_API_KEY"], "exp": 2**31}
+def test_tampered_payload_is_refused(cfg):
+    header, _payload, signature = make_session_token(cfg, SHOP).split(".")
+    claims = {"dest": "https://beta-shop.myshopify.com", "aud": cfg["SHOPIFY_API_KEY"], "exp": 2**31}
     forged = base64.urlsafe_b64encode(json.dumps(claims).encode()).decode().rstrip("=")
-    assert _refused(app.config, f"{header}.{forged}.{signature}") == "invalid"
+    assert _refused(cfg, f"{header}.{forged}.{signature}") == "invalid"
 
 
-def test_alg_none_is_refused(app):
+def test_alg_none_is_refused(cfg):
     now = int(time.time())
-    claims = {"dest": f"https://{SHOP}", "aud": app.config["SHOPIFY_API_KEY"], "exp": now + 60, "iat": now}
+    claims = {"dest": f"https://{SHOP}", "aud": cfg["SHOPIFY_API_KEY"], "exp": now + 60, "iat": now}
 
     def b64(data: dict) -> str:
         return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
 
     unsigned = f"{b64({'alg': 'none', 'typ': 'JWT'})}.{b64(claims)}."
-    assert _refused(app.config, unsigned) in ("invalid", "malformed")
+    assert _refused(cfg, unsigned) in ("invalid", "malformed")
 
 
-def test_other_hmac_algorithm_is_refused(app):
+def test_other_hmac_algorithm_is_refused(cfg):
     now = int(time.time())
-    claims = {"dest": f"https://{SHOP}", "aud": app.config["SHOPIFY_API_KEY"], "exp": now + 60}
+    claims = {"dest": f"https://{SHOP}", "aud": cfg["SHOPIFY_API_KEY"], "exp": now + 60}
     with warnings.catch_warnings():  # PyJWT warns that a 48-byte key is short for SHA-512
         warnings.simplefilter("ignore")
-        token = jwt.encode(claims, app.config["SHOPIFY_API_SECRET"], algorithm="HS512")
-    assert _refused(app.config, token) == "invalid"
+        token = jwt.encode(claims, cfg["SHOPIFY_API_SECRET"], algorithm="HS512")
+    assert _refused(cfg, token) == "invalid"
 
 
-def test_missing_dest_is_refused_although_shopifyapp_accepts_it(app):
-    token = make_session_token(app.config, SHOP, dest=None)
+def test_missing_dest_is_refused_although_shopifyapp_accepts_it(cfg):
+    token = make_session_token(cfg, SHOP, dest=None)
     # The library gap the issue names: shopifyapp 1.0.2 says ok, with an empty shop.
     from shopify_app import verify_pos_ui_ext_req
 
     library = verify_pos_ui_ext_req(
         {"method": "POST", "headers": {"authorization": f"Bearer {token}"}, "url": "https://x", "body": ""},
-        {"client_id": app.config["SHOPIFY_API_KEY"], "client_secret": app.config["SHOPIFY_API_SECRET"]},
+        {"client_id": cfg["SHOPIFY_API_KEY"], "client_secret": cfg["SHOPIFY_API_SECRET"]},
     )
     assert library.ok and not library.shop
-    assert _refused(app.config, token) == "missing_dest"
+    assert _refused(cfg, token) == "missing_dest"
 
 
-def test_missing_exp_is_refused(app):
-    token = make_session_token(app.config, SHOP, exp=None)
-    assert _refused(app.config, token) == "missing_exp"
+def test_missing_exp_is_refused(cfg):
+    token = make_session_token(cfg, SHOP, exp=None)
+    assert _refused(cfg, token) == "missing_exp"
 
 
 @pytest.mark.parametrize(
@@ -127,16 +133,16 @@ def test_missing_exp_is_refused(app):
         "alpha-shop.myshopify.com",
     ],
 )
-def test_dest_that_is_not_a_shop_url_is_refused(app, dest):
-    token = make_session_token(app.config, SHOP, dest=dest, iss=None)
-    assert _refused(app.config, token) in ("invalid_dest", "missing_dest")
+def test_dest_that_is_not_a_shop_url_is_refused(cfg, dest):
+    token = make_session_token(cfg, SHOP, dest=dest, iss=None)
+    assert _refused(cfg, token) in ("invalid_dest", "missing_dest")
 
 
-def test_issuer_on_another_host_is_refused(app):
-    token = make_session_token(app.config, SHOP, iss="https://beta-shop.myshopify.com/admin")
-    assert _refused(app.config, token) == "issuer_mismatch"
+def test_issuer_on_another_host_is_refused(cfg):
+    token = make_session_token(cfg, SHOP, iss="https://beta-shop.myshopify.com/admin")
+    assert _refused(cfg, token) == "issuer_mismatch"
 
 
 @pytest.mark.parametrize("token", ["", "not-a-jwt", "a.b", "a.b.c", "Bearer x.y.z"])
-def test_garbage_is_refused(app, token):
-    assert _refused(app.config, token) in ("malformed", "invalid")
+def test_garbage_is_refused(cfg, token):
+    assert _refused(cfg, token) in ("malformed", "invalid")
