@@ -224,6 +224,9 @@ def trained_shop(app, shop):
     return shop
 
 
+REQUEST_SCHEMA = f"/paths/{_escape(API)}/post/requestBody/content/application~1json/schema"
+
+
 def _post(client, headers, body: Any = None, *, data: str | bytes | None = None):
     if data is None:
         data = json.dumps(body)
@@ -231,7 +234,9 @@ def _post(client, headers, body: Any = None, *, data: str | bytes | None = None)
 
 
 def test_recommendations_match_the_document(client, trained_shop, auth_headers):
-    response = _post(client, auth_headers(trained_shop), {"cartVariantIds": ["1001"]})
+    body = {"cartVariantIds": ["1001"]}
+    _validate(body, REQUEST_SCHEMA)
+    response = _post(client, auth_headers(trained_shop), body)
     assert response.status_code == 200, response.get_data(True)
     assert_matches_document(API, "POST", response)
     body = response.get_json()
@@ -239,8 +244,10 @@ def test_recommendations_match_the_document(client, trained_shop, auth_headers):
     assert all(r["variantId"] != "1001" for r in body["recommendations"])
 
 
-def test_integer_ids_and_a_limit_match_the_document(client, trained_shop, auth_headers):
-    response = _post(client, auth_headers(trained_shop), {"cartVariantIds": [1001, 1002], "limit": 1})
+def test_integer_ids_gids_and_a_limit_match_the_document(client, trained_shop, auth_headers):
+    body = {"cartVariantIds": [1001, "gid://shopify/ProductVariant/1002"], "limit": 1}
+    _validate(body, REQUEST_SCHEMA)
+    response = _post(client, auth_headers(trained_shop), body)
     assert response.status_code == 200, response.get_data(True)
     assert_matches_document(API, "POST", response)
     assert len(response.get_json()["recommendations"]) <= 1
