@@ -30,7 +30,7 @@ def bar_chart(rows: Sequence[dict[str, Any]], *, k: int, chart_id: str = "hitrat
     rows = [r for r in rows if r.get("hitRate") is not None]
     if not rows:
         return Markup("")
-    label_w, bar_w, value_w, row_h, top, bottom = 150, 360, 70, 30, 10, 28
+    label_w, bar_w, value_w, row_h, top, bottom = 150, 270, 60, 30, 10, 28
     width = label_w + bar_w + value_w
     height = top + row_h * len(rows) + bottom
     axis_max = _nice_max(max(r["hitRate"] for r in rows))
@@ -89,7 +89,7 @@ def trend_chart(points: Sequence[dict[str, Any]], *, k: int, chart_id: str = "tr
     points = [p for p in points if p.get("hitRate") is not None]
     if len(points) < 2:
         return Markup("")
-    width, height, left, right, top, bottom = 600, 180, 48, 16, 12, 30
+    width, height, left, right, top, bottom = 480, 170, 44, 16, 12, 30
     plot_w, plot_h = width - left - right, height - top - bottom
     values = [p["hitRate"] for p in points] + [p["baseline"] for p in points if p.get("baseline") is not None]
     axis_max = _nice_max(max(values) if values else 0.1)
