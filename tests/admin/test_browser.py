@@ -47,14 +47,6 @@ def _require_browser() -> None:
     pytest.skip(message)
 
 
-def _engine_available() -> bool:
-    try:
-        from posai_app.reco import NeighborIndex, train  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 @pytest.fixture
 def demo_app(app, make_app):
     """A demo-mode app on the test database with a small demo shop, its history and two runs."""
@@ -185,7 +177,7 @@ def test_report_chart_and_settings_in_a_real_browser(app, demo_app, server, brow
 
 
 def test_preview_and_retrain_in_a_real_browser(app, demo_app, server, browser, run_jobs):
-    if not _engine_available():
+    if not shopdata.engine_available():
         pytest.skip("posai_app.reco engine not in this build: preview and retrain need it")
     from playwright.sync_api import expect
 

@@ -5,25 +5,13 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-import pytest
 import sqlalchemy as sa
 
 from posai_app.extensions import db
 from posai_app.models import EvaluationRun
 from tests.admin import shopdata
 
-
-def _engine_available() -> bool:
-    try:
-        from posai_app.reco import NeighborIndex, train  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-requires_engine = pytest.mark.skipif(
-    not _engine_available(), reason="posai_app.reco engine not in this build"
-)
+requires_engine = shopdata.requires_engine
 
 
 def _runs(app, shop_id: int) -> list[EvaluationRun]:

@@ -6,6 +6,7 @@ import pytest
 
 from posai_app.extensions import db
 from posai_app.models import Shop
+from tests.admin import shopdata
 
 VALID = {"recommendation_limit": "4", "bestseller_fallback": "1", "retrain_interval_minutes": "120"}
 
@@ -86,8 +87,6 @@ def test_bad_exclusion_ids_are_422(client, stocked_shop, hx, value):
 
 
 def test_another_shops_product_cannot_be_excluded(app, client, stocked_shop, other_shop, hx):
-    from tests.admin import shopdata
-
     with app.app_context():
         shopdata.add_catalog(other_shop.id, id_offset=50000)
         db.session.commit()
@@ -97,6 +96,7 @@ def test_another_shops_product_cannot_be_excluded(app, client, stocked_shop, oth
     assert "excluded_product_ids" not in _settings(app, stocked_shop.id)
 
 
+@shopdata.requires_engine
 def test_settings_are_honoured_by_the_api_immediately(app, client, reported_shop, hx, auth_headers):
     cart = {"cartVariantIds": ["2001"]}
     before = client.post("/api/recommendations", json=cart, headers=auth_headers(reported_shop)).json
