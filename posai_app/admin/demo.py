@@ -34,10 +34,16 @@ def demo_shop() -> Shop | None:
     return shop if shop is not None and shop.is_installed else None
 
 
+def demo_token_ttl(config: Mapping[str, Any]) -> int:
+    """Lifetime of minted demo tokens (POSAI_DEMO_TOKEN_TTL, default 120 s; tests shorten it)."""
+    return int(config.get("POSAI_DEMO_TOKEN_TTL") or DEMO_TOKEN_TTL_SECONDS)
+
+
 def mint_demo_session_token(
-    config: Mapping[str, Any], shop_domain: str = DEMO_SHOP_DOMAIN, ttl: int = DEMO_TOKEN_TTL_SECONDS
+    config: Mapping[str, Any], shop_domain: str = DEMO_SHOP_DOMAIN, ttl: int | None = None
 ) -> str:
     """A session token shaped like App Bridge's for the shop, valid for `ttl` seconds."""
+    ttl = ttl or demo_token_ttl(config)
     now = int(time.time())
     claims = {
         "iss": f"https://{shop_domain}/admin",

@@ -51,7 +51,7 @@ LIMIT_MIN, LIMIT_MAX = 1, 10
 ACTIVE_SYNC_STATUSES = {"queued", "pending", "running", "in_progress"}
 ACTIVE_RUN_STATUSES = {"queued", "running"}
 # A job that has not reported for this long is treated as dead, so the merchant can start another.
-STALE_AFTER = timedelta(minutes=30)
+STALE_AFTER = timedelta(hours=2)
 # How long "queued, waiting for a worker" is shown after a request before giving up on it.
 QUEUED_GRACE_SECONDS = 15 * 60
 SEARCH_LIMIT = 20

@@ -15,7 +15,7 @@ from flask import Response, current_app, jsonify, make_response, render_template
 
 from posai_app.admin import bp, services
 from posai_app.admin.charts import bar_chart, trend_chart
-from posai_app.admin.demo import DEMO_TOKEN_TTL_SECONDS, demo_enabled, demo_shop, mint_demo_session_token
+from posai_app.admin.demo import demo_enabled, demo_shop, demo_token_ttl, mint_demo_session_token
 from posai_app.auth.decorators import current_shop_id, shop_required
 from posai_app.errors import NotFound, ValidationFailed
 from posai_app.extensions import db
@@ -103,7 +103,7 @@ def demo_token():
     if shop is None:
         raise NotFound("The demo shop has not been imported")
     token = mint_demo_session_token(current_app.config, shop.domain)
-    return jsonify({"token": token, "expiresIn": DEMO_TOKEN_TTL_SECONDS})
+    return jsonify({"token": token, "expiresIn": demo_token_ttl(current_app.config)})
 
 
 # --- report sections --------------------------------------------------------------------------

@@ -111,6 +111,15 @@ def _open(browser, server: str, width: int = 1280):
     page = browser.new_page(viewport={"width": width, "height": 900})
     page.posai_outside = []  # requests that left the app (there must be none: no CDN in demo mode)
     page.posai_errors = []
+    page.posai_hx = []  # (url, Authorization) of every htmx request
+    page.on(
+        "request",
+        lambda req: (
+            page.posai_hx.append((req.url, req.headers.get("authorization")))
+            if req.headers.get("hx-request")
+            else None
+        ),
+    )
     page.on("request", lambda req: None if req.url.startswith(server) else page.posai_outside.append(req.url))
     page.on("pageerror", lambda exc: page.posai_errors.append(str(exc)))
     # Chromium logs every 4xx as "Failed to load resource"; the 422 of a refused setting is expected.
@@ -138,6 +147,8 @@ def _screenshots(page, expect) -> None:
 
 
 def _assert_clean(page) -> None:
+    assert page.posai_hx, "no htmx request was made"
+    assert all(auth and auth.startswith("Bearer ey") for _, auth in page.posai_hx), page.posai_hx
     assert page.posai_outside == [], f"requests left the app: {page.posai_outside}"
     assert page.posai_errors == []
 
@@ -146,7 +157,11 @@ def test_report_chart_and_settings_in_a_real_browser(app, demo_app, server, brow
     from playwright.sync_api import expect
 
     shop_id = demo_app.config["_TEST_SHOP_ID"]
+    # Tokens shorter-lived than posai.js's 20 s margin: every request refreshes via /app/demo-token.
+    demo_app.config["POSAI_DEMO_TOKEN_TTL"] = 15
     page = _open(browser, server)
+    refreshes = []
+    page.on("request", lambda req: refreshes.append(req.url) if "/app/demo-token" in req.url else None)
     # The report and its chart are visible at a glance.
     expect(page.locator("#live-metric")).to_contain_text("cosine")
     expect(page.locator("#hitrate-chart")).to_be_visible()
@@ -171,6 +186,7 @@ def test_report_chart_and_settings_in_a_real_browser(app, demo_app, server, brow
     page.get_by_role("button", name="Exclude Vintage doily tray").click()
     expect(page.locator("#excluded-list")).to_contain_text("Vintage doily tray")
 
+    assert refreshes, "the demo token was never refreshed"
     _screenshots(page, expect)
     _assert_clean(page)
     page.close()
@@ -207,3 +223,60 @@ def test_preview_and_retrain_in_a_real_browser(app, demo_app, server, browser, r
     _screenshots(page, expect)
     _assert_clean(page)
     page.close()
+
+
+def test_htmx_requests_carry_app_bridge_session_tokens(app, make_app, shop, browser):
+    """Embedded (not demo): posai.js awaits shopify.idToken() for every htmx XHR."""
+    from playwright.sync_api import expect
+    from werkzeug.serving import make_server
+
+    from tests.helpers import make_session_token
+
+    embedded = make_app()
+    httpd = make_server("127.0.0.1", 0, embedded, threaded=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{httpd.server_port}"
+    try:
+        page = browser.new_page()
+        minted = []
+
+        def mint() -> str:
+            minted.append(make_session_token(embedded.config, shop.domain))
+            return minted[-1]
+
+        # A stand-in for App Bridge's CDN script (the route answers it; nothing leaves the machine).
+        page.expose_function("posaiTestMintToken", mint)
+        page.route(
+            "https://cdn.shopify.com/shopifycloud/app-bridge.js",
+            lambda route: route.fulfill(
+                content_type="text/javascript",
+                body="window.shopify = {idToken: function () { return window.posaiTestMintToken(); }};",
+            ),
+        )
+        sent = []
+        page.on(
+            "request",
+            lambda req: (
+                sent.append((req.url, req.headers.get("authorization")))
+                if req.headers.get("hx-request")
+                else None
+            ),
+        )
+        page.goto(
+            f"{base}/app?shop={shop.domain}&id_token={make_session_token(embedded.config, shop.domain)}"
+        )
+        page.locator("#recommendation_limit").fill("5")
+        page.get_by_role("button", name="Save settings").click()
+        expect(page.locator("#settings-form")).to_contain_text("Saved.")
+        assert sent, "no htmx request was sent"
+        for url, authorization in sent:
+            assert authorization is not None and authorization.removeprefix("Bearer ") in minted, url
+        with app.app_context():
+            assert db.session.get(Shop, shop.id).settings["recommendation_limit"] == 5
+            db.session.remove()
+        page.close()
+    finally:
+        httpd.shutdown()
+        thread.join(timeout=5)
+        httpd.server_close()
