@@ -10,12 +10,15 @@ from tests.admin import shopdata
 
 @pytest.fixture(autouse=True)
 def _fresh_serving_cache():
-    """The API caches each shop's index per process; ids restart between tests."""
+    """The API and the admin page cache per shop id in-process; ids restart between tests."""
+    from posai_app.admin.services import clear_caches
     from posai_app.api.serving import forget
 
     forget()
+    clear_caches()
     yield
     forget()
+    clear_caches()
 
 
 @pytest.fixture
