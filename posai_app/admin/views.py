@@ -10,14 +10,16 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
-from flask import Response, current_app, jsonify, make_response, render_template, request, url_for
+from flask import Response, current_app, jsonify, make_response, redirect, render_template, request, url_for
 
 from posai_app.admin import bp, services
 from posai_app.admin.charts import bar_chart, trend_chart
 from posai_app.admin.demo import demo_enabled, demo_shop, demo_token_ttl, mint_demo_session_token
 from posai_app.auth.decorators import current_shop_id, shop_required
-from posai_app.errors import NotFound, ValidationFailed
+from posai_app.auth.domains import is_valid_shop_domain
+from posai_app.errors import NotFound, Unauthorized, ValidationFailed
 from posai_app.extensions import db
 
 REPORT_CHANGED = "report-changed"
@@ -68,7 +70,39 @@ def index():
         if shop is not None:
             token = mint_demo_session_token(current_app.config, shop.domain)
             return _render_index(shop.id, shop.domain, demo_token=token)
-    return _embedded_index()
+    try:
+        return _embedded_index()
+    except Unauthorized as exc:
+        if bounce := _bounce_url(exc):
+            return redirect(bounce)
+        raise
+
+
+# Refusals a fresh token cures; others (uninstalled shop, wrong secret) would bounce forever.
+BOUNCE_REASONS = {"expired", "missing_token"}
+
+
+def _bounce_url(exc: Unauthorized) -> str | None:
+    """For a document load from Shopify with a stale or missing id_token: App Bridge's bounce page.
+
+    The page loads App Bridge, which fetches a fresh session token and reloads `shopify-reload`
+    with it. The reload target is always this app's own /app (APP_URL), never a caller's URL.
+    """
+    reason = (exc.details or {}).get("reason")
+    shop_domain = request.args.get("shop", "")
+    if reason not in BOUNCE_REASONS or request.headers.get("Authorization") or is_fragment_request():
+        return None
+    if not is_valid_shop_domain(shop_domain):
+        return None
+    params = [(k, v) for k, v in request.args.items(multi=True) if k not in ("id_token", "shopify-reload")]
+    reload_url = current_app.config["APP_URL"].rstrip("/") + "/app?" + urlencode(params)
+    return url_for("admin.session_token_bounce", **dict(params), **{"shopify-reload": reload_url})
+
+
+@bp.get("/app/session-token-bounce")
+def session_token_bounce():
+    """A blank page with App Bridge only: it reloads `shopify-reload` with a fresh id_token."""
+    return render_template("admin/bounce.html", api_key=current_app.config["SHOPIFY_API_KEY"])
 
 
 @shop_required

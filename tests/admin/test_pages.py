@@ -202,3 +202,29 @@ def test_product_search_is_case_insensitive_and_literal(client, stocked_shop, hx
         as_text=True
     )
     assert "Set of 3 cake tins" in html and "(2 variants)" in html
+
+
+def test_stale_id_token_on_page_load_bounces_through_app_bridge(app, client, shop):
+    import time
+    from urllib.parse import parse_qs, urlsplit
+
+    expired = make_session_token(
+        app.config, shop.domain, exp=int(time.time()) - 120, nbf=int(time.time()) - 200
+    )
+    response = client.get(f"/app?shop={shop.domain}&host=YWJj&id_token={expired}")
+    assert response.status_code == 302
+    target = urlsplit(response.headers["Location"])
+    assert target.path == "/app/session-token-bounce"
+    query = parse_qs(target.query)
+    assert query["shop"] == [shop.domain] and "id_token" not in query
+    assert query["shopify-reload"] == [f"https://posai.test/app?shop={shop.domain}&host=YWJj"]
+    bounce = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "app-bridge.js" in bounce and 'name="shopify-api-key"' in bounce
+
+
+def test_a_forged_id_token_is_refused_not_bounced(app, client, shop):
+    forged = make_session_token(app.config, shop.domain, secret="y" * 48)
+    assert client.get(f"/app?shop={shop.domain}&id_token={forged}").status_code == 401
+    # no shop parameter (not Shopify loading us): a plain 401
+    assert client.get("/app").status_code == 401
+    assert client.get("/app?shop=evil.com").status_code == 401
