@@ -44,14 +44,23 @@ def test_every_subscribed_topic_is_handled_and_every_handled_topic_is_subscribed
     assert handled - subscribed == set(), "handled by the app but not subscribed in shopify.app.toml"
 
 
-def test_one_subscription_per_topic_all_to_the_webhooks_endpoint(toml):
+def _delivery_url(uri: str, application_url: str) -> str:
+    """Where Shopify delivers: the CLI appends a relative uri to application_url as is."""
+    return application_url.rstrip("/") + uri if uri.startswith("/") else uri
+
+
+def test_one_subscription_per_topic_all_delivered_to_the_webhooks_endpoint(toml, app):
     seen: list[str] = []
+    app_host = urlsplit(toml["application_url"]).netloc
     for subscription in _subscriptions(toml):
-        assert subscription["uri"] == "/webhooks"
+        url = urlsplit(_delivery_url(subscription["uri"], toml["application_url"]))
+        assert (url.scheme, url.netloc, url.path) == ("https", app_host, "/webhooks"), subscription
         assert len(subscription.get("topics", [])) <= 1, subscription
         seen.extend(subscription.get("topics", []))
         seen.extend(subscription.get("compliance_topics", []))
     assert len(seen) == len(set(seen)), "a topic is subscribed twice"
+    rules = {rule.rule: rule for rule in app.url_map.iter_rules()}
+    assert "/webhooks" in rules and "POST" in rules["/webhooks"].methods
 
 
 def test_compliance_topics_are_subscribed_as_compliance_topics(toml):
@@ -61,13 +70,16 @@ def test_compliance_topics_are_subscribed_as_compliance_topics(toml):
     assert not plain & COMPLIANCE_TOPICS, "Shopify only accepts these under compliance_topics"
 
 
-def test_webhook_endpoint_and_oauth_callback_are_real_routes(toml, app):
+def test_app_home_and_oauth_callback_are_real_routes_on_the_same_host(toml, app):
     rules = {rule.rule: rule for rule in app.url_map.iter_rules()}
-    assert "/webhooks" in rules and "POST" in rules["/webhooks"].methods
+    home = urlsplit(toml["application_url"])
+    assert home.scheme == "https" and home.netloc
+    home_path = home.path or "/"
+    assert home_path in rules and "GET" in rules[home_path].methods, "Shopify opens application_url"
     for url in toml["auth"]["redirect_urls"]:
-        path = urlsplit(url).path
-        assert path == "/auth/callback"
-        assert path in rules and "GET" in rules[path].methods
+        redirect = urlsplit(url)
+        assert redirect.netloc == home.netloc and redirect.path == "/auth/callback"
+        assert "GET" in rules["/auth/callback"].methods
 
 
 def test_scopes_api_version_and_install_flow_match_the_app(toml):
@@ -77,11 +89,3 @@ def test_scopes_api_version_and_install_flow_match_the_app(toml):
     assert toml["embedded"] is True
     assert toml["pos"]["embedded"] is False
     assert toml["client_id"] and toml["name"]
-
-
-def test_application_url_is_an_https_origin_so_relative_uris_resolve(toml):
-    # The CLI appends a relative uri to application_url as is: a path there would move /webhooks.
-    url = urlsplit(toml["application_url"])
-    assert url.scheme == "https" and url.netloc and url.path in ("", "/")
-    for redirect in toml["auth"]["redirect_urls"]:
-        assert urlsplit(redirect).netloc == url.netloc
