@@ -90,17 +90,22 @@ def test_missing_or_non_bearer_authorization_is_401(guarded, shop):
     _assert_401(client.get("/api/probe", headers={"Authorization": "Bearer "}), "malformed")
 
 
+def _now() -> int:
+    return int(time.time())
+
+
 @pytest.mark.parametrize(
     ("claims", "secret", "reason"),
     [
-        ({"exp": int(time.time()) - 30, "iat": int(time.time()) - 90}, None, "expired"),
-        ({"nbf": int(time.time()) + 60, "exp": int(time.time()) + 120}, None, "invalid"),
-        ({"aud": "someone-elses-app"}, None, "wrong_audience"),
-        ({}, "an-attackers-secret-0123456789abcdef0123456789", "invalid"),
-        ({"dest": None}, None, "missing_dest"),
-        ({"dest": "https://evil.com", "iss": None}, None, "invalid_dest"),
-        ({"dest": "https://shop.myshopify.com.evil.com", "iss": None}, None, "invalid_dest"),
-        ({"iss": "https://beta-shop.myshopify.com/admin"}, None, "issuer_mismatch"),
+        # Callables: times are taken when the test runs, not when it is collected.
+        (lambda: {"exp": _now() - 30, "iat": _now() - 90}, None, "expired"),
+        (lambda: {"nbf": _now() + 60, "exp": _now() + 120}, None, "invalid"),
+        (lambda: {"aud": "someone-elses-app"}, None, "wrong_audience"),
+        (dict, "an-attackers-secret-0123456789abcdef0123456789", "invalid"),
+        (lambda: {"dest": None}, None, "missing_dest"),
+        (lambda: {"dest": "https://evil.com", "iss": None}, None, "invalid_dest"),
+        (lambda: {"dest": "https://shop.myshopify.com.evil.com", "iss": None}, None, "invalid_dest"),
+        (lambda: {"iss": "https://beta-shop.myshopify.com/admin"}, None, "issuer_mismatch"),
     ],
     ids=[
         "expired",
@@ -114,7 +119,7 @@ def test_missing_or_non_bearer_authorization_is_401(guarded, shop):
     ],
 )
 def test_bad_session_tokens_are_401_json(guarded, shop, fake_shopify, claims, secret, reason):
-    token = make_session_token(guarded.config, shop.domain, secret=secret, **claims)
+    token = make_session_token(guarded.config, shop.domain, secret=secret, **claims())
     response = guarded.test_client().get("/api/probe", headers={"Authorization": f"Bearer {token}"})
     _assert_401(response, reason)
     assert response.json["error"]["code"] == "unauthorized"
