@@ -64,6 +64,22 @@ def authenticate_request() -> Shop:
     shop_domain = claims["shop_domain"]
     shop = db.session.scalar(sa.select(Shop).where(Shop.domain == shop_domain))
     if shop is None or not _has_usable_token(shop):
+        shop = _install_by_token_exchange(shop_domain, token)
+    g.shop = shop
+    g.shop_domain = shop.domain
+    g.session_token_claims = claims
+    return shop
+
+
+def _install_by_token_exchange(shop_domain: str, token: str) -> Shop:
+    with tokens.exchange_lock(shop_domain):
+        # Another request may have installed the shop while we waited: read it afresh.
+        db.session.commit()  # ends our read transaction (SQLite snapshots); nothing is pending here
+        shop = db.session.scalar(
+            sa.select(Shop).where(Shop.domain == shop_domain).execution_options(populate_existing=True)
+        )
+        if shop is not None and _has_usable_token(shop):
+            return shop
         was_uninstalled = shop is not None and shop.uninstalled_at is not None
         try:
             token_response = tokens.exchange_session_token(shop_domain, token)
@@ -73,11 +89,7 @@ def authenticate_request() -> Shop:
                     "This shop has uninstalled the app", details={"reason": "uninstalled"}
                 ) from None
             raise
-        shop = services.install_shop(shop_domain, token_response)
-    g.shop = shop
-    g.shop_domain = shop.domain
-    g.session_token_claims = claims
-    return shop
+        return services.install_shop(shop_domain, token_response)
 
 
 def shop_required(view: F) -> F:

@@ -189,46 +189,58 @@ def refresh_access_token(shop_id: int, stale_token: str | None = None) -> str:
 
 # --------------------------------------------------------------------------- per-shop lock
 
-_process_locks: dict[int, threading.Lock] = {}
+_process_locks: dict[object, threading.Lock] = {}
 _process_locks_guard = threading.Lock()
 
 
-def _process_lock(shop_id: int) -> threading.Lock:
+def _process_lock(key: object) -> threading.Lock:
     with _process_locks_guard:
-        return _process_locks.setdefault(shop_id, threading.Lock())
+        return _process_locks.setdefault(key, threading.Lock())
+
+
+@contextmanager
+def _named_lock(name: str) -> Iterator[None]:
+    """A lock across processes through Redis when configured, else within this process."""
+    redis = get_redis()
+    if redis is not None:
+        from redis.exceptions import LockError
+
+        lock = redis.lock(f"posai:auth:{name}", timeout=LOCK_TTL_SECONDS, blocking_timeout=LOCK_WAIT_SECONDS)
+        if not lock.acquire():
+            raise TokenRequestFailed("Timed out waiting for another token request of this shop")
+        try:
+            yield
+        finally:
+            try:
+                lock.release()
+            except LockError:  # expired under us: the next holder already owns it
+                log.warning("lock %s expired before release", name)
+        return
+    lock = _process_lock(name)
+    if not lock.acquire(timeout=LOCK_WAIT_SECONDS):
+        raise TokenRequestFailed("Timed out waiting for another token request of this shop")
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+@contextmanager
+def exchange_lock(shop_domain: str) -> Iterator[None]:
+    """Serialise token exchanges of one shop (App Bridge fires several first requests at once)."""
+    with _named_lock(f"exchange:{shop_domain}"):
+        yield
 
 
 @contextmanager
 def _refresh_lock(shop_id: int) -> Iterator[bool]:
     """Hold the shop's refresh lock; yields True when the caller must take a row lock instead."""
-    redis = get_redis()
-    if redis is not None:
-        from redis.exceptions import LockError
-
-        lock = redis.lock(
-            f"posai:auth:refresh:{shop_id}", timeout=LOCK_TTL_SECONDS, blocking_timeout=LOCK_WAIT_SECONDS
-        )
-        if not lock.acquire():
-            raise TokenRequestFailed("Timed out waiting for another token refresh of this shop")
-        try:
-            yield False
-        finally:
-            try:
-                lock.release()
-            except LockError:  # expired under us: the next refresher already owns it
-                log.warning("refresh lock for shop %s expired before release", shop_id)
-        return
-    if db.engine.dialect.name == "postgresql":
+    if get_redis() is None and db.engine.dialect.name == "postgresql":
         yield True  # SELECT ... FOR UPDATE on the shop row serialises refreshers across processes
         return
-    # SQLite (development, one process): a lock per shop in this process.
-    lock = _process_lock(shop_id)
-    if not lock.acquire(timeout=LOCK_WAIT_SECONDS):
-        raise TokenRequestFailed("Timed out waiting for another token refresh of this shop")
-    try:
+    # Redis lock when configured; else SQLite (development, one process): a lock in this process.
+    with _named_lock(f"refresh:{shop_id}"):
         yield False
-    finally:
-        lock.release()
 
 
 def _refresh_locked(shop_id: int, stale_token: str | None, *, for_update: bool) -> str:

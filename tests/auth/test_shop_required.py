@@ -265,3 +265,26 @@ def test_csp_is_added_to_an_existing_policy(guarded):
     assert response.headers["Content-Security-Policy"] == (
         "default-src 'self'; frame-ancestors https://admin.shopify.com https://*.myshopify.com"
     )
+
+
+def test_parallel_first_requests_of_a_new_shop_exchange_once(guarded, fake_shopify, enqueued):
+    import threading
+
+    domain = random_domain()
+    fake_shopify.exchange_delay = 0.3
+    barrier = threading.Barrier(3)
+    statuses: list[int] = []
+
+    def first_request() -> None:
+        headers = _bearer(guarded.config, domain)
+        barrier.wait()
+        statuses.append(guarded.test_client().get("/api/probe", headers=headers).status_code)
+
+    threads = [threading.Thread(target=first_request) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert statuses == [200, 200, 200]
+    assert len(fake_shopify.grant_requests("token_exchange")) == 1
+    assert len(enqueued) == 1

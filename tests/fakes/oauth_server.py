@@ -46,6 +46,7 @@ class FakeShopifyOAuth:
     access_ttl: int = 3600
     refresh_ttl: int = 90 * 24 * 3600
     refresh_delay: float = 0.0  # seconds a refresh takes (widens race windows in tests)
+    exchange_delay: float = 0.0  # seconds a token exchange takes
     fail_with_status: int | None = None  # answer every token request with this status (e.g. 503)
     uninstalled: set[str] = field(default_factory=set)  # shops where the app is not installed
     requests: list[dict[str, Any]] = field(default_factory=list)
@@ -90,7 +91,8 @@ class FakeShopifyOAuth:
             self.grants.clear()
             self.codes.clear()
             self.uninstalled.clear()
-        self.access_ttl, self.refresh_ttl, self.refresh_delay = 3600, 90 * 24 * 3600, 0.0
+        self.access_ttl, self.refresh_ttl = 3600, 90 * 24 * 3600
+        self.refresh_delay = self.exchange_delay = 0.0
         self.fail_with_status = None
 
     @property
@@ -194,6 +196,8 @@ class FakeShopifyOAuth:
         return self._reply(handler, 400, {"error": "unsupported_grant_type"})
 
     def _token_exchange(self, handler: BaseHTTPRequestHandler, shop: str, params: dict[str, Any]) -> None:
+        if self.exchange_delay:
+            time.sleep(self.exchange_delay)
         if (
             params.get("subject_token_type") != ID_TOKEN_TYPE
             or params.get("requested_token_type") != OFFLINE_TOKEN_TYPE
