@@ -211,6 +211,7 @@ def sync_states(shop_id: int) -> dict[str, dict[str, Any]]:
             "started_at": _aware(row.started_at),
             "finished_at": _aware(row.finished_at),
             "last_synced_at": _aware(row.last_synced_at),
+            "updated_at": updated,
             "failed": row.status in ("failed", "error"),
         }
     return out
@@ -728,7 +729,8 @@ def job_status(
     sync_queued = False
     if _fresh(sync_since) and not sync_running:
         since_dt = datetime.fromtimestamp(sync_since, UTC) - timedelta(seconds=1)  # type: ignore[arg-type]
-        sync_queued = not any(s["started_at"] and s["started_at"] >= since_dt for s in syncs.values())
+        # Any write by the sync job after the request (a resumed sync keeps its started_at).
+        sync_queued = not any(s["updated_at"] and s["updated_at"] >= since_dt for s in syncs.values())
     training_active = _run_active(run) or train_queued
     sync_active = sync_running or sync_queued
     return {

@@ -209,3 +209,23 @@ def test_jobs_of_another_shop_are_invisible(app, client, shop, other_shop, hx):
     html = client.get("/app/status", headers=hx(shop)).get_data(as_text=True)
     assert "beta failure reason" not in html and "77,777" not in html
     assert _poll_url(html) is None
+
+
+def test_requested_sync_is_followed_until_the_job_has_written(app, client, shop, hx, monkeypatch):
+    monkeypatch.setattr("posai_app.admin.services._require_job", lambda module, what: None)
+    monkeypatch.setattr("posai_app.admin.services.enqueue", lambda *a, **k: None)
+    with app.app_context():  # an earlier, resumed sync: started long ago
+        day_ago = datetime.now(UTC) - timedelta(days=1)
+        shopdata.add_sync(shop.id, "orders", status="failed", started_at=day_ago, updated_at=day_ago)
+        db.session.commit()
+    poll = _poll_url(client.post("/app/resync", headers=hx(shop)).get_data(as_text=True))
+    assert "Queued" in client.get(poll, headers=hx(shop)).get_data(as_text=True)
+    with app.app_context():
+        from posai_app.models import SyncState
+
+        state = db.session.scalar(sa.select(SyncState).where(SyncState.shop_id == shop.id))
+        state.status, state.processed_count = "done", 41
+        db.session.commit()
+    done = client.get(poll, headers=hx(shop))
+    assert done.headers["HX-Trigger"] == "report-changed"
+    assert _poll_url(done.get_data(as_text=True)) is None
