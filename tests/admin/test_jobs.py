@@ -24,7 +24,8 @@ def _runs(app, shop_id: int) -> list[EvaluationRun]:
 
 
 def _poll_url(html: str) -> str | None:
-    match = re.search(r'<section class="card" id="status"[^>]*hx-get="([^"]+)"', html)
+    """The fast-poll URL while a job is followed (None when only the slow 30 s check runs)."""
+    match = re.search(r'<section class="card" id="status"[^>]*hx-get="([^"]+)" hx-trigger="every 1s"', html)
     return match.group(1).replace("&amp;", "&") if match else None
 
 
@@ -229,3 +230,13 @@ def test_requested_sync_is_followed_until_the_job_has_written(app, client, shop,
     done = client.get(poll, headers=hx(shop))
     assert done.headers["HX-Trigger"] == "report-changed"
     assert _poll_url(done.get_data(as_text=True)) is None
+
+
+def test_idle_page_checks_slowly_and_picks_up_a_job_started_elsewhere(app, client, shop, hx):
+    html = client.get("/app/status", headers=hx(shop)).get_data(as_text=True)
+    assert 'hx-trigger="every 30s"' in html and _poll_url(html) is None
+    with app.app_context():  # e.g. a debounced retrain after new orders
+        shopdata.add_run(shop.id, status="running")
+        db.session.commit()
+    html = client.get("/app/status", headers=hx(shop)).get_data(as_text=True)
+    assert "active=1" in _poll_url(html)
