@@ -228,3 +228,20 @@ def test_a_forged_id_token_is_refused_not_bounced(app, client, shop):
     # no shop parameter (not Shopify loading us): a plain 401
     assert client.get("/app").status_code == 401
     assert client.get("/app?shop=evil.com").status_code == 401
+
+
+def test_tuned_scorers_show_their_parameters(app, client, shop, auth_headers):
+    results = shopdata.report()
+    results["results"]["rp3beta"] = {
+        "hitRate": 0.4,
+        "precision": 0.2,
+        "recall": 0.35,
+        "coverage": 0.8,
+        "params": {"beta": 0.5},
+    }
+    with app.app_context():
+        shopdata.add_run(shop.id, results=results, chosen="rp3beta")
+        db.session.commit()
+    html = client.get("/app/report", headers=auth_headers(shop)).get_data(as_text=True)
+    chosen = html.split('class="row--chosen', 1)[1].split("</tr>", 1)[0]
+    assert "rp3beta" in chosen and "Tuned: beta=0.5" in chosen and "random walk" in chosen
