@@ -242,7 +242,10 @@ def test_htmx_requests_carry_app_bridge_session_tokens(app, make_app, shop, brow
         minted = []
 
         def mint() -> str:
-            minted.append(make_session_token(embedded.config, shop.domain))
+            # The first token App Bridge hands out is refused (as an expired one would be):
+            # posai.js must see the 401 + retry header, get a new token and retry once.
+            secret = "stale-secret-" + "x" * 40 if not minted else None
+            minted.append(make_session_token(embedded.config, shop.domain, secret=secret))
             return minted[-1]
 
         # A stand-in for App Bridge's CDN script (the route answers it; nothing leaves the machine).
@@ -263,6 +266,8 @@ def test_htmx_requests_carry_app_bridge_session_tokens(app, make_app, shop, brow
                 else None
             ),
         )
+        statuses = []
+        page.on("response", lambda resp: statuses.append(resp.status) if "/app/" in resp.url else None)
         page.goto(
             f"{base}/app?shop={shop.domain}&id_token={make_session_token(embedded.config, shop.domain)}"
         )
@@ -270,6 +275,8 @@ def test_htmx_requests_carry_app_bridge_session_tokens(app, make_app, shop, brow
         page.get_by_role("button", name="Save settings").click()
         expect(page.locator("#settings-form")).to_contain_text("Saved.")
         assert sent, "no htmx request was sent"
+        assert statuses[0] == 401 and 200 in statuses, statuses  # refused once, retried with a new token
+        expect(page.locator("#app-errors")).to_be_empty()
         for url, authorization in sent:
             assert authorization is not None and authorization.removeprefix("Bearer ") in minted, url
         with app.app_context():
