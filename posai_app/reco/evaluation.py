@@ -1,0 +1,200 @@
+"""The evaluation protocol: held-out last items of later orders, scored in batches, HitRate@K and friends."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from posai_app.reco.stats import History, Stats
+from posai_app.reco.topk import row_ids, topk_rows
+
+WORK_LIMIT = 12_000_000  # multiply-adds per scoring chunk: bounds the memory of one sparse product
+Progress = Callable[[str, int, int], None]
+
+
+def _matmat(n_rows, n_cols, a_indptr, a_indices, b_indptr, b_indices, b_data, nnz=None):
+    """CSR product of a 0/1 matrix (stored order kept) with B; nnz known from an earlier product skips a pass."""
+    from scipy.sparse import _sparsetools
+
+    if nnz is None:
+        nnz = _sparsetools.csr_matmat_maxnnz(n_rows, n_cols, a_indptr, a_indices, b_indptr, b_indices)
+    indptr = np.empty(n_rows + 1, dtype=np.int64)
+    indices = np.empty(nnz, dtype=np.int64)
+    values = np.empty(nnz, dtype=b_data.dtype)
+    ones = np.ones(len(a_indices), dtype=b_data.dtype)
+    _sparsetools.csr_matmat(
+        n_rows, n_cols, a_indptr, a_indices, ones, b_indptr, b_indices, b_data, indptr, indices, values
+    )
+    used = int(indptr[-1])
+    return indptr, indices[:used], values[:used], used
+
+
+class Cases:
+    """Validation cases of orders [start, stop): cart = all items but the last, held out = the last."""
+
+    def __init__(self, history: History, start: int, stop: int) -> None:
+        lengths = history.lengths[start:stop]
+        chosen = np.flatnonzero(lengths >= 2) + start
+        self.order_rows = chosen
+        cart_lengths = history.lengths[chosen] - 1
+        begins = history.indptr[chosen]
+        self.n = len(chosen)
+        self.n_variants = history.n_variants
+        self.indptr = np.zeros(self.n + 1, dtype=np.int64)
+        np.cumsum(cart_lengths, out=self.indptr[1:])
+        offsets = np.arange(int(self.indptr[-1])) - np.repeat(self.indptr[:-1], cart_lengths)
+        # Items stay in cart order: sparse products then add terms in that order, like the reference.
+        self.cart = history.indices[np.repeat(begins, cart_lengths) + offsets].astype(np.int32)
+        self.held = history.indices[begins + cart_lengths].astype(np.int64)
+        self.rows = row_ids(self.indptr)
+
+    def matrix(self, lo: int = 0, hi: int | None = None) -> sp.csr_matrix:
+        """Cart indicator rows lo..hi (unsorted indices: cart order)."""
+        hi = self.n if hi is None else hi
+        a, b = self.indptr[lo], self.indptr[hi]
+        m = sp.csr_matrix(
+            (np.ones(b - a), self.cart[a:b], self.indptr[lo : hi + 1] - a),
+            shape=(hi - lo, self.n_variants),
+            copy=False,
+        )
+        m.has_sorted_indices = False
+        return m
+
+    def chunks(self, row_nnz: np.ndarray) -> list[tuple[int, int]]:
+        """Case ranges whose product with a matrix of these row sizes stays under WORK_LIMIT."""
+        work = np.zeros(self.n + 1, dtype=np.int64)
+        np.cumsum(np.add.reduceat(row_nnz[self.cart], self.indptr[:-1]) if self.n else [], out=work[1:])
+        bounds, lo = [], 0
+        while lo < self.n:
+            hi = int(np.searchsorted(work, work[lo] + WORK_LIMIT, side="right")) - 1
+            hi = min(max(hi, lo + 1), self.n)
+            bounds.append((lo, hi))
+            lo = hi
+        return bounds
+
+    def recommend(self, sim: sp.csr_matrix, k: int, rank: np.ndarray) -> np.ndarray:
+        """Top-k columns for every case (-1 padded): score = Σ over cart items of sim rows."""
+        return self.recommend_many([sim], k, rank)[0]
+
+    def recommend_many(self, sims: list[sp.csr_matrix], k: int, rank: np.ndarray) -> list[np.ndarray]:
+        """recommend() for several matrices that share one sparsity structure (same indptr/indices).
+
+        Two matrices travel together as the real and imaginary parts of one complex product:
+        (1 + 0j)·(x + iy) adds x and y exactly, so each sum is bit-identical to a separate product.
+        """
+        outs = [np.full((self.n, k), -1, dtype=np.int64) for _ in sims]
+        if not sims or self.n == 0:
+            return outs
+        first = sims[0]
+        b_indptr = first.indptr.astype(np.int64)
+        b_indices = first.indices.astype(np.int64)
+        packed = []
+        for i in range(0, len(sims), 2):
+            if i + 1 < len(sims):
+                packed.append((i, sims[i].data + 1j * sims[i + 1].data))
+            else:
+                packed.append((i, sims[i].data))
+        for lo, hi in self.chunks(np.diff(b_indptr)):
+            a, b = self.indptr[lo], self.indptr[hi]
+            a_indptr = self.indptr[lo : hi + 1] - a
+            a_indices = self.cart[a:b].astype(np.int64)
+            nnz = None
+            excluded = rows = None
+            for i, data in packed:
+                indptr, indices, values, nnz = _matmat(
+                    hi - lo, self.n_variants, a_indptr, a_indices, b_indptr, b_indices, data, nnz
+                )
+                if excluded is None:
+                    excluded, rows = self._excluded(indptr, indices, lo, hi)
+                parts = [values] if values.dtype.kind == "f" else [values.real.copy(), values.imag.copy()]
+                for j, part in enumerate(parts):
+                    part[excluded] = -np.inf
+                    outs[i + j][lo:hi] = topk_rows(indptr, indices, part, k, rank, rows)
+        return outs
+
+    def _excluded(self, indptr: np.ndarray, indices: np.ndarray, lo: int, hi: int):
+        """Positions of the product's entries that are cart items (never recommended), and entry rows."""
+        rows = row_ids(indptr)
+        v = self.n_variants
+        keys = rows * v + indices
+        a, b = self.indptr[lo], self.indptr[hi]
+        cart_keys = np.sort((self.rows[a:b] - lo) * v + self.cart[a:b])
+        if len(cart_keys) == 0:
+            return np.zeros(0, dtype=np.int64), rows
+        at = np.minimum(np.searchsorted(cart_keys, keys), len(cart_keys) - 1)
+        return np.flatnonzero(cart_keys[at] == keys), rows
+
+    def popularity(self, stats: Stats, k: int) -> np.ndarray:
+        """Top-k most-bought training variants not in each cart (-1 padded)."""
+        ranked = np.argsort(stats.rank)
+        known = int((stats.counts > 0).sum())
+        out = np.full((self.n, k), -1, dtype=np.int64)
+        if known == 0 or self.n == 0:
+            return out
+        longest = int(np.diff(self.indptr).max())
+        head = ranked[: min(known, k + longest)]
+        place = np.full(self.n_variants, -1, dtype=np.int64)
+        place[head] = np.arange(len(head))
+        step = max(1, 4_000_000 // len(head))
+        for lo in range(0, self.n, step):
+            hi = min(self.n, lo + step)
+            a, b = self.indptr[lo], self.indptr[hi]
+            usable = np.ones((hi - lo, len(head)), dtype=bool)
+            where = place[self.cart[a:b]]
+            hit = where >= 0
+            usable[self.rows[a:b][hit] - lo, where[hit]] = False
+            position = np.cumsum(usable, axis=1) - 1
+            r, c = np.nonzero(usable & (position < k))
+            out[lo + r, position[r, c]] = head[c]
+        return out
+
+    def figures(self, recommended: np.ndarray, k: int) -> dict[str, float]:
+        """HitRate@K, Precision@K, Recall@K and Coverage@K of the recommendations."""
+        hits = int((recommended == self.held[:, None]).any(axis=1).sum())
+        covered = int((recommended[:, 0] >= 0).sum()) if recommended.shape[1] else 0
+        m = self.n or 1
+        return {"hitRate": hits / m, "precision": hits / (k * m), "recall": hits / m, "coverage": covered / m}
+
+
+@dataclass
+class EvaluationReport:
+    """Every candidate's figures on the time split, and the chosen one."""
+
+    k: int
+    train_orders: int
+    evaluated_orders: int
+    results: dict[str, dict[str, float]]
+    best: str
+    params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    selection: dict[str, Any] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report in the documented JSON shape (issue 3), plus `details` when there is any."""
+        out: dict[str, Any] = {
+            "k": self.k,
+            "trainOrders": self.train_orders,
+            "evaluatedOrders": self.evaluated_orders,
+            "results": {name: dict(fig) for name, fig in self.results.items()},
+            "best": self.best,
+        }
+        details = self.details()
+        if details:
+            out["details"] = details
+        return out
+
+    def details(self) -> dict[str, Any]:
+        """Tuning extras: each candidate's chosen settings, inner-split figures, skipped candidates."""
+        details: dict[str, Any] = {}
+        if self.params:
+            details["params"] = {name: dict(p) for name, p in self.params.items()}
+        if self.selection:
+            details["selection"] = self.selection
+        if self.skipped:
+            details["skipped"] = dict(self.skipped)
+        return details

@@ -1,0 +1,257 @@
+"""Scorers: sim(a → b) for cart item a and candidate b, each a sparse variant × variant matrix.
+
+A cart's score for b is the sum over cart items a of sim(a → b). Every scorer keeps the
+co-occurrence structure (only pairs bought together at least once are candidates).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from posai_app.reco.stats import Stats
+
+Builder = Callable[..., sp.csr_matrix]
+
+
+@dataclass(frozen=True)
+class ScorerSpec:
+    """A named scorer: how to build its matrix, its tuning grid, and whether selection may pick it."""
+
+    name: str
+    build: Builder
+    grid: tuple[dict[str, Any], ...] = ({},)
+    selectable: bool = True
+    exact: bool = True  # evaluated on full neighbourhoods (the issue-3 definition), not the served top-N
+    description: str = ""
+    needs_times: bool = False
+    dense: bool = False
+    defaults: dict[str, Any] = field(default_factory=dict)
+
+
+def _on_co(stats: Stats, data: np.ndarray) -> sp.csr_matrix:
+    co = stats.co
+    return sp.csr_matrix((data, co.indices, co.indptr), shape=co.shape, copy=False)
+
+
+def _pairs(stats: Stats) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """co, cA (row: cart item) and cB (column: candidate) for every stored pair."""
+    return stats.co.data, stats.counts[stats.rows], stats.counts[stats.co.indices]
+
+
+# The four original formulas are written exactly as the reference computes them (term by term),
+# so that sums, and therefore rankings and figures, are bit-identical.
+def cooccurrence(stats: Stats) -> sp.csr_matrix:
+    """sim = co."""
+    return _on_co(stats, stats.co.data.copy())
+
+
+def cosine(stats: Stats) -> sp.csr_matrix:
+    """sim = co / sqrt(cA · cB)."""
+    co, ca, cb = _pairs(stats)
+    return _on_co(stats, co / np.sqrt((ca * cb).astype(np.float64)))
+
+
+def confidence(stats: Stats) -> sp.csr_matrix:
+    """sim = co / cA (directional)."""
+    co, ca, _ = _pairs(stats)
+    return _on_co(stats, co / ca)
+
+
+def lift(stats: Stats) -> sp.csr_matrix:
+    """sim = co · N / (cA · cB)."""
+    co, ca, cb = _pairs(stats)
+    return _on_co(stats, (co * stats.n) / (ca * cb).astype(np.float64))
+
+
+def jaccard(stats: Stats) -> sp.csr_matrix:
+    """sim = co / (cA + cB − co)."""
+    co, ca, cb = _pairs(stats)
+    return _on_co(stats, co / (ca + cb - co))
+
+
+def asymmetric_cosine(stats: Stats, alpha: float = 0.5, shrink: float = 0.0, half_life: float = 0.0):
+    """sim = co / (cB^α · cA^(1−α) + h); with a half-life (days), co and counts are time-decayed."""
+    if half_life:
+        counts, co_m = stats.weighted(half_life)
+        co = co_m.data
+    else:
+        counts, co = stats.counts, stats.co.data
+    ca, cb = counts[stats.rows].astype(np.float64), counts[stats.co.indices].astype(np.float64)
+    return _on_co(stats, co / (np.power(cb, alpha) * np.power(ca, 1.0 - alpha) + shrink))
+
+
+def bm25(stats: Stats, k1: float = 100.0, b: float = 0.8) -> sp.csr_matrix:
+    """BM25-weighted item kNN (the `implicit` weighting): damps big baskets and very popular items."""
+    h = stats.history
+    x = h.incidence(stats.start, stats.stop)
+    n_items = max(int((stats.counts > 0).sum()), 2)
+    basket = np.diff(x.indptr).astype(np.float64)
+    # idf per order (big baskets say less about each pair), length norm per item (popularity).
+    idf = np.maximum(np.log(n_items) - np.log1p(basket), 1e-3)
+    item_len = stats.counts.astype(np.float64)
+    norm = (1.0 - b) + b * item_len / max(item_len[item_len > 0].mean(), 1e-12)
+    weights = (k1 + 1.0) / (k1 * norm[x.indices] + 1.0) * np.repeat(idf, np.diff(x.indptr))
+    xw = sp.csr_matrix((weights, x.indices, x.indptr), shape=x.shape)
+    g = (xw.T.tocsr() @ xw).tocsr()
+    return _restrict(g, stats)
+
+
+def rp3beta(stats: Stats, beta: float = 0.5, half_life: float = 0.0) -> sp.csr_matrix:
+    """RP3β: P(a → order → b) = Σ_o 1/(cA·|o|), divided by cB^β (popularity penalty)."""
+    h = stats.history
+    x = h.incidence(stats.start, stats.stop)
+    basket = np.diff(x.indptr).astype(np.float64)
+    order_w = 1.0 / np.maximum(basket, 1.0)
+    if half_life:
+        order_w = order_w * _decay(stats, half_life)
+        counts = np.asarray(
+            h.incidence(stats.start, stats.stop, _decay(stats, half_life)).sum(axis=0)
+        ).ravel()
+    else:
+        counts = stats.counts.astype(np.float64)
+    xw = sp.csr_matrix((np.repeat(order_w, np.diff(x.indptr)), x.indices, x.indptr), shape=x.shape)
+    g = _restrict((x.T.tocsr() @ xw).tocsr(), stats)
+    ca, cb = counts[stats.rows], counts[g.indices]
+    g.data = g.data / np.maximum(ca, 1e-12) / np.power(np.maximum(cb, 1e-12), beta)
+    return g
+
+
+def _decay(stats: Stats, half_life: float) -> np.ndarray:
+    times = stats.history.times[stats.start : stats.stop]
+    return np.power(0.5, (times[-1] - times) / (86_400e6 * half_life))
+
+
+def _restrict(values: sp.csr_matrix, stats: Stats) -> sp.csr_matrix:
+    """`values` on exactly the co-occurrence entries (drops the diagonal; same entry order)."""
+    values.sort_indices()
+    co = stats.co
+    if values.nnz == co.nnz and np.array_equal(values.indices, co.indices):
+        return _on_co(stats, values.data)
+    rows = np.repeat(np.arange(values.shape[0]), np.diff(values.indptr))
+    v = values.shape[1]
+    keys = rows * v + values.indices
+    co_keys = stats.rows.astype(np.int64) * v + co.indices
+    at = np.searchsorted(keys, co_keys)
+    return _on_co(stats, values.data[np.minimum(at, len(keys) - 1)])
+
+
+BASIC = ("cooccurrence", "cosine", "confidence", "lift", "jaccard")
+ORIGINAL = ("cooccurrence", "cosine", "confidence", "lift")
+POPULARITY = "popularity"
+
+SCORERS: dict[str, ScorerSpec] = {
+    spec.name: spec
+    for spec in (
+        ScorerSpec("cooccurrence", cooccurrence, description="co"),
+        ScorerSpec("cosine", cosine, description="co / sqrt(cA·cB)"),
+        ScorerSpec("confidence", confidence, description="co / cA"),
+        ScorerSpec("lift", lift, description="co·N / (cA·cB)"),
+        ScorerSpec("jaccard", jaccard, description="co / (cA + cB − co)"),
+    )
+}
+
+
+def ease(stats: Stats, lam: float = 50.0, half_life: float = 0.0, max_variants: int = 4000) -> sp.csr_matrix:
+    """EASE (Steck 2019) on the most-bought `max_variants` variants: B = I − P·diag(1/diag P).
+
+    P = (XᵀX + λI)⁻¹ is dense and cubic in variants, hence the restriction. B's weights are kept
+    on the co-occurrence pairs (others are not candidates), so the index keeps its shape.
+    """
+    from scipy.linalg import lapack
+
+    keep = ease_variants(stats, max_variants)
+    x = stats.history.incidence(stats.start, stats.stop)[:, keep]
+    xw = x if not half_life else sp.diags(_decay(stats, half_life)) @ x
+    gram = np.asarray((x.T @ xw).toarray(), dtype=np.float32)
+    gram[np.diag_indices_from(gram)] += lam
+    factor, info = lapack.spotrf(gram, lower=False, overwrite_a=True, clean=False)
+    if info == 0:
+        inverse, info = lapack.spotri(factor, lower=False, overwrite_c=True)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"EASE: (XᵀX + λI) not positive definite (info={info})")
+    inverse = np.triu(inverse)
+    inverse += np.triu(inverse, 1).T
+    local = np.full(stats.co.shape[0], -1, dtype=np.int64)
+    local[keep] = np.arange(len(keep))
+    a, b = local[stats.rows], local[stats.co.indices]
+    both = (a >= 0) & (b >= 0)
+    diag = np.diag(inverse).astype(np.float64)
+    data = np.zeros(stats.co.nnz)
+    # B[a, b] = −P[a, b] / P[b, b]
+    data[both] = -inverse[a[both], b[both]] / diag[b[both]]
+    return _on_co(stats, data)
+
+
+def ease_variants(stats: Stats, max_variants: int) -> np.ndarray:
+    """Vocabulary indices of the (at most) max_variants most-bought variants, in tie order."""
+    known = int((stats.counts > 0).sum())
+    return np.sort(np.argsort(stats.rank)[: min(known, max_variants)])
+
+
+SCORERS.update(
+    {
+        spec.name: spec
+        for spec in (
+            ScorerSpec(
+                "asymmetric",
+                asymmetric_cosine,
+                grid=tuple({"alpha": a, "shrink": h} for a in (0.25, 0.5) for h in (0.0, 10.0)),
+                exact=False,
+                description="co / (cB^α · cA^(1−α) + h)",
+            ),
+            ScorerSpec(
+                "bm25",
+                bm25,
+                grid=({"k1": 1.2, "b": 0.75}, {"k1": 100.0, "b": 0.8}),
+                exact=False,
+                description="BM25-weighted item kNN",
+            ),
+            ScorerSpec(
+                "rp3beta",
+                rp3beta,
+                grid=tuple({"beta": b} for b in (0.3, 0.5)),
+                exact=False,
+                description="RP3β random walk with popularity penalty",
+            ),
+            ScorerSpec(
+                "ease",
+                ease,
+                grid=tuple({"lam": lam} for lam in (20.0, 50.0, 200.0)),
+                exact=False,
+                dense=True,
+                description="EASE, restricted to the most-bought variants",
+            ),
+            ScorerSpec(
+                "asymmetric_decay",
+                asymmetric_cosine,
+                grid=tuple({"alpha": 0.5, "shrink": 10.0, "half_life": hl} for hl in (60.0, 180.0)),
+                exact=False,
+                needs_times=True,
+                description="asymmetric cosine on time-decayed counts",
+            ),
+            ScorerSpec(
+                "rp3beta_decay",
+                rp3beta,
+                grid=tuple({"beta": 0.3, "half_life": hl} for hl in (60.0, 180.0)),
+                exact=False,
+                needs_times=True,
+                description="RP3β on time-decayed orders",
+            ),
+            ScorerSpec(
+                "ease_decay",
+                ease,
+                grid=tuple({"lam": lam, "half_life": hl} for lam in (20.0, 50.0) for hl in (60.0, 180.0)),
+                exact=False,
+                dense=True,
+                needs_times=True,
+                description="EASE on time-decayed orders",
+            ),
+        )
+    }
+)
+SELECTION_ORDER = tuple(SCORERS)

@@ -1,0 +1,97 @@
+"""Row-wise top-K of sparse rows, vectorised: score descending, then a tie rank ascending."""
+
+from __future__ import annotations
+
+import numpy as np
+
+PAD_LIMIT = 8_000_000  # cells of the padded block used to find large-k thresholds
+
+
+def row_ids(indptr: np.ndarray) -> np.ndarray:
+    """The row of each stored entry."""
+    return np.repeat(np.arange(len(indptr) - 1, dtype=np.int64), np.diff(indptr))
+
+
+def topk_rows(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    data: np.ndarray,
+    k: int,
+    tie_rank: np.ndarray,
+    rows: np.ndarray | None = None,
+    positions: bool = False,
+) -> np.ndarray:
+    """Column indices of each row's k best entries (-1 padded); entries equal to -inf never count.
+
+    Order: data descending, then tie_rank[column] ascending (exact, no float tricks). With
+    positions=True the entries' positions in data are returned instead of their columns.
+    """
+    n = len(indptr) - 1
+    out = np.full((n, k), -1, dtype=np.int64)
+    if n == 0 or k <= 0 or len(data) == 0:
+        return out
+    if rows is None:
+        rows = row_ids(indptr)
+    threshold = _kth_largest(indptr, data, k, rows) if k <= 4 else _kth_largest_padded(indptr, data, k)
+    candidates = np.flatnonzero((data >= threshold[rows]) & (data > -np.inf))
+    if len(candidates) == 0:
+        return out
+    c_rows = rows[candidates]
+    c_cols = indices[candidates]
+    order = np.lexsort((tie_rank[c_cols], -data[candidates], c_rows))
+    c_rows, c_cols = c_rows[order], (candidates if positions else c_cols)[order]
+    first = np.searchsorted(c_rows, c_rows, side="left")
+    position = np.arange(len(c_rows)) - first
+    keep = position < k
+    out[c_rows[keep], position[keep]] = c_cols[keep]
+    return out
+
+
+def _kth_largest(indptr: np.ndarray, data: np.ndarray, k: int, rows: np.ndarray) -> np.ndarray:
+    """Per row, the k-th largest finite value counting ties (the smallest one if fewer than k)."""
+    n = len(indptr) - 1
+    nonempty = np.flatnonzero(np.diff(indptr) > 0)
+    starts = indptr[:-1][nonempty]
+    remaining = data.copy()
+    threshold = np.full(n, -np.inf)
+    need = np.full(n, k, dtype=np.int64)
+    for _ in range(k):
+        best = np.full(n, -np.inf)
+        best[nonempty] = np.maximum.reduceat(remaining, starts)
+        active = (need > 0) & (best > -np.inf)
+        if not active.any():
+            break
+        threshold[active] = best[active]
+        equal = (remaining == best[rows]) & (remaining > -np.inf)
+        need -= np.bincount(rows[equal], minlength=n)
+        remaining[equal] = -np.inf
+    return threshold
+
+
+def _kth_largest_padded(indptr: np.ndarray, data: np.ndarray, k: int) -> np.ndarray:
+    """Same as _kth_largest, for larger k: partition a -inf padded block of long rows."""
+    n = len(indptr) - 1
+    lengths = np.diff(indptr)
+    threshold = np.full(n, -np.inf)  # rows with <= k entries: everything finite is a candidate
+    long_rows = np.flatnonzero(lengths > k)
+    long_rows = long_rows[np.argsort(lengths[long_rows], kind="stable")]
+    i = 0
+    while i < len(long_rows):
+        width = int(lengths[long_rows[i]])
+        j = i + 1
+        while j < len(long_rows) and (j - i + 1) * int(lengths[long_rows[j]]) <= max(PAD_LIMIT, width):
+            j += 1
+        block_rows = long_rows[i:j]
+        width = int(lengths[block_rows[-1]])
+        block = np.full((len(block_rows), width), -np.inf)
+        block_lengths = lengths[block_rows]
+        local = np.repeat(np.arange(len(block_rows)), block_lengths)
+        offset = np.arange(int(block_lengths.sum())) - np.repeat(
+            np.cumsum(block_lengths) - block_lengths, block_lengths
+        )
+        source = np.repeat(indptr[block_rows], block_lengths) + offset
+        block[local, offset] = data[source]
+        part = np.partition(block, width - k, axis=1)[:, width - k]
+        threshold[block_rows] = part
+        i = j
+    return threshold
