@@ -10,6 +10,7 @@ The dict shapes are documented in docs/ingestion.md and produced by `parse`.
 from __future__ import annotations
 
 import logging
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BATCH_ROWS = 2000
 _ID_CHUNK = 900  # keeps IN (...) lists under SQLite's bound-parameter limit
+_MAX_PARAMS = 30_000  # per statement: under SQLite's 32,766 and PostgreSQL's 65,535
 
 
 @dataclass
@@ -127,6 +129,46 @@ def _guard(table, excluded) -> sa.ColumnElement[bool]:
     )
 
 
+def _upsert_rows(table: sa.Table, key: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
+    """INSERT ... ON CONFLICT DO UPDATE ... WHERE <guard> for many rows sharing the same keys."""
+    if not rows:
+        return
+    columns = list(rows[0])
+    if db.engine.dialect.name == "postgresql":
+        source = _copy_to_temp_table(table, columns, rows)
+        stmt = _insert(table).from_select(columns, sa.select(*[source.c[name] for name in columns]))
+        parameters = None
+    else:
+        stmt = _insert(table)
+        parameters = rows
+    update = {name: stmt.excluded[name] for name in columns if name not in key}
+    stmt = stmt.on_conflict_do_update(
+        index_elements=list(key), set_=update, where=_guard(table, stmt.excluded)
+    )
+    db.session.connection().execute(stmt, parameters)
+
+
+def _copy_to_temp_table(table: sa.Table, columns: list[str], rows: list[dict[str, Any]]) -> sa.TableClause:
+    """COPY the rows into a session-local temp table shaped like `columns` of `table`.
+
+    COPY is an order of magnitude faster than INSERT statements for the initial sync;
+    the upsert then runs as one INSERT ... SELECT inside the same transaction.
+    """
+    temp_name = f"ingest_{table.name}_{zlib.crc32(','.join(columns).encode()):08x}"
+    column_list = ", ".join(columns)
+    raw = db.session.connection().connection.driver_connection
+    with raw.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {temp_name} AS "  # noqa: S608  (names are ours, not input)
+            f"SELECT {column_list} FROM {table.name} WITH NO DATA"
+        )
+        cursor.execute(f"TRUNCATE {temp_name}")
+        with cursor.copy(f"COPY {temp_name} ({column_list}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row([row[name] for name in columns])
+    return sa.table(temp_name, *[sa.column(name) for name in columns])
+
+
 # ---------------------------------------------------------------- orders
 
 
@@ -201,15 +243,7 @@ def _upsert_order_batch(shop_id: int, batch: list[dict]) -> UpsertResult:
                     "shopify_updated_at": version,
                 }
             )
-    if rows:
-        stmt = _insert(OrderLineItem)
-        update = {name: stmt.excluded[name] for name in rows[0] if name not in ("shop_id", "line_item_id")}
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["shop_id", "line_item_id"],
-            set_=update,
-            where=_guard(OrderLineItem.__table__, stmt.excluded),
-        )
-        db.session.execute(stmt, rows)
+    _upsert_rows(OrderLineItem.__table__, ("shop_id", "line_item_id"), rows)
     result.line_items = len(rows)
     return result
 
@@ -341,15 +375,7 @@ def _upsert_product_batch(shop_id: int, batch: list[dict]) -> UpsertResult:
                 row["is_gift_card"] = bool(gift)
                 with_gift_flag.append(row)
     for rows in (with_gift_flag, without_gift_flag):
-        if rows:
-            stmt = _insert(ProductVariant)
-            update = {name: stmt.excluded[name] for name in rows[0] if name not in ("shop_id", "variant_id")}
-            stmt = stmt.on_conflict_do_update(
-                index_elements=["shop_id", "variant_id"],
-                set_=update,
-                where=_guard(ProductVariant.__table__, stmt.excluded),
-            )
-            db.session.execute(stmt, rows)
+        _upsert_rows(ProductVariant.__table__, ("shop_id", "variant_id"), rows)
     result.variants = len(with_gift_flag) + len(without_gift_flag)
     return result
 
