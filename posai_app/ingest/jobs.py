@@ -351,12 +351,16 @@ def _request_retrain(shop_id: int) -> None:
 # ---------------------------------------------------------------- webhooks
 
 
-def process_webhook(shop_id: int, delivery_id: int | None, topic: str, payload: dict) -> None:
+def process_webhook(
+    shop_id: int, delivery_id: int | None, topic: str, payload: dict, triggered_at: str | None = None
+) -> None:
     """Apply one verified, recorded webhook delivery; marks the delivery processed or failed."""
     handler = WEBHOOK_HANDLERS.get(topic)
     try:
         if handler is None:
             log.info("webhook topic %s for shop %s ignored", topic, shop_id)
+        elif topic == "app/uninstalled":
+            handle_app_uninstalled(shop_id, payload, triggered_at=triggered_at)
         else:
             handler(shop_id, payload)
         _mark_delivery(delivery_id, "processed" if handler else "ignored")
@@ -431,14 +435,16 @@ def handle_bulk_operation_finish(shop_id: int, payload: dict) -> None:
             return
 
 
-def handle_app_uninstalled(shop_id: int, payload: dict) -> None:
+def handle_app_uninstalled(shop_id: int, payload: dict, triggered_at: str | None = None) -> None:
+    """Forget the shop (the auth feature's uninstall_shop); a stale uninstall spares a reinstall."""
     try:
         from posai_app.auth.services import uninstall_shop
     except ModuleNotFoundError as exc:
         if not (exc.name or "").startswith("posai_app.auth"):
             raise
-        uninstall_shop = _uninstall_shop_fallback
-    uninstall_shop(shop_id)
+        _uninstall_shop_fallback(shop_id)
+        return
+    uninstall_shop(shop_id, not_after=parse.parse_datetime(triggered_at))
 
 
 def _uninstall_shop_fallback(shop_id: int) -> None:

@@ -68,6 +68,7 @@ def receive_webhook():
             delivery_id,
             topic,
             payload,
+            request.headers.get("X-Shopify-Triggered-At"),
             job_id=f"webhook-{shop.id}-{webhook_id}",
             retry=RETRY,
         )
