@@ -49,7 +49,7 @@ def sync_shop(shop_id: int, *, train: bool = True, on_progress: Progress | None 
         "orders": sync_orders(shop_id, on_progress=on_progress),
     }
     if train and not any(r.get("skipped") for r in results.values()):
-        _enqueue_training(shop_id, "after_sync")
+        enqueue_training(shop_id, "after_sync")
     return results
 
 
@@ -131,7 +131,7 @@ def _bulk_sync(
             operation = None
     if operation is None:
         inner = queries.BULK_PRODUCTS if resource == "products" else queries.bulk_orders()
-        operation = bulk.start_bulk_query(client, inner)
+        operation = bulk.start_bulk_query(client, inner, poll_interval=_poll_seconds())
         cursor = {"mode": "bulk", "line": 0}
         state.bulk_operation_id = operation["id"]
         state.cursor = json.dumps(cursor)
@@ -147,7 +147,7 @@ def _bulk_sync(
         db.session.commit()
         _report(state, on_progress)
 
-    poll = float(current_app.config.get("SHOPIFY_BULK_POLL_SECONDS", 2.0))
+    poll = _poll_seconds()
     operation = bulk.wait_for_bulk_operation(
         client, state.bulk_operation_id, poll_interval=poll, on_poll=on_poll
     )
@@ -185,6 +185,10 @@ def _bulk_sync(
     db.session.commit()
     _report(state, on_progress)
     return _summary(totals)
+
+
+def _poll_seconds() -> float:
+    return float(current_app.config.get("SHOPIFY_BULK_POLL_SECONDS", 2.0))
 
 
 def _records_from_groups(
@@ -320,7 +324,7 @@ def _report(state: SyncState, on_progress: Progress | None) -> None:
 # ---------------------------------------------------------------- follow-up jobs (other features)
 
 
-def _enqueue_training(shop_id: int, trigger: str) -> None:
+def enqueue_training(shop_id: int, trigger: str) -> None:
     """Queue the shop's retrain by name; a no-op until the training feature is installed."""
     if importlib.util.find_spec("posai_app.training") is None or (
         importlib.util.find_spec("posai_app.training.jobs") is None

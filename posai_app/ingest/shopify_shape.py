@@ -104,13 +104,23 @@ def read_rows(path: str | None = None, source: Iterable[str] | None = None) -> I
 
 
 def _rows(reader: csv.DictReader) -> Iterator[Row]:
+    prices: dict[str, str] = {}  # few distinct prices and dates: normalise each once
+    dates: dict[str, str] = {}
     for record in reader:
+        raw_price = record["price"]
+        price = prices.get(raw_price)
+        if price is None:
+            price = prices[raw_price] = str(Decimal(raw_price).quantize(Decimal("0.01")))
+        raw_date = record["created_at"]
+        created_at = dates.get(raw_date)
+        if created_at is None:
+            created_at = dates[raw_date] = _iso(raw_date)
         yield Row(
             order_code=record["order_id"].strip(),
-            created_at=_iso(record["created_at"]),
+            created_at=created_at,
             variant_code=record["variant_id"].strip(),
             title=record["product_title"].strip(),
-            price=str(Decimal(record["price"]).quantize(Decimal("0.01"))),
+            price=price,
             quantity=int(record["quantity"]),
         )
 

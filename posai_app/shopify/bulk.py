@@ -31,7 +31,9 @@ class BulkOperationTimeout(ShopifyError):
     retriable = True
 
 
-def start_bulk_query(client: AdminClient, inner_query: str, *, wait_for_other: float = 3600.0) -> dict:
+def start_bulk_query(
+    client: AdminClient, inner_query: str, *, wait_for_other: float = 3600.0, poll_interval: float = 2.0
+) -> dict:
     """Start a bulk query; if another bulk query of this app is running, wait for it first."""
     deadline = time.monotonic() + wait_for_other
     while True:
@@ -45,7 +47,12 @@ def start_bulk_query(client: AdminClient, inner_query: str, *, wait_for_other: f
                 raise
             current = current_bulk_operation(client)
             if current and current.get("status") not in FINISHED:
-                wait_for_bulk_operation(client, current["id"], timeout=max(1.0, deadline - time.monotonic()))
+                wait_for_bulk_operation(
+                    client,
+                    current["id"],
+                    poll_interval=poll_interval,
+                    timeout=max(1.0, deadline - time.monotonic()),
+                )
             continue
         return result["bulkOperation"]
 

@@ -25,10 +25,10 @@ def orders() -> Iterator[dict]:
 
 def small_history(order_count: int) -> tuple[list[dict], list[dict]]:
     """(products, orders) for the first `order_count` orders: quick tests."""
-    picked = []
-    for order in shopify_shape.iter_order_payloads():
-        picked.append(order)
-        if len(picked) >= order_count:
+    groups = []
+    for rows in shopify_shape.group_orders(shopify_shape.read_rows()):
+        groups.append(rows)
+        if len(groups) >= order_count:
             break
-    skus = {item["sku"] for order in picked for item in order["line_items"]}
-    return [p for p in products() if p["variants"][0]["sku"] in skus], picked
+    orders = [shopify_shape.order_payload(rows) for rows in groups]
+    return shopify_shape.product_payloads(row for rows in groups for row in rows), orders
