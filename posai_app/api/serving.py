@@ -1,4 +1,4 @@
-"""Per-process cache of each shop's neighbour index, keyed by model version.
+"""Per-process cache of each shop's neighbour index, keyed by model version and training time.
 
 A request reads the shop's `recommender_configs.model_version` (one indexed row);
 when it differs from the cached one, the process reloads the index from
@@ -28,7 +28,7 @@ BESTSELLER_POOL = 200
 
 @dataclass(frozen=True)
 class ServingState:
-    model_version: int
+    version: tuple  # (model_version, trained_at): changes whenever training publishes
     metric: str
     index: NeighborIndex | None
     bestsellers: tuple[tuple[int, float], ...]  # (variant_id, recent order count), best first
@@ -41,15 +41,15 @@ _lock = threading.Lock()
 def serving_state(shop_id: int) -> ServingState:
     """The shop's current index (loaded or reused)."""
     row = db.session.execute(
-        sa.select(RecommenderConfig.model_version, RecommenderConfig.metric).where(
-            RecommenderConfig.shop_id == shop_id
-        )
+        sa.select(
+            RecommenderConfig.model_version, RecommenderConfig.trained_at, RecommenderConfig.metric
+        ).where(RecommenderConfig.shop_id == shop_id)
     ).first()
-    version = row.model_version if row else 0
+    version = (row.model_version, row.trained_at) if row else (0, None)
     metric = (row.metric if row else None) or "popularity"
     with _lock:
         cached = _cache.get(shop_id)
-        if cached is not None and cached.model_version == version:
+        if cached is not None and cached.version == version:
             _cache.move_to_end(shop_id)
             return cached
     state = _load(shop_id, version, metric)
@@ -70,7 +70,7 @@ def forget(shop_id: int | None = None) -> None:
             _cache.pop(shop_id, None)
 
 
-def _load(shop_id: int, version: int, metric: str) -> ServingState:
+def _load(shop_id: int, version: tuple, metric: str) -> ServingState:
     from posai_app.reco import NeighborIndex  # numpy/scipy load once, on first use
 
     stats = db.session.execute(
@@ -92,4 +92,4 @@ def _load(shop_id: int, version: int, metric: str) -> ServingState:
     )
     ranked = sorted(stats, key=lambda r: (-r[2], -r[1], str(r[0])))
     bestsellers = tuple((int(v), float(recent)) for v, _, recent in ranked[:BESTSELLER_POOL] if recent > 0)
-    return ServingState(model_version=version, metric=metric, index=index, bestsellers=bestsellers)
+    return ServingState(version=version, metric=metric, index=index, bestsellers=bestsellers)

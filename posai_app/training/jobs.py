@@ -149,6 +149,7 @@ def _publish_insufficient(shop_id: int, run_id: int, orders: list, seconds: floa
     config.status = "insufficient_data"
     config.status_message = INSUFFICIENT_MESSAGE
     config.metric = None
+    config.trained_at = datetime.now(UTC)
     config.model_version = (config.model_version or 0) + 1
     run = db.session.get(EvaluationRun, run_id)
     run.status = "insufficient_data"
