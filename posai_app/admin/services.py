@@ -45,9 +45,14 @@ SCORER_EXPLANATIONS = {
     "confidence": "Of the orders with the cart item, the share that also had this one.",
     "lift": "Bought together more often than chance would predict.",
     "jaccard": "Overlap of the two items' orders.",
+    "asymmetric": "Bought together, tuned for how strongly the cart item points to this one.",
     "asymmetric_cosine": "Bought together, tuned for how strongly the cart item points to this one.",
     "bm25": "Bought together, down-weighting very large orders and very common items.",
     "rp3beta": "A random walk from the cart item through shared orders, with bestsellers toned down.",
+    "ease": "A model fitted to whole baskets of your most-bought items at once.",
+    "asymmetric_decay": "Like asymmetric, with recent orders counting more than old ones.",
+    "rp3beta_decay": "Like rp3beta, with recent orders counting more than old ones.",
+    "ease_decay": "Like ease, with recent orders counting more than old ones.",
     BASELINE_METRIC: "Baseline: the shop's bestsellers, whatever is in the cart.",
 }
 RETRAIN_INTERVAL_MIN, RETRAIN_INTERVAL_MAX = 15, 7 * 24 * 60

@@ -74,31 +74,39 @@ def add_orders(shop_id: int, id_offset: int = 0, start: datetime | None = None) 
     start = start or datetime(2026, 9, 1, 9, 0, tzinfo=UTC)
     order_id = 5000 + id_offset
     line_id = 900000 + id_offset * 10
+    # Round-robin over the basket kinds so every stretch of time (and so the engine's held-out
+    # last 20%) looks like the whole history.
+    pending = [[basket, repeat] for basket, repeat in BASKETS]
+    sequence = []
+    while any(r for _, r in pending):
+        for item in pending:
+            if item[1]:
+                sequence.append(item[0])
+                item[1] -= 1
     n = 0
-    for basket, repeat in BASKETS:
-        for _ in range(repeat):
-            order_id += 1
-            created = start + timedelta(hours=n)
-            for vid in basket:
-                line_id += 1
-                pid, title, _, _, _ = CATALOG[vid]
-                db.session.add(
-                    OrderLineItem(
-                        shop_id=shop_id,
-                        line_item_id=line_id,
-                        order_id=order_id,
-                        order_number=order_id,
-                        order_name=f"#{order_id}",
-                        created_at=created,
-                        currency="GBP",
-                        product_id=pid + id_offset,
-                        variant_id=vid + id_offset,
-                        title=title,
-                        quantity=1,
-                        price=Decimal("2.95"),
-                    )
+    for basket in sequence:
+        order_id += 1
+        created = start + timedelta(hours=n)
+        for vid in basket:
+            line_id += 1
+            pid, title, _, _, _ = CATALOG[vid]
+            db.session.add(
+                OrderLineItem(
+                    shop_id=shop_id,
+                    line_item_id=line_id,
+                    order_id=order_id,
+                    order_number=order_id,
+                    order_name=f"#{order_id}",
+                    created_at=created,
+                    currency="GBP",
+                    product_id=pid + id_offset,
+                    variant_id=vid + id_offset,
+                    title=title,
+                    quantity=1,
+                    price=Decimal("2.95"),
                 )
-            n += 1
+            )
+        n += 1
     return n
 
 

@@ -245,3 +245,15 @@ def test_tuned_scorers_show_their_parameters(app, client, shop, auth_headers):
     html = client.get("/app/report", headers=auth_headers(shop)).get_data(as_text=True)
     chosen = html.split('class="row--chosen', 1)[1].split("</tr>", 1)[0]
     assert "rp3beta" in chosen and "Tuned: beta=0.5" in chosen and "random walk" in chosen
+
+
+def test_headline_is_honest_when_bestsellers_do_better(app, client, shop, auth_headers):
+    results = shopdata.report()
+    results["results"]["popularity"]["hitRate"] = 0.5
+    with app.app_context():
+        shopdata.add_run(shop.id, results=results)
+        db.session.commit()
+    html = client.get("/app/report", headers=auth_headers(shop)).get_data(as_text=True)
+    headline = html.split('id="report-headline"', 1)[1].split("</p>", 1)[0]
+    assert "×" not in headline and "suggesting your bestsellers scored <" not in headline
+    assert "suggesting your bestsellers scored 50.0%" in headline
