@@ -180,7 +180,7 @@ def upsert_orders(
     shop_id: int,
     orders: Iterable[dict],
     *,
-    batch_rows: int = DEFAULT_BATCH_ROWS,
+    batch_rows: int | None = None,
     on_batch: Callable[[UpsertResult], None] | None = None,
 ) -> UpsertResult:
     """Upsert orders with their line items; stale, deleted and duplicate payloads change nothing.
@@ -190,7 +190,7 @@ def upsert_orders(
     `on_batch(result_of_batch)` runs after each batch is flushed (jobs commit there).
     """
     total = UpsertResult()
-    for batch in _batched(orders, "line_items", batch_rows):
+    for batch in _batched(orders, "line_items", batch_rows or DEFAULT_BATCH_ROWS):
         result = _upsert_order_batch(shop_id, batch)
         total.add(result)
         if on_batch is not None:
@@ -312,12 +312,12 @@ def upsert_products(
     shop_id: int,
     products: Iterable[dict],
     *,
-    batch_rows: int = DEFAULT_BATCH_ROWS,
+    batch_rows: int | None = None,
     on_batch: Callable[[UpsertResult], None] | None = None,
 ) -> UpsertResult:
     """Upsert products' variants; variants dropped from a newer product payload are marked deleted."""
     total = UpsertResult()
-    for batch in _batched(products, "variants", batch_rows):
+    for batch in _batched(products, "variants", batch_rows or DEFAULT_BATCH_ROWS):
         result = _upsert_product_batch(shop_id, batch)
         total.add(result)
         if on_batch is not None:
