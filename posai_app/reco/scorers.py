@@ -174,16 +174,15 @@ def ease(stats: Stats, lam: float = 50.0, half_life: float = 0.0, max_variants: 
         inverse, info = lapack.spotri(factor, lower=False, overwrite_c=True)
     if info != 0:
         raise np.linalg.LinAlgError(f"EASE: (XᵀX + λI) not positive definite (info={info})")
-    inverse = np.triu(inverse)
-    inverse += np.triu(inverse, 1).T
     local = np.full(stats.co.shape[0], -1, dtype=np.int64)
     local[keep] = np.arange(len(keep))
     a, b = local[stats.rows], local[stats.co.indices]
-    both = (a >= 0) & (b >= 0)
+    both = np.flatnonzero((a >= 0) & (b >= 0))
+    a, b = a[both], b[both]
     diag = np.diag(inverse).astype(np.float64)
     data = np.zeros(stats.co.nnz)
-    # B[a, b] = −P[a, b] / P[b, b]
-    data[both] = -inverse[a[both], b[both]] / diag[b[both]]
+    # B[a, b] = −P[a, b] / P[b, b]; spotri fills the upper triangle only.
+    data[both] = -inverse[np.minimum(a, b), np.maximum(a, b)] / diag[b]
     return _on_co(stats, data)
 
 
@@ -200,7 +199,7 @@ SCORERS.update(
             ScorerSpec(
                 "asymmetric",
                 asymmetric_cosine,
-                grid=tuple({"alpha": a, "shrink": h} for a in (0.25, 0.5) for h in (0.0, 10.0)),
+                grid=tuple({"alpha": a, "shrink": 10.0} for a in (0.25, 0.5)),
                 exact=False,
                 description="co / (cB^α · cA^(1−α) + h)",
             ),
@@ -221,7 +220,7 @@ SCORERS.update(
             ScorerSpec(
                 "ease",
                 ease,
-                grid=tuple({"lam": lam} for lam in (20.0, 50.0, 200.0)),
+                grid=tuple({"lam": lam} for lam in (30.0, 100.0)),
                 exact=False,
                 dense=True,
                 description="EASE, restricted to the most-bought variants",
@@ -229,7 +228,7 @@ SCORERS.update(
             ScorerSpec(
                 "asymmetric_decay",
                 asymmetric_cosine,
-                grid=tuple({"alpha": 0.5, "shrink": 10.0, "half_life": hl} for hl in (60.0, 180.0)),
+                grid=({"alpha": 0.5, "shrink": 10.0, "half_life": 90.0},),
                 exact=False,
                 needs_times=True,
                 description="asymmetric cosine on time-decayed counts",
@@ -237,7 +236,7 @@ SCORERS.update(
             ScorerSpec(
                 "rp3beta_decay",
                 rp3beta,
-                grid=tuple({"beta": 0.3, "half_life": hl} for hl in (60.0, 180.0)),
+                grid=({"beta": 0.3, "half_life": 90.0},),
                 exact=False,
                 needs_times=True,
                 description="RP3β on time-decayed orders",
@@ -245,7 +244,7 @@ SCORERS.update(
             ScorerSpec(
                 "ease_decay",
                 ease,
-                grid=tuple({"lam": lam, "half_life": hl} for lam in (20.0, 50.0) for hl in (60.0, 180.0)),
+                grid=tuple({"lam": 30.0, "half_life": hl} for hl in (60.0, 150.0)),
                 exact=False,
                 dense=True,
                 needs_times=True,
@@ -255,3 +254,14 @@ SCORERS.update(
     }
 )
 SELECTION_ORDER = tuple(SCORERS)
+# Tuning visits the strongest (and dearest) candidates first, so a tight budget skips the weak ones.
+TUNING_ORDER = (
+    *BASIC,
+    "ease_decay",
+    "ease",
+    "rp3beta_decay",
+    "rp3beta",
+    "bm25",
+    "asymmetric",
+    "asymmetric_decay",
+)

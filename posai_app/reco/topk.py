@@ -32,8 +32,15 @@ def topk_rows(
         return out
     if rows is None:
         rows = row_ids(indptr)
-    threshold = _kth_largest(indptr, data, k, rows) if k <= 4 else _kth_largest_padded(indptr, data, k)
-    candidates = np.flatnonzero((data >= threshold[rows]) & (data > -np.inf))
+    if k <= 4:
+        threshold = _kth_largest(indptr, data, k, rows)
+        candidates = np.flatnonzero((data >= threshold[rows]) & (data > -np.inf))
+    else:
+        # float32 rounding is monotonic, so these candidates are a superset of the exact top k;
+        # the exact float64 order below then picks them.
+        data32 = data.astype(np.float32)
+        threshold = _kth_largest_padded(indptr, data32, k)
+        candidates = np.flatnonzero((data32 >= threshold[rows]) & (data32 > -np.inf))
     if len(candidates) == 0:
         return out
     c_rows = rows[candidates]
@@ -72,7 +79,7 @@ def _kth_largest_padded(indptr: np.ndarray, data: np.ndarray, k: int) -> np.ndar
     """Same as _kth_largest, for larger k: partition a -inf padded block of long rows."""
     n = len(indptr) - 1
     lengths = np.diff(indptr)
-    threshold = np.full(n, -np.inf)  # rows with <= k entries: everything finite is a candidate
+    threshold = np.full(n, -np.inf, dtype=data.dtype)  # rows with <= k entries: all finite ones count
     long_rows = np.flatnonzero(lengths > k)
     long_rows = long_rows[np.argsort(lengths[long_rows], kind="stable")]
     i = 0

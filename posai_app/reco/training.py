@@ -19,7 +19,7 @@ from posai_app.reco.engine import _noop, select_best
 from posai_app.reco.evaluation import Cases, EvaluationReport, Progress
 from posai_app.reco.index import NeighborIndex, truncate
 from posai_app.reco.orders import Order
-from posai_app.reco.scorers import BASIC, POPULARITY, SCORERS, SELECTION_ORDER, ScorerSpec
+from posai_app.reco.scorers import BASIC, POPULARITY, SCORERS, SELECTION_ORDER, TUNING_ORDER, ScorerSpec
 from posai_app.reco.stats import History, Stats
 
 TIME_BUDGET = 45.0  # seconds for tuning + report; candidates that would not fit are skipped
@@ -70,7 +70,8 @@ def train(
     started = time.perf_counter()
     progress = progress or _noop
     history = orders if isinstance(orders, History) else History.from_orders(list(orders))
-    names = [n for n in (candidates or SELECTION_ORDER) if n in SCORERS]
+    wanted = set(candidates or SELECTION_ORDER)
+    names = [n for n in TUNING_ORDER if n in wanted and n in SCORERS]
     budget = _Budget(time_budget)
     has_times = bool(len(history.times)) and int(history.times[-1] - history.times[0]) > 0
     skipped: dict[str, str] = {}
@@ -129,7 +130,10 @@ def train(
         for name, r in zip(basic, recs, strict=True):
             results[name] = outer_cases.figures(r, k)
     results[POPULARITY] = outer_cases.figures(outer_cases.popularity(outer_stats, k), k)
-    for i, (name, (params, _)) in enumerate(tuned.items()):
+    # The chosen candidate goes first so that a tight budget never skips it.
+    report_order = sorted(tuned, key=lambda n: n != chosen)
+    for i, name in enumerate(report_order):
+        params = tuned[name][0]
         progress("evaluating", i + 1, len(tuned) + 1)
         if name in results:
             continue
@@ -147,6 +151,8 @@ def train(
         if inner_cases.n:
             rule += f"; the inner pick could not be evaluated, fell back to {chosen}"
     params = tuned.get(chosen, ({}, 0.0))[0]
+    shown = [*BASIC, POPULARITY, *SELECTION_ORDER]
+    results = {name: results[name] for name in dict.fromkeys(shown) if name in results}
     report = EvaluationReport(
         k=k,
         train_orders=cut,

@@ -1,0 +1,126 @@
+"""Every scorer on the SMALL history (counts A3 B3 C3 D1, N = 5; co AB 2, AC 1, BC 2, AD 1)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from posai_app.reco import SCORERS
+from posai_app.reco.stats import History, Stats
+from tests.reco.conftest import SMALL
+
+
+@pytest.fixture
+def stats() -> Stats:
+    history = History(SMALL, list(range(len(SMALL))))
+    return Stats.build(history, 0, len(SMALL))
+
+
+def sim(stats: Stats, name: str, source: str, target: str, **params) -> float:
+    matrix = SCORERS[name].build(stats, **params)
+    vocab = stats.history.vocab
+    return float(matrix[vocab[source], vocab[target]])
+
+
+def test_statistics(stats):
+    vocab = stats.history.vocab
+    assert stats.n == 5
+    assert {v: int(stats.counts[i]) for v, i in vocab.items()} == {"A": 3, "B": 3, "C": 3, "D": 1}
+    co = stats.co.toarray()
+    assert co[vocab["A"], vocab["B"]] == 2 and co[vocab["B"], vocab["C"]] == 2
+    assert co[vocab["A"], vocab["C"]] == 1 and co[vocab["A"], vocab["D"]] == 1
+    assert co[vocab["B"], vocab["D"]] == 0 and np.all(np.diag(co) == 0)
+    assert (co == co.T).all()
+
+
+@pytest.mark.parametrize(
+    ("name", "a", "b", "expected"),
+    [
+        ("cooccurrence", "A", "B", 2.0),
+        ("cosine", "A", "B", 2 / 3),
+        ("cosine", "A", "D", 1 / math.sqrt(3)),
+        ("confidence", "A", "D", 1 / 3),
+        ("confidence", "D", "A", 1.0),
+        ("lift", "A", "B", 2 * 5 / 9),
+        ("lift", "A", "D", 5 / 3),
+        ("jaccard", "A", "B", 0.5),
+        ("jaccard", "A", "C", 0.2),
+        ("jaccard", "A", "D", 1 / 3),
+    ],
+)
+def test_basic_scorers(stats, name, a, b, expected):
+    assert sim(stats, name, a, b) == pytest.approx(expected, rel=1e-12)
+
+
+def test_pairs_never_bought_together_are_not_candidates(stats):
+    for name in SCORERS:
+        params = SCORERS[name].grid[0]
+        assert sim(stats, name, "B", "D", **params) == 0.0
+
+
+def test_asymmetric_cosine(stats):
+    assert sim(stats, "asymmetric", "A", "B", alpha=0.5, shrink=1.0) == pytest.approx(2 / (3 + 1))
+    # alpha = 0 is confidence, alpha = 1/2 and no shrinkage is cosine
+    assert sim(stats, "asymmetric", "D", "A", alpha=0.0, shrink=0.0) == pytest.approx(1.0)
+    assert sim(stats, "asymmetric", "A", "D", alpha=0.5, shrink=0.0) == pytest.approx(1 / math.sqrt(3))
+    assert sim(stats, "asymmetric", "D", "A", alpha=0.25, shrink=0.0) == pytest.approx(1 / 3**0.25)
+
+
+def test_time_decay_halves_an_order_one_half_life_old():
+    # two orders with A, B: one today, one 10 days earlier; half-life 10 days
+    history = History([["A", "B"], ["A", "B"], ["C"]], [0, 10 * 86_400_000_000, 10 * 86_400_000_000])
+    stats = Stats.build(history, 0, 3)
+    counts, co = stats.weighted(10.0)
+    vocab = history.vocab
+    assert counts[vocab["A"]] == pytest.approx(1.5)
+    assert co[vocab["A"], vocab["B"]] == pytest.approx(1.5)
+    value = SCORERS["asymmetric_decay"].build(stats, alpha=0.5, shrink=0.0, half_life=10.0)
+    assert value[vocab["A"], vocab["B"]] == pytest.approx(1.5 / 1.5)
+
+
+def test_rp3beta(stats):
+    # A -> B through o1 (3 items) and o2 (2 items): 1/(3·3) + 1/(3·2) = 5/18, then / cB^beta
+    assert sim(stats, "rp3beta", "A", "B", beta=0.0) == pytest.approx(5 / 18)
+    assert sim(stats, "rp3beta", "A", "B", beta=1.0) == pytest.approx(5 / 54)
+    # D -> A through o4 (2 items): 1/(1·2)
+    assert sim(stats, "rp3beta", "D", "A", beta=0.5) == pytest.approx(0.5 / math.sqrt(3))
+
+
+def test_bm25(stats):
+    k1, b = 1.2, 0.75
+    mean_count = (3 + 3 + 3 + 1) / 4
+
+    def weight(count: int, basket: int) -> float:
+        idf = max(math.log(4) - math.log1p(basket), 1e-3)  # floored: o1 says (almost) nothing
+        return (k1 + 1) / (k1 * ((1 - b) + b * count / mean_count) + 1) * idf
+
+    # A and B share o1 (3 items) and o2 (2 items)
+    expected = weight(3, 3) * weight(3, 3) + weight(3, 2) * weight(3, 2)
+    assert sim(stats, "bm25", "A", "B", k1=k1, b=b) == pytest.approx(expected)
+
+
+def test_ease_matches_the_closed_form_on_co_occurring_pairs(stats):
+    lam = 2.0
+    vocab = stats.history.vocab
+    x = stats.history.incidence(0, 5).toarray()
+    p = np.linalg.inv(x.T @ x + lam * np.eye(x.shape[1]))
+    b = -p / np.diag(p)
+    for a_id, b_id in (("A", "B"), ("B", "A"), ("A", "D"), ("C", "B")):
+        expected = b[vocab[a_id], vocab[b_id]]
+        assert sim(stats, "ease", a_id, b_id, lam=lam) == pytest.approx(expected, rel=1e-5)
+    assert sim(stats, "ease", "B", "D", lam=lam) == 0.0  # never bought together: not a candidate
+
+
+def test_ease_keeps_only_the_most_bought_variants(stats):
+    # max_variants=3 keeps A, B, C (count 3); D (count 1) gets no EASE weights at all
+    assert sim(stats, "ease", "A", "D", lam=2.0, max_variants=3) == 0.0
+    assert sim(stats, "ease", "A", "B", lam=2.0, max_variants=3) != 0.0
+
+
+def test_popularity_is_a_baseline_not_a_selectable_scorer():
+    from posai_app.reco import POPULARITY, SELECTION_ORDER
+
+    assert POPULARITY == "popularity" and POPULARITY not in SCORERS
+    assert SELECTION_ORDER[:5] == ("cooccurrence", "cosine", "confidence", "lift", "jaccard")
