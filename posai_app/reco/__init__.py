@@ -33,7 +33,23 @@ _LAZY = {
     "train": "posai_app.reco.training",
 }
 
-__all__ = ["Order", "OrdersFileError", "load_orders_csv", *_LAZY]
+__all__ = [
+    "BASIC",
+    "ORIGINAL",
+    "POPULARITY",
+    "SCORERS",
+    "SELECTION_ORDER",
+    "EvaluationReport",
+    "History",
+    "NeighborIndex",
+    "Order",
+    "OrdersFileError",
+    "ScorerSpec",
+    "TrainingResult",
+    "evaluate",
+    "load_orders_csv",
+    "train",
+]
 
 
 def __getattr__(name: str) -> Any:

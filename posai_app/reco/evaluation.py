@@ -17,7 +17,7 @@ Progress = Callable[[str, int, int], None]
 
 
 def _matmat(n_rows, n_cols, a_indptr, a_indices, b_indptr, b_indices, b_data, nnz=None):
-    """CSR product of a 0/1 matrix (stored order kept) with B; nnz known from an earlier product skips a pass."""
+    """CSR product of a 0/1 matrix (stored order kept) with B; a known nnz skips the counting pass."""
     from scipy.sparse import _sparsetools
 
     if nnz is None:
