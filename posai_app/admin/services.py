@@ -328,6 +328,13 @@ def evaluation_report(shop_id: int) -> dict[str, Any] | None:
     k = report.get("k") or run.k
     chosen = run.chosen_metric or report.get("best")
     rows = _metric_rows(report.get("results") or {}, chosen)
+    details = report.get("details") if isinstance(report.get("details"), dict) else {}
+    tuned = details.get("params") if isinstance(details.get("params"), dict) else {}
+    for row in rows:
+        if not row["params"] and isinstance(tuned.get(row["metric"]), dict):
+            row["params"] = tuned[row["metric"]]
+    selection = details.get("selection") if isinstance(details.get("selection"), dict) else {}
+    skipped = details.get("skipped") if isinstance(details.get("skipped"), dict) else {}
     baseline = next((r for r in rows if r["baseline"]), None)
     best = next((r for r in rows if r["chosen"]), None)
     lift_over_baseline = None
@@ -344,6 +351,14 @@ def evaluation_report(shop_id: int) -> dict[str, Any] | None:
         "baseline": baseline,
         "lift_over_baseline": lift_over_baseline,
         "explanations": [text.format(k=k) for text in METRIC_EXPLANATIONS.values()],
+        "selection_rule": selection.get("rule") if isinstance(selection.get("rule"), str) else None,
+        # Methods that beat the live one on this test: the page says why they are not live.
+        "outscored_live": bool(
+            best
+            and best["hitRate"] is not None
+            and any(r["hitRate"] and r["hitRate"] > best["hitRate"] for r in rows if not r["baseline"])
+        ),
+        "skipped": [{"metric": str(name), "reason": str(reason)} for name, reason in skipped.items()],
     }
 
 

@@ -257,3 +257,22 @@ def test_headline_is_honest_when_bestsellers_do_better(app, client, shop, auth_h
     headline = html.split('id="report-headline"', 1)[1].split("</p>", 1)[0]
     assert "×" not in headline and "suggesting your bestsellers scored <" not in headline
     assert "suggesting your bestsellers scored 50.0%" in headline
+
+
+def test_selection_details_from_the_engine_are_explained(app, client, shop, auth_headers):
+    results = shopdata.report(best="jaccard")
+    results["details"] = {
+        "params": {"rp3beta": {"beta": 0.3}},
+        "selection": {"rule": "highest inner-split HitRate@K", "chosen": "jaccard"},
+        "skipped": {"ease": "skipped: the 45s training budget was spent"},
+    }
+    results["results"]["rp3beta"] = {"hitRate": 0.5, "precision": 0.25, "recall": 0.5, "coverage": 1.0}
+    with app.app_context():
+        shopdata.add_run(shop.id, results=results, chosen="jaccard")
+        db.session.commit()
+    html = client.get("/app/report", headers=auth_headers(shop)).get_data(as_text=True)
+    note = html.split('id="selection-note"', 1)[1].split("</div>", 1)[0]
+    assert "scored higher on this test but were not picked" in note
+    assert "highest inner-split HitRate@K" in note
+    assert "ease: skipped: the 45s training budget was spent" in note
+    assert "Tuned: beta=0.3" in html
