@@ -171,7 +171,8 @@ def test_worker_process_starts_and_stops_warm(image, requires_redis):
     try:
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline and process.poll() is None:
-            if "Listening on" in log.read_text() or "started with PID" in log.read_text():
+            # RQ logs "started with PID" before the queue list ("Listening on high, ..."): wait for both.
+            if "Listening on" in log.read_text() and "high" in log.read_text():
                 break
             time.sleep(0.3)
         assert process.poll() is None, f"worker exited early:\n{log.read_text()[-4000:]}"
