@@ -7,13 +7,16 @@ touching `request` or `g`; the views commit. Reads go through `select_for_shop`.
 from __future__ import annotations
 
 import importlib.util
+import logging
 import math
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from flask import current_app
 from sqlalchemy.orm import aliased
 
 from posai_app.errors import AppError, NotFound, ValidationFailed
@@ -28,7 +31,7 @@ from posai_app.models import (
     SyncState,
     VariantNeighbor,
 )
-from posai_app.queue import enqueue
+from posai_app.queue import enqueue, get_redis
 from posai_app.tenancy import select_for_shop
 
 BASELINE_METRIC = "popularity"
@@ -64,6 +67,7 @@ STALE_AFTER = timedelta(hours=2)
 # How long "queued, waiting for a worker" is shown after a request before giving up on it.
 QUEUED_GRACE_SECONDS = 15 * 60
 SEARCH_LIMIT = 20
+log = logging.getLogger(__name__)
 
 
 class ServiceUnavailable(AppError):
@@ -708,11 +712,58 @@ def _require_job(module: str, what: str) -> None:
         raise ServiceUnavailable(f"{what} is not available in this build")
 
 
+# Without Redis (development, `make demo`) jobs run in-process. A retrain or sync started from
+# the page runs in a thread of this process instead of inside the request, so the request
+# returns at once, the page shows live progress, and a long job cannot hit the web timeout.
+_background: dict[tuple[str, int], threading.Thread] = {}
+_background_lock = threading.Lock()
+
+
+def _start_in_background(kind: str, shop_id: int, work: Callable[[], Any]) -> bool:
+    """Run work() in a thread with its own app context; False if this shop's one is still running."""
+    app = current_app._get_current_object()
+    key = (kind, shop_id)
+
+    def run() -> None:
+        with app.app_context():
+            try:
+                work()
+            except Exception:  # a thread has nobody to raise to: log it like a failed RQ job
+                log.exception("background %s for shop %s failed", kind, shop_id)
+            finally:
+                db.session.remove()
+
+    with _background_lock:
+        current = _background.get(key)
+        if current is not None and current.is_alive():
+            return False
+        thread = threading.Thread(target=run, name=f"posai-{kind}-{shop_id}", daemon=True)
+        _background[key] = thread
+        thread.start()
+    return True
+
+
+def wait_for_background_jobs(timeout: float = 120.0) -> None:
+    """Join the in-process job threads (tests, and an orderly shutdown)."""
+    deadline = time.monotonic() + timeout
+    with _background_lock:
+        threads = list(_background.values())
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+
+
 def request_sync(shop_id: int) -> dict[str, Any]:
-    """Enqueue a resync from Shopify unless one is already under way (coalesced either way)."""
+    """Start a resync from Shopify unless one is already under way (coalesced either way)."""
     if any(s["active"] for s in sync_states(shop_id).values()):
         return {"status": "already_running"}
     _require_job("posai_app.ingest.jobs", "Syncing from Shopify")
+    if get_redis() is None:
+
+        def sync() -> None:
+            enqueue("ingest", "posai_app.ingest.jobs.sync_shop", shop_id)
+
+        started = _start_in_background("sync", shop_id, sync)
+        return {"status": "queued" if started else "already_running", "job_id": None}
     job_id = enqueue(
         "ingest", "posai_app.ingest.jobs.sync_shop", shop_id, job_id=f"sync-{shop_id}", coalesce=True
     )
@@ -720,11 +771,16 @@ def request_sync(shop_id: int) -> dict[str, Any]:
 
 
 def request_training(shop_id: int) -> dict[str, Any]:
-    """Enqueue a retrain for the shop; the training service coalesces double clicks."""
+    """Start a retrain for the shop; double clicks and concurrent requests are coalesced."""
     _require_job("posai_app.training.services", "Training")
-    from posai_app.training.services import request_training as _request_training
+    from posai_app.training import services as training
 
-    return _request_training(shop_id, "admin")
+    if get_redis() is None:
+        if (running := training.running_run(shop_id)) is not None:
+            return {"status": "already_running", "run_id": running.id}
+        started = _start_in_background("train", shop_id, lambda: training.request_training(shop_id, "admin"))
+        return {"status": "queued" if started else "already_running", "run_id": None}
+    return training.request_training(shop_id, "admin")
 
 
 def job_status(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -192,7 +193,7 @@ def test_report_chart_and_settings_in_a_real_browser(app, demo_app, server, brow
     page.close()
 
 
-def test_preview_and_retrain_in_a_real_browser(app, demo_app, server, browser, run_jobs):
+def test_preview_and_retrain_in_a_real_browser(app, demo_app, server, browser, run_jobs, monkeypatch):
     if not shopdata.engine_available():
         pytest.skip("posai_app.reco engine not in this build: preview and retrain need it")
     from playwright.sync_api import expect
@@ -211,17 +212,33 @@ def test_preview_and_retrain_in_a_real_browser(app, demo_app, server, browser, r
     page.locator("#preview-explain").check()
     expect(page.locator("#preview-skipped")).to_contain_text("Out of stock")
 
-    # Retrain: progress first, then the new run in the report.
+    # Retrain: progress first, then the new run in the report. The job is held back a moment
+    # (a few dozen orders train in milliseconds) so the progress state is reliably on screen.
+    from posai_app.training import jobs as training_jobs
+
+    real_train = training_jobs.train_shop
+
+    def slow_train(*args, **kwargs):
+        time.sleep(1.5)
+        return real_train(*args, **kwargs)
+
+    monkeypatch.setattr(training_jobs, "train_shop", slow_train)
+    polls = []
+    page.on("request", lambda req: polls.append(req.url) if "/app/status?active=1" in req.url else None)
     before = _latest_run_id(app, shop_id)
     page.get_by_role("button", name="Retrain now").click()
-    if redis_url() is not None:
+    if redis_url() is not None:  # RQ: queued until a worker (here: this test) takes the job
         expect(page.locator("#training-status")).to_contain_text("Queued: waiting for a worker")
+        expect(page.locator("#retrain-button")).to_be_disabled()
         run_jobs()
-    else:  # inline jobs: the click's own request trains; the button is disabled while it runs
-        expect(page.locator("#retrain-button")).to_be_enabled(timeout=30_000)
+    else:  # in-process: a thread of the web process trains while the page polls
+        expect(page.locator("#retrain-button")).to_have_text("Training…")
+        expect(page.locator("#retrain-button")).to_be_disabled()
     expect(page.locator("#eval-caption")).to_contain_text(f"run #{before + 1}", timeout=30_000)
     expect(page.locator("#training-status")).to_contain_text(f"Run #{before + 1} finished")
     expect(page.locator("#trend-chart circle.chart-point")).to_have_count(3)
+    expect(page.locator("#retrain-button")).to_have_text("Retrain now")
+    assert polls, "the status card never polled for progress"
 
     # admin.png (README) comes from the first test's realistic figures; a few dozen toy orders
     # make every real scorer look perfect, so this state gets its own file.
