@@ -245,3 +245,24 @@ def test_idle_page_checks_slowly_and_picks_up_a_job_started_elsewhere(app, clien
         db.session.commit()
     html = client.get("/app/status", headers=hx(shop)).get_data(as_text=True)
     assert "active=1" in _poll_url(html)
+
+
+def test_double_clicked_retrain_without_redis_runs_one_job(app, client, shop, hx, monkeypatch):
+    import threading
+
+    calls, release = [], threading.Event()
+
+    def slow_request(shop_id, trigger):
+        calls.append((shop_id, trigger))
+        release.wait(10)
+        return {"status": "queued", "run_id": None}
+
+    monkeypatch.setattr("posai_app.admin.services.get_redis", lambda: None)
+    monkeypatch.setattr("posai_app.training.services.request_training", slow_request)
+    first = client.post("/app/retrain", headers=hx(shop))
+    second = client.post("/app/retrain", headers=hx(shop))
+    release.set()
+    wait_for_background_jobs()
+    assert first.status_code == second.status_code == 200
+    assert "already in progress" in second.get_data(as_text=True)
+    assert calls == [(shop.id, "admin")]
