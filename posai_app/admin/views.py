@@ -96,7 +96,8 @@ def _bounce_url(exc: Unauthorized) -> str | None:
         return None
     params = [(k, v) for k, v in request.args.items(multi=True) if k not in ("id_token", "shopify-reload")]
     reload_url = current_app.config["APP_URL"].rstrip("/") + "/app?" + urlencode(params)
-    return url_for("admin.session_token_bounce", **dict(params), **{"shopify-reload": reload_url})
+    # urlencode, not url_for(**params): a query key such as `_scheme` must stay plain data.
+    return url_for("admin.session_token_bounce") + "?" + urlencode([*params, ("shopify-reload", reload_url)])
 
 
 @bp.get("/app/session-token-bounce")

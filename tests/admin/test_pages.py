@@ -276,3 +276,10 @@ def test_selection_details_from_the_engine_are_explained(app, client, shop, auth
     assert "highest inner-split HitRate@K" in note
     assert "ease: skipped: the 45s training budget was spent" in note
     assert "Tuned: beta=0.3" in html
+
+
+def test_bounce_keeps_odd_query_keys_as_plain_data(app, client, shop):
+    response = client.get(f"/app?shop={shop.domain}&_scheme=javascript&_external=1&_anchor=x")
+    assert response.status_code == 302
+    location = response.headers["Location"]
+    assert location.startswith("/app/session-token-bounce?") and "_scheme=javascript" in location
