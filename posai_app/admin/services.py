@@ -487,7 +487,9 @@ def _label(product_title: str | None, variant_title: str | None, variant_id: int
 
 
 def _clean_query(query: str | None) -> str:
-    return " ".join((query or "").split())[:100]
+    # Printable characters only: PostgreSQL refuses NUL in text parameters.
+    printable = "".join(ch if ch.isprintable() else " " for ch in (query or "")[:500])
+    return " ".join(printable.split())[:100]
 
 
 def search_variants(shop_id: int, query: str | None, limit: int = SEARCH_LIMIT) -> list[dict[str, Any]]:
