@@ -83,5 +83,7 @@ def reconcile_and_retrain(shop_id: int) -> None:
     from posai_app.ingest import jobs
 
     result = jobs.reconcile_shop(shop_id)
+    if result.get("continued"):
+        return  # the continuation (reconcile_shop) finishes the repair; the next night retrains
     if not any(isinstance(r, dict) and r.get("skipped") for r in result.values()):
         jobs.enqueue_training(shop_id, "nightly")

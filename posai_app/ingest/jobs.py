@@ -11,7 +11,10 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
+import time
+import uuid
 from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -42,34 +45,105 @@ def _checkpoint(state: SyncState) -> None:
 # ---------------------------------------------------------------- sync jobs
 
 
-def sync_shop(shop_id: int, *, train: bool = True, on_progress: Progress | None = None) -> dict[str, Any]:
+class OutOfTime(Exception):  # noqa: N818  (a signal, not an error)
+    """The RQ job's time budget is nearly spent: progress is committed, a continuation is queued."""
+
+
+_deadline: ContextVar[float | None] = ContextVar("posai_ingest_deadline", default=None)
+
+
+def _check_time() -> None:
+    deadline = _deadline.get()
+    if deadline is not None and time.monotonic() > deadline:
+        raise OutOfTime
+
+
+def _within_job_budget(
+    job_name: str, shop_id: int, work: Callable[[], dict[str, Any]], resume: Callable[[], dict[str, Any]]
+) -> dict[str, Any]:
+    """Run `work`, stopping cleanly before RQ's job timeout and queueing a continuation.
+
+    A first sync of a large shop can outlast any job timeout a caller picked (RQ's default
+    is 180 s); every batch is committed with its cursor, so the continuation (called with
+    `resume()` as keyword arguments) carries on from there.
+    """
+    timeout = _current_job_timeout()
+    if timeout is None:
+        return work()
+    token = _deadline.set(time.monotonic() + _budget_seconds(timeout))
+    try:
+        return work()
+    except OutOfTime:
+        log.info("%s for shop %s: time budget spent, continuing in a new job", job_name, shop_id)
+        enqueue(
+            "ingest",
+            f"posai_app.ingest.jobs.{job_name}",
+            shop_id,
+            job_id=f"{job_name}-{shop_id}-continued-{uuid.uuid4().hex[:8]}",
+            job_timeout=int(timeout),
+            retry=RETRY,
+            **resume(),
+        )
+        return {"continued": True}
+    finally:
+        _deadline.reset(token)
+
+
+def _budget_seconds(timeout: float) -> float:
+    """How long a job may work before handing over: most of its timeout, leaving time to commit."""
+    return max(20.0, timeout * 0.8 - 15.0)
+
+
+def _current_job_timeout() -> float | None:
+    try:
+        from rq import get_current_job
+    except ImportError:  # pragma: no cover - rq is a dependency
+        return None
+    job = get_current_job()
+    if job is None or job.timeout is None or float(job.timeout) <= 0:
+        return None
+    return float(job.timeout)
+
+
+def sync_shop(
+    shop_id: int,
+    *,
+    train: bool = True,
+    on_progress: Progress | None = None,
+    resources: tuple[str, ...] | list[str] = RESOURCES,
+) -> dict[str, Any]:
     """Sync products then orders (bulk the first time, catch-up after), then queue a retrain."""
-    results = {
-        "products": sync_products(shop_id, on_progress=on_progress),
-        "orders": sync_orders(shop_id, on_progress=on_progress),
-    }
-    if train and not any(r.get("skipped") for r in results.values()):
-        enqueue_training(shop_id, "after_sync")
-    return results
+    done: dict[str, Any] = {}
+
+    def work() -> dict[str, Any]:
+        for resource in resources:
+            done[resource] = _sync_resource(shop_id, resource, on_progress)
+        if train and not any(r.get("skipped") for r in done.values()):
+            enqueue_training(shop_id, "after_sync")
+        return done
+
+    def resume() -> dict[str, Any]:
+        return {"train": train, "resources": [r for r in resources if r not in done]}
+
+    return _within_job_budget("sync_shop", shop_id, work, resume)
 
 
 def sync_products(shop_id: int, *, on_progress: Progress | None = None) -> dict[str, Any]:
     """Bring the shop's variants up to date (bulk on first run, changed products after)."""
-    return _sync_resource(shop_id, "products", on_progress)
+    result = sync_shop(shop_id, train=False, on_progress=on_progress, resources=("products",))
+    return result.get("products", result)
 
 
 def sync_orders(shop_id: int, *, on_progress: Progress | None = None) -> dict[str, Any]:
     """Bring the shop's orders up to date (bulk on first run, orders updated since after)."""
-    return _sync_resource(shop_id, "orders", on_progress)
+    result = sync_shop(shop_id, train=False, on_progress=on_progress, resources=("orders",))
+    return result.get("orders", result)
 
 
 def reconcile_shop(shop_id: int) -> dict[str, Any]:
     """Nightly repair: re-read everything updated since the last sync (catches missed webhooks)."""
-    results = {
-        "products": sync_products(shop_id),
-        "orders": sync_orders(shop_id),
-    }
-    if results["orders"].get("new_orders"):
+    results = sync_shop(shop_id, train=False)
+    if results.get("orders", {}).get("new_orders"):
         _request_retrain(shop_id)
     return results
 
@@ -99,6 +173,9 @@ def _sync_resource(shop_id: int, resource: str, on_progress: Progress | None) ->
             result = _bulk_sync(client, shop, state, resource, on_progress)
         else:
             result = _catch_up(client, shop, state, resource, on_progress)
+    except OutOfTime:
+        db.session.rollback()
+        raise
     except Exception as exc:
         db.session.rollback()
         state = services.get_sync_state(shop_id, resource)
@@ -146,6 +223,8 @@ def _bulk_sync(
             state.total_count = int(op["objectCount"])
         db.session.commit()
         _report(state, on_progress)
+        if op.get("status") != "COMPLETED":
+            _check_time()
 
     poll = _poll_seconds()
     operation = bulk.wait_for_bulk_operation(
@@ -170,6 +249,7 @@ def _bulk_sync(
         db.session.commit()
         _report(state, on_progress)
         _checkpoint(state)
+        _check_time()
 
     upsert = services.upsert_products if resource == "products" else services.upsert_orders
     totals = upsert(shop_id, records, on_batch=on_batch)
@@ -253,6 +333,7 @@ def _catch_up(
         db.session.commit()
         _report(state, on_progress)
         _checkpoint(state)
+        _check_time()
         if not page_info.get("hasNextPage"):
             break
     state.status = "done"

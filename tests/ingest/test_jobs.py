@@ -169,3 +169,23 @@ def test_posai_sync_unknown_shop_is_a_clear_error(app):
 
     result = app.test_cli_runner().invoke(sync, ["--shop", "nope.myshopify.com"])
     assert result.exit_code != 0 and "no shop" in result.output
+
+
+def test_sync_hands_over_before_the_job_timeout_and_continuations_finish(
+    app, fake, shop, run_jobs, monkeypatch
+):
+    _, history = _setup(fake, shop, orders=30)
+    monkeypatch.setattr(services, "DEFAULT_BATCH_ROWS", 100)
+    monkeypatch.setattr(jobs, "_current_job_timeout", lambda: 180.0)
+    monkeypatch.setattr(jobs, "_budget_seconds", lambda timeout: 0.0)  # every batch spends the budget
+    trained = []
+    monkeypatch.setattr(jobs, "enqueue_training", lambda *args: trained.append(args))
+    from posai_app.queue import enqueue
+
+    with app.app_context():
+        enqueue("ingest", "posai_app.ingest.jobs.sync_shop", shop.id, job_id=f"sync-{shop.id}", coalesce=True)
+    run_jobs()
+    with app.app_context():
+        assert services.count_rows(shop.id)["line_items"] == sum(len(o["line_items"]) for o in history)
+        assert {s.status for s in db.session.scalars(sa.select(SyncState))} == {"done"}
+    assert trained == [(shop.id, "after_sync")]  # training once, at the very end

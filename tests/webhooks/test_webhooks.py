@@ -304,3 +304,29 @@ def test_inventory_level_update_reads_the_variants_total(app, client, fake, shop
     with app.app_context():
         stored = db.session.scalar(sa.select(ProductVariant.inventory_quantity))
     assert stored == 3
+
+
+def test_delivery_over_a_real_socket_is_verified_and_applied(app, fake, shop, run_jobs):
+    """The fake signs and POSTs exactly as Shopify does; the app answers over HTTP within a second."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        order = one_order()
+        url = f"http://127.0.0.1:{server.server_port}/webhooks"
+        started = time.perf_counter()
+        response = fake.deliver(url, "orders/create", shop.domain, order, TEST_API_SECRET)
+        elapsed = time.perf_counter() - started
+        forged = fake.deliver(url, "orders/create", shop.domain, order, "forged-secret-" * 3)
+    finally:
+        server.shutdown()
+    run_jobs()
+    assert response.status_code == 200 and elapsed < 1.0
+    assert forged.status_code == 401
+    with app.app_context():
+        assert count(OrderLineItem, shop.id) == len(order["line_items"])
+        assert count(WebhookDelivery, shop.id) == 1
