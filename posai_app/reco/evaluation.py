@@ -13,6 +13,7 @@ from posai_app.reco.stats import History, Stats
 from posai_app.reco.topk import row_ids, topk_rows
 
 WORK_LIMIT = 12_000_000  # multiply-adds per scoring chunk: bounds the memory of one sparse product
+CART_TABLE_LIMIT = 64_000_000  # cells of the (cases × variants) membership table used for exclusion
 Progress = Callable[[str, int, int], None]
 
 
@@ -120,8 +121,12 @@ class Cases:
         """Positions of the product's entries that are cart items (never recommended), and entry rows."""
         rows = row_ids(indptr)
         v = self.n_variants
-        keys = rows * v + indices
         a, b = self.indptr[lo], self.indptr[hi]
+        if (hi - lo) * v <= CART_TABLE_LIMIT:
+            in_cart = np.zeros((hi - lo) * v, dtype=bool)
+            in_cart[(self.rows[a:b] - lo) * v + self.cart[a:b]] = True
+            return np.flatnonzero(in_cart[rows * v + indices]), rows
+        keys = rows * v + indices
         cart_keys = np.sort((self.rows[a:b] - lo) * v + self.cart[a:b])
         if len(cart_keys) == 0:
             return np.zeros(0, dtype=np.int64), rows

@@ -244,7 +244,7 @@ SCORERS.update(
             ScorerSpec(
                 "ease_decay",
                 ease,
-                grid=tuple({"lam": 30.0, "half_life": hl} for hl in (60.0, 150.0)),
+                grid=tuple({"lam": lam, "half_life": 90.0} for lam in (30.0, 100.0)),
                 exact=False,
                 dense=True,
                 needs_times=True,
