@@ -34,6 +34,11 @@ def parse_datetime(value: Any) -> datetime | None:
 def parse_money(value: Any) -> Decimal | None:
     if value is None or value == "":
         return None
+    if isinstance(value, str):
+        try:
+            return Decimal(value)
+        except InvalidOperation:
+            return None
     if isinstance(value, dict):  # MoneyV2 / MoneyBag
         value = (value.get("shopMoney") or value).get("amount")
     try:

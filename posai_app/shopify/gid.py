@@ -20,6 +20,10 @@ def from_gid(gid: str | int | None) -> int | None:
     if isinstance(gid, int):
         return gid
     text = str(gid)
+    if text.startswith(_PREFIX) and "?" not in text:  # the common case, kept fast for bulk files
+        tail = text[text.rfind("/") + 1 :]
+        if tail.isdigit():
+            return int(tail)
     if text.isdigit():
         return int(text)
     if not text.startswith(_PREFIX):

@@ -10,12 +10,15 @@ GIDs and string prices like the real API.
 
 from __future__ import annotations
 
+import atexit
 import base64
 import hashlib
 import hmac
 import json
+import os
 import re
 import socket
+import tempfile
 import threading
 import time
 import uuid
@@ -28,6 +31,8 @@ from typing import Any
 import httpx
 
 GID = "gid://shopify/{}/{}"
+_BASE_CACHE: dict[Any, tuple[str, int]] = {}
+_BASE_CACHE_LOCK = threading.Lock()
 
 
 def _gid(kind: str, value: int | None) -> str | None:
@@ -402,7 +407,31 @@ class FakeShopify:
             "partialDataUrl": None,
         }
 
+    def _cached_base(self, shop: FakeShop, op: BulkOp) -> tuple[str, int] | None:
+        """The unfiltered orders file of an unchanged base history, rendered once per process.
+
+        Rendering half a million lines costs seconds of GIL time in the test process; the
+        full-history tests download it several times.
+        """
+        if op.kind != "orders" or op.search or shop.orders or shop.base_orders is None:
+            return None
+        key = shop.base_orders
+        with _BASE_CACHE_LOCK:
+            if key not in _BASE_CACHE:
+                handle = tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False, encoding="utf-8")
+                count = 0
+                with handle:
+                    for line in self._render_orders(shop.iter_orders(), 0.0):
+                        handle.write(line + "\n")
+                        count += 1
+                _BASE_CACHE[key] = (handle.name, count)
+                atexit.register(os.unlink, handle.name)
+            return _BASE_CACHE[key]
+
     def count_lines(self, shop: FakeShop, op: BulkOp) -> int:
+        cached = self._cached_base(shop, op)
+        if cached is not None:
+            return cached[1]
         since = _ts(_search_since(op.search))
         if op.kind == "products":
             items = [p for p in shop.products.values() if _ts(p.get("updated_at")) >= since]
@@ -424,7 +453,16 @@ class FakeShopify:
                 for variant in product.get("variants") or []:
                     yield json.dumps({**variant_node(variant), "__parentId": parent})
             return
-        for order in shop.iter_orders():
+        cached = self._cached_base(shop, op)
+        if cached is not None:
+            with open(cached[0], encoding="utf-8") as fh:
+                for line in fh:
+                    yield line.rstrip("\n")
+            return
+        yield from self._render_orders(shop.iter_orders(), since)
+
+    def _render_orders(self, orders: Iterable[dict], since: float) -> Iterator[str]:
+        for order in orders:
             if since and _ts(order.get("updated_at")) < since:
                 continue
             parent = _gid("Order", order["id"])
