@@ -32,14 +32,16 @@ def baskets(n_orders: int, n_variants: int, mean_items: float, seed: int = 0, ex
         yield i, list(dict.fromkeys(items.tolist()))
 
 
-def write_csv(path: str, n_orders: int, n_variants: int, mean_items: float, seed: int = 0) -> None:
+def write_csv(
+    path: str, n_orders: int, n_variants: int, mean_items: float, seed: int = 0, exponent: float = 1.1
+) -> None:
     """Write a synthetic history (gzipped if the path ends in .gz)."""
     t0 = datetime(2024, 1, 1)
     span = timedelta(days=365)
     opener = gzip.open if str(path).endswith(".gz") else open
     with opener(path, "wt", newline="") as f:
         f.write(HEADER)
-        for i, items in baskets(n_orders, n_variants, mean_items, seed):
+        for i, items in baskets(n_orders, n_variants, mean_items, seed, exponent):
             when = (t0 + span * (i / max(n_orders, 1))).replace(microsecond=0).isoformat()
             f.writelines(f"{i + 1},{when},{100000 + v},item {v},1.00,1\n" for v in items)
 

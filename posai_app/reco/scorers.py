@@ -206,7 +206,7 @@ SCORERS.update(
             ScorerSpec(
                 "bm25",
                 bm25,
-                grid=({"k1": 1.2, "b": 0.75}, {"k1": 100.0, "b": 0.8}),
+                grid=({"k1": 1.2, "b": 0.75},),
                 exact=False,
                 description="BM25-weighted item kNN",
             ),
@@ -253,7 +253,16 @@ SCORERS.update(
         )
     }
 )
-SELECTION_ORDER = tuple(SCORERS)
+
+
+def _popularity(stats: Stats) -> sp.csr_matrix:
+    raise TypeError("popularity is a baseline (most-bought variants), not a similarity matrix")
+
+
+SCORERS[POPULARITY] = ScorerSpec(
+    POPULARITY, _popularity, selectable=False, description="most-bought training variants not in the cart"
+)
+SELECTION_ORDER = tuple(name for name, spec in SCORERS.items() if spec.selectable)
 # Tuning visits the strongest (and dearest) candidates first, so a tight budget skips the weak ones.
 TUNING_ORDER = (
     *BASIC,

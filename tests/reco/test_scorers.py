@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from posai_app.reco import SCORERS
+from posai_app.reco import SCORERS, SELECTION_ORDER
 from posai_app.reco.stats import History, Stats
 from tests.reco.conftest import SMALL
 
@@ -55,7 +55,7 @@ def test_basic_scorers(stats, name, a, b, expected):
 
 
 def test_pairs_never_bought_together_are_not_candidates(stats):
-    for name in SCORERS:
+    for name in SELECTION_ORDER:
         params = SCORERS[name].grid[0]
         assert sim(stats, name, "B", "D", **params) == 0.0
 
@@ -120,7 +120,8 @@ def test_ease_keeps_only_the_most_bought_variants(stats):
 
 
 def test_popularity_is_a_baseline_not_a_selectable_scorer():
-    from posai_app.reco import POPULARITY, SELECTION_ORDER
+    from posai_app.reco import POPULARITY
 
-    assert POPULARITY == "popularity" and POPULARITY not in SCORERS
+    assert POPULARITY == "popularity" and not SCORERS[POPULARITY].selectable
+    assert POPULARITY not in SELECTION_ORDER
     assert SELECTION_ORDER[:5] == ("cooccurrence", "cosine", "confidence", "lift", "jaccard")
