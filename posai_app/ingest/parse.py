@@ -54,6 +54,12 @@ def _order_number(name: str | None, explicit: Any = None) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def _current(item: dict, current_key: str) -> int:
+    """Units still on the order: the current quantity when Shopify sends it, else the original."""
+    current = item.get(current_key)
+    return int(item.get("quantity") or 0) if current is None else int(current)
+
+
 def _id(node: dict, key: str = "id") -> int | None:
     value = node.get(key)
     if isinstance(value, dict):
@@ -101,7 +107,10 @@ def order_from_graphql(node: dict, line_item_nodes: list[dict]) -> dict:
         "updated_at": parse_datetime(node.get("updatedAt")),
         "cancelled_at": parse_datetime(node.get("cancelledAt")),
         "currency": node.get("currencyCode"),
-        "line_items": [_line_item_from_graphql(li) for li in line_item_nodes],
+        # Line items removed by an order edit (or fully refunded) were not bought: leave them out.
+        "line_items": [
+            _line_item_from_graphql(li) for li in line_item_nodes if _current(li, "currentQuantity")
+        ],
     }
 
 
@@ -112,7 +121,7 @@ def _line_item_from_graphql(node: dict) -> dict:
         "product_id": _id(node, "product"),
         "variant_id": variant_id,
         "title": node.get("title") or node.get("name") or "",
-        "quantity": int(node.get("quantity") or 0),
+        "quantity": _current(node, "currentQuantity"),
         "price": parse_money(node.get("originalUnitPriceSet")),
         "sku": node.get("sku") or None,
         "is_custom_sale": variant_id is None,
@@ -159,7 +168,11 @@ def order_from_rest(payload: dict) -> dict:
         "updated_at": parse_datetime(payload.get("updated_at")),
         "cancelled_at": parse_datetime(payload.get("cancelled_at")),
         "currency": payload.get("currency"),
-        "line_items": [_line_item_from_rest(li) for li in payload.get("line_items") or []],
+        "line_items": [
+            _line_item_from_rest(li)
+            for li in payload.get("line_items") or []
+            if _current(li, "current_quantity")
+        ],
     }
 
 
@@ -170,7 +183,7 @@ def _line_item_from_rest(item: dict) -> dict:
         "product_id": item.get("product_id"),
         "variant_id": variant_id,
         "title": item.get("title") or item.get("name") or "",
-        "quantity": int(item.get("quantity") or 0),
+        "quantity": _current(item, "current_quantity"),
         "price": parse_money(item.get("price")),
         "sku": item.get("sku") or None,
         "is_custom_sale": variant_id is None,

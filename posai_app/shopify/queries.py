@@ -6,7 +6,7 @@ PRODUCT_FIELDS = "id title status isGiftCard updatedAt"
 VARIANT_FIELDS = "id title price sku inventoryQuantity inventoryPolicy updatedAt inventoryItem { id tracked }"
 ORDER_FIELDS = "id name createdAt updatedAt cancelledAt currencyCode"
 LINE_ITEM_FIELDS = (
-    "id title quantity sku variant { id } product { id } "
+    "id title quantity currentQuantity sku variant { id } product { id } "
     "originalUnitPriceSet { shopMoney { amount currencyCode } }"
 )
 

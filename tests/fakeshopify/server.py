@@ -84,6 +84,7 @@ def line_item_node(item: dict, currency: str | None) -> dict:
         "id": _gid("LineItem", item["id"]),
         "title": item.get("title"),
         "quantity": item.get("quantity"),
+        "currentQuantity": item.get("current_quantity", item.get("quantity")),
         "sku": item.get("sku"),
         "variant": {"id": _gid("ProductVariant", item["variant_id"])} if item.get("variant_id") else None,
         "product": {"id": _gid("Product", item["product_id"])} if item.get("product_id") else None,

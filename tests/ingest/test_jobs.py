@@ -189,3 +189,19 @@ def test_sync_hands_over_before_the_job_timeout_and_continuations_finish(
         assert services.count_rows(shop.id)["line_items"] == sum(len(o["line_items"]) for o in history)
         assert {s.status for s in db.session.scalars(sa.select(SyncState))} == {"done"}
     assert trained == [(shop.id, "after_sync")]  # training once, at the very end
+
+
+def test_line_items_edited_out_of_an_order_are_removed(app, shop):
+    payload = next(shopify_shape.iter_order_payloads())
+    with app.app_context():
+        services.upsert_orders(shop.id, [parse.order_from_rest(payload)])
+        edited = copy.deepcopy(payload)
+        edited["updated_at"] = "2012-01-01T00:00:00Z"
+        edited["line_items"][0]["current_quantity"] = 0  # removed by an order edit
+        edited["line_items"][1]["current_quantity"] = 1  # partly removed
+        services.upsert_orders(shop.id, [parse.order_from_rest(edited)])
+        db.session.commit()
+        rows = {r.line_item_id: r.quantity for r in db.session.scalars(sa.select(OrderLineItem))}
+    assert payload["line_items"][0]["id"] not in rows
+    assert rows[payload["line_items"][1]["id"]] == 1
+    assert len(rows) == len(payload["line_items"]) - 1
