@@ -30,6 +30,8 @@ class _Bars:
         bar.set_description(f"{state.resource:<8} {state.phase or state.status}")
         bar.n = state.processed_count or 0
         bar.refresh()
+        if state.phase == "done":
+            bar.close()
 
     def close(self) -> None:
         for bar in self.bars.values():
