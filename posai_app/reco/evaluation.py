@@ -13,6 +13,7 @@ from posai_app.reco.stats import History, Stats
 from posai_app.reco.topk import row_ids, topk_rows
 
 WORK_LIMIT = 12_000_000  # multiply-adds per scoring chunk: bounds the memory of one sparse product
+SELF_SCORE = -1e300  # far below FLOOR (topk): marks cart items inside the product
 CART_TABLE_LIMIT = 64_000_000  # cells of the (cases × variants) membership table used for exclusion
 Progress = Callable[[str, int, int], None]
 
@@ -91,29 +92,35 @@ class Cases:
         if not sims or self.n == 0:
             return outs
         first = sims[0]
-        b_indptr = first.indptr.astype(np.int64)
-        b_indices = first.indices.astype(np.int64)
+        # Every variant gets a -1e300 self-score: a cart item's own column then sinks below FLOOR
+        # inside the product itself, so no separate pass has to find and drop cart items. Other
+        # columns' sums never see these entries, so they stay bit-identical.
+        v = self.n_variants
+        ends = first.indptr[1:]
+        b_indptr = first.indptr.astype(np.int64) + np.arange(v + 1)
+        b_indices = np.insert(first.indices.astype(np.int64), ends, np.arange(v))
         packed = []
         for i in range(0, len(sims), 2):
             if i + 1 < len(sims):
-                packed.append((i, sims[i].data + 1j * sims[i + 1].data))
+                data = np.empty(len(first.data), dtype=np.complex128)
+                data.real = sims[i].data
+                data.imag = sims[i + 1].data
+                packed.append((i, np.insert(data, ends, SELF_SCORE * (1 + 1j))))
             else:
-                packed.append((i, sims[i].data))
+                packed.append((i, np.insert(sims[i].data.astype(np.float64), ends, SELF_SCORE)))
         for lo, hi in self.chunks(np.diff(b_indptr)):
             a, b = self.indptr[lo], self.indptr[hi]
             a_indptr = self.indptr[lo : hi + 1] - a
             a_indices = self.cart[a:b].astype(np.int64)
-            nnz = None
-            excluded = rows = None
+            nnz = rows = None
             for i, data in packed:
                 indptr, indices, values, nnz = _matmat(
-                    hi - lo, self.n_variants, a_indptr, a_indices, b_indptr, b_indices, data, nnz
+                    hi - lo, v, a_indptr, a_indices, b_indptr, b_indices, data, nnz
                 )
-                if excluded is None:
-                    excluded, rows = self._excluded(indptr, indices, lo, hi)
-                parts = [values] if values.dtype.kind == "f" else [values.real.copy(), values.imag.copy()]
+                if rows is None:
+                    rows = row_ids(indptr)
+                parts = [values] if values.dtype.kind == "f" else [values.real, values.imag]
                 for j, part in enumerate(parts):
-                    part[excluded] = -np.inf
                     outs[i + j][lo:hi] = topk_rows(indptr, indices, part, k, rank, rows)
         return outs
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 PAD_LIMIT = 8_000_000  # cells of the padded block used to find large-k thresholds
+FLOOR = -1e299  # entries at or below this (cart items, -inf) are never recommended
 
 
 def row_ids(indptr: np.ndarray) -> np.ndarray:
@@ -21,7 +22,7 @@ def topk_rows(
     rows: np.ndarray | None = None,
     positions: bool = False,
 ) -> np.ndarray:
-    """Column indices of each row's k best entries (-1 padded); entries equal to -inf never count.
+    """Column indices of each row's k best entries (-1 padded); entries <= FLOOR never count.
 
     Order: data descending, then tie_rank[column] ascending (exact, no float tricks). With
     positions=True the entries' positions in data are returned instead of their columns.
@@ -34,11 +35,12 @@ def topk_rows(
         rows = row_ids(indptr)
     if k <= 4:
         threshold = _kth_largest(indptr, data, k, rows)
-        candidates = np.flatnonzero((data >= threshold[rows]) & (data > -np.inf))
+        candidates = np.flatnonzero((data >= threshold[rows]) & (data > FLOOR))
     else:
         # float32 rounding is monotonic, so these candidates are a superset of the exact top k;
         # the exact float64 order below then picks them.
-        data32 = data.astype(np.float32)
+        with np.errstate(over="ignore"):  # below-FLOOR markers become -inf, as intended
+            data32 = data.astype(np.float32)
         threshold = _kth_largest_padded(indptr, data32, k)
         candidates = np.flatnonzero((data32 >= threshold[rows]) & (data32 > -np.inf))
     if len(candidates) == 0:
@@ -65,11 +67,11 @@ def _kth_largest(indptr: np.ndarray, data: np.ndarray, k: int, rows: np.ndarray)
     for _ in range(k):
         best = np.full(n, -np.inf)
         best[nonempty] = np.maximum.reduceat(remaining, starts)
-        active = (need > 0) & (best > -np.inf)
+        active = (need > 0) & (best > FLOOR)
         if not active.any():
             break
         threshold[active] = best[active]
-        equal = (remaining == best[rows]) & (remaining > -np.inf)
+        equal = (remaining == best[rows]) & (remaining > FLOOR)
         need -= np.bincount(rows[equal], minlength=n)
         remaining[equal] = -np.inf
     return threshold
@@ -90,7 +92,7 @@ def _kth_largest_padded(indptr: np.ndarray, data: np.ndarray, k: int) -> np.ndar
             j += 1
         block_rows = long_rows[i:j]
         width = int(lengths[block_rows[-1]])
-        block = np.full((len(block_rows), width), -np.inf)
+        block = np.full((len(block_rows), width), -np.inf, dtype=data.dtype)
         block_lengths = lengths[block_rows]
         local = np.repeat(np.arange(len(block_rows)), block_lengths)
         offset = np.arange(int(block_lengths.sum())) - np.repeat(
