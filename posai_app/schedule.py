@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from posai_app.extensions import db
-from posai_app.models import Shop
+from posai_app.models import Shop, WebhookDelivery
 from posai_app.queue import enqueue, get_queue, get_redis
 
 log = logging.getLogger(__name__)
@@ -57,8 +57,20 @@ def register_periodic_jobs(now: datetime | None = None) -> str | None:
     return job_id
 
 
+DELIVERY_RETENTION = timedelta(days=14)  # Shopify retries a webhook for up to 48 hours
+
+
+def prune_webhook_deliveries(now: datetime | None = None) -> int:
+    """Forget delivery records older than the retention (they only serve deduplication)."""
+    cutoff = (now or datetime.now(UTC)) - DELIVERY_RETENTION
+    result = db.session.execute(sa.delete(WebhookDelivery).where(WebhookDelivery.received_at < cutoff))
+    db.session.commit()
+    return result.rowcount or 0
+
+
 def run_nightly() -> int:
     """Queue reconciliation (then retrain) for every installed shop; schedule tomorrow's run."""
+    prune_webhook_deliveries()
     shop_ids = db.session.scalars(
         sa.select(Shop.id)
         .where(Shop.installed_at.is_not(None), Shop.uninstalled_at.is_(None))

@@ -205,3 +205,25 @@ def test_line_items_edited_out_of_an_order_are_removed(app, shop):
     assert payload["line_items"][0]["id"] not in rows
     assert rows[payload["line_items"][1]["id"]] == 1
     assert len(rows) == len(payload["line_items"]) - 1
+
+
+def test_old_webhook_delivery_records_are_pruned(app, shop):
+    from datetime import timedelta
+
+    from posai_app import schedule
+    from posai_app.models import WebhookDelivery
+
+    now = datetime.now(UTC)
+    with app.app_context():
+        for webhook_id, age in (("old", 30), ("recent", 1)):
+            db.session.add(
+                WebhookDelivery(
+                    shop_id=shop.id,
+                    webhook_id=webhook_id,
+                    topic="orders/create",
+                    received_at=now - timedelta(days=age),
+                )
+            )
+        db.session.commit()
+        assert schedule.prune_webhook_deliveries(now) == 1
+        assert db.session.scalars(sa.select(WebhookDelivery.webhook_id)).all() == ["recent"]
