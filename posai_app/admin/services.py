@@ -117,8 +117,11 @@ def _cache_put(cache: dict, shop_id: int, value: tuple) -> None:
             cache.pop(next(iter(cache)))
 
 
-def _history_counts(shop_id: int) -> dict[str, Any]:
-    """Orders, line items, multi-item orders, date range and catalog size (cached per shop)."""
+def _history_counts(shop_id: int, *, cached_only: bool = False) -> dict[str, Any] | None:
+    """Orders, line items, multi-item orders, date range and catalog size (cached per shop).
+
+    With cached_only, None instead of computing (the page then loads the card separately).
+    """
     fingerprint = (
         db.session.scalar(
             sa.select(sa.func.max(OrderLineItem.created_at)).where(OrderLineItem.shop_id == shop_id)
@@ -132,6 +135,8 @@ def _history_counts(shop_id: int) -> dict[str, Any]:
     cached = _summary_cache.get(shop_id)
     if cached is not None and cached[0] == fingerprint and cached[1] > now:
         return cached[2]
+    if cached_only:
+        return None
     sellable = sa.and_(OrderLineItem.variant_id.is_not(None), OrderLineItem.cancelled_at.is_(None))
     # One pass over the shop's line items, grouped by order; a basket counts when it has two
     # distinct variants (min != max is the cheap form of count(distinct) >= 2).
@@ -180,15 +185,21 @@ def _history_counts(shop_id: int) -> dict[str, Any]:
     return counts
 
 
-def data_summary(shop_id: int) -> dict[str, Any]:
-    """Counts, date range and history coverage of the shop's stored data."""
+def data_summary(shop_id: int, *, cached_only: bool = False) -> dict[str, Any] | None:
+    """Counts, date range and history coverage of the shop's stored data.
+
+    With cached_only, None unless the counts are already cached in this process.
+    """
+    counts = _history_counts(shop_id, cached_only=cached_only)
+    if counts is None:
+        return None
     shop = get_shop(shop_id)
     syncs = sync_states(shop_id)
     orders_sync = syncs.get("orders")
     has_scope = "read_all_orders" in {s.strip() for s in (shop.scopes or "").split(",")}
     partial_history = (not has_scope) or (orders_sync is not None and orders_sync["all_history"] is False)
     return {
-        **_history_counts(shop_id),
+        **counts,
         "history_oldest_at": orders_sync["oldest_record_at"] if orders_sync else None,
         "partial_history": partial_history,
         "has_read_all_orders": has_scope,

@@ -115,7 +115,8 @@ def _embedded_index():
 def _render_index(shop_id: int, shop_domain: str, demo_token: str | None):
     context = {
         **_report_context(shop_id),
-        "summary": services.data_summary(shop_id),
+        # A big history takes a moment to count: the page then loads that card on its own.
+        "summary": services.data_summary(shop_id, cached_only=True),
         "pairs": services.top_pairs(shop_id),
         "settings": services.current_settings(shop_id),
         **_status_context(shop_id),
