@@ -12,9 +12,8 @@ import scipy.sparse as sp
 from posai_app.reco.stats import History, Stats
 from posai_app.reco.topk import row_ids, topk_rows
 
-WORK_LIMIT = 12_000_000  # multiply-adds per scoring chunk: bounds the memory of one sparse product
+WORK_LIMIT = 4_000_000  # multiply-adds per scoring chunk: bounds the memory of one sparse product
 SELF_SCORE = -1e300  # far below FLOOR (topk): marks cart items inside the product
-CART_TABLE_LIMIT = 64_000_000  # cells of the (cases × variants) membership table used for exclusion
 Progress = Callable[[str, int, int], None]
 
 
@@ -24,8 +23,11 @@ def _matmat(n_rows, n_cols, a_indptr, a_indices, b_indptr, b_indices, b_data, nn
 
     if nnz is None:
         nnz = _sparsetools.csr_matmat_maxnnz(n_rows, n_cols, a_indptr, a_indices, b_indptr, b_indices)
-    indptr = np.empty(n_rows + 1, dtype=np.int64)
-    indices = np.empty(nnz, dtype=np.int64)
+    idx = a_indices.dtype
+    if nnz >= 2**31 - 1:
+        raise MemoryError("scoring chunk too large")  # chunks() keeps products far below this
+    indptr = np.empty(n_rows + 1, dtype=idx)
+    indices = np.empty(nnz, dtype=idx)
     values = np.empty(nnz, dtype=b_data.dtype)
     ones = np.ones(len(a_indices), dtype=b_data.dtype)
     _sparsetools.csr_matmat(
@@ -97,8 +99,10 @@ class Cases:
         # columns' sums never see these entries, so they stay bit-identical.
         v = self.n_variants
         ends = first.indptr[1:]
-        b_indptr = first.indptr.astype(np.int64) + np.arange(v + 1)
-        b_indices = np.insert(first.indices.astype(np.int64), ends, np.arange(v))
+        # 32-bit indices halve the memory the products touch, whenever they fit.
+        idx = np.int32 if first.nnz + v < 2**31 - 1 else np.int64
+        b_indptr = (first.indptr + np.arange(v + 1)).astype(idx)
+        b_indices = np.insert(first.indices, ends, np.arange(v)).astype(idx)
         packed = []
         for i in range(0, len(sims), 2):
             if i + 1 < len(sims):
@@ -110,8 +114,8 @@ class Cases:
                 packed.append((i, np.insert(sims[i].data.astype(np.float64), ends, SELF_SCORE)))
         for lo, hi in self.chunks(np.diff(b_indptr)):
             a, b = self.indptr[lo], self.indptr[hi]
-            a_indptr = self.indptr[lo : hi + 1] - a
-            a_indices = self.cart[a:b].astype(np.int64)
+            a_indptr = (self.indptr[lo : hi + 1] - a).astype(idx)
+            a_indices = self.cart[a:b].astype(idx)
             nnz = rows = None
             for i, data in packed:
                 indptr, indices, values, nnz = _matmat(
@@ -123,22 +127,6 @@ class Cases:
                 for j, part in enumerate(parts):
                     outs[i + j][lo:hi] = topk_rows(indptr, indices, part, k, rank, rows)
         return outs
-
-    def _excluded(self, indptr: np.ndarray, indices: np.ndarray, lo: int, hi: int):
-        """Positions of the product's entries that are cart items (never recommended), and entry rows."""
-        rows = row_ids(indptr)
-        v = self.n_variants
-        a, b = self.indptr[lo], self.indptr[hi]
-        if (hi - lo) * v <= CART_TABLE_LIMIT:
-            in_cart = np.zeros((hi - lo) * v, dtype=bool)
-            in_cart[(self.rows[a:b] - lo) * v + self.cart[a:b]] = True
-            return np.flatnonzero(in_cart[rows * v + indices]), rows
-        keys = rows * v + indices
-        cart_keys = np.sort((self.rows[a:b] - lo) * v + self.cart[a:b])
-        if len(cart_keys) == 0:
-            return np.zeros(0, dtype=np.int64), rows
-        at = np.minimum(np.searchsorted(cart_keys, keys), len(cart_keys) - 1)
-        return np.flatnonzero(cart_keys[at] == keys), rows
 
     def popularity(self, stats: Stats, k: int) -> np.ndarray:
         """Top-k most-bought training variants not in each cart (-1 padded)."""

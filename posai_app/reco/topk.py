@@ -10,7 +10,7 @@ FLOOR = -1e299  # entries at or below this (cart items, -inf) are never recommen
 
 def row_ids(indptr: np.ndarray) -> np.ndarray:
     """The row of each stored entry."""
-    return np.repeat(np.arange(len(indptr) - 1, dtype=np.int64), np.diff(indptr))
+    return np.repeat(np.arange(len(indptr) - 1, dtype=np.int32), np.diff(indptr))
 
 
 def topk_rows(
@@ -35,7 +35,7 @@ def topk_rows(
         rows = row_ids(indptr)
     if k <= 4:
         threshold = _kth_largest(indptr, data, k, rows)
-        candidates = np.flatnonzero((data >= threshold[rows]) & (data > FLOOR))
+        candidates = np.flatnonzero(data >= threshold[rows])
     else:
         # float32 rounding is monotonic, so these candidates are a superset of the exact top k;
         # the exact float64 order below then picks them.
@@ -57,23 +57,32 @@ def topk_rows(
 
 
 def _kth_largest(indptr: np.ndarray, data: np.ndarray, k: int, rows: np.ndarray) -> np.ndarray:
-    """Per row, the k-th largest finite value counting ties (the smallest one if fewer than k)."""
+    """Per row, the k-th largest value above FLOOR counting ties (the smallest one if fewer than k).
+
+    Rows without any such value get +inf, so `data >= threshold[rows]` alone picks the candidates.
+    """
     n = len(indptr) - 1
     nonempty = np.flatnonzero(np.diff(indptr) > 0)
     starts = indptr[:-1][nonempty]
-    remaining = data.copy()
-    threshold = np.full(n, -np.inf)
+    threshold = np.full(n, np.inf)
     need = np.full(n, k, dtype=np.int64)
-    for _ in range(k):
+    current = data
+    for step in range(k):
         best = np.full(n, -np.inf)
-        best[nonempty] = np.maximum.reduceat(remaining, starts)
+        best[nonempty] = np.maximum.reduceat(current, starts)
         active = (need > 0) & (best > FLOOR)
         if not active.any():
             break
         threshold[active] = best[active]
-        equal = (remaining == best[rows]) & (remaining > FLOOR)
-        need -= np.bincount(rows[equal], minlength=n)
-        remaining[equal] = -np.inf
+        if step == k - 1:
+            break
+        equal = current == best[rows]
+        ties = np.zeros(n, dtype=np.int64)
+        ties[nonempty] = np.add.reduceat(equal, starts, dtype=np.int64)
+        need -= ties
+        if not ((need > 0) & active).any():
+            break
+        current = np.where(equal, -np.inf, current)
     return threshold
 
 
