@@ -105,10 +105,10 @@
       return;
     }
     if (elt) elt.__posaiRetried = false;
-    if (evt.detail.successful && cfg_is_write(evt.detail)) clearError();
+    if (evt.detail.successful && isWrite(evt.detail)) clearError();
   });
 
-  function cfg_is_write(detail) {
+  function isWrite(detail) {
     var verb = detail.requestConfig && detail.requestConfig.verb;
     return verb && verb.toLowerCase() !== "get";
   }
