@@ -65,3 +65,39 @@ def test_sync_of_uninstalled_shop_does_nothing(app, fake, shop):
         db.session.commit()
         assert jobs.sync_shop(shop.id)["orders"] == {"skipped": "not installed"}
         assert db.session.scalar(sa.select(sa.func.count()).select_from(ProductVariant)) == 0
+
+
+def test_catch_up_follows_nested_pages_of_big_orders_and_products(app, fake, shop):
+    products, history = _setup(fake, shop, orders=3)
+    with app.app_context():
+        jobs.sync_shop(shop.id, train=False)
+        state = services.get_sync_state(shop.id, "orders")
+        since = state.last_synced_at
+    big_order = copy.deepcopy(history[0])
+    template = big_order["line_items"][0]
+    big_order["line_items"] = [dict(template, id=template["id"] + i, quantity=i + 1) for i in range(260)]
+    big_order["updated_at"] = "2031-01-01T00:00:00Z"
+    fake.set_order(shop.domain, big_order)
+    big_product = copy.deepcopy(products[0])
+    base = big_product["variants"][0]
+    big_product["variants"] = [
+        dict(base, id=base["id"] + i, inventory_item_id=base["inventory_item_id"] + i, title=f"Size {i}")
+        for i in range(130)
+    ]
+    big_product["updated_at"] = "2031-01-01T00:00:00Z"
+    fake.set_product(shop.domain, big_product)
+    with app.app_context():
+        state = services.get_sync_state(shop.id, "orders")
+        assert state.last_synced_at == since
+        jobs.sync_shop(shop.id, train=False)
+        lines = db.session.scalar(
+            sa.select(sa.func.count())
+            .where(OrderLineItem.order_id == big_order["id"])
+            .select_from(OrderLineItem)
+        )
+        variants = db.session.scalar(
+            sa.select(sa.func.count())
+            .select_from(ProductVariant)
+            .where(ProductVariant.product_id == big_product["id"], ProductVariant.deleted_at.is_(None))
+        )
+    assert (lines, variants) == (260, 130)
