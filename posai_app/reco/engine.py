@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 
-from posai_app.reco.evaluation import Cases, EvaluationReport, Progress
+from posai_app.reco.evaluation import MAX_CASES, Cases, EvaluationReport, Progress
 from posai_app.reco.orders import Order
 from posai_app.reco.scorers import BASIC, POPULARITY, SCORERS
 from posai_app.reco.stats import History, Stats
@@ -29,7 +29,7 @@ def evaluate_history(history: History, k: int, progress: Progress) -> Evaluation
     cut = history.split()
     progress("statistics", 0, 1)
     stats = Stats.build(history, 0, cut)
-    cases = Cases(history, cut, history.n_orders)
+    cases = Cases(history, cut, history.n_orders, MAX_CASES)
     progress("statistics", 1, 1)
     progress("evaluating", 0, 2)
     recs = cases.recommend_many([SCORERS[name].build(stats) for name in BASIC], k, stats.rank)
@@ -38,7 +38,10 @@ def evaluate_history(history: History, k: int, progress: Progress) -> Evaluation
     results[POPULARITY] = cases.figures(cases.popularity(stats, k), k)
     progress("evaluating", 2, 2)
     best = select_best(results, BASIC)
-    return EvaluationReport(k=k, train_orders=cut, evaluated_orders=cases.n, results=results, best=best)
+    report = EvaluationReport(k=k, train_orders=cut, evaluated_orders=cases.n, results=results, best=best)
+    if cases.eligible > cases.n:
+        report.selection["sampledFrom"] = cases.eligible
+    return report
 
 
 def select_best(results: dict[str, dict[str, float]], order: Iterable[str]) -> str:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from posai_app.reco.engine import _noop, select_best
-from posai_app.reco.evaluation import Cases, EvaluationReport, Progress
+from posai_app.reco.evaluation import MAX_CASES, Cases, EvaluationReport, Progress
 from posai_app.reco.index import NeighborIndex, truncate
 from posai_app.reco.orders import Order
 from posai_app.reco.scorers import BASIC, POPULARITY, SCORERS, SELECTION_ORDER, TUNING_ORDER, ScorerSpec
@@ -86,9 +86,9 @@ def train(
     inner_cut = history.split(cut)
     progress("statistics", 0, 2)
     inner_stats = Stats.build(history, 0, inner_cut)
-    inner_cases = Cases(history, inner_cut, cut)
+    inner_cases = Cases(history, inner_cut, cut, MAX_CASES)
     outer_stats = Stats.build(history, 0, cut)
-    outer_cases = Cases(history, cut, history.n_orders)
+    outer_cases = Cases(history, cut, history.n_orders, MAX_CASES)
     progress("statistics", 2, 2)
 
     # 1. Tuning and selection on the inner split, every candidate as it would be served (top-N rows).
@@ -166,6 +166,7 @@ def train(
             "innerEvaluatedOrders": inner_cases.n,
             "innerHitRate": inner_figures,
             "chosen": chosen,
+            **({"sampledFrom": outer_cases.eligible} if outer_cases.eligible > outer_cases.n else {}),
         },
         skipped=skipped,
     )
