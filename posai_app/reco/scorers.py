@@ -87,8 +87,7 @@ def asymmetric_cosine(stats: Stats, alpha: float = 0.5, shrink: float = 0.0, hal
 
 def bm25(stats: Stats, k1: float = 100.0, b: float = 0.8) -> sp.csr_matrix:
     """BM25-weighted item kNN (the `implicit` weighting): damps big baskets and very popular items."""
-    h = stats.history
-    x = h.incidence(stats.start, stats.stop)
+    x = stats.history.incidence(stats.start, stats.stop)
     n_items = max(int((stats.counts > 0).sum()), 2)
     basket = np.diff(x.indptr).astype(np.float64)
     # idf per order (big baskets say less about each pair), length norm per item (popularity).
@@ -97,47 +96,23 @@ def bm25(stats: Stats, k1: float = 100.0, b: float = 0.8) -> sp.csr_matrix:
     norm = (1.0 - b) + b * item_len / max(item_len[item_len > 0].mean(), 1e-12)
     weights = (k1 + 1.0) / (k1 * norm[x.indices] + 1.0) * np.repeat(idf, np.diff(x.indptr))
     xw = sp.csr_matrix((weights, x.indices, x.indptr), shape=x.shape)
-    g = (xw.T.tocsr() @ xw).tocsr()
-    return _restrict(g, stats)
+    return _on_co(stats, stats.gram_data(xw, xw.T.tocsr()))
 
 
 def rp3beta(stats: Stats, beta: float = 0.5, half_life: float = 0.0) -> sp.csr_matrix:
     """RP3β: P(a → order → b) = Σ_o 1/(cA·|o|), divided by cB^β (popularity penalty)."""
     h = stats.history
     x = h.incidence(stats.start, stats.stop)
-    basket = np.diff(x.indptr).astype(np.float64)
-    order_w = 1.0 / np.maximum(basket, 1.0)
+    order_w = 1.0 / np.maximum(np.diff(x.indptr).astype(np.float64), 1.0)
     if half_life:
-        order_w = order_w * _decay(stats, half_life)
-        counts = np.asarray(
-            h.incidence(stats.start, stats.stop, _decay(stats, half_life)).sum(axis=0)
-        ).ravel()
+        decay = stats.decay(half_life)
+        order_w = order_w * decay
+        counts = np.asarray(h.incidence(stats.start, stats.stop, decay).sum(axis=0)).ravel()
     else:
         counts = stats.counts.astype(np.float64)
-    xw = sp.csr_matrix((np.repeat(order_w, np.diff(x.indptr)), x.indices, x.indptr), shape=x.shape)
-    g = _restrict((x.T.tocsr() @ xw).tocsr(), stats)
-    ca, cb = counts[stats.rows], counts[g.indices]
-    g.data = g.data / np.maximum(ca, 1e-12) / np.power(np.maximum(cb, 1e-12), beta)
-    return g
-
-
-def _decay(stats: Stats, half_life: float) -> np.ndarray:
-    times = stats.history.times[stats.start : stats.stop]
-    return np.power(0.5, (times[-1] - times) / (86_400e6 * half_life))
-
-
-def _restrict(values: sp.csr_matrix, stats: Stats) -> sp.csr_matrix:
-    """`values` on exactly the co-occurrence entries (drops the diagonal; same entry order)."""
-    values.sort_indices()
-    co = stats.co
-    if values.nnz == co.nnz and np.array_equal(values.indices, co.indices):
-        return _on_co(stats, values.data)
-    rows = np.repeat(np.arange(values.shape[0]), np.diff(values.indptr))
-    v = values.shape[1]
-    keys = rows * v + values.indices
-    co_keys = stats.rows.astype(np.int64) * v + co.indices
-    at = np.searchsorted(keys, co_keys)
-    return _on_co(stats, values.data[np.minimum(at, len(keys) - 1)])
+    walk = stats.gram_data(h.incidence(stats.start, stats.stop, order_w))
+    ca, cb = counts[stats.rows], counts[stats.co.indices]
+    return _on_co(stats, walk / np.maximum(ca, 1e-12) / np.power(np.maximum(cb, 1e-12), beta))
 
 
 BASIC = ("cooccurrence", "cosine", "confidence", "lift", "jaccard")
@@ -166,7 +141,7 @@ def ease(stats: Stats, lam: float = 50.0, half_life: float = 0.0, max_variants: 
 
     keep = ease_variants(stats, max_variants)
     x = stats.history.incidence(stats.start, stats.stop)[:, keep]
-    xw = x if not half_life else sp.diags(_decay(stats, half_life)) @ x
+    xw = x if not half_life else sp.diags(stats.decay(half_life)) @ x
     gram = np.asarray((x.T @ xw).toarray(), dtype=np.float32)
     gram[np.diag_indices_from(gram)] += lam
     factor, info = lapack.spotrf(gram, lower=False, overwrite_a=True, clean=False)

@@ -71,9 +71,12 @@ class Stats:
     start: int
     stop: int
     counts: np.ndarray  # orders containing each variant (int64)
-    co: sp.csr_matrix  # float64 co-occurrence counts, zero diagonal, sorted indices
+    co: sp.csr_matrix  # float64 co-occurrence counts, zero diagonal (entries in product order)
     rank: np.ndarray  # serving/tie order: 0 = most orders, then id ascending as strings
     rows: np.ndarray = field(repr=False)  # row index of each entry of co
+    _xt: sp.csr_matrix = field(repr=False, default=None)  # Xᵀ, the left operand of every Gram product
+    _keep: np.ndarray = field(repr=False, default=None)  # off-diagonal positions of a raw Gram product
+    _raw_nnz: int = 0
     _cache: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -85,45 +88,46 @@ class Stats:
         """Counts, co-occurrence and tie order of orders [start, stop)."""
         x = history.incidence(start, stop)
         counts = np.bincount(x.indices, minlength=history.n_variants).astype(np.int64)
-        co = _gram(x)
+        xt = x.T.tocsr()
+        raw = xt @ x
+        raw_rows = np.repeat(np.arange(raw.shape[0], dtype=np.int32), np.diff(raw.indptr))
+        keep = np.flatnonzero(raw_rows != raw.indices)
+        indptr = np.zeros(raw.shape[0] + 1, dtype=np.int64)
+        np.cumsum(np.bincount(raw_rows[keep], minlength=raw.shape[0]), out=indptr[1:])
+        co = sp.csr_matrix((raw.data[keep], raw.indices[keep], indptr), shape=raw.shape)
+        co.has_sorted_indices = False
         rank = tie_rank(counts, history.id_rank)
-        rows = np.repeat(np.arange(co.shape[0], dtype=np.int32), np.diff(co.indptr))
-        return cls(history, start, stop, counts, co, rank, rows)
+        return cls(history, start, stop, counts, co, rank, raw_rows[keep], xt, keep, raw.nnz)
+
+    def gram_data(self, right: sp.csr_matrix, left_t: sp.csr_matrix | None = None) -> np.ndarray:
+        """Values of (left_t or Xᵀ) @ right on co's entries, in co's order.
+
+        `right` (and `left_t`) must have X's (Xᵀ's) sparsity with positive values: a CSR product's
+        entry order depends only on the operands' structure, so it lines up with co's.
+        """
+        raw = (self._xt if left_t is None else left_t) @ right
+        if raw.nnz != self._raw_nnz:
+            raise ValueError("weighted Gram product does not share the co-occurrence structure")
+        return raw.data[self._keep]
 
     def weighted(self, half_life_days: float) -> tuple[np.ndarray, sp.csr_matrix]:
         """Time-decayed counts and co-occurrence: each order weighs 0.5^(age / half-life)."""
         key = ("decay", half_life_days)
         if key not in self._cache:
-            times = self.history.times[self.start : self.stop]
-            age_days = (times[-1] - times) / DAY_US if len(times) else times.astype(np.float64)
-            weights = np.power(0.5, age_days / half_life_days)
-            x = self.history.incidence(self.start, self.stop)
+            weights = self.decay(half_life_days)
             xw = self.history.incidence(self.start, self.stop, weights)
             counts = np.asarray(xw.sum(axis=0)).ravel()
-            co = _gram(x, xw)
-            # Keep exactly the unweighted structure so scorers can share it.
-            self._cache[key] = (counts, _align(co, self.co))
+            co = sp.csr_matrix((self.gram_data(xw), self.co.indices, self.co.indptr), shape=self.co.shape)
+            self._cache[key] = (counts, co)
         return self._cache[key]
 
-
-def _gram(x: sp.csr_matrix, xw: sp.csr_matrix | None = None) -> sp.csr_matrix:
-    """XᵀX (or XᵀW X) without its diagonal, sorted indices."""
-    right = x if xw is None else xw
-    g = (x.T.tocsr() @ right).tocsr()
-    g.sort_indices()
-    rows = np.repeat(np.arange(g.shape[0]), np.diff(g.indptr))
-    g.data[rows == g.indices] = 0.0
-    g.eliminate_zeros()
-    return g
-
-
-def _align(values: sp.csr_matrix, structure: sp.csr_matrix) -> sp.csr_matrix:
-    """`values` restricted to (and stored in) exactly the entries of `structure`."""
-    if values.nnz == structure.nnz and np.array_equal(values.indices, structure.indices):
-        return sp.csr_matrix((values.data, structure.indices, structure.indptr), shape=structure.shape)
-    aligned = structure.copy()
-    aligned.data = np.asarray(values[structure.nonzero()]).ravel()
-    return aligned
+    def decay(self, half_life_days: float) -> np.ndarray:
+        """Per-order weights 0.5^(age / half-life), age from the slice's latest order (never 0)."""
+        times = self.history.times[self.start : self.stop]
+        if not len(times):
+            return np.ones(0)
+        weights = np.power(0.5, (times[-1] - times) / (DAY_US * half_life_days))
+        return np.maximum(weights, 1e-300)
 
 
 def tie_rank(counts: np.ndarray, id_rank: np.ndarray) -> np.ndarray:
