@@ -58,6 +58,23 @@ def _insert(model):
     return insert(model)
 
 
+_LOCK_NAMESPACE = {"orders": 51_001, "products": 51_002}
+
+
+def _lock_shop(shop_id: int, resource: str) -> None:
+    """Serialise one shop's writes of a resource until commit (PostgreSQL advisory lock).
+
+    Upserts read the stored versions and tombstones, then write; two workers applying
+    webhooks for the same order at once must not interleave those steps. Transactions are
+    short (one batch), so waiting is brief; SQLite already serialises writers.
+    """
+    if db.engine.dialect.name == "postgresql":
+        db.session.execute(
+            sa.text("SELECT pg_advisory_xact_lock(:namespace, :shop_id)"),
+            {"namespace": _LOCK_NAMESPACE[resource], "shop_id": shop_id},
+        )
+
+
 def _chunks(values: list, size: int = _ID_CHUNK) -> Iterator[list]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
@@ -200,6 +217,7 @@ def upsert_orders(
 
 def _upsert_order_batch(shop_id: int, batch: list[dict]) -> UpsertResult:
     result = UpsertResult()
+    _lock_shop(shop_id, "orders")
     orders = _newest_per_id(batch, "order_id", _order_version)
     ids = [o["order_id"] for o in orders]
     deleted = _tombstoned(shop_id, "order", ids)
@@ -272,6 +290,7 @@ def delete_orders(shop_id: int, order_ids: Iterable[int], *, reason: str = "dele
     ids = sorted({int(i) for i in order_ids})
     if not ids:
         return 0
+    _lock_shop(shop_id, "orders")
     _tombstone(shop_id, "order", ids, reason)
     removed = 0
     for chunk in _chunks(ids):
@@ -327,6 +346,7 @@ def upsert_products(
 
 def _upsert_product_batch(shop_id: int, batch: list[dict]) -> UpsertResult:
     result = UpsertResult()
+    _lock_shop(shop_id, "products")
     products = _newest_per_id(batch, "product_id", _product_version)
     ids = [p["product_id"] for p in products]
     deleted = _tombstoned(shop_id, "product", ids)
@@ -397,6 +417,7 @@ def _retire_variants(shop_id: int, product_id: int, keep: list[int], version: da
 
 def delete_product(shop_id: int, product_id: int) -> int:
     """Mark a product's variants deleted and tombstone it; returns the variants marked."""
+    _lock_shop(shop_id, "products")
     _tombstone(shop_id, "product", [int(product_id)], "deleted")
     result = db.session.execute(
         sa.update(ProductVariant)

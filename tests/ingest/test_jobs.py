@@ -227,3 +227,40 @@ def test_old_webhook_delivery_records_are_pruned(app, shop):
         db.session.commit()
         assert schedule.prune_webhook_deliveries(now) == 1
         assert db.session.scalars(sa.select(WebhookDelivery.webhook_id)).all() == ["recent"]
+
+
+def test_concurrent_old_and_new_payloads_converge(app, shop, requires_postgres):
+    """Two workers applying an older and a newer version of one order at the same moment."""
+    import threading
+
+    base = parse.order_from_rest(next(shopify_shape.iter_order_payloads()))
+    for round_number in range(15):
+        old = copy.deepcopy(base)
+        old["order_id"] = base["order_id"] + round_number
+        for i, item in enumerate(old["line_items"]):
+            item["line_item_id"] = item["line_item_id"] + 100_000 * round_number + i
+        old["updated_at"] = datetime(2012, 1, 1, tzinfo=UTC)
+        new = copy.deepcopy(old)
+        new["updated_at"] = datetime(2012, 2, 1, tzinfo=UTC)
+        new["line_items"] = new["line_items"][1:]
+        barrier = threading.Barrier(2)
+
+        def apply(order):
+            with app.app_context():
+                barrier.wait()
+                services.upsert_orders(shop.id, [order])
+                db.session.commit()
+                db.session.remove()
+
+        threads = [threading.Thread(target=apply, args=(o,)) for o in (old, new)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        with app.app_context():
+            stored = set(
+                db.session.scalars(
+                    sa.select(OrderLineItem.line_item_id).where(OrderLineItem.order_id == old["order_id"])
+                )
+            )
+        assert stored == {item["line_item_id"] for item in new["line_items"]}, round_number
