@@ -25,7 +25,7 @@ from posai_app.ingest import parse, services
 from posai_app.models import Shop, SyncState, WebhookDelivery, utcnow
 from posai_app.queue import enqueue
 from posai_app.shopify import bulk, queries
-from posai_app.shopify.client import AdminClient, client_for_shop
+from posai_app.shopify.client import AdminClient, BulkFileGone, client_for_shop
 from posai_app.shopify.gid import from_gid, to_gid
 
 log = logging.getLogger(__name__)
@@ -170,7 +170,15 @@ def _sync_resource(shop_id: int, resource: str, on_progress: Progress | None) ->
     try:
         client = client_for_shop(shop_id)
         if state.last_synced_at is None:
-            result = _bulk_sync(client, shop, state, resource, on_progress)
+            try:
+                result = _bulk_sync(client, shop, state, resource, on_progress)
+            except BulkFileGone:
+                # The operation's file expired (a sync resumed days later): run a fresh one.
+                db.session.rollback()
+                state.bulk_operation_id = None
+                state.cursor = None
+                db.session.commit()
+                result = _bulk_sync(client, shop, state, resource, on_progress)
         else:
             result = _catch_up(client, shop, state, resource, on_progress)
     except OutOfTime:

@@ -41,6 +41,10 @@ class ShopifyTransientError(ShopifyError):
     retriable = True
 
 
+class BulkFileGone(ShopifyError):
+    """A bulk operation's result file is no longer downloadable (its signed URL expired)."""
+
+
 class ShopifyAuthError(ShopifyError):
     """The shop's token was rejected even after a refresh (app uninstalled or scopes revoked)."""
 
@@ -190,8 +194,10 @@ class AdminClient:
             with self._http.stream("GET", url, timeout=httpx.Timeout(60.0, read=300.0)) as response:
                 if response.status_code >= 500 or response.status_code == 429:
                     raise ShopifyTransientError(f"download failed: HTTP {response.status_code}")
+                if response.status_code in (403, 404, 410):
+                    raise BulkFileGone(f"download failed: HTTP {response.status_code} (link expired?)")
                 if response.status_code >= 400:
-                    raise ShopifyError(f"download failed: HTTP {response.status_code} (link expired?)")
+                    raise ShopifyError(f"download failed: HTTP {response.status_code}")
                 yield from response.iter_lines()
         except httpx.TransportError as exc:
             # Lines already yielded cannot be taken back, so no retry here: the caller

@@ -105,6 +105,7 @@ class BulkOp:
     status: str = "CREATED"
     object_count: int | None = None
     completed_at: str | None = None
+    file_expired: bool = False  # the signed URL stopped working (Shopify keeps files a week)
 
 
 @dataclass
@@ -718,6 +719,9 @@ class _Handler(BaseHTTPRequestHandler):
             op = next((o for o in shop.bulk_ops if o.id.endswith("/" + match.group(2))), None)
         if op is None or op.status != "COMPLETED":
             self._json(404, {"errors": "Not Found"})
+            return
+        if op.file_expired:
+            self._json(403, {"error": "Request has expired"})
             return
         with fake.lock:
             fake.downloads += 1

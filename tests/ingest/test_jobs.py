@@ -264,3 +264,30 @@ def test_concurrent_old_and_new_payloads_converge(app, shop, requires_postgres):
                 )
             )
         assert stored == {item["line_item_id"] for item in new["line_items"]}, round_number
+
+
+def test_expired_bulk_file_starts_a_fresh_operation(app, fake, shop):
+    from tests.fakeshopify.server import BulkOp
+
+    _, history = _setup(fake, shop, orders=5)
+    old_id = "gid://shopify/BulkOperation/1"
+    fake.shops[shop.domain].bulk_ops.append(
+        BulkOp(
+            id=old_id,
+            kind="orders",
+            search=None,
+            created_at="2026-01-01T00:00:00Z",
+            polls_left=0,
+            status="COMPLETED",
+            object_count=10,
+            file_expired=True,
+        )
+    )
+    with app.app_context():
+        jobs.sync_products(shop.id)
+        state = services.get_sync_state(shop.id, "orders")
+        state.bulk_operation_id, state.cursor = old_id, '{"mode": "bulk", "line": 3}'  # a sync resumed late
+        db.session.commit()
+        jobs.sync_orders(shop.id)
+        assert services.count_rows(shop.id)["orders"] == len(history)
+        assert services.get_sync_state(shop.id, "orders").bulk_operation_id != old_id
