@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 
+import numpy as np
+
 from posai_app.reco.evaluation import MAX_CASES, Cases, EvaluationReport, Progress
 from posai_app.reco.orders import Order
 from posai_app.reco.scorers import BASIC, POPULARITY, SCORERS
@@ -29,7 +31,7 @@ def evaluate_history(history: History, k: int, progress: Progress) -> Evaluation
     cut = history.split()
     progress("statistics", 0, 1)
     stats = Stats.build(history, 0, cut)
-    cases = Cases(history, cut, history.n_orders, MAX_CASES)
+    cases = Cases(history, cut, history.n_orders, MAX_CASES, np.diff(stats.co.indptr))
     progress("statistics", 1, 1)
     progress("evaluating", 0, 2)
     recs = cases.recommend_many([SCORERS[name].build(stats) for name in BASIC], k, stats.rank)

@@ -12,7 +12,11 @@ import scipy.sparse as sp
 from posai_app.reco.stats import History, Stats
 from posai_app.reco.topk import row_ids, topk_rows
 
-MAX_CASES = 25_000  # validation carts evaluated at most (sampled evenly beyond; far above small shops)
+MAX_CASES = (
+    10_000  # validation carts evaluated at most (evenly spaced sample beyond; small shops are never sampled)
+)
+WORK_CAP = 150_000_000  # total multiply-adds of a sampled evaluation (only applies when sampling)
+MIN_SAMPLE = 2_000
 WORK_LIMIT = 4_000_000  # multiply-adds per scoring chunk: bounds the memory of one sparse product
 SELF_SCORE = -1e300  # far below FLOOR (topk): marks cart items inside the product
 Progress = Callable[[str, int, int], None]
@@ -38,17 +42,41 @@ def _matmat(n_rows, n_cols, a_indptr, a_indices, b_indptr, b_indices, b_data, nn
     return indptr, indices[:used], values[:used], used
 
 
+def _spaced(rows: np.ndarray, count: int) -> np.ndarray:
+    return rows[np.unique(np.linspace(0, len(rows) - 1, count).round().astype(np.int64))]
+
+
+def _cart_work(history: History, chosen: np.ndarray, row_nnz: np.ndarray) -> int:
+    """Multiply-adds of scoring these orders' carts against rows of these sizes."""
+    lengths = history.lengths[chosen] - 1
+    starts = np.repeat(history.indptr[chosen], lengths)
+    offsets = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    return int(row_nnz[history.indices[starts + offsets]].sum())
+
+
 class Cases:
     """Validation cases of orders [start, stop): cart = all items but the last, held out = the last."""
 
-    def __init__(self, history: History, start: int, stop: int, max_cases: int | None = None) -> None:
+    def __init__(
+        self,
+        history: History,
+        start: int,
+        stop: int,
+        max_cases: int | None = None,
+        row_nnz: np.ndarray | None = None,
+    ) -> None:
         lengths = history.lengths[start:stop]
         chosen = np.flatnonzero(lengths >= 2) + start
         self.eligible = len(chosen)
         if max_cases is not None and len(chosen) > max_cases:
             # Very large histories: an evenly spaced (deterministic) sample of the cases keeps
             # evaluation time bounded; the report says how many were eligible.
-            chosen = chosen[np.unique(np.linspace(0, len(chosen) - 1, max_cases).round().astype(np.int64))]
+            chosen = _spaced(chosen, max_cases)
+            if row_nnz is not None:
+                # ... and fewer still when their carts touch huge neighbourhoods (exact products).
+                work = _cart_work(history, chosen, row_nnz)
+                if work > WORK_CAP:
+                    chosen = _spaced(chosen, max(MIN_SAMPLE, int(len(chosen) * WORK_CAP / work)))
         self.order_rows = chosen
         cart_lengths = history.lengths[chosen] - 1
         begins = history.indptr[chosen]

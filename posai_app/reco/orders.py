@@ -90,20 +90,41 @@ def load_orders_csv(path: str | os.PathLike) -> list[Order]:
     return orders
 
 
+def time_keys(values: Sequence[datetime | str]) -> list[int]:
+    """time_key() for many values; naive datetimes and offset-free ISO strings convert in one go."""
+    kinds = set(map(type, values))
+    if len(kinds) == 1 and (
+        (datetime in kinds and not any(v.tzinfo is not None for v in values))
+        or (str in kinds and not any(("+" in v or v.endswith("Z")) for v in values))
+    ):
+        import warnings
+
+        import numpy as np
+
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                return np.array(values, dtype="datetime64[us]").astype(np.int64).tolist()
+        except (ValueError, TypeError, Warning):
+            pass  # unusual spellings: parse one by one below
+    return [time_key(v) for v in values]
+
+
 def baskets_by_time(orders: Iterable[Order]) -> tuple[list[list[str]], list[int]]:
-    """Distinct-item baskets (orders with >= 1 item) stably sorted by created_at, with their time keys."""
-    baskets, keys = [], []
+    """Distinct-item baskets (orders with >= 1 item) stably sorted by created_at, with their time keys.
+
+    Ids are expected to be strings (History converts other types); None and "" are dropped.
+    """
+    baskets, moments = [], []
     for order in orders:
         items = dict.fromkeys(order.variant_ids)
         if None in items or "" in items:
             items.pop(None, None)
             items.pop("", None)
         if items:
-            basket = list(items)
-            if not all(type(v) is str for v in basket):
-                basket = list(dict.fromkeys(str(v) for v in basket))
-            baskets.append(basket)
-            keys.append(time_key(order.created_at))
+            baskets.append(list(items))
+            moments.append(order.created_at)
+    keys = time_keys(moments)
     order_ = sorted(range(len(baskets)), key=keys.__getitem__)  # sorted() is stable
     return [baskets[i] for i in order_], [keys[i] for i in order_]
 

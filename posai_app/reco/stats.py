@@ -22,6 +22,13 @@ class History:
         add = vocab.setdefault
         for items in baskets:
             flat.extend([add(v, len(vocab)) for v in items])
+        if not all(type(v) is str for v in vocab):
+            # Ids are strings inside the engine; other types (e.g. numeric ids) are converted here.
+            baskets = [list(dict.fromkeys(str(v) for v in items)) for items in baskets]
+            vocab, flat = {}, []
+            add = vocab.setdefault
+            for items in baskets:
+                flat.extend([add(v, len(vocab)) for v in items])
         lengths = np.fromiter(map(len, baskets), dtype=np.int64, count=len(baskets))
         self.vocab = vocab
         self.ids: list[str] = list(vocab)

@@ -7,6 +7,7 @@ import pytest
 
 from posai_app.reco import Order, OrdersFileError, load_orders_csv
 from posai_app.reco.orders import baskets_by_time, split_point
+from posai_app.reco.stats import History
 
 HEADER = "order_id,created_at,variant_id,product_title,price,quantity\n"
 
@@ -66,7 +67,21 @@ def test_sort_is_stable_and_empty_orders_are_dropped():
         Order("e", datetime(2024, 1, 1, 12), [6, ""]),
     ]
     baskets, _ = baskets_by_time(orders)
-    assert baskets == [["3"], ["6"], ["1", "2"], ["4", "5"]]
+    assert baskets == [["3"], [6], ["1", "2"], ["4", "5"]]
+    history = History.from_orders(orders)  # ids become strings inside the engine
+    assert [history.ids[i] for i in history.indices] == ["3", "6", "1", "2", "4", "5"]
+    assert history.lengths.tolist() == [1, 1, 2, 2]
+
+
+def test_time_keys_agree_for_strings_datetimes_and_offsets():
+    from posai_app.reco.orders import time_key, time_keys
+
+    texts = ["2024-01-02T10:00:00", "2024-01-02 10:00:00.5", "2024-01-02T12:00:00+02:00"]
+    assert time_keys(texts) == [time_key(t) for t in texts]
+    assert time_keys(texts[:2]) == [time_key(t) for t in texts[:2]]
+    moments = [datetime(2024, 1, 2, 10), datetime(2024, 1, 2, 10, 0, 0, 500000)]
+    assert time_keys(moments) == time_keys(texts[:2])
+    assert time_keys(texts)[0] == time_keys(texts)[2]
 
 
 def test_split_point_is_floor_of_80_percent():
