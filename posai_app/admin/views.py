@@ -63,6 +63,13 @@ def _has_session_token() -> bool:
     return bool(request.headers.get("Authorization") or request.args.get("id_token"))
 
 
+@bp.get("/")
+def root():
+    """Shopify may open the app at its origin: go to the embedded home, keeping the query."""
+    query = request.query_string.decode()
+    return redirect(url_for("admin.index") + (f"?{query}" if query else ""), code=302)
+
+
 @bp.get("/app")
 def index():
     if demo_enabled(current_app.config) and not _has_session_token():

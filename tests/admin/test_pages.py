@@ -296,3 +296,9 @@ def test_bounce_keeps_odd_query_keys_as_plain_data(app, client, shop):
     assert response.status_code == 302
     location = response.headers["Location"]
     assert location.startswith("/app/session-token-bounce?") and "_scheme=javascript" in location
+
+
+def test_app_origin_redirects_to_the_embedded_home_keeping_the_query(client):
+    response = client.get("/?shop=alpha-shop.myshopify.com&host=YWJj&embedded=1")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/app?shop=alpha-shop.myshopify.com&host=YWJj&embedded=1"
