@@ -8,18 +8,16 @@ so every request still goes through the one session-token verification path.
 
 from __future__ import annotations
 
-import time
-import uuid
 from collections.abc import Mapping
 from typing import Any
 
-import jwt
 import sqlalchemy as sa
 
+from posai_app.auth.session_token import mint_session_token
+from posai_app.demo import DEMO_SHOP_DOMAIN
 from posai_app.extensions import db
 from posai_app.models import Shop
 
-DEMO_SHOP_DOMAIN = "posai-demo.myshopify.com"
 DEMO_TOKEN_TTL_SECONDS = 120
 
 
@@ -43,17 +41,4 @@ def mint_demo_session_token(
     config: Mapping[str, Any], shop_domain: str = DEMO_SHOP_DOMAIN, ttl: int | None = None
 ) -> str:
     """A session token shaped like App Bridge's for the shop, valid for `ttl` seconds."""
-    ttl = ttl or demo_token_ttl(config)
-    now = int(time.time())
-    claims = {
-        "iss": f"https://{shop_domain}/admin",
-        "dest": f"https://{shop_domain}",
-        "aud": config["SHOPIFY_API_KEY"],
-        "sub": "demo",
-        "exp": now + ttl,
-        "nbf": now - 1,
-        "iat": now,
-        "jti": str(uuid.uuid4()),
-        "sid": uuid.uuid4().hex,
-    }
-    return jwt.encode(claims, config["SHOPIFY_API_SECRET"], algorithm="HS256")
+    return mint_session_token(config, shop_domain, ttl or demo_token_ttl(config), subject="demo")

@@ -9,9 +9,13 @@ the same host. POS tokens carry no `sid`/`iss`/`sub`, so none of those is requir
 
 from __future__ import annotations
 
+import time
+import uuid
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
+
+import jwt
 
 from posai_app.auth.domains import is_valid_shop_domain
 
@@ -78,3 +82,26 @@ def verify_session_token(token: str, config: Mapping[str, Any]) -> dict[str, Any
             raise SessionTokenError("issuer_mismatch", "Session token's issuer does not match its shop")
     claims["shop_domain"] = shop_domain
     return claims
+
+
+def mint_session_token(
+    config: Mapping[str, Any], shop_domain: str, ttl: int, subject: str | None = None
+) -> str:
+    """A session token shaped like App Bridge's, signed with our API secret (demo and local curl use).
+
+    Verified by the same `verify_session_token` path as Shopify's own tokens.
+    """
+    now = int(time.time())
+    claims = {
+        "iss": f"https://{shop_domain}/admin",
+        "dest": f"https://{shop_domain}",
+        "aud": config["SHOPIFY_API_KEY"],
+        "exp": now + ttl,
+        "nbf": now - 1,
+        "iat": now,
+        "jti": str(uuid.uuid4()),
+        "sid": uuid.uuid4().hex,
+    }
+    if subject is not None:
+        claims["sub"] = subject
+    return jwt.encode(claims, config["SHOPIFY_API_SECRET"], algorithm="HS256")
