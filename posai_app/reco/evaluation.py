@@ -15,7 +15,7 @@ from posai_app.reco.topk import row_ids, topk_rows
 MAX_CASES = (
     10_000  # validation carts evaluated at most (evenly spaced sample beyond; small shops are never sampled)
 )
-WORK_CAP = 150_000_000  # total multiply-adds of a sampled evaluation (only applies when sampling)
+WORK_CAP = 60_000_000  # total multiply-adds of a sampled evaluation (only applies when sampling)
 MIN_SAMPLE = 2_000
 WORK_LIMIT = 4_000_000  # multiply-adds per scoring chunk: bounds the memory of one sparse product
 SELF_SCORE = -1e300  # far below FLOOR (topk): marks cart items inside the product

@@ -24,7 +24,7 @@ from posai_app.reco.orders import Order
 from posai_app.reco.scorers import BASIC, POPULARITY, SCORERS, SELECTION_ORDER, TUNING_ORDER, ScorerSpec
 from posai_app.reco.stats import History, Stats
 
-TIME_BUDGET = 30.0  # seconds for tuning + report (the rest of the 60 s goes to loading and the index)
+TIME_BUDGET = 25.0  # seconds for tuning + report (the rest of the 60 s goes to loading and the index)
 EASE_MAX_VARIANTS = 4000  # dense EASE cost grows with the cube of this
 EASE_SECONDS_PER_GFLOP = 0.1  # pessimistic 2-core estimate, refined by the first fit
 
