@@ -25,12 +25,14 @@ DOMAIN = "bench-shop.myshopify.com"
 
 def _serve_fake(port_queue: multiprocessing.Queue, stop: multiprocessing.Event) -> None:
     from tests.fakeshopify import FakeShopify, dataset
+    from tests.fakeshopify.server import clear_cache
 
     fake = FakeShopify().start()
     fake.add_shop(DOMAIN, TOKEN, products=dataset.products(), base_orders=dataset.orders)
     port_queue.put(fake.admin_base_url)
     stop.wait()
     fake.stop()
+    clear_cache()  # multiprocessing children end without running atexit
 
 
 def _rss_mb() -> float:

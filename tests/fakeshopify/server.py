@@ -427,7 +427,7 @@ class FakeShopify:
                         handle.write(line + "\n")
                         count += 1
                 _BASE_CACHE[key] = (handle.name, count)
-                atexit.register(os.unlink, handle.name)
+                atexit.register(clear_cache)
             return _BASE_CACHE[key]
 
     def count_lines(self, shop: FakeShop, op: BulkOp) -> int:
@@ -472,6 +472,17 @@ class FakeShopify:
             yield json.dumps(order_node(order))
             for item in order.get("line_items") or []:
                 yield json.dumps({**line_item_node(item, currency), "__parentId": parent})
+
+
+def clear_cache() -> None:
+    """Remove the rendered history files (atexit does it; processes ended by os._exit call it)."""
+    with _BASE_CACHE_LOCK:
+        for path, _ in _BASE_CACHE.values():
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+        _BASE_CACHE.clear()
 
 
 def _operation_name(query: str) -> str | None:
