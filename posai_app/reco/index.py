@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
@@ -10,6 +11,10 @@ import scipy.sparse as sp
 from posai_app.reco.topk import topk_rows
 
 Exclude = Callable[[str], bool] | Collection[str] | None
+
+
+def _rank_key(item: tuple[int, float]) -> tuple[float, int]:
+    return (-item[1], item[0])  # score desc, then tie order (internal position) asc
 
 
 def _excluder(exclude: Exclude) -> Callable[[str], bool]:
@@ -43,6 +48,7 @@ class NeighborIndex:
         self.targets = np.asarray(targets, dtype=np.int32)
         self.scores = np.asarray(scores, dtype=np.float64)
         self.co_counts = np.asarray(co_counts, dtype=np.int64)
+        self._rows: dict[int, tuple[list[int], list[float]]] = {}
 
     @property
     def counts(self) -> dict[str, int]:
@@ -77,36 +83,50 @@ class NeighborIndex:
         """
         if limit <= 0:
             return []
-        position, indptr = self.position, self.indptr
+        position = self.position
         in_cart: set[int] = set()
         totals: dict[int, float] = {}
+        get = totals.get
         for vid in cart_ids:
             i = position.get(vid)
             if i is None or i in in_cart:
                 continue
             in_cart.add(i)
-            s, e = indptr[i], indptr[i + 1]
-            if s == e:
-                continue
-            get = totals.get
-            for t, sc in zip(self.targets[s:e].tolist(), self.scores[s:e].tolist(), strict=True):
+            targets, scores = self._row(i)
+            for t, sc in zip(targets, scores, strict=True):
                 totals[t] = get(t, 0.0) + sc
         for i in in_cart:
             totals.pop(i, None)
         if not totals:
             return []
-        ranked = sorted(totals.items(), key=lambda item: (-item[1], item[0]))
         skip = _excluder(exclude)
         ids = self.ids
-        out = []
-        for t, sc in ranked:
-            vid = ids[t]
-            if skip(vid):
-                continue
-            out.append((vid, sc))
-            if len(out) == limit:
-                break
+        key = _rank_key
+        # A partial selection suffices unless exclusions eat into it; then sort everything.
+        want = limit * 2 + 8
+        pool = heapq.nsmallest(want, totals.items(), key=key) if len(totals) > want else None
+        for ranked in (pool, None):
+            if ranked is None:
+                ranked = sorted(totals.items(), key=key)
+            out = []
+            for t, sc in ranked:
+                vid = ids[t]
+                if not skip(vid):
+                    out.append((vid, sc))
+                    if len(out) == limit:
+                        return out
+            if pool is None or len(pool) == len(totals):
+                return out
+            pool = None
         return out
+
+    def _row(self, i: int) -> tuple[list[int], list[float]]:
+        """One variant's neighbours as Python lists (memoised: hot variants are asked for often)."""
+        row = self._rows.get(i)
+        if row is None:
+            s, e = self.indptr[i], self.indptr[i + 1]
+            row = self._rows[i] = (self.targets[s:e].tolist(), self.scores[s:e].tolist())
+        return row
 
     def bestsellers(self, limit: int, exclude: Exclude = None) -> list[tuple[str, int]]:
         """The most-bought variants (popularity fallback): (id, order count), best first."""

@@ -87,3 +87,11 @@ def test_recommend_is_fast():
     for _ in range(1000):
         index.recommend(cart, 4, exclude={"5"})
     assert (time.perf_counter() - started) / 1000 < 1e-3
+
+
+def test_exclusions_reach_past_the_partial_selection():
+    rows = [("X", f"n{i:02d}", 1, float(100 - i)) for i in range(40)]
+    index = NeighborIndex.from_rows(rows, {"X": 1})
+    excluded = {f"n{i:02d}" for i in range(30)}
+    assert [v for v, _ in index.recommend(["X"], 3, exclude=excluded)] == ["n30", "n31", "n32"]
+    assert [v for v, _ in index.recommend(["X"], 3)] == ["n00", "n01", "n02"]
