@@ -31,7 +31,7 @@ from posai_app.models import (
     SyncState,
     VariantNeighbor,
 )
-from posai_app.queue import enqueue, get_redis
+from posai_app.queue import get_redis
 from posai_app.tenancy import select_for_shop
 
 BASELINE_METRIC = "popularity"
@@ -770,16 +770,16 @@ def request_sync(shop_id: int) -> dict[str, Any]:
     if any(s["active"] for s in sync_states(shop_id).values()):
         return {"status": "already_running"}
     _require_job("posai_app.ingest.jobs", "Syncing from Shopify")
+    from posai_app.ingest.jobs import enqueue_sync
+
     if get_redis() is None:
 
         def sync() -> None:
-            enqueue("ingest", "posai_app.ingest.jobs.sync_shop", shop_id)
+            enqueue_sync(shop_id)
 
         started = _start_in_background("sync", shop_id, sync)
         return {"status": "queued" if started else "already_running", "job_id": None}
-    job_id = enqueue(
-        "ingest", "posai_app.ingest.jobs.sync_shop", shop_id, job_id=f"sync-{shop_id}", coalesce=True
-    )
+    job_id = enqueue_sync(shop_id)
     return {"status": "queued", "job_id": job_id}
 
 

@@ -15,7 +15,6 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from posai_app import queue
 from posai_app.auth.domains import is_valid_shop_domain
 from posai_app.auth.tokens import aware, store_tokens
 from posai_app.extensions import db
@@ -24,7 +23,6 @@ from posai_app.tenancy import delete_shop_data
 
 log = logging.getLogger(__name__)
 
-SYNC_JOB = "posai_app.ingest.jobs.sync_shop"
 
 
 def install_shop(shop_domain: str, token_response: Mapping[str, Any]) -> Shop:
@@ -66,7 +64,9 @@ def install_shop(shop_domain: str, token_response: Mapping[str, Any]) -> Shop:
 
 def _enqueue_first_sync(shop_id: int) -> None:
     try:
-        queue.enqueue("ingest", SYNC_JOB, shop_id, job_id=f"sync-{shop_id}", coalesce=True)
+        from posai_app.ingest.jobs import enqueue_sync
+
+        enqueue_sync(shop_id)
     except Exception:
         # The install is committed and usable; a failed enqueue (Redis down) must not undo it.
         # The nightly / catch-up sync picks the shop up later.

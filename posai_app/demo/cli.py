@@ -21,14 +21,22 @@ DEMO_GUNICORN_TIMEOUT = "600"
 @click.option("--reset", is_flag=True, help="Delete the demo shop's data and import it again.")
 @click.option("--no-serve", is_flag=True, help="Prepare the demo shop, print the commands, do not serve.")
 @click.option("--port", type=int, envvar="PORT", default=8000, show_default=True, help="Port to serve on.")
+@click.option(
+    "--orders",
+    "orders_path",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="Import this order history (common CSV shape, plain or .gz) instead of the shipped one.",
+)
 @with_appcontext
-def demo(reset: bool, no_serve: bool, port: int) -> None:
+def demo(reset: bool, no_serve: bool, port: int, orders_path: str | None) -> None:
     """Run the whole product on the Online Retail history as posai-demo.myshopify.com."""
     from flask_migrate import upgrade
 
     from posai_app.demo.importer import ensure_demo_shop, import_history, reset_demo_shop
     from posai_app.demo.tryout import describe_tryout
     from posai_app.ingest.services import count_rows
+    from posai_app.ingest.shopify_shape import DATA_PATH
     from posai_app.progress import PhaseBars
     from posai_app.training.jobs import train_shop
 
@@ -41,9 +49,10 @@ def demo(reset: bool, no_serve: bool, port: int) -> None:
     shop = ensure_demo_shop()
     counts = count_rows(shop.id)
     if not counts.get("orders"):
-        click.echo("importing the Online Retail history (UCI, CC BY 4.0) through the ingestion services…")
+        source = orders_path or "the Online Retail history (UCI, CC BY 4.0)"
+        click.echo(f"importing {source} through the ingestion services…")
         with PhaseBars(unit="record") as progress:
-            imported = import_history(shop.id, progress=progress)
+            imported = import_history(shop.id, path=orders_path or DATA_PATH, progress=progress)
         click.echo(
             f"imported {imported['orders']:,} orders, {imported['line_items']:,} line items, "
             f"{imported['variants']:,} variants"

@@ -46,7 +46,7 @@ class _Bars:
 def sync(shop_domain: str, background: bool, no_train: bool) -> None:
     """Sync a shop's catalog and orders from Shopify (bulk first time, changes after)."""
     from posai_app.ingest import jobs, services
-    from posai_app.queue import enqueue, get_redis
+    from posai_app.queue import get_redis
 
     shop = db.session.scalar(sa.select(Shop).where(Shop.domain == shop_domain.lower()))
     if shop is None:
@@ -55,9 +55,7 @@ def sync(shop_domain: str, background: bool, no_train: bool) -> None:
     bars = _Bars()
     try:
         if background and get_redis() is not None:
-            enqueue(
-                "ingest", "posai_app.ingest.jobs.sync_shop", shop_id, job_id=f"sync-{shop_id}", coalesce=True
-            )
+            jobs.enqueue_sync(shop_id)
             _follow(shop_id, bars)
         else:
             jobs.sync_shop(shop_id, train=not no_train, on_progress=bars.update)

@@ -8,7 +8,6 @@ where the last commit left off and ends with the same rows as an uninterrupted r
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
 import time
@@ -413,21 +412,27 @@ def _report(state: SyncState, on_progress: Progress | None) -> None:
 # ---------------------------------------------------------------- follow-up jobs (other features)
 
 
-def enqueue_training(shop_id: int, trigger: str) -> None:
-    """Queue the shop's retrain by name; a no-op until the training feature is installed."""
-    if importlib.util.find_spec("posai_app.training") is None or (
-        importlib.util.find_spec("posai_app.training.jobs") is None
-    ):
-        log.info("training not installed; shop %s not queued for training", shop_id)
-        return
-    enqueue(
-        "train",
-        "posai_app.training.jobs.train_shop",
+SYNC_JOB_TIMEOUT = 6 * 3600
+
+
+def enqueue_sync(shop_id: int) -> str | None:
+    """Queue a sync of the shop (coalesced per shop); every caller (install, admin, CLI) uses this."""
+    return enqueue(
+        "ingest",
+        "posai_app.ingest.jobs.sync_shop",
         shop_id,
-        trigger,
-        job_id=f"train-{shop_id}",
+        job_id=f"sync-{shop_id}",
         coalesce=True,
+        job_timeout=SYNC_JOB_TIMEOUT,
+        retry=RETRY,
     )
+
+
+def enqueue_training(shop_id: int, trigger: str) -> None:
+    """Queue the shop's retrain (coalesced with one already queued or running)."""
+    from posai_app.training.services import request_training
+
+    request_training(shop_id, trigger)
 
 
 def _request_retrain(shop_id: int) -> None:

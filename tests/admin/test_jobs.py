@@ -9,9 +9,9 @@ import sqlalchemy as sa
 
 from posai_app.admin.services import wait_for_background_jobs
 from posai_app.extensions import db
+from posai_app.ingest.jobs import RETRY, SYNC_JOB_TIMEOUT
 from posai_app.models import EvaluationRun
 from tests.admin import shopdata
-from tests.conftest import redis_url
 
 requires_engine = shopdata.requires_engine
 
@@ -160,14 +160,17 @@ def test_failed_sync_shows_the_reason_and_a_retry(app, client, shop, hx):
 def test_resync_enqueues_one_coalesced_sync_job(app, client, shop, hx, monkeypatch):
     calls = []
     monkeypatch.setattr("posai_app.admin.services._require_job", lambda module, what: None)
-    monkeypatch.setattr("posai_app.admin.services.enqueue", lambda *a, **k: calls.append((a, k)))
+    monkeypatch.setattr("posai_app.ingest.jobs.enqueue", lambda *a, **k: calls.append((a, k)))
     response = client.post("/app/resync", headers=hx(shop))
     assert response.status_code == 200
     wait_for_background_jobs()
-    if redis_url() is not None:  # RQ: one job per shop, coalesced by id
-        expected = {"job_id": f"sync-{shop.id}", "coalesce": True}
-    else:  # in-process: a background thread of the web process runs it (one per shop)
-        expected = {}
+    # One job per shop, coalesced by id (without Redis a web-process thread makes the same call).
+    expected = {
+        "job_id": f"sync-{shop.id}",
+        "coalesce": True,
+        "job_timeout": SYNC_JOB_TIMEOUT,
+        "retry": RETRY,
+    }
     assert calls == [(("ingest", "posai_app.ingest.jobs.sync_shop", shop.id), expected)]
     html = response.get_data(as_text=True)
     assert "Queued: waiting for a worker to start the sync" in html
@@ -176,7 +179,7 @@ def test_resync_enqueues_one_coalesced_sync_job(app, client, shop, hx, monkeypat
 
 def test_resync_while_syncing_starts_nothing_new(app, client, shop, hx, monkeypatch):
     calls = []
-    monkeypatch.setattr("posai_app.admin.services.enqueue", lambda *a, **k: calls.append(a))
+    monkeypatch.setattr("posai_app.ingest.jobs.enqueue", lambda *a, **k: calls.append(a))
     with app.app_context():
         shopdata.add_sync(shop.id, "orders", status="running", processed_count=10)
         db.session.commit()
@@ -218,7 +221,7 @@ def test_jobs_of_another_shop_are_invisible(app, client, shop, other_shop, hx):
 
 def test_requested_sync_is_followed_until_the_job_has_written(app, client, shop, hx, monkeypatch):
     monkeypatch.setattr("posai_app.admin.services._require_job", lambda module, what: None)
-    monkeypatch.setattr("posai_app.admin.services.enqueue", lambda *a, **k: None)
+    monkeypatch.setattr("posai_app.ingest.jobs.enqueue", lambda *a, **k: None)
     with app.app_context():  # an earlier, resumed sync: started long ago
         day_ago = datetime.now(UTC) - timedelta(days=1)
         shopdata.add_sync(shop.id, "orders", status="failed", started_at=day_ago, updated_at=day_ago)

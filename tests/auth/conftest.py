@@ -30,14 +30,14 @@ def fake_shopify(_oauth_server, app, monkeypatch) -> FakeShopifyOAuth:
 
 @pytest.fixture
 def enqueued(monkeypatch) -> list[tuple[tuple, dict]]:
-    """Every posai_app.queue.enqueue call, recorded instead of run (the sync job is another issue's)."""
+    """Every enqueue of the sync job, recorded instead of run."""
     calls: list[tuple[tuple, dict]] = []
 
     def _record(*args: Any, **kwargs: Any) -> str:
         calls.append((args, kwargs))
         return kwargs.get("job_id") or "recorded"
 
-    monkeypatch.setattr("posai_app.queue.enqueue", _record)
+    monkeypatch.setattr("posai_app.ingest.jobs.enqueue", _record)
     return calls
 
 

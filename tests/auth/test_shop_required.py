@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from posai_app.auth.decorators import current_shop, current_shop_id, shop_required
 from posai_app.errors import RETRY_HEADER
+from posai_app.ingest.jobs import RETRY, SYNC_JOB_TIMEOUT
 from tests.auth.conftest import random_domain
 from tests.helpers import make_session_token
 
@@ -168,7 +169,7 @@ def test_new_shop_is_installed_by_token_exchange(guarded, fake_shopify, enqueued
     assert enqueued == [
         (
             ("ingest", "posai_app.ingest.jobs.sync_shop", shop.id),
-            {"job_id": f"sync-{shop.id}", "coalesce": True},
+            {"job_id": f"sync-{shop.id}", "coalesce": True, "job_timeout": SYNC_JOB_TIMEOUT, "retry": RETRY},
         )
     ]
     # The second request uses the stored token: no second exchange, no second sync.
