@@ -21,7 +21,7 @@ def _printed_curl(output: str) -> list[str]:
     return shlex.split(line)
 
 
-def test_demo_prepares_the_shop_and_its_curl_gets_two_in_stock_recommendations(app, client):
+def test_demo_prepares_reuses_and_resets_and_its_curl_gets_two_in_stock_recommendations(app, client):
     runner = app.test_cli_runner()
     result = runner.invoke(args=["demo", "--no-serve", "--orders", str(SLICE)])
     assert result.exit_code == 0, result.output
@@ -62,10 +62,10 @@ def test_demo_prepares_the_shop_and_its_curl_gets_two_in_stock_recommendations(a
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(EvaluationRun)) == 1
 
-
-def test_demo_reset_starts_over(app):
-    runner = app.test_cli_runner()
-    assert runner.invoke(args=["demo", "--no-serve", "--orders", str(SLICE)]).exit_code == 0
-    result = runner.invoke(args=["demo", "--no-serve", "--reset", "--orders", str(SLICE)])
-    assert result.exit_code == 0, result.output
-    assert "demo shop reset" in result.output and "importing" in result.output
+    # --reset starts over: the shop's rows go, the history is imported and trained again.
+    reset = runner.invoke(args=["demo", "--no-serve", "--reset", "--orders", str(SLICE)])
+    assert reset.exit_code == 0, reset.output
+    assert "demo shop reset" in reset.output and "importing" in reset.output
+    with app.app_context():
+        runs = db.session.scalars(sa.select(EvaluationRun)).all()
+        assert [r.status for r in runs] == ["succeeded"]
