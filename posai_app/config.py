@@ -81,6 +81,8 @@ def from_env() -> dict[str, Any]:
         values["DATABASE_URL"] = url
     if (keys := _env("POSAI_ENCRYPTION_KEYS")) is not None:
         values["POSAI_ENCRYPTION_KEYS"] = keys
+    if (hour := _env("POSAI_NIGHTLY_HOUR_UTC")) is not None:
+        values["POSAI_NIGHTLY_HOUR_UTC"] = int(hour)
     if (demo := _env("POSAI_DEMO")) is not None:
         values["POSAI_DEMO"] = demo.lower() in ("1", "true", "yes", "on")
     return values
