@@ -24,6 +24,8 @@ CATALOG = {
     1010: (10, "Napkins (untracked)", 0, False, "deny", "active", False),
     1011: (11, "Bestseller candle", 6, True, "deny", "active", False),
 }
+# Shopify calls a product's only variant "Default Title"; one variant here has a real title.
+VARIANT_TITLES = {1002: "Set of 4"}
 # source -> [(target, score)]
 NEIGHBORS = {
     1001: [
@@ -49,7 +51,7 @@ def add_catalog(shop_id: int, prefix: str = "") -> None:
                 variant_id=vid,
                 product_id=pid,
                 product_title=prefix + title,
-                variant_title="Default Title",
+                variant_title=VARIANT_TITLES.get(vid, "Default Title"),
                 price=Decimal("4.50"),
                 inventory_quantity=qty,
                 inventory_tracked=tracked,

@@ -55,7 +55,11 @@ describe('requestRecommendations', () => {
     expect(out).toEqual({
       kind: 'unauthorized',
       retryInvalidSession: true,
-      error: (fixtures.unauthorized.body as { error: unknown }).error,
+      // the client keeps the envelope's code and message (details are for humans reading logs)
+      error: {
+        code: (fixtures.unauthorized.body as { error: { code: string } }).error.code,
+        message: (fixtures.unauthorized.body as { error: { message: string } }).error.message,
+      },
     });
   });
 

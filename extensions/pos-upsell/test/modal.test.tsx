@@ -1,3 +1,4 @@
+import type { Recommendation } from '../src/api';
 // @vitest-environment happy-dom
 import { act } from 'preact/test-utils';
 import { render } from 'preact';
@@ -13,6 +14,9 @@ import {
   sequenceFetch,
   type FakeShopify,
 } from './helpers';
+
+const OK_RECS = (fixtures.ok.body as { recommendations: Recommendation[] }).recommendations;
+const BAD_REQUEST = (fixtures.bad_request.body as { error: { code: string; message: string } }).error;
 
 let shopify: FakeShopify;
 
@@ -52,14 +56,17 @@ describe('Modal (pos.home.modal.render) with a fake shopify global', () => {
 
     expect(body().querySelector('s-page')?.getAttribute('heading')).toBe('Suggested add-ons');
     const sections = [...body().querySelectorAll('s-section')];
-    expect(sections.map((s) => s.getAttribute('heading'))).toEqual(['Beeswax Food Wrap', 'Bamboo Cutlery Set']);
-    expect(sections[0]!.textContent).toContain('Pack of 3');
-    expect(sections[0]!.textContent).toContain('$12.50');
-    expect(sections[0]!.textContent).toContain('7 in stock');
+    expect(sections.map((s) => s.getAttribute('heading'))).toEqual(OK_RECS.map((r) => r.productTitle));
+    const [first, second] = OK_RECS as [Recommendation, Recommendation];
+    expect(first.variantTitle).not.toBe('Default Title'); // the recorded answer has one titled variant
+    expect(sections[0]!.textContent).toContain(first.variantTitle!);
+    expect(sections[0]!.textContent).toContain(`$${first.price}`);
+    expect(sections[0]!.textContent).toContain(`${first.inventoryQuantity} in stock`);
     // "Default Title" is Shopify's name for a product's only variant: not shown
+    expect(second.variantTitle).toBe('Default Title');
     expect(sections[1]!.textContent).not.toContain('Default Title');
-    expect(sections[1]!.textContent).toContain('$9.00');
-    expect(sections[1]!.textContent).toContain('15 in stock');
+    expect(sections[1]!.textContent).toContain(`$${second.price}`);
+    expect(sections[1]!.textContent).toContain(`${second.inventoryQuantity} in stock`);
     expect(buttons('Add')).toHaveLength(2);
   });
 
@@ -73,10 +80,11 @@ describe('Modal (pos.home.modal.render) with a fake shopify global', () => {
     });
     await flush();
 
-    expect(shopify.cart.addLineItem).toHaveBeenCalledWith(46812312993946, 1);
-    expect(shopify.toast.show).toHaveBeenCalledWith('Added Beeswax Food Wrap to the cart');
+    const added = OK_RECS[0]!;
+    expect(shopify.cart.addLineItem).toHaveBeenCalledWith(Number(added.variantId), 1);
+    expect(shopify.toast.show).toHaveBeenCalledWith(`Added ${added.productTitle} to the cart`);
     expect(fetchImpl).toHaveBeenCalledTimes(2);
-    expect(sentBody(fetchImpl, 1)).toMatchObject({ cartVariantIds: ['46812312961178', '46812312993946'] });
+    expect(sentBody(fetchImpl, 1)).toMatchObject({ cartVariantIds: ['46812312961178', added.variantId] });
     expect(body().querySelector('s-empty-state')?.getAttribute('heading')).toBe('No suggestions for this cart');
     expect(buttons('Add')).toHaveLength(0);
   });
@@ -165,7 +173,7 @@ describe('Modal (pos.home.modal.render) with a fake shopify global', () => {
     await mountModal(sequenceFetch(fixtures.bad_request));
     const banner = body().querySelector('s-banner');
     expect(banner?.getAttribute('heading')).toBe("Couldn't load suggestions");
-    expect(banner?.textContent).toContain("'cartVariantIds' must be a list of numeric variant ids");
+    expect(banner?.textContent).toContain(BAD_REQUEST.message);
     expect(banner?.textContent).toContain('(bad_request)');
   });
 });

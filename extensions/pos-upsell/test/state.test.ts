@@ -13,6 +13,7 @@ import {
 } from './helpers';
 
 const OK_RECS = (fixtures.ok.body as { recommendations: Recommendation[] }).recommendations;
+const BAD_REQUEST = (fixtures.bad_request.body as { error: { code: string; message: string } }).error;
 const CART = [46812312961178, 46812312961179];
 
 function setup(shopify: FakeShopify, fetchImpl: ControllerOptions['fetchImpl'], extra: Partial<ControllerOptions> = {}) {
@@ -83,11 +84,12 @@ describe('loading and answers', () => {
   });
 
   it('hides suggestions that are already in the cart', async () => {
-    const shopify = createFakeShopify({ variantIds: [46812312993946] });
+    const [inCart, other] = OK_RECS as [Recommendation, Recommendation];
+    const shopify = createFakeShopify({ variantIds: [Number(inCart.variantId)] });
     const { controller } = setup(shopify, sequenceFetch(fixtures.ok));
     controller.start();
     await settle();
-    expect(controller.getState().recommendations.map((r) => r.variantId)).toEqual(['46812313026714']);
+    expect(controller.getState().recommendations.map((r) => r.variantId)).toEqual([other.variantId]);
   });
 
   it('shows an error with the API code and message for a 400', async () => {
@@ -98,7 +100,7 @@ describe('loading and answers', () => {
     expect(controller.getState()).toMatchObject({
       status: 'error',
       errorCode: 'bad_request',
-      errorMessage: "'cartVariantIds' must be a list of numeric variant ids",
+      errorMessage: BAD_REQUEST.message,
     });
   });
 });
@@ -309,11 +311,11 @@ describe('add to cart', () => {
     expect(controller.getState().addingVariantId).toBe(rec.variantId);
     await expect(adding).resolves.toBe(true);
 
-    expect(shopify.cart.addLineItem).toHaveBeenCalledWith(46812312993946, 1);
-    expect(shopify.toast.show).toHaveBeenCalledWith('Added Beeswax Food Wrap to the cart');
+    expect(shopify.cart.addLineItem).toHaveBeenCalledWith(Number(rec.variantId), 1);
+    expect(shopify.toast.show).toHaveBeenCalledWith(`Added ${rec.productTitle} to the cart`);
     expect(fetchImpl).toHaveBeenCalledTimes(2);
     expect(sentBody(fetchImpl, 1)).toEqual({
-      cartVariantIds: [...CART.map(String), '46812312993946'],
+      cartVariantIds: [...CART.map(String), rec.variantId],
       limit: 4,
     });
     expect(controller.getState()).toMatchObject({ status: 'empty', addingVariantId: null });
@@ -332,7 +334,7 @@ describe('add to cart', () => {
     await settle();
     const rec = controller.getState().recommendations[1]!;
     await expect(controller.addToCart(rec)).resolves.toBe(false);
-    expect(shopify.toast.show).toHaveBeenCalledWith("Couldn't add Bamboo Cutlery Set to the cart");
+    expect(shopify.toast.show).toHaveBeenCalledWith(`Couldn't add ${rec.productTitle} to the cart`);
     expect(fetchImpl).toHaveBeenCalledTimes(1);
     expect(controller.getState()).toMatchObject({ status: 'ok', recommendations: OK_RECS, addingVariantId: null });
   });
