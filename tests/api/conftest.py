@@ -62,7 +62,8 @@ def add_catalog(shop_id: int, prefix: str = "") -> None:
         )
 
 
-def add_index(shop_id: int, version: int = 1) -> None:
+def add_neighbors(shop_id: int, score_bump: float = 0.0) -> None:
+    """The NEIGHBORS index rows (scores shifted by `score_bump`, as a retrained index would be)."""
     for source, targets in NEIGHBORS.items():
         for target, score in targets:
             db.session.add(
@@ -71,9 +72,13 @@ def add_index(shop_id: int, version: int = 1) -> None:
                     source_variant_id=source,
                     target_variant_id=target,
                     co_count=int(score) + 1,
-                    score=score,
+                    score=score + score_bump,
                 )
             )
+
+
+def add_index(shop_id: int, version: int = 1) -> None:
+    add_neighbors(shop_id)
     for vid in CATALOG:
         db.session.add(
             VariantStat(

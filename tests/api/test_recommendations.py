@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from posai_app.api.serving import forget
 from posai_app.extensions import db
 from posai_app.models import Shop
-from tests.api.conftest import add_catalog, add_index
+from tests.api.conftest import add_catalog, add_index, add_neighbors
 
 URL = "/api/recommendations"
 
@@ -205,7 +205,7 @@ def test_index_swap_during_concurrent_requests_never_errors_or_empties(app, smal
         for version in range(2, 12):  # publish new index versions as training does: one transaction
             with app.app_context():
                 db.session.execute(sa.delete(VariantNeighbor).where(VariantNeighbor.shop_id == small_shop.id))
-                add_index_rows_only(small_shop.id, score_bump=version)
+                add_neighbors(small_shop.id, score_bump=version)
                 cfg = db.session.scalar(
                     sa.select(RecommenderConfig).where(RecommenderConfig.shop_id == small_shop.id)
                 )
@@ -216,20 +216,3 @@ def test_index_swap_during_concurrent_requests_never_errors_or_empties(app, smal
         for t in threads:
             t.join()
     assert failures == []
-
-
-def add_index_rows_only(shop_id: int, score_bump: float) -> None:
-    from posai_app.models import VariantNeighbor
-    from tests.api.conftest import NEIGHBORS
-
-    for source, targets in NEIGHBORS.items():
-        for target, score in targets:
-            db.session.add(
-                VariantNeighbor(
-                    shop_id=shop_id,
-                    source_variant_id=source,
-                    target_variant_id=target,
-                    co_count=1,
-                    score=score + score_bump,
-                )
-            )
