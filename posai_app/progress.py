@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from tqdm import tqdm
 
 
@@ -17,11 +19,17 @@ class PhaseBars:
         if bar is None:
             for other in self._bars.values():
                 other.close()
-            bar = self._bars[phase] = tqdm(total=total, desc=phase, unit=self.unit, dynamic_ncols=True)
+            bar = self._bars[phase] = tqdm(
+                total=total,
+                desc=phase,
+                unit=self.unit,
+                dynamic_ncols=True,
+                # In logs (no terminal) a line every 10 s, not one per update.
+                mininterval=0.1 if sys.stderr.isatty() else 10.0,
+            )
         if total is not None and bar.total != total:
             bar.total = total
-        bar.n = done
-        bar.refresh()
+        bar.update(done - bar.n)  # update() honours mininterval; refresh() would not
 
     def close(self) -> None:
         for bar in self._bars.values():
