@@ -15,37 +15,34 @@ from posai_app.models import OrderLineItem, ProductVariant
 CURL_TOKEN_TTL_SECONDS = 3600
 
 
-def sample_cart(shop_id: int, size: int = 3) -> list[int]:
-    """A real cart: the first `size` items of the most recent order with that many sellable variants."""
-    sellable = sa.select(ProductVariant.variant_id).where(
-        ProductVariant.shop_id == shop_id,
-        ProductVariant.status == "active",
-        ProductVariant.deleted_at.is_(None),
-    )
-    recent_orders = db.session.scalars(
-        sa.select(OrderLineItem.order_id)
-        .where(OrderLineItem.shop_id == shop_id, OrderLineItem.variant_id.in_(sellable))
-        .group_by(OrderLineItem.order_id)
-        .having(sa.func.count(sa.distinct(OrderLineItem.variant_id)) >= size)
-        .order_by(sa.func.max(OrderLineItem.created_at).desc(), OrderLineItem.order_id.desc())
-        .limit(1)
-    ).all()
-    if not recent_orders:
-        return []
-    rows = db.session.scalars(
-        sa.select(OrderLineItem.variant_id)
-        .where(
-            OrderLineItem.shop_id == shop_id,
-            OrderLineItem.order_id == recent_orders[0],
-            OrderLineItem.variant_id.in_(sellable),
+def sample_cart(shop_id: int, size: int = 3, scan_lines: int = 5_000) -> list[int]:
+    """A real cart: the first `size` sellable items of the most recent order that has that many."""
+    sellable = set(
+        db.session.scalars(
+            sa.select(ProductVariant.variant_id).where(
+                ProductVariant.shop_id == shop_id,
+                ProductVariant.status == "active",
+                ProductVariant.deleted_at.is_(None),
+                ProductVariant.is_gift_card.is_(False),
+            )
         )
-        .order_by(OrderLineItem.line_item_id)
+    )
+    # Newest line items first, through the (shop_id, created_at) index; no aggregation in SQL.
+    rows = db.session.execute(
+        sa.select(OrderLineItem.order_id, OrderLineItem.variant_id)
+        .where(OrderLineItem.shop_id == shop_id, OrderLineItem.variant_id.is_not(None))
+        .order_by(OrderLineItem.created_at.desc(), OrderLineItem.order_id.desc(), OrderLineItem.line_item_id)
+        .limit(scan_lines)
     ).all()
-    cart: list[int] = []
-    for vid in rows:
-        if vid not in cart:
-            cart.append(vid)
-    return cart[:size]
+    carts: dict[int, list[int]] = {}
+    for order_id, variant_id in rows:
+        cart = carts.setdefault(order_id, [])
+        if variant_id in sellable and variant_id not in cart:
+            cart.append(variant_id)
+    for cart in carts.values():  # dicts keep insertion order: newest order first
+        if len(cart) >= size:
+            return cart[:size]
+    return []
 
 
 def describe_tryout(shop_id: int, port: int) -> str:
