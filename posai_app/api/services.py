@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from posai_app.api.serving import serving_state
 from posai_app.extensions import db
@@ -16,7 +17,7 @@ from posai_app.models import ProductVariant, Shop
 
 # How many ranked candidates to consider per requested item before giving up on the model.
 CANDIDATES_PER_SLOT = 10
-MIN_CANDIDATES = 50
+MIN_CANDIDATES = 30
 
 
 @dataclass(frozen=True)
@@ -34,26 +35,36 @@ class VariantInfo:
     deleted: bool
 
 
+_VARIANTS = ProductVariant.__table__
+_CATALOG_COLUMNS = (
+    _VARIANTS.c.variant_id,
+    _VARIANTS.c.product_id,
+    _VARIANTS.c.product_title,
+    _VARIANTS.c.variant_title,
+    _VARIANTS.c.price,
+    _VARIANTS.c.inventory_quantity,
+    _VARIANTS.c.inventory_tracked,
+    _VARIANTS.c.inventory_policy,
+    _VARIANTS.c.status,
+    _VARIANTS.c.is_gift_card,
+    _VARIANTS.c.deleted_at,
+)
+
+
 def _catalog(shop_id: int, variant_ids: Iterable[int]) -> dict[int, VariantInfo]:
-    """One indexed query for the variants in play (cart + candidates)."""
+    """One indexed query (unique (shop_id, variant_id)) for the variants in play: live stock and status."""
     ids = list({int(v) for v in variant_ids})
     if not ids:
         return {}
-    rows = db.session.execute(
-        sa.select(
-            ProductVariant.variant_id,
-            ProductVariant.product_id,
-            ProductVariant.product_title,
-            ProductVariant.variant_title,
-            ProductVariant.price,
-            ProductVariant.inventory_quantity,
-            ProductVariant.inventory_tracked,
-            ProductVariant.inventory_policy,
-            ProductVariant.status,
-            ProductVariant.is_gift_card,
-            ProductVariant.deleted_at,
-        ).where(ProductVariant.shop_id == shop_id, ProductVariant.variant_id.in_(ids))
-    ).all()
+    if db.engine.dialect.name == "postgresql":
+        # One array parameter instead of an IN list of up to a few hundred parameters.
+        match = _VARIANTS.c.variant_id == sa.any_(sa.bindparam("ids", ids, type_=ARRAY(sa.BigInteger)))
+    else:
+        match = _VARIANTS.c.variant_id.in_(ids)
+    # Core, not ORM: this is the request's hot path.
+    rows = db.session.connection().execute(
+        sa.select(*_CATALOG_COLUMNS).where(_VARIANTS.c.shop_id == shop_id, match)
+    )
     return {
         r.variant_id: VariantInfo(
             r.variant_id,
@@ -110,6 +121,47 @@ def _as_item(info: VariantInfo, score: float, source: str) -> dict:
     }
 
 
+class _Picker:
+    """Walks ranked candidates in order, keeping what may be sold, noting why others were skipped."""
+
+    def __init__(
+        self, limit: int, cart: set[int], cart_products: set[int], excluded: set[int], explain: bool
+    ):
+        self.limit, self.cart, self.cart_products, self.excluded = limit, cart, set(cart_products), excluded
+        self.explain = explain
+        self.chosen: list[dict] = []
+        self.skipped: list[dict] = []
+        self.seen: set[int] = set()
+
+    @property
+    def full(self) -> bool:
+        return len(self.chosen) >= self.limit
+
+    def take(self, candidates: Iterable[tuple[int, float, str]], catalog: dict[int, VariantInfo]) -> None:
+        for variant_id, score, source in candidates:
+            if self.full:
+                return
+            if variant_id in self.seen:
+                continue
+            self.seen.add(variant_id)
+            info = catalog.get(variant_id)
+            reason = skip_reason(info, self.cart, self.cart_products, self.excluded, variant_id)
+            if reason is None:
+                self.chosen.append(_as_item(info, score, source))
+                # One variant per product: a second size of the same shirt is not an upsell.
+                self.cart_products.add(info.product_id)
+            elif self.explain:
+                self.skipped.append(
+                    {
+                        "variantId": str(variant_id),
+                        "productTitle": info.product_title if info else "",
+                        "variantTitle": (info.variant_title or "") if info else "",
+                        "source": source,
+                        "reason": reason,
+                    }
+                )
+
+
 def recommend_for_cart(
     shop_id: int, cart_variant_ids: Sequence[int], limit: int | None = None, explain: bool = False
 ) -> dict:
@@ -126,37 +178,16 @@ def recommend_for_cart(
     if state.index is not None and cart:
         want = max(MIN_CANDIDATES, limit * CANDIDATES_PER_SLOT)
         ranked = [(int(v), s) for v, s in state.index.recommend([str(v) for v in cart], want)]
-    pool = [(v, s, "model") for v, s in ranked]
-    if fallback:
-        pool += [(v, s, "bestsellers") for v, s in state.bestsellers]
-    catalog = _catalog(shop_id, [v for v, _, _ in pool] + cart)
+    catalog = _catalog(shop_id, [v for v, _ in ranked] + cart)
     cart_products = {catalog[v].product_id for v in cart if v in catalog}
-
-    chosen: list[dict] = []
-    skipped: list[dict] = []
-    seen: set[int] = set()
-    for variant_id, score, source in pool:
-        if len(chosen) >= limit:
-            break
-        if variant_id in seen:
-            continue
-        seen.add(variant_id)
-        info = catalog.get(variant_id)
-        reason = skip_reason(info, cart_set, cart_products, excluded, variant_id)
-        if reason is None:
-            chosen.append(_as_item(info, score, source))
-            # One variant per product: a second size of the same shirt is not an upsell.
-            cart_products = cart_products | {info.product_id}
-        elif explain:
-            skipped.append(
-                {
-                    "variantId": str(variant_id),
-                    "productTitle": info.product_title if info else "",
-                    "variantTitle": (info.variant_title or "") if info else "",
-                    "source": source,
-                    "reason": reason,
-                }
-            )
+    picker = _Picker(limit, cart_set, cart_products, excluded, explain)
+    picker.take(((v, s, "model") for v, s in ranked), catalog)
+    if fallback and not picker.full:
+        # Only when the model could not fill the answer: a second query for bestsellers.
+        fresh = [(v, s) for v, s in state.bestsellers if v not in picker.seen]
+        catalog = _catalog(shop_id, [v for v, _ in fresh])
+        picker.take(((v, s, "bestsellers") for v, s in fresh), catalog)
+    chosen, skipped = picker.chosen, picker.skipped
     body: dict = {"metric": state.metric, "recommendations": chosen}
     if explain:
         body["skipped"] = skipped
