@@ -24,7 +24,6 @@ from posai_app.tenancy import delete_shop_data
 log = logging.getLogger(__name__)
 
 
-
 def install_shop(shop_domain: str, token_response: Mapping[str, Any]) -> Shop:
     """Upsert the shop with the tokens from Shopify's token response, commit, and enqueue its first sync.
 
