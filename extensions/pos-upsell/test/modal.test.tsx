@@ -1,5 +1,5 @@
-import type { Recommendation } from '../src/api';
 // @vitest-environment happy-dom
+import type { Recommendation } from '../src/api';
 import { act } from 'preact/test-utils';
 import { render } from 'preact';
 import { clearSharedCache } from '../src/state';
