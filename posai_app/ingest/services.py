@@ -206,9 +206,21 @@ def upsert_orders(
     order are removed) unless the stored order is newer. Streams: memory is one batch.
     `on_batch(result_of_batch)` runs after each batch is flushed (jobs commit there).
     """
+    return _upsert_in_batches(shop_id, orders, "line_items", batch_rows, _upsert_order_batch, on_batch)
+
+
+def _upsert_in_batches(
+    shop_id: int,
+    records: Iterable[dict],
+    child_key: str,
+    batch_rows: int | None,
+    upsert_batch: Callable[[int, list[dict]], UpsertResult],
+    on_batch: Callable[[UpsertResult], None] | None,
+) -> UpsertResult:
+    """Stream records in batches of about `batch_rows` child rows; report each batch, sum them all."""
     total = UpsertResult()
-    for batch in _batched(orders, "line_items", batch_rows or DEFAULT_BATCH_ROWS):
-        result = _upsert_order_batch(shop_id, batch)
+    for batch in _batched(records, child_key, batch_rows or DEFAULT_BATCH_ROWS):
+        result = upsert_batch(shop_id, batch)
         total.add(result)
         if on_batch is not None:
             on_batch(result)
@@ -335,13 +347,7 @@ def upsert_products(
     on_batch: Callable[[UpsertResult], None] | None = None,
 ) -> UpsertResult:
     """Upsert products' variants; variants dropped from a newer product payload are marked deleted."""
-    total = UpsertResult()
-    for batch in _batched(products, "variants", batch_rows or DEFAULT_BATCH_ROWS):
-        result = _upsert_product_batch(shop_id, batch)
-        total.add(result)
-        if on_batch is not None:
-            on_batch(result)
-    return total
+    return _upsert_in_batches(shop_id, products, "variants", batch_rows, _upsert_product_batch, on_batch)
 
 
 def _upsert_product_batch(shop_id: int, batch: list[dict]) -> UpsertResult:
