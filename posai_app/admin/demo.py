@@ -11,11 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import sqlalchemy as sa
-
 from posai_app.auth.session_token import mint_session_token
 from posai_app.demo import DEMO_SHOP_DOMAIN
-from posai_app.extensions import db
+from posai_app.demo.importer import find_demo_shop
 from posai_app.models import Shop
 
 DEMO_TOKEN_TTL_SECONDS = 120
@@ -28,7 +26,7 @@ def demo_enabled(config: Mapping[str, Any]) -> bool:
 
 def demo_shop() -> Shop | None:
     """The installed demo shop, if the demo data has been imported."""
-    shop = db.session.scalar(sa.select(Shop).where(Shop.domain == DEMO_SHOP_DOMAIN))
+    shop = find_demo_shop()
     return shop if shop is not None and shop.is_installed else None
 
 

@@ -22,19 +22,20 @@ Progress = Callable[[str, int, int | None], None]
 DEMO_OFFLINE_TOKEN = "demo-offline-token-not-a-shopify-token"  # noqa: S105
 
 
-def demo_shop() -> Shop | None:
+def find_demo_shop() -> Shop | None:
+    """The demo shop's row, installed or not."""
     return db.session.scalar(sa.select(Shop).where(Shop.domain == DEMO_SHOP_DOMAIN))
 
 
 def reset_demo_shop() -> None:
-    shop = demo_shop()
+    shop = find_demo_shop()
     if shop is not None:
         delete_shop_data(shop.id)
         db.session.commit()
 
 
 def ensure_demo_shop() -> Shop:
-    shop = demo_shop()
+    shop = find_demo_shop()
     if shop is None:
         shop = Shop(domain=DEMO_SHOP_DOMAIN, settings={})
         db.session.add(shop)

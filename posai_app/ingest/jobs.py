@@ -353,28 +353,38 @@ def _catch_up(
     return _summary(totals)
 
 
+# resource -> (page query, operation, child field, child page query, child operation, parser)
+_PAGES = {
+    "products": (
+        queries.PRODUCTS_PAGE,
+        "ProductsPage",
+        "variants",
+        queries.PRODUCT_VARIANTS_PAGE,
+        "ProductVariantsPage",
+        parse.product_from_graphql,
+    ),
+    "orders": (
+        queries.ORDERS_PAGE,
+        "OrdersPage",
+        "lineItems",
+        queries.ORDER_LINE_ITEMS_PAGE,
+        "OrderLineItemsPage",
+        parse.order_from_graphql,
+    ),
+}
+
+
 def _fetch_page(
     client: AdminClient, resource: str, after: str | None, search: str
 ) -> tuple[list[dict], dict]:
+    query, operation, child_field, child_query, child_operation, parser = _PAGES[resource]
     variables = {"first": PAGE_SIZE, "after": after, "query": search}
-    if resource == "products":
-        data = client.execute(queries.PRODUCTS_PAGE, variables, operation="ProductsPage")["products"]
-        records = []
-        for edge in data["edges"]:
-            node = edge["node"]
-            variants = _all_children(
-                client, node, "variants", queries.PRODUCT_VARIANTS_PAGE, "ProductVariantsPage"
-            )
-            records.append(parse.product_from_graphql(node, variants))
-        return records, data["pageInfo"]
-    data = client.execute(queries.ORDERS_PAGE, variables, operation="OrdersPage")["orders"]
+    data = client.execute(query, variables, operation=operation)[resource]
     records = []
     for edge in data["edges"]:
         node = edge["node"]
-        line_items = _all_children(
-            client, node, "lineItems", queries.ORDER_LINE_ITEMS_PAGE, "OrderLineItemsPage"
-        )
-        records.append(parse.order_from_graphql(node, line_items))
+        children = _all_children(client, node, child_field, child_query, child_operation)
+        records.append(parser(node, children))
     return records, data["pageInfo"]
 
 
