@@ -5,8 +5,13 @@ gunicorn (2 sync workers) on loopback, and drives it with wrk (Debian package `w
 using 3-item carts drawn from real orders, each with a valid session token. Prints
 throughput and p50/p99 latency for both endpoints and their ratio.
 
-usage: .venv/bin/python bench/api_throughput.py [--duration 15] [--connections 8]
+The server runs as in production: PostgreSQL plus Redis for the cache change signals
+(posai_app/cache_signals.py); `--no-redis` serves with the embedded default's in-process
+signals instead.
+
+usage: .venv/bin/python bench/api_throughput.py [--duration 15] [--connections 8] [--no-redis]
 env:   BENCH_DATABASE_URL (default postgresql+psycopg://postgres@127.0.0.1:5432/posai_bench)
+       BENCH_REDIS_URL (default redis://127.0.0.1:6379/14)
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import json
 import os
 import random
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -157,7 +163,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=15)
     parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--no-redis", action="store_true", help="in-process cache signals (no Redis)")
     args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed: apt-get install wrk (Debian package)")
+    redis_url = "" if args.no_redis else os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
     url = os.environ.get("BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/posai_bench")
     ensure_database(url)
     env = env_for(url)
@@ -183,6 +193,7 @@ def main() -> None:
                 "PORT": str(port),
                 "WEB_CONCURRENCY": "2",
                 "GUNICORN_LOG_LEVEL": "warning",
+                "REDIS_URL": redis_url,  # the demo above ran its jobs inline; the server only reads signals
             },
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
@@ -199,6 +210,7 @@ def main() -> None:
         finally:
             server.terminate()
             server.wait(timeout=30)
+    print(f"cache signals: {'Redis ' + redis_url if redis_url else 'in-process (no Redis)'}")
     print(f"{'endpoint':<28}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'non-2xx':>10}  socket errors")
     for name, r in (("GET /healthz (trivial JSON)", trivial), ("POST /api/recommendations", reco)):
         print(

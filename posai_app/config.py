@@ -83,6 +83,9 @@ def from_env() -> dict[str, Any]:
         values["POSAI_ENCRYPTION_KEYS"] = keys
     if (hour := _env("POSAI_NIGHTLY_HOUR_UTC")) is not None:
         values["POSAI_NIGHTLY_HOUR_UTC"] = int(hour)
+    for name in ("SERVING_CACHE_CHECK_INTERVAL", "SERVING_CACHE_MAX_AGE"):
+        if (seconds := _env(name)) is not None:
+            values[name] = float(seconds)
     if (demo := _env("POSAI_DEMO")) is not None:
         values["POSAI_DEMO"] = demo.lower() in ("1", "true", "yes", "on")
     return values

@@ -51,8 +51,10 @@ def delete_shop_data(shop_id: int, *, keep_shop: bool = False) -> dict[str, int]
     Explicit deletes (not only ON DELETE CASCADE) so SQLite without foreign keys
     and tables added later are covered too. Returns the row counts removed.
     """
+    from posai_app.cache_signals import touch
     from posai_app.models import Shop
 
+    touch(shop_id)  # every cached view of this shop is stale once this commits
     removed: dict[str, int] = {}
     for model in shop_owned_models():
         result = db.session.execute(sa.delete(model).where(model.shop_id == shop_id))

@@ -142,8 +142,10 @@ def _clean_state(request) -> Iterator[None]:
     if "app" not in request.fixturenames:
         return
     application = request.getfixturevalue("app")
+    from posai_app.cache_signals import forget
     from posai_app.extensions import db
 
+    forget(app=application)  # ids restart below: nothing cached may survive into the next test
     with application.app_context():
         db.session.remove()
         tables = [t.name for t in reversed(db.metadata.sorted_tables)]

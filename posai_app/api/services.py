@@ -5,82 +5,14 @@ with recent bestsellers. The admin page's preview calls the same function.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from decimal import Decimal
 
-import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import ARRAY
-
+from posai_app.api.catalog import VariantInfo, catalog_rows
 from posai_app.api.serving import serving_state
-from posai_app.extensions import db
-from posai_app.models import ProductVariant, Shop
+from posai_app.auth.shop_cache import shop_snapshot
 
 # How many ranked candidates to consider per requested item before giving up on the model.
 CANDIDATES_PER_SLOT = 10
 MIN_CANDIDATES = 30
-
-
-@dataclass(frozen=True)
-class VariantInfo:
-    variant_id: int
-    product_id: int
-    product_title: str
-    variant_title: str | None
-    price: Decimal | None
-    inventory_quantity: int | None
-    inventory_tracked: bool
-    inventory_policy: str
-    status: str
-    is_gift_card: bool
-    deleted: bool
-
-
-_VARIANTS = ProductVariant.__table__
-_CATALOG_COLUMNS = (
-    _VARIANTS.c.variant_id,
-    _VARIANTS.c.product_id,
-    _VARIANTS.c.product_title,
-    _VARIANTS.c.variant_title,
-    _VARIANTS.c.price,
-    _VARIANTS.c.inventory_quantity,
-    _VARIANTS.c.inventory_tracked,
-    _VARIANTS.c.inventory_policy,
-    _VARIANTS.c.status,
-    _VARIANTS.c.is_gift_card,
-    _VARIANTS.c.deleted_at,
-)
-
-
-def _catalog(shop_id: int, variant_ids: Iterable[int]) -> dict[int, VariantInfo]:
-    """One indexed query (unique (shop_id, variant_id)) for the variants in play: live stock and status."""
-    ids = list({int(v) for v in variant_ids})
-    if not ids:
-        return {}
-    if db.engine.dialect.name == "postgresql":
-        # One array parameter instead of an IN list of up to a few hundred parameters.
-        match = _VARIANTS.c.variant_id == sa.any_(sa.bindparam("ids", ids, type_=ARRAY(sa.BigInteger)))
-    else:
-        match = _VARIANTS.c.variant_id.in_(ids)
-    # Core, not ORM: this is the request's hot path.
-    rows = db.session.connection().execute(
-        sa.select(*_CATALOG_COLUMNS).where(_VARIANTS.c.shop_id == shop_id, match)
-    )
-    return {
-        r.variant_id: VariantInfo(
-            r.variant_id,
-            r.product_id,
-            r.product_title or "",
-            r.variant_title,
-            r.price,
-            r.inventory_quantity,
-            bool(r.inventory_tracked),
-            r.inventory_policy or "deny",
-            r.status or "active",
-            bool(r.is_gift_card),
-            r.deleted_at is not None,
-        )
-        for r in rows
-    }
 
 
 def skip_reason(
@@ -166,7 +98,9 @@ def recommend_for_cart(
     shop_id: int, cart_variant_ids: Sequence[int], limit: int | None = None, explain: bool = False
 ) -> dict:
     """The API body for a cart: {"metric", "recommendations": [...]} (+ "skipped" with explain)."""
-    shop = db.session.get(Shop, shop_id)
+    shop = shop_snapshot(shop_id)
+    if shop is None:  # deleted while the request was on its way
+        return {"metric": "popularity", "recommendations": []}
     limit = int(limit or shop.setting("recommendation_limit"))
     excluded = {int(p) for p in shop.setting("excluded_product_ids") or []}
     fallback = bool(shop.setting("bestseller_fallback"))
@@ -178,14 +112,14 @@ def recommend_for_cart(
     if state.index is not None and cart:
         want = max(MIN_CANDIDATES, limit * CANDIDATES_PER_SLOT)
         ranked = [(int(v), s) for v, s in state.index.recommend([str(v) for v in cart], want)]
-    catalog = _catalog(shop_id, [v for v, _ in ranked] + cart)
+    catalog = catalog_rows(shop_id, [v for v, _ in ranked] + cart)
     cart_products = {catalog[v].product_id for v in cart if v in catalog}
     picker = _Picker(limit, cart_set, cart_products, excluded, explain)
     picker.take(((v, s, "model") for v, s in ranked), catalog)
     if fallback and not picker.full:
         # Only when the model could not fill the answer: a second query for bestsellers.
         fresh = [(v, s) for v, s in state.bestsellers if v not in picker.seen]
-        catalog = _catalog(shop_id, [v for v, _ in fresh])
+        catalog = catalog_rows(shop_id, [v for v, _ in fresh])
         picker.take(((v, s, "bestsellers") for v, s in fresh), catalog)
     chosen, skipped = picker.chosen, picker.skipped
     body: dict = {"metric": state.metric, "recommendations": chosen}

@@ -1,21 +1,21 @@
-"""Per-process cache of each shop's neighbour index, keyed by model version and training time.
+"""Per-process cache of each shop's neighbour index and bestseller pool.
 
-A request reads the shop's `recommender_configs.model_version` (one indexed row);
-when it differs from the cached one, the process reloads the index from
-`variant_neighbors` + `variant_stats`. Training publishes a new version in the
-same transaction as the new rows, so a reader sees either the old index or the
-new one, never a mix. No per-request aggregation happens in SQL.
+Training publishes `variant_neighbors`, `variant_stats` and a new
+`recommender_configs.model_version` in one transaction and raises the shop's "model"
+change signal (posai_app.cache_signals) when it commits. A request uses the cached state
+while that signal holds; when it changes, the process re-reads the config row and reloads
+the index only if (model_version, trained_at) moved, so a reader sees either the old index
+or the new one, never a mix. No per-request aggregation happens in SQL.
 """
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
+from posai_app.cache_signals import shop_cache
 from posai_app.extensions import db
 from posai_app.models import RecommenderConfig, VariantNeighbor, VariantStat
 
@@ -34,40 +34,22 @@ class ServingState:
     bestsellers: tuple[tuple[int, float], ...]  # (variant_id, recent order count), best first
 
 
-_cache: OrderedDict[int, ServingState] = OrderedDict()
-_lock = threading.Lock()
-
-
 def serving_state(shop_id: int) -> ServingState:
-    """The shop's current index (loaded or reused)."""
-    row = db.session.execute(
-        sa.select(
-            RecommenderConfig.model_version, RecommenderConfig.trained_at, RecommenderConfig.metric
-        ).where(RecommenderConfig.shop_id == shop_id)
-    ).first()
-    version = (row.model_version, row.trained_at) if row else (0, None)
-    metric = (row.metric if row else None) or "popularity"
-    with _lock:
-        cached = _cache.get(shop_id)
-        if cached is not None and cached.version == version:
-            _cache.move_to_end(shop_id)
-            return cached
-    state = _load(shop_id, version, metric)
-    with _lock:
-        _cache[shop_id] = state
-        _cache.move_to_end(shop_id)
-        while len(_cache) > MAX_CACHED_SHOPS:
-            _cache.popitem(last=False)
-    return state
+    """The shop's current index (reused while its "model" signal holds, else checked and reloaded)."""
 
+    def load(previous: ServingState | None) -> ServingState:
+        row = db.session.execute(
+            sa.select(
+                RecommenderConfig.model_version, RecommenderConfig.trained_at, RecommenderConfig.metric
+            ).where(RecommenderConfig.shop_id == shop_id)
+        ).first()
+        version = (row.model_version, row.trained_at) if row else (0, None)
+        metric = (row.metric if row else None) or "popularity"
+        if previous is not None and previous.version == version and previous.metric == metric:
+            return previous
+        return _load(shop_id, version, metric)
 
-def forget(shop_id: int | None = None) -> None:
-    """Drop cached state (one shop, or all): used on uninstall and in tests."""
-    with _lock:
-        if shop_id is None:
-            _cache.clear()
-        else:
-            _cache.pop(shop_id, None)
+    return shop_cache("serving", "model", MAX_CACHED_SHOPS).get_or_load(shop_id, load)
 
 
 def _load(shop_id: int, version: tuple, metric: str) -> ServingState:

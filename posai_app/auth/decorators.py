@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
 from functools import wraps
 from typing import Any, TypeVar
 
@@ -19,6 +18,7 @@ from flask import current_app, g, request
 
 from posai_app.auth import services, tokens
 from posai_app.auth.session_token import SessionTokenError, verify_session_token
+from posai_app.auth.shop_cache import snapshot_for_domain, token_usable
 from posai_app.errors import Unauthorized
 from posai_app.extensions import db
 from posai_app.models import Shop
@@ -45,30 +45,38 @@ def _request_session_token() -> str:
 
 
 def _has_usable_token(shop: Shop) -> bool:
-    if not shop.is_installed or shop.needs_reauth or not shop.access_token:
-        return False
-    refresh_expires = tokens.aware(shop.refresh_token_expires_at)
-    access_expires = tokens.aware(shop.access_token_expires_at)
-    now = datetime.now(UTC)
-    # Both tokens dead: a refresh cannot succeed, but an exchange of this session token can.
-    return not (refresh_expires and access_expires and refresh_expires <= now and access_expires <= now)
+    return token_usable(
+        shop.is_installed,
+        shop.needs_reauth,
+        bool(shop.access_token),
+        tokens.aware(shop.access_token_expires_at),
+        tokens.aware(shop.refresh_token_expires_at),
+    )
 
 
-def authenticate_request() -> Shop:
-    """Verify the request's session token, install the shop by token exchange if needed, set g.shop."""
+def authenticate_request() -> int:
+    """Verify the request's session token, install the shop by token exchange if needed; the shop's id.
+
+    The shop is read from the per-process snapshot cache (no query on a warm path); the ORM
+    row is loaded only when a view asks for current_shop().
+    """
     token = _request_session_token()
     try:
         claims = verify_session_token(token, current_app.config)
     except SessionTokenError as exc:
         raise Unauthorized(exc.message, details={"reason": exc.reason}) from None
     shop_domain = claims["shop_domain"]
-    shop = db.session.scalar(sa.select(Shop).where(Shop.domain == shop_domain))
-    if shop is None or not _has_usable_token(shop):
+    snapshot = snapshot_for_domain(shop_domain)
+    if snapshot is not None and snapshot.token_usable():
+        shop_id = snapshot.id
+    else:
         shop = _install_by_token_exchange(shop_domain, token)
-    g.shop = shop
-    g.shop_domain = shop.domain
+        g.shop = shop
+        shop_id = shop.id
+    g.shop_id = shop_id
+    g.shop_domain = shop_domain
     g.session_token_claims = claims
-    return shop
+    return shop_id
 
 
 def _install_by_token_exchange(shop_domain: str, token: str) -> Shop:
@@ -104,13 +112,20 @@ def shop_required(view: F) -> F:
 
 
 def current_shop() -> Shop:
-    """The shop authenticated by @shop_required for this request."""
+    """The shop authenticated by @shop_required for this request (its ORM row, loaded on first use)."""
     shop = g.get("shop")
     if shop is None:
-        raise RuntimeError("current_shop() outside a @shop_required view")
+        shop_id = current_shop_id()
+        shop = db.session.get(Shop, shop_id)
+        if shop is None:  # deleted (shop/redact) while this request was running
+            raise Unauthorized("This shop is no longer installed", details={"reason": "uninstalled"})
+        g.shop = shop
     return shop
 
 
 def current_shop_id() -> int:
     """The id of the shop authenticated by @shop_required for this request."""
-    return current_shop().id
+    shop_id = g.get("shop_id")
+    if shop_id is None:
+        raise RuntimeError("current_shop() outside a @shop_required view")
+    return shop_id

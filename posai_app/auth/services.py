@@ -90,15 +90,4 @@ def uninstall_shop(shop_id: int, *, not_after: datetime | None = None) -> None:
     domain = shop.domain
     removed = delete_shop_data(shop_id)
     db.session.commit()
-    _forget_cached_state(shop_id)
     log.info("uninstalled shop %s (id %s): removed %s rows", domain, shop_id, sum(removed.values()))
-
-
-def _forget_cached_state(shop_id: int) -> None:
-    try:
-        from posai_app.api.serving import forget
-    except ModuleNotFoundError as exc:  # the API feature is optional here
-        if not (exc.name or "").startswith("posai_app.api"):
-            raise
-        return
-    forget(shop_id)

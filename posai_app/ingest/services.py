@@ -19,6 +19,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from posai_app.cache_signals import touch
 from posai_app.extensions import db
 from posai_app.ingest.parse import parse_datetime, parse_money
 from posai_app.models import OrderLineItem, ProductVariant, ShopifyTombstone, SyncState, utcnow
@@ -353,6 +354,7 @@ def upsert_products(
 def _upsert_product_batch(shop_id: int, batch: list[dict]) -> UpsertResult:
     result = UpsertResult()
     _lock_shop(shop_id, "products")
+    touch(shop_id, "catalog")  # the API's cached catalog rows are reloaded once this commits
     products = _newest_per_id(batch, "product_id", _product_version)
     ids = [p["product_id"] for p in products]
     deleted = _tombstoned(shop_id, "product", ids)
@@ -424,6 +426,7 @@ def _retire_variants(shop_id: int, product_id: int, keep: list[int], version: da
 def delete_product(shop_id: int, product_id: int) -> int:
     """Mark a product's variants deleted and tombstone it; returns the variants marked."""
     _lock_shop(shop_id, "products")
+    touch(shop_id, "catalog")
     _tombstone(shop_id, "product", [int(product_id)], "deleted")
     result = db.session.execute(
         sa.update(ProductVariant)
@@ -439,6 +442,7 @@ def delete_product(shop_id: int, product_id: int) -> int:
 
 def set_inventory_quantity(shop_id: int, variant_id: int, quantity: int | None) -> bool:
     """Store a variant's current total available quantity (read fresh from Shopify); False if unknown."""
+    touch(shop_id, "catalog")
     result = db.session.execute(
         sa.update(ProductVariant)
         .where(ProductVariant.shop_id == shop_id, ProductVariant.variant_id == int(variant_id))

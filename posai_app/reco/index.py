@@ -13,10 +13,6 @@ from posai_app.reco.topk import topk_rows
 Exclude = Callable[[str], bool] | Collection[str] | None
 
 
-def _rank_key(item: tuple[int, float]) -> tuple[float, int]:
-    return (-item[1], item[0])  # score desc, then tie order (internal position) asc
-
-
 def _excluder(exclude: Exclude) -> Callable[[str], bool]:
     if exclude is None:
         return lambda _id: False
@@ -101,21 +97,24 @@ class NeighborIndex:
             return []
         skip = _excluder(exclude)
         ids = self.ids
-        key = _rank_key
-        # A partial selection suffices unless exclusions eat into it; then sort everything.
+        # (-score, position) orders by score desc, then tie order; plain tuples sort in C, no key function.
+        ranked = [(-sc, t) for t, sc in totals.items()]
         want = limit * 2 + 8
-        pool = heapq.nsmallest(want, totals.items(), key=key) if len(totals) > want else None
-        for ranked in (pool, None):
-            if ranked is None:
-                ranked = sorted(totals.items(), key=key)
+        # A partial selection suffices unless exclusions eat into it; then sort everything.
+        pool = heapq.nsmallest(want, ranked) if len(ranked) > 4 * want else None
+        out: list[tuple[str, float]] = []
+        for candidates in (pool, None):
+            if candidates is None:
+                ranked.sort()
+                candidates = ranked
             out = []
-            for t, sc in ranked:
+            for neg, t in candidates:
                 vid = ids[t]
                 if not skip(vid):
-                    out.append((vid, sc))
+                    out.append((vid, -neg))
                     if len(out) == limit:
                         return out
-            if pool is None or len(pool) == len(totals):
+            if pool is None or len(pool) == len(ranked):
                 return out
             pool = None
         return out

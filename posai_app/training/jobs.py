@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
+from posai_app.cache_signals import touch
 from posai_app.extensions import db
 from posai_app.models import EvaluationRun, RecommenderConfig, Shop, VariantNeighbor, VariantStat
 from posai_app.training.baskets import iter_orders, recent_counts
@@ -98,6 +99,7 @@ def _progress_reporter(run_id: int, echo: Callable | None) -> Callable[[str, int
 def _publish(shop_id: int, run_id: int, result, recent: dict[str, int], seconds: float) -> None:
     """Swap the shop's index, stats, config and run in one transaction."""
     report = result.report.to_dict()
+    touch(shop_id, "model")  # web processes reload the index once this commits
     db.session.execute(sa.delete(VariantNeighbor).where(VariantNeighbor.shop_id == shop_id))
     db.session.execute(sa.delete(VariantStat).where(VariantStat.shop_id == shop_id))
     _insert_batched(
@@ -142,6 +144,7 @@ def _publish_insufficient(shop_id: int, run_id: int, orders: list, seconds: floa
         for vid in order.variant_ids:
             counts[vid] = counts.get(vid, 0) + 1
     recent = recent_counts(orders)
+    touch(shop_id, "model")
     db.session.execute(sa.delete(VariantNeighbor).where(VariantNeighbor.shop_id == shop_id))
     db.session.execute(sa.delete(VariantStat).where(VariantStat.shop_id == shop_id))
     _insert_batched(VariantStat, _stat_rows(shop_id, counts, recent))

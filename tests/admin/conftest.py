@@ -10,15 +10,12 @@ from tests.admin import shopdata
 
 @pytest.fixture(autouse=True)
 def _fresh_serving_cache():
-    """The API and the admin page cache per shop id in-process; ids restart between tests."""
+    """The admin page caches per shop id in-process; ids restart between tests."""
     from posai_app.admin.services import clear_caches, wait_for_background_jobs
-    from posai_app.api.serving import forget
 
-    forget()
     clear_caches()
     yield
     wait_for_background_jobs()  # no job thread may outlive its test's data
-    forget()
     clear_caches()
 
 

@@ -6,7 +6,6 @@ from decimal import Decimal
 
 import pytest
 
-from posai_app.api.serving import forget
 from posai_app.extensions import db
 from posai_app.models import ProductVariant, RecommenderConfig, VariantNeighbor, VariantStat
 
@@ -92,10 +91,8 @@ def add_index(shop_id: int, version: int = 1) -> None:
 
 @pytest.fixture
 def small_shop(app, shop):
-    forget()
     with app.app_context():
         add_catalog(shop.id)
         add_index(shop.id)
         db.session.commit()
     yield shop
-    forget()

@@ -7,7 +7,6 @@ import threading
 import pytest
 import sqlalchemy as sa
 
-from posai_app.api.serving import forget
 from posai_app.extensions import db
 from posai_app.models import Shop
 from tests.api.conftest import add_catalog, add_index, add_neighbors
@@ -170,7 +169,6 @@ def test_real_responses_carry_allow_origin(client, small_shop, auth_headers):
 
 
 def test_a_token_for_one_shop_never_sees_another_shops_variants(app, client, shop, other_shop, auth_headers):
-    forget()
     with app.app_context():
         add_catalog(shop.id, prefix="A ")
         add_index(shop.id)
@@ -181,7 +179,6 @@ def test_a_token_for_one_shop_never_sees_another_shops_variants(app, client, sho
     assert all(r["productTitle"].startswith("A ") for r in mine["recommendations"])
     assert theirs["recommendations"] == []  # untrained, no bestsellers yet
     assert theirs["metric"] == "popularity"
-    forget()
 
 
 def test_index_swap_during_concurrent_requests_never_errors_or_empties(app, small_shop, auth_headers):

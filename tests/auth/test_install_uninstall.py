@@ -87,15 +87,16 @@ def test_reinstall_of_a_shop_marked_uninstalled_starts_clean(app_ctx, enqueued):
 
 
 def test_reinstall_after_uninstall_works_by_token_exchange(app, fake_shopify, enqueued):
-    from posai_app.auth.decorators import authenticate_request
+    from posai_app.auth.decorators import authenticate_request, current_shop
 
     headers = {"Authorization": f"Bearer {make_session_token(app.config, DOMAIN)}"}
     with app.test_request_context("/api/x", headers=headers):
-        shop_id = authenticate_request().id
+        shop_id = authenticate_request()
         _add_variant(shop_id)
         uninstall_shop(shop_id)
     with app.test_request_context("/api/x", headers=headers):
-        reinstalled = authenticate_request()
+        authenticate_request()
+        reinstalled = current_shop()
         assert reinstalled.is_installed and reinstalled.settings == {}  # (SQLite may reuse the id)
         assert db.session.scalars(sa.select(ProductVariant)).all() == []
     assert len(fake_shopify.grant_requests("token_exchange")) == 2 and len(enqueued) == 2
@@ -109,7 +110,7 @@ def test_tokens_are_never_stored_or_logged_in_clear_text(app, fake_shopify, enqu
         from posai_app.auth.decorators import authenticate_request
         from posai_app.auth.tokens import refresh_access_token
 
-        shop_id = authenticate_request().id
+        shop_id = authenticate_request()
         first = fake_shopify.grants[DOMAIN]
         refresh_access_token(shop_id)
     second = fake_shopify.grants[DOMAIN]
