@@ -12,15 +12,25 @@ import click
 
 
 def _load(path: str):
-    from posai_app.reco.orders import OrdersFileError, load_orders_csv
+    """The file's orders as the engine's History (read straight from the CSV: the fast path)."""
+    from posai_app.reco.orders import OrdersFileError
+    from posai_app.reco.stats import History
 
     try:
-        orders = load_orders_csv(path)
+        history = History.from_csv(path)
     except OrdersFileError as exc:
         raise click.ClickException(exc.message) from None
-    if not orders:
-        raise click.ClickException(f"{path}: no orders")
-    return orders
+    if history.n_orders == 0:
+        raise click.ClickException(f"{path}: no orders with line items")
+    return history
+
+
+def _skip_final_collection() -> None:
+    """The command is done and the process is about to end: move every object out of the
+    collector's reach so interpreter shutdown does not walk millions of them (~30-70 ms)."""
+    import gc
+
+    gc.freeze()
 
 
 def _progress(enabled: bool):
@@ -85,6 +95,7 @@ def evaluate(orders_csv: str, k: int, as_json: bool, tuned: bool, quiet: bool) -
 
         report = run(orders, k=k, progress=progress).to_dict()
     click.echo(json.dumps(report, indent=1) if as_json else format_table(report))
+    _skip_final_collection()
 
 
 @click.command("recommend-batch")
@@ -120,6 +131,7 @@ def recommend_batch(orders_csv: str, carts_jsonl, k: int, quiet: bool) -> None:
     for cart in carts:
         recs = result.index.answer(cart, k) if result.index is not None else []
         out.write(json.dumps({"cart": cart, "recommendations": recs}) + "\n")
+    _skip_final_collection()
 
 
 commands = [evaluate, recommend_batch]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,12 +20,32 @@ MAX_CASES = (
 WORK_CAP = 60_000_000  # total multiply-adds of a sampled evaluation (only applies when sampling)
 MIN_SAMPLE = 2_000
 WORK_LIMIT = 4_000_000  # multiply-adds per scoring chunk: bounds the memory of one sparse product
+MIN_CHUNK_WORK = 250_000  # below this a chunk is not worth a thread hand-off
+CHUNKS_PER_WORKER = 3
+MAX_THREADS = 4  # each running chunk holds its own product: memory grows with the thread count
 SELF_SCORE = -1e300  # far below FLOOR (topk): marks cart items inside the product
 Progress = Callable[[str, int, int], None]
 
 
-def _matmat(n_rows, n_cols, a_indptr, a_indices, b_indptr, b_indices, b_data, nnz=None):
-    """CSR product of a 0/1 matrix (stored order kept) with B; a known nnz skips the counting pass."""
+def engine_threads() -> int:
+    """Threads for scoring: POSAI_ENGINE_THREADS, else the CPUs this process may use (at most MAX_THREADS)."""
+    configured = os.environ.get("POSAI_ENGINE_THREADS", "").strip()
+    if configured.isdigit() and int(configured) > 0:
+        return int(configured)
+    try:
+        available = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        available = os.cpu_count() or 1
+    return max(1, min(MAX_THREADS, available))
+
+
+def _matmat(n_rows, n_cols, a_indptr, a_indices, b_indptr, b_indices, b_data, nnz=None, buffers=None):
+    """CSR product of a 0/1 matrix (stored order kept) with B: (indptr, indices, values, nnz bound).
+
+    `nnz` is an upper bound on the product's entries (the returned one, for another product of
+    the same operands' structure, skips the counting pass). `buffers` (a dict) keeps the output
+    arrays between calls of one chunk, so later products reuse memory instead of faulting in more.
+    """
     from scipy.sparse import _sparsetools
 
     if nnz is None:
@@ -31,15 +53,27 @@ def _matmat(n_rows, n_cols, a_indptr, a_indices, b_indptr, b_indices, b_data, nn
     idx = a_indices.dtype
     if nnz >= 2**31 - 1:
         raise MemoryError("scoring chunk too large")  # chunks() keeps products far below this
-    indptr = np.empty(n_rows + 1, dtype=idx)
-    indices = np.empty(nnz, dtype=idx)
-    values = np.empty(nnz, dtype=b_data.dtype)
-    ones = np.ones(len(a_indices), dtype=b_data.dtype)
+    buffers = {} if buffers is None else buffers
+    indptr = _buffer(buffers, "indptr", n_rows + 1, idx)
+    indices = _buffer(buffers, "indices", nnz, idx)
+    values = _buffer(buffers, "values", nnz, b_data.dtype)
+    ones = _buffer(buffers, "ones", len(a_indices), b_data.dtype, fill=1)
     _sparsetools.csr_matmat(
         n_rows, n_cols, a_indptr, a_indices, ones, b_indptr, b_indices, b_data, indptr, indices, values
     )
     used = int(indptr[-1])
-    return indptr, indices[:used], values[:used], used
+    return indptr, indices[:used], values[:used], nnz
+
+
+def _buffer(buffers: dict, name: str, size: int, dtype, fill=None) -> np.ndarray:
+    """A 1-d array of at least `size` items of `dtype` from `buffers` (made, or grown, on demand)."""
+    key = (name, np.dtype(dtype))
+    have = buffers.get(key)
+    if have is None or len(have) < size:
+        have = buffers[key] = (
+            np.empty(size, dtype=dtype) if fill is None else np.full(size, fill, dtype=dtype)
+        )
+    return have[:size]
 
 
 def _spaced(rows: np.ndarray, count: int) -> np.ndarray:
@@ -102,13 +136,20 @@ class Cases:
         m.has_sorted_indices = False
         return m
 
-    def chunks(self, row_nnz: np.ndarray) -> list[tuple[int, int]]:
-        """Case ranges whose product with a matrix of these row sizes stays under WORK_LIMIT."""
+    def chunks(self, row_nnz: np.ndarray, parts: int = 1) -> list[tuple[int, int]]:
+        """Case ranges whose product with a matrix of these row sizes stays under WORK_LIMIT.
+
+        With parts > 1 the ranges are also small enough to give that many workers about
+        `CHUNKS_PER_WORKER` ranges each (never below MIN_CHUNK_WORK), so they finish together.
+        """
         work = np.zeros(self.n + 1, dtype=np.int64)
         np.cumsum(np.add.reduceat(row_nnz[self.cart], self.indptr[:-1]) if self.n else [], out=work[1:])
+        limit = WORK_LIMIT
+        if parts > 1:
+            limit = min(limit, max(MIN_CHUNK_WORK, int(work[-1]) // (parts * CHUNKS_PER_WORKER) + 1))
         bounds, lo = [], 0
         while lo < self.n:
-            hi = int(np.searchsorted(work, work[lo] + WORK_LIMIT, side="right")) - 1
+            hi = int(np.searchsorted(work, work[lo] + limit, side="right")) - 1
             hi = min(max(hi, lo + 1), self.n)
             bounds.append((lo, hi))
             lo = hi
@@ -146,20 +187,35 @@ class Cases:
                 packed.append((i, np.insert(data, ends, SELF_SCORE * (1 + 1j))))
             else:
                 packed.append((i, np.insert(sims[i].data.astype(np.float64), ends, SELF_SCORE)))
-        for lo, hi in self.chunks(np.diff(b_indptr)):
+
+        def score(lo: int, hi: int) -> None:
             a, b = self.indptr[lo], self.indptr[hi]
             a_indptr = (self.indptr[lo : hi + 1] - a).astype(idx)
             a_indices = self.cart[a:b].astype(idx)
-            nnz = rows = None
+            nnz = rows = layout = None
+            buffers: dict = {}
             for i, data in packed:
                 indptr, indices, values, nnz = _matmat(
-                    hi - lo, v, a_indptr, a_indices, b_indptr, b_indices, data, nnz
+                    hi - lo, v, a_indptr, a_indices, b_indptr, b_indices, data, nnz, buffers
                 )
-                if rows is None:
-                    rows = row_ids(indptr)
+                # Same operands' structure, same entries, unless some sum is exactly 0 (dropped).
+                if rows is None or not np.array_equal(indptr, layout):
+                    rows, layout = row_ids(indptr), indptr.copy()
                 parts = [values] if values.dtype.kind == "f" else [values.real, values.imag]
                 for j, part in enumerate(parts):
-                    outs[i + j][lo:hi] = topk_rows(indptr, indices, part, k, rank, rows)
+                    outs[i + j][lo:hi] = topk_rows(indptr, indices, np.ascontiguousarray(part), k, rank, rows)
+
+        workers = engine_threads()
+        ranges = self.chunks(np.diff(b_indptr), workers)
+        if workers == 1 or len(ranges) == 1:
+            for lo, hi in ranges:
+                score(lo, hi)
+        else:
+            # The sparse products and numpy's reductions release the GIL: chunks of cases run
+            # side by side, each writing its own rows of the outputs (identical results).
+            with ThreadPoolExecutor(workers) as pool:
+                for future in [pool.submit(score, lo, hi) for lo, hi in ranges]:
+                    future.result()
         return outs
 
     def popularity(self, stats: Stats, k: int) -> np.ndarray:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from posai_app.reco.orders import Order, baskets_by_time, split_point
+from posai_app.reco.orders import Order, baskets_by_time, load_baskets_csv, paused_gc, split_point
 
 DAY_US = 86_400 * 1_000_000
 
@@ -44,10 +44,17 @@ class History:
         self.id_rank[by_id] = np.arange(self.n_variants)
 
     @classmethod
+    def from_csv(cls, path: str) -> History:
+        """Build straight from a CSV file in the common shape (no Order objects in between)."""
+        with paused_gc():
+            return cls(*load_baskets_csv(path))
+
+    @classmethod
     def from_orders(cls, orders: Sequence[Order]) -> History:
         """Build from engine orders (sorted stably by created_at here)."""
-        baskets, times = baskets_by_time(orders)
-        return cls(baskets, times)
+        with paused_gc():
+            baskets, times = baskets_by_time(orders)
+            return cls(baskets, times)
 
     @property
     def lengths(self) -> np.ndarray:

@@ -34,8 +34,9 @@ def topk_rows(
     if rows is None:
         rows = row_ids(indptr)
     if k <= 4:
-        threshold = _kth_largest(indptr, data, k, rows)
-        candidates = np.flatnonzero(data >= threshold[rows])
+        lengths = np.diff(indptr)
+        threshold = _kth_level(indptr, data, k, lengths)
+        candidates = np.flatnonzero(data >= np.repeat(threshold, lengths))
     else:
         # float32 rounding is monotonic, so these candidates are a superset of the exact top k;
         # the exact float64 order below then picks them.
@@ -56,33 +57,28 @@ def topk_rows(
     return out
 
 
-def _kth_largest(indptr: np.ndarray, data: np.ndarray, k: int, rows: np.ndarray) -> np.ndarray:
-    """Per row, the k-th largest value above FLOOR counting ties (the smallest one if fewer than k).
+def _kth_level(indptr: np.ndarray, data: np.ndarray, k: int, lengths: np.ndarray) -> np.ndarray:
+    """Per row, the k-th largest *distinct* value above FLOOR (the smallest one if fewer than k).
 
-    Rows without any such value get +inf, so `data >= threshold[rows]` alone picks the candidates.
+    Every entry of a row's top k (ties included) is >= it, so `data >= threshold` picks a small
+    superset that the exact sort then orders. Rows without any such value get +inf. Values are
+    spread back over entries with np.repeat (sequential) rather than gathered through row ids.
     """
     n = len(indptr) - 1
-    nonempty = np.flatnonzero(np.diff(indptr) > 0)
+    nonempty = np.flatnonzero(lengths > 0)
     starts = indptr[:-1][nonempty]
     threshold = np.full(n, np.inf)
-    need = np.full(n, k, dtype=np.int64)
     current = data
     for step in range(k):
         best = np.full(n, -np.inf)
         best[nonempty] = np.maximum.reduceat(current, starts)
-        active = (need > 0) & (best > FLOOR)
-        if not active.any():
+        found = best > FLOOR
+        if not found.any():
             break
-        threshold[active] = best[active]
+        threshold[found] = best[found]
         if step == k - 1:
             break
-        equal = current == best[rows]
-        ties = np.zeros(n, dtype=np.int64)
-        ties[nonempty] = np.add.reduceat(equal, starts, dtype=np.int64)
-        need -= ties
-        if not ((need > 0) & active).any():
-            break
-        current = np.where(equal, -np.inf, current)
+        current = np.where(current < np.repeat(best, lengths), current, -np.inf)
     return threshold
 
 

@@ -86,3 +86,50 @@ def test_time_keys_agree_for_strings_datetimes_and_offsets():
 
 def test_split_point_is_floor_of_80_percent():
     assert [split_point(n) for n in (0, 1, 4, 5, 7, 10, 11)] == [0, 0, 3, 4, 5, 8, 8]
+
+
+QUOTED = (
+    HEADER + '1,2024-01-02T10:00:00,B,"Mug, large",1,1\r\n'
+    '1,2024-01-02T10:00:00,A,"Two\nlines",1,1\r\n'
+    "2,2024-01-01T09:00:00,A,a,1,1\r\n"
+)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        QUOTED,  # quotes, commas and a line break inside titles: the csv module's path
+        QUOTED.replace('"Mug, large"', "Mug").replace('"Two\nlines"', "Two"),  # CRLF, no quotes: split path
+    ],
+)
+def test_quoted_titles_and_crlf_read_like_the_csv_module(tmp_path, text):
+    orders = load_orders_csv(write(tmp_path, text))
+    assert [(o.order_id, o.variant_ids) for o in orders] == [("1", ["B", "A"]), ("2", ["A"])]
+
+
+def test_a_short_row_names_its_line(tmp_path):
+    path = write(tmp_path, HEADER + "1,2024-01-02T10:00:00,A,a,1,1\n\n2,2024-01-02\n")
+    with pytest.raises(OrdersFileError, match="line 4: expected 6 columns"):
+        load_orders_csv(path)
+
+
+@pytest.mark.parametrize("value", ["", "NaT", "yesterday", "2024-13-01T00:00:00"])
+def test_history_from_csv_refuses_what_is_not_a_time(tmp_path, value):
+    path = write(tmp_path, HEADER + f"1,2024-01-02T10:00:00,A,a,1,1\n7,{value},B,b,1,1\n")
+    with pytest.raises(OrdersFileError, match=f"order 7: unparsable created_at '{value}'"):
+        History.from_csv(str(path))
+
+
+def test_history_from_csv_equals_history_from_orders(tmp_path):
+    path = write(
+        tmp_path,
+        HEADER + "1,2024-01-02T10:00:00,B,b,1,1\n1,2024-01-02T10:00:00,A,a,1,1\n"
+        "2,2024-01-01T09:00:00+01:00,A,a,1,1\n3,2024-01-02T10:00:00,C,c,1,1\n"
+        "3,2024-01-02T10:00:00,B,b,1,1\n4,2024-01-01T00:00:00,,gift,1,1\n",
+        "orders.csv.gz",
+    )
+    direct, via_orders = History.from_csv(str(path)), History.from_orders(load_orders_csv(path))
+    assert direct.ids == via_orders.ids == ["A", "B", "C"]
+    assert direct.indices.tolist() == via_orders.indices.tolist()
+    assert direct.indptr.tolist() == via_orders.indptr.tolist()
+    assert direct.times.tolist() == via_orders.times.tolist()
