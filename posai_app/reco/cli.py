@@ -12,12 +12,15 @@ import click
 
 
 def _load(path: str):
-    """The file's orders as the engine's History (read straight from the CSV: the fast path)."""
+    """The file's orders as the engine's History, read by a forked child while numpy/scipy load."""
+    from posai_app.reco.forked_reader import ForkedCsvReader
     from posai_app.reco.orders import OrdersFileError
-    from posai_app.reco.stats import History
 
     try:
-        history = History.from_csv(path)
+        reader = ForkedCsvReader(path)  # before the heavy imports below: the child parses meanwhile
+        from posai_app.reco.stats import History
+
+        history = reader.result(History.from_parts)
     except OrdersFileError as exc:
         raise click.ClickException(exc.message) from None
     if history.n_orders == 0:

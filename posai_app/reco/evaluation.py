@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -188,12 +189,14 @@ class Cases:
             else:
                 packed.append((i, np.insert(sims[i].data.astype(np.float64), ends, SELF_SCORE)))
 
+        per_thread = threading.local()
+
         def score(lo: int, hi: int) -> None:
             a, b = self.indptr[lo], self.indptr[hi]
             a_indptr = (self.indptr[lo : hi + 1] - a).astype(idx)
             a_indices = self.cart[a:b].astype(idx)
             nnz = rows = layout = None
-            buffers: dict = {}
+            buffers = per_thread.__dict__.setdefault("buffers", {})  # reused by this thread's next chunk
             for i, data in packed:
                 indptr, indices, values, nnz = _matmat(
                     hi - lo, v, a_indptr, a_indices, b_indptr, b_indices, data, nnz, buffers

@@ -7,10 +7,13 @@ import gc
 import gzip
 import io
 import os
+import re
+import sys
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from itertools import chain
 from typing import NamedTuple
 
 CSV_COLUMNS = ("order_id", "created_at", "variant_id", "product_title", "price", "quantity")
@@ -167,12 +170,25 @@ def load_baskets_csv(path: str | os.PathLike) -> tuple[list[list[str]], list[int
     return [baskets[i] for i in order_], [moments[i] for i in order_]
 
 
+# Offset-free ISO-8601 spellings that numpy and datetime.fromisoformat read identically.
+_PLAIN_ISO = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}(?::\d{2}(?::\d{2}(?:\.\d{1,6})?)?)?)?")
+VECTORISE_MIN = 50_000  # fewer values are parsed one by one unless numpy is loaded anyway
+
+
 def time_keys(values: Sequence[datetime | str]) -> list[int]:
-    """time_key() for many values; naive datetimes and offset-free ISO strings convert in one go."""
+    """time_key() for many values; naive datetimes and plain ISO strings convert in one go.
+
+    Whichever way a value goes, it is accepted exactly when datetime.fromisoformat accepts it.
+    """
     kinds = set(map(type, values))
-    if len(kinds) == 1 and (
-        (datetime in kinds and not any(v.tzinfo is not None for v in values))
-        or (str in kinds and not any(("+" in v or v.endswith("Z")) for v in values))
+    vectorise = len(values) >= VECTORISE_MIN or "numpy" in sys.modules
+    if (
+        vectorise
+        and len(kinds) == 1
+        and (
+            (datetime in kinds and not any(v.tzinfo is not None for v in values))
+            or (str in kinds and all(map(_PLAIN_ISO.fullmatch, values)))
+        )
     ):
         import warnings
 
@@ -182,10 +198,10 @@ def time_keys(values: Sequence[datetime | str]) -> list[int]:
             with warnings.catch_warnings():
                 warnings.simplefilter("error")
                 keys = np.array(values, dtype="datetime64[us]")
-            if not np.isnat(keys).any():  # "" and "NaT" are no times: let time_key() refuse them
+            if not np.isnat(keys).any():
                 return keys.astype(np.int64).tolist()
         except (ValueError, TypeError, Warning):
-            pass  # unusual spellings: parse one by one below
+            pass  # e.g. a day that does not exist: time_key() below says which
     return [time_key(v) for v in values]
 
 
@@ -206,6 +222,13 @@ def baskets_by_time(orders: Iterable[Order]) -> tuple[list[list[str]], list[int]
     keys = time_keys(moments)
     order_ = sorted(range(len(baskets)), key=keys.__getitem__)  # sorted() is stable
     return [baskets[i] for i in order_], [keys[i] for i in order_]
+
+
+def vocabulary(baskets: Sequence[Sequence[str]]) -> tuple[list[str], list[int]]:
+    """Distinct ids in order of first appearance, and every basket item's position among them."""
+    ids = list(dict.fromkeys(chain.from_iterable(baskets)))
+    position = {v: i for i, v in enumerate(ids)}
+    return ids, list(map(position.__getitem__, chain.from_iterable(baskets)))
 
 
 def split_point(n: int, train_share: float = TRAIN_SHARE) -> int:

@@ -39,8 +39,24 @@ def _on_co(stats: Stats, data: np.ndarray) -> sp.csr_matrix:
 
 
 def _pairs(stats: Stats) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """co, cA (row: cart item) and cB (column: candidate) for every stored pair."""
-    return stats.co.data, stats.counts[stats.rows], stats.counts[stats.co.indices]
+    """co, cA (row: cart item) and cB (column: candidate) for every stored pair (gathered once)."""
+    cached = stats._cache.get("pairs")
+    if cached is None:
+        cached = stats._cache["pairs"] = (
+            stats.co.data,
+            stats.counts[stats.rows],
+            stats.counts[stats.co.indices],
+        )
+    return cached
+
+
+def _count_products(stats: Stats) -> np.ndarray:
+    """cA · cB for every stored pair, as float64 (the exact integer product, converted once)."""
+    cached = stats._cache.get("count_products")
+    if cached is None:
+        _, ca, cb = _pairs(stats)
+        cached = stats._cache["count_products"] = (ca * cb).astype(np.float64)
+    return cached
 
 
 # The four original formulas are written exactly as the reference computes them (term by term),
@@ -52,8 +68,8 @@ def cooccurrence(stats: Stats) -> sp.csr_matrix:
 
 def cosine(stats: Stats) -> sp.csr_matrix:
     """sim = co / sqrt(cA · cB)."""
-    co, ca, cb = _pairs(stats)
-    return _on_co(stats, co / np.sqrt((ca * cb).astype(np.float64)))
+    co, _, _ = _pairs(stats)
+    return _on_co(stats, co / np.sqrt(_count_products(stats)))
 
 
 def confidence(stats: Stats) -> sp.csr_matrix:
@@ -64,8 +80,8 @@ def confidence(stats: Stats) -> sp.csr_matrix:
 
 def lift(stats: Stats) -> sp.csr_matrix:
     """sim = co · N / (cA · cB)."""
-    co, ca, cb = _pairs(stats)
-    return _on_co(stats, (co * stats.n) / (ca * cb).astype(np.float64))
+    co, _, _ = _pairs(stats)
+    return _on_co(stats, (co * stats.n) / _count_products(stats))
 
 
 def jaccard(stats: Stats) -> sp.csr_matrix:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from posai_app.reco.orders import Order, baskets_by_time, load_baskets_csv, paused_gc, split_point
+from posai_app.reco.orders import Order, baskets_by_time, load_baskets_csv, paused_gc, split_point, vocabulary
 
 DAY_US = 86_400 * 1_000_000
 
@@ -17,26 +17,31 @@ class History:
     """All baskets of a shop in created_at order, over one vocabulary of variant ids."""
 
     def __init__(self, baskets: Sequence[Sequence[str]], times: Sequence[int]) -> None:
-        vocab: dict[str, int] = {}
-        flat: list[int] = []
-        add = vocab.setdefault
-        for items in baskets:
-            flat.extend([add(v, len(vocab)) for v in items])
-        if not all(type(v) is str for v in vocab):
+        ids, flat = vocabulary(baskets)
+        if not all(type(v) is str for v in ids):
             # Ids are strings inside the engine; other types (e.g. numeric ids) are converted here.
             baskets = [list(dict.fromkeys(str(v) for v in items)) for items in baskets]
-            vocab, flat = {}, []
-            add = vocab.setdefault
-            for items in baskets:
-                flat.extend([add(v, len(vocab)) for v in items])
+            ids, flat = vocabulary(baskets)
         lengths = np.fromiter(map(len, baskets), dtype=np.int64, count=len(baskets))
-        self.vocab = vocab
-        self.ids: list[str] = list(vocab)
-        self.n_orders = len(baskets)
-        self.n_variants = len(self.ids)
+        self._assign(ids, lengths, np.array(flat, dtype=np.int32), times)
+
+    @classmethod
+    def from_parts(
+        cls, ids: list[str], lengths: np.ndarray, indices: np.ndarray, times: Sequence[int]
+    ) -> History:
+        """Build from an already indexed history: basket lengths, item positions in `ids`, time keys."""
+        history = cls.__new__(cls)
+        history._assign(ids, np.asarray(lengths, dtype=np.int64), np.asarray(indices, dtype=np.int32), times)
+        return history
+
+    def _assign(self, ids: list[str], lengths: np.ndarray, indices: np.ndarray, times: Sequence[int]) -> None:
+        self.ids: list[str] = ids
+        self.vocab = {v: i for i, v in enumerate(ids)}
+        self.n_orders = len(lengths)
+        self.n_variants = len(ids)
         self.indptr = np.zeros(self.n_orders + 1, dtype=np.int64)
         np.cumsum(lengths, out=self.indptr[1:])
-        self.indices = np.array(flat, dtype=np.int32)
+        self.indices = indices
         self.times = np.asarray(times, dtype=np.int64)
         # Tie-breaks compare ids as strings; precompute each id's place in string order once.
         by_id = sorted(range(self.n_variants), key=self.ids.__getitem__)
@@ -47,7 +52,10 @@ class History:
     def from_csv(cls, path: str) -> History:
         """Build straight from a CSV file in the common shape (no Order objects in between)."""
         with paused_gc():
-            return cls(*load_baskets_csv(path))
+            baskets, times = load_baskets_csv(path)
+            ids, flat = vocabulary(baskets)
+            lengths = np.fromiter(map(len, baskets), dtype=np.int64, count=len(baskets))
+            return cls.from_parts(ids, lengths, np.array(flat, dtype=np.int32), times)
 
     @classmethod
     def from_orders(cls, orders: Sequence[Order]) -> History:
