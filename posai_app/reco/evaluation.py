@@ -23,6 +23,7 @@ MIN_SAMPLE = 2_000
 WORK_LIMIT = 4_000_000  # multiply-adds per scoring chunk: bounds the memory of one sparse product
 MIN_CHUNK_WORK = 250_000  # below this a chunk is not worth a thread hand-off
 CHUNKS_PER_WORKER = 3
+PARALLEL_MIN_ENTRIES = 200_000  # smaller matrices are packed on one thread
 MAX_THREADS = 4  # each running chunk holds its own product: memory grows with the thread count
 SELF_SCORE = -1e300  # far below FLOOR (topk): marks cart items inside the product
 Progress = Callable[[str, int, int], None]
@@ -174,20 +175,38 @@ class Cases:
         # inside the product itself, so no separate pass has to find and drop cart items. Other
         # columns' sums never see these entries, so they stay bit-identical.
         v = self.n_variants
-        ends = first.indptr[1:]
         # 32-bit indices halve the memory the products touch, whenever they fit.
         idx = np.int32 if first.nnz + v < 2**31 - 1 else np.int64
+        # Each row of B is the row of the sims plus its self entry at the end: entry j of row r
+        # moves to j + r, the self entry of row r lands at indptr[r + 1] + r. Written in place,
+        # without intermediate copies (fresh memory is what a short-lived process pays most for).
+        moved = np.arange(first.nnz, dtype=idx)
+        moved += np.repeat(np.arange(v, dtype=idx), np.diff(first.indptr))
+        selves = (first.indptr[1:] + np.arange(v)).astype(idx)
         b_indptr = (first.indptr + np.arange(v + 1)).astype(idx)
-        b_indices = np.insert(first.indices, ends, np.arange(v)).astype(idx)
-        packed = []
-        for i in range(0, len(sims), 2):
-            if i + 1 < len(sims):
-                data = np.empty(len(first.data), dtype=np.complex128)
-                data.real = sims[i].data
-                data.imag = sims[i + 1].data
-                packed.append((i, np.insert(data, ends, SELF_SCORE * (1 + 1j))))
+        b_indices = np.empty(first.nnz + v, dtype=idx)
+        b_indices[moved] = first.indices
+        b_indices[selves] = np.arange(v, dtype=idx)
+
+        def pack(i: int) -> tuple[int, np.ndarray]:
+            pair = i + 1 < len(sims)
+            data = np.empty(first.nnz + v, dtype=np.complex128 if pair else np.float64)
+            if pair:
+                data.real[moved] = sims[i].data
+                data.imag[moved] = sims[i + 1].data
+                data[selves] = SELF_SCORE * (1 + 1j)
             else:
-                packed.append((i, np.insert(sims[i].data.astype(np.float64), ends, SELF_SCORE)))
+                data[moved] = sims[i].data
+                data[selves] = SELF_SCORE
+            return i, data
+
+        workers = engine_threads()
+        firsts = range(0, len(sims), 2)
+        if workers > 1 and len(firsts) > 1 and first.nnz >= PARALLEL_MIN_ENTRIES:
+            with ThreadPoolExecutor(min(workers, len(firsts))) as pool:
+                packed = list(pool.map(pack, firsts))
+        else:
+            packed = [pack(i) for i in firsts]
 
         per_thread = threading.local()
 
@@ -208,7 +227,6 @@ class Cases:
                 for j, part in enumerate(parts):
                     outs[i + j][lo:hi] = topk_rows(indptr, indices, np.ascontiguousarray(part), k, rank, rows)
 
-        workers = engine_threads()
         ranges = self.chunks(np.diff(b_indptr), workers)
         if workers == 1 or len(ranges) == 1:
             for lo, hi in ranges:

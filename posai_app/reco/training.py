@@ -21,7 +21,15 @@ from posai_app.reco.engine import _noop, select_best
 from posai_app.reco.evaluation import MAX_CASES, Cases, EvaluationReport, Progress
 from posai_app.reco.index import NeighborIndex, truncate
 from posai_app.reco.orders import Order
-from posai_app.reco.scorers import BASIC, POPULARITY, SCORERS, SELECTION_ORDER, TUNING_ORDER, ScorerSpec
+from posai_app.reco.scorers import (
+    BASIC,
+    POPULARITY,
+    SCORERS,
+    SELECTION_ORDER,
+    TUNING_ORDER,
+    ScorerSpec,
+    build_basic,
+)
 from posai_app.reco.stats import History, Stats
 
 TIME_BUDGET = 25.0  # seconds for tuning + report (the rest of the 60 s goes to loading and the index)
@@ -128,7 +136,7 @@ def train(
     results: dict[str, dict[str, float]] = {}
     basic = [n for n in BASIC if n in tuned]
     if basic:
-        recs = outer_cases.recommend_many([SCORERS[n].build(outer_stats) for n in basic], k, outer_stats.rank)
+        recs = outer_cases.recommend_many(build_basic(basic, outer_stats), k, outer_stats.rank)
         for name, r in zip(basic, recs, strict=True):
             results[name] = outer_cases.figures(r, k)
     results[POPULARITY] = outer_cases.figures(outer_cases.popularity(outer_stats, k), k)
