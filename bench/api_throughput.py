@@ -9,7 +9,7 @@ The server runs as in production: PostgreSQL plus Redis for the cache change sig
 (posai_app/cache_signals.py); `--no-redis` serves with the embedded default's in-process
 signals instead.
 
-usage: .venv/bin/python bench/api_throughput.py [--duration 15] [--connections 8] [--no-redis]
+usage: .venv/bin/python bench/api_throughput.py [--duration 15] [--connections 8] [--no-redis] [--tokens N]
 env:   BENCH_DATABASE_URL (default postgresql+psycopg://postgres@127.0.0.1:5432/posai_bench)
        BENCH_REDIS_URL (default redis://127.0.0.1:6379/14)
 """
@@ -164,6 +164,13 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=15)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--no-redis", action="store_true", help="in-process cache signals (no Redis)")
+    parser.add_argument(
+        "--tokens",
+        type=int,
+        default=2000,
+        help="distinct session tokens, cycled (a POS device reuses its token for its minute of life; "
+        "use more tokens than requests to make every token new)",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install wrk (Debian package)")
@@ -178,7 +185,7 @@ def main() -> None:
         cwd=ROOT,  # noqa: S603
         stdout=subprocess.DEVNULL,
     )
-    pairs = carts_and_tokens(env, 2000)
+    pairs = carts_and_tokens(env, args.tokens)
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp, "requests.tsv")
         data.write_text("".join(f"{t}\t{b}\n" for t, b in pairs))
@@ -210,7 +217,10 @@ def main() -> None:
         finally:
             server.terminate()
             server.wait(timeout=30)
-    print(f"cache signals: {'Redis ' + redis_url if redis_url else 'in-process (no Redis)'}")
+    print(
+        f"cache signals: {'Redis ' + redis_url if redis_url else 'in-process (no Redis)'}; "
+        f"{args.tokens} distinct session tokens, cycled"
+    )
     print(f"{'endpoint':<28}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'non-2xx':>10}  socket errors")
     for name, r in (("GET /healthz (trivial JSON)", trivial), ("POST /api/recommendations", reco)):
         print(

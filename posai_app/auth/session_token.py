@@ -9,8 +9,10 @@ the same host. POS tokens carry no `sid`/`iss`/`sub`, so none of those is requir
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,6 +22,9 @@ import jwt
 from posai_app.auth.domains import is_valid_shop_domain
 
 LEEWAY_SECONDS = 10
+MAX_VERIFIED_TOKENS = 10_000
+_verified: OrderedDict[tuple, dict[str, Any]] = OrderedDict()  # oldest first; entries are never mutated
+_verified_lock = threading.Lock()
 
 
 class SessionTokenError(Exception):
@@ -68,10 +73,34 @@ def _shop_domain_from_dest(dest: object) -> str:
 
 
 def verify_session_token(token: str, config: Mapping[str, Any]) -> dict[str, Any]:
-    """Verify a Shopify session token; return its claims plus `shop_domain`, or raise SessionTokenError."""
+    """Verify a Shopify session token; return its claims plus `shop_domain`, or raise SessionTokenError.
+
+    A token that verified before (same string, same app credentials) is accepted again from a
+    small per-process cache until its `exp` (+ leeway): POS devices send the same token with
+    every request for its minute of life, and its signature cannot have changed meanwhile.
+    """
     if not isinstance(token, str) or not token.strip() or token.count(".") != 2:
         raise SessionTokenError("malformed", "Session token is missing or malformed")
-    claims = _library_verify(token.strip(), config)
+    token = token.strip()
+    key = (
+        token,
+        config["SHOPIFY_API_KEY"],
+        config["SHOPIFY_API_SECRET"],
+        config.get("SHOPIFY_API_SECRET_OLD"),
+    )
+    cached = _verified.get(key)
+    if cached is not None and time.time() <= cached["exp"] + LEEWAY_SECONDS:
+        return dict(cached)
+    claims = _verify_uncached(token, config)
+    with _verified_lock:
+        _verified[key] = claims
+        while len(_verified) > MAX_VERIFIED_TOKENS:
+            _verified.popitem(last=False)
+    return dict(claims)
+
+
+def _verify_uncached(token: str, config: Mapping[str, Any]) -> dict[str, Any]:
+    claims = _library_verify(token, config)
     if "exp" not in claims:
         raise SessionTokenError("missing_exp", "Session token has no expiry")
     shop_domain = _shop_domain_from_dest(claims.get("dest"))

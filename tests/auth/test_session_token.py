@@ -146,3 +146,37 @@ def test_issuer_on_another_host_is_refused(cfg):
 @pytest.mark.parametrize("token", ["", "not-a-jwt", "a.b", "a.b.c", "Bearer x.y.z"])
 def test_garbage_is_refused(cfg, token):
     assert _refused(cfg, token) in ("malformed", "invalid")
+
+
+def test_a_verified_token_is_accepted_again_without_the_library(cfg, monkeypatch):
+    from posai_app.auth import session_token
+
+    token = make_session_token(cfg, SHOP)
+    first = verify_session_token(token, cfg)
+    monkeypatch.setattr(session_token, "_library_verify", lambda *_: pytest.fail("verified twice"))
+    again = verify_session_token(token, cfg)
+    assert again == first and again is not first
+
+
+def test_a_remembered_token_is_verified_afresh_once_expired(cfg, monkeypatch):
+    from posai_app.auth import session_token
+
+    token = make_session_token(cfg, SHOP)
+    exp = verify_session_token(token, cfg)["exp"]
+    asked = []
+
+    def library_at_that_time(*_):
+        asked.append(True)
+        raise SessionTokenError("expired", "Session token has expired")
+
+    monkeypatch.setattr(session_token, "_library_verify", library_at_that_time)
+    monkeypatch.setattr(session_token.time, "time", lambda: exp + session_token.LEEWAY_SECONDS + 1)
+    assert _refused(cfg, token) == "expired" and asked
+
+
+def test_a_remembered_token_counts_only_for_the_credentials_that_verified_it(cfg):
+    token = make_session_token(cfg, SHOP)
+    verify_session_token(token, cfg)
+    other_app = {**cfg, "SHOPIFY_API_SECRET": "another-secret-0123456789abcdef0123456789abcdef"}
+    other_app["SHOPIFY_API_SECRET_OLD"] = None
+    assert _refused(other_app, token) == "invalid"
