@@ -6,7 +6,6 @@ Only click is imported at module level; the engine (numpy, scipy) loads when a c
 from __future__ import annotations
 
 import json
-import os
 import sys
 
 import click
@@ -35,10 +34,6 @@ def _skip_final_collection() -> None:
     import gc
 
     gc.freeze()
-    if os.environ.get("POSAI_FAST_EXIT"):
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(0)
 
 
 def _progress(enabled: bool):
