@@ -96,25 +96,26 @@ class Signals:
             by_shop.setdefault(int(shop_id), {})[kind] = uuid.uuid4().hex
         if not by_shop:
             return
+        if self.redis is not None:
+            try:
+                with self.redis.pipeline(transaction=False) as pipe:
+                    for shop_id, fresh in by_shop.items():
+                        pipe.hset(REDIS_PREFIX + str(shop_id), mapping=fresh)
+                    pipe.execute()
+            except Exception:
+                log.exception(
+                    "could not publish cache signals for shops %s: other processes may serve stale data "
+                    "for up to %s s",
+                    sorted(by_shop),
+                    self.max_age,
+                )
+                for shop_id in by_shop:  # this process at least must not serve what it just changed
+                    self.forget(shop_id)
         with self._lock:
             for shop_id, fresh in by_shop.items():
                 if self.redis is None:
                     self._local.setdefault(shop_id, {}).update(fresh)
-                self._seen.pop(shop_id, None)  # this process re-reads at its next request
-        if self.redis is None:
-            return
-        try:
-            with self.redis.pipeline(transaction=False) as pipe:
-                for shop_id, fresh in by_shop.items():
-                    pipe.hset(REDIS_PREFIX + str(shop_id), mapping=fresh)
-                pipe.execute()
-        except Exception:
-            log.exception(
-                "could not publish cache signals for shops %s: other processes may serve stale data "
-                "for up to %s s",
-                sorted(by_shop),
-                self.max_age,
-            )
+                self._seen.pop(shop_id, None)  # after the write: the next read here sees the new token
 
     # ---------------------------------------------------------------- caches
 
@@ -194,7 +195,12 @@ class ShopCache(Generic[T]):
 
 def init_app(app: Flask) -> None:
     testing = bool(app.config.get("TESTING"))
-    redis = app.extensions.get("posai_redis")
+    redis = None
+    if app.config.get("REDIS_URL"):
+        from redis import Redis
+
+        # Its own client with short timeouts: a Redis that hangs must not hang POS requests or commits.
+        redis = Redis.from_url(app.config["REDIS_URL"], socket_timeout=0.2, socket_connect_timeout=0.2)
     interval = app.config.get("SERVING_CACHE_CHECK_INTERVAL")
     max_age = app.config.get("SERVING_CACHE_MAX_AGE")
     app.extensions[_OWNER] = Signals(
@@ -249,9 +255,10 @@ def _after_flush(session, _context) -> None:
     pending: set[tuple[int, str]] = set()
     for obj in (*session.new, *session.dirty, *session.deleted):
         if isinstance(obj, Shop):
-            if obj in session.deleted:
+            if obj in session.deleted or obj in session.new:
+                # A new shop may reuse a deleted one's id (SQLite): nothing cached under it is its own.
                 pending.update((obj.id, k) for k in KINDS)
-            elif obj in session.new or session.is_modified(obj):
+            elif session.is_modified(obj):
                 pending.add((obj.id, "shop"))
         elif (kinds := watched.get(type(obj))) is not None and obj.shop_id is not None:
             if obj in session.dirty and not session.is_modified(obj):

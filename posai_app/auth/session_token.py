@@ -23,7 +23,8 @@ from posai_app.auth.domains import is_valid_shop_domain
 
 LEEWAY_SECONDS = 10
 MAX_VERIFIED_TOKENS = 10_000
-_verified: OrderedDict[tuple, dict[str, Any]] = OrderedDict()  # oldest first; entries are never mutated
+# (token, app credentials) -> (deadline, claims); oldest first; entries are never mutated
+_verified: OrderedDict[tuple, tuple[float, dict[str, Any]]] = OrderedDict()
 _verified_lock = threading.Lock()
 
 
@@ -89,11 +90,11 @@ def verify_session_token(token: str, config: Mapping[str, Any]) -> dict[str, Any
         config.get("SHOPIFY_API_SECRET_OLD"),
     )
     cached = _verified.get(key)
-    if cached is not None and time.time() <= cached["exp"] + LEEWAY_SECONDS:
-        return dict(cached)
+    if cached is not None and time.time() < cached[0]:
+        return dict(cached[1])
     claims = _verify_uncached(token, config)
     with _verified_lock:
-        _verified[key] = claims
+        _verified[key] = (float(claims["exp"]) + LEEWAY_SECONDS, claims)
         while len(_verified) > MAX_VERIFIED_TOKENS:
             _verified.popitem(last=False)
     return dict(claims)

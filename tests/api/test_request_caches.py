@@ -199,3 +199,12 @@ def test_shop_rows_flushed_through_the_orm_raise_the_shop_signal(app, shop):
         db.session.get(Shop, shop.id).settings = {"recommendation_limit": 3}
         db.session.commit()
         assert cache_signals.signals().token(shop.id, "shop") not in (before, False)
+
+
+def test_a_new_shop_raises_every_signal_in_case_its_id_was_used_before(app):
+    with app.app_context():
+        new = Shop(domain="reused-id.myshopify.com", settings={})
+        db.session.add(new)
+        db.session.commit()
+        board = cache_signals.signals()
+        assert all(board.token(new.id, kind) not in (None, False) for kind in cache_signals.KINDS)
