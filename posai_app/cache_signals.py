@@ -150,12 +150,13 @@ class ShopCache(Generic[T]):
     def get_or_load(self, shop_id: int, load: Callable[[T | None], T]) -> T:
         """The cached value while its token holds; else `load(previous value or None)`, then cached."""
         token = self.signals.token(shop_id, self.kind)
-        entry = self._entries.get(shop_id)
         if token is False:  # signals unknown: never trust or fill the cache
             return load(None)
+        fresh = self._fresh(shop_id, token)
+        if fresh is not None:
+            return fresh[2]
         now = time.monotonic()
-        if entry is not None and entry[0] == token and now - entry[1] < self.signals.max_age:
-            return entry[2]
+        entry = self._entries.get(shop_id)
         value = load(entry[2] if entry is not None else None)
         self.put(shop_id, token, value, now)
         return value
@@ -166,12 +167,18 @@ class ShopCache(Generic[T]):
         For caches filled piece by piece: put the grown value back with the same loaded_at.
         """
         token = self.signals.token(shop_id, self.kind)
+        fresh = self._fresh(shop_id, token) if token is not False else None
+        return (token, None, None) if fresh is None else (token, fresh[2], fresh[1])
+
+    def _fresh(self, shop_id: int, token: str | None) -> tuple[str | None, float, T] | None:
+        """The entry if it was loaded under `token` and is younger than max age (marked recently used)."""
         entry = self._entries.get(shop_id)
-        if token is False or entry is None or entry[0] != token:
-            return token, None, None
-        if time.monotonic() - entry[1] >= self.signals.max_age:
-            return token, None, None
-        return token, entry[2], entry[1]
+        if entry is None or entry[0] != token or time.monotonic() - entry[1] >= self.signals.max_age:
+            return None
+        with self._lock:
+            if shop_id in self._entries:
+                self._entries.move_to_end(shop_id)
+        return entry
 
     def put(self, shop_id: int, token: str | None | bool, value: T, loaded_at: float | None = None) -> None:
         if token is False:
