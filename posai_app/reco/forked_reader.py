@@ -3,7 +3,7 @@
 For a small shop, `posai evaluate` spends about as long starting up (numpy + scipy.sparse
 imports, ~150 ms) as parsing its CSV (~130 ms), and both hold the GIL, so threads cannot
 overlap them. A child process forked before the imports parses the file with the same
-functions as the in-process path (`load_baskets_csv`, `vocabulary`) and sends back compact
+function as the in-process path (`load_history_parts`) and sends back compact
 arrays: the id list as JSON, then basket lengths, item positions and time keys as raw
 machine integers. Errors in the file come back as their message; anything else (no fork,
 a tiny file, other threads running, the child failing) falls back to reading in-process.
@@ -21,7 +21,7 @@ from array import array
 from collections.abc import Callable
 from typing import Any
 
-from posai_app.reco.orders import OrdersFileError, load_baskets_csv, paused_gc, vocabulary
+from posai_app.reco.orders import OrdersFileError, load_history_parts
 
 MIN_BYTES = 256 * 1024  # below this, a fork costs more than it hides
 _HEADER = struct.Struct("<cQ")  # kind (b"E" error message, b"J" JSON, b"A" int64 array), byte length
@@ -55,12 +55,7 @@ class ForkedCsvReader:
     def result(self, build: Callable[[list[str], Any, Any, Any], Any]) -> Any:
         """build(ids, lengths, indices, times) with the child's parts (or from an in-process read)."""
         parts = self._collect() if self.pid is not None else None
-        if parts is None:
-            with paused_gc():
-                baskets, times = load_baskets_csv(self.path)
-                ids, flat = vocabulary(baskets)
-                return build(ids, [len(b) for b in baskets], flat, times)
-        return build(*parts)
+        return build(*(parts if parts is not None else load_history_parts(self.path)))
 
     def _collect(self) -> tuple | None:
         with os.fdopen(self._read_fd, "rb") as stream:
@@ -99,13 +94,12 @@ def _int64s(payload: bytes):
 def _write_parts(fd: int, path: str) -> None:
     with os.fdopen(fd, "wb") as out:
         try:
-            baskets, times = load_baskets_csv(path)
+            ids, *arrays = load_history_parts(path)
         except OrdersFileError as exc:
             _send(out, b"E", exc.message.encode())
             return
-        ids, flat = vocabulary(baskets)
         _send(out, b"J", json.dumps(ids).encode())
-        for values in (map(len, baskets), flat, times):
+        for values in arrays:  # basket lengths, item positions, time keys
             _send(out, b"A", array("q", values).tobytes())
 
 

@@ -231,6 +231,14 @@ def vocabulary(baskets: Sequence[Sequence[str]]) -> tuple[list[str], list[int]]:
     return ids, list(map(position.__getitem__, chain.from_iterable(baskets)))
 
 
+@paused_gc()
+def load_history_parts(path: str | os.PathLike) -> tuple[list[str], list[int], list[int], list[int]]:
+    """What `History.from_parts` takes, straight from a CSV: ids, basket lengths, item positions, times."""
+    baskets, times = load_baskets_csv(path)
+    ids, flat = vocabulary(baskets)
+    return ids, [len(items) for items in baskets], flat, times
+
+
 def split_point(n: int, train_share: float = TRAIN_SHARE) -> int:
     """Number of training orders out of n: floor(0.8 n), as the reference."""
     return int(n * train_share)

@@ -8,7 +8,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from posai_app.reco.orders import Order, baskets_by_time, load_baskets_csv, paused_gc, split_point, vocabulary
+from posai_app.reco.orders import (
+    Order,
+    baskets_by_time,
+    load_history_parts,
+    paused_gc,
+    split_point,
+    vocabulary,
+)
 
 DAY_US = 86_400 * 1_000_000
 
@@ -51,11 +58,7 @@ class History:
     @classmethod
     def from_csv(cls, path: str) -> History:
         """Build straight from a CSV file in the common shape (no Order objects in between)."""
-        with paused_gc():
-            baskets, times = load_baskets_csv(path)
-            ids, flat = vocabulary(baskets)
-            lengths = np.fromiter(map(len, baskets), dtype=np.int64, count=len(baskets))
-            return cls.from_parts(ids, lengths, np.array(flat, dtype=np.int32), times)
+        return cls.from_parts(*load_history_parts(path))
 
     @classmethod
     def from_orders(cls, orders: Sequence[Order]) -> History:
