@@ -28,6 +28,19 @@ def _load(path: str):
     return history
 
 
+def _without_blas_threads() -> None:
+    """Before numpy loads: no OpenBLAS thread pool (unless the caller asked for one).
+
+    `evaluate` makes no BLAS call, yet OpenBLAS starts its threads when numpy is imported and
+    they spin for a while (~0.1 s of CPU here), time the parsing child and the scoring threads
+    need on a small machine. Training (`--tuned`, `recommend-batch`) keeps the pool: its dense
+    factorisations use it.
+    """
+    import os
+
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+
 def _skip_final_collection() -> None:
     """The command is done and the process is about to end: move every object out of the
     collector's reach so interpreter shutdown does not walk millions of them (~30-70 ms)."""
@@ -87,6 +100,8 @@ def format_table(report: dict) -> str:
 @click.option("--quiet", is_flag=True, help="No progress on stderr.")
 def evaluate(orders_csv: str, k: int, as_json: bool, tuned: bool, quiet: bool) -> None:
     """Measure each scorer on ORDERS_CSV[.gz]: train on the first 80% by time, test on the rest."""
+    if not tuned:
+        _without_blas_threads()
     orders = _load(orders_csv)
     progress = _progress(not quiet)
     if tuned:

@@ -13,7 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from posai_app.reco.stats import History, Stats
-from posai_app.reco.topk import row_ids, topk_rows
+from posai_app.reco.topk import row_ids, scratch_array, topk_rows
 
 MAX_CASES = (
     10_000  # validation carts evaluated at most (evenly spaced sample beyond; small shops are never sampled)
@@ -22,7 +22,7 @@ WORK_CAP = 60_000_000  # total multiply-adds of a sampled evaluation (only appli
 MIN_SAMPLE = 2_000
 WORK_LIMIT = 4_000_000  # multiply-adds per scoring chunk: bounds the memory of one sparse product
 MIN_CHUNK_WORK = 250_000  # below this a chunk is not worth a thread hand-off
-CHUNKS_PER_WORKER = 3
+CHUNKS_PER_WORKER = 12
 PARALLEL_MIN_ENTRIES = 200_000  # smaller matrices are packed on one thread
 MAX_THREADS = 4  # each running chunk holds its own product: memory grows with the thread count
 SELF_SCORE = -1e300  # far below FLOOR (topk): marks cart items inside the product
@@ -41,41 +41,26 @@ def engine_threads() -> int:
     return max(1, min(MAX_THREADS, available))
 
 
-def _matmat(n_rows, n_cols, a_indptr, a_indices, b_indptr, b_indices, b_data, nnz=None, buffers=None):
-    """CSR product of a 0/1 matrix (stored order kept) with B: (indptr, indices, values, nnz bound).
+def _matmat(n_rows, n_cols, a_indptr, a_indices, b_indptr, b_indices, b_data, nnz, scratch):
+    """CSR product of a 0/1 matrix (stored order kept) with B: (indptr, indices, values).
 
-    `nnz` is an upper bound on the product's entries (the returned one, for another product of
-    the same operands' structure, skips the counting pass). `buffers` (a dict) keeps the output
-    arrays between calls of one chunk, so later products reuse memory instead of faulting in more.
+    `nnz` bounds the product's entries (the multiply-adds will do: pages of the output arrays
+    past the real size are never touched). `scratch` keeps the output arrays between calls.
     """
     from scipy.sparse import _sparsetools
 
-    if nnz is None:
-        nnz = _sparsetools.csr_matmat_maxnnz(n_rows, n_cols, a_indptr, a_indices, b_indptr, b_indices)
-    idx = a_indices.dtype
     if nnz >= 2**31 - 1:
         raise MemoryError("scoring chunk too large")  # chunks() keeps products far below this
-    buffers = {} if buffers is None else buffers
-    indptr = _buffer(buffers, "indptr", n_rows + 1, idx)
-    indices = _buffer(buffers, "indices", nnz, idx)
-    values = _buffer(buffers, "values", nnz, b_data.dtype)
-    ones = _buffer(buffers, "ones", len(a_indices), b_data.dtype, fill=1)
+    idx = a_indices.dtype
+    indptr = scratch_array(scratch, "indptr", n_rows + 1, idx)
+    indices = scratch_array(scratch, "indices", nnz, idx)
+    values = scratch_array(scratch, "values", nnz, b_data.dtype)
+    ones = scratch_array(scratch, "ones", len(a_indices), b_data.dtype, fill=1)
     _sparsetools.csr_matmat(
         n_rows, n_cols, a_indptr, a_indices, ones, b_indptr, b_indices, b_data, indptr, indices, values
     )
     used = int(indptr[-1])
-    return indptr, indices[:used], values[:used], nnz
-
-
-def _buffer(buffers: dict, name: str, size: int, dtype, fill=None) -> np.ndarray:
-    """A 1-d array of at least `size` items of `dtype` from `buffers` (made, or grown, on demand)."""
-    key = (name, np.dtype(dtype))
-    have = buffers.get(key)
-    if have is None or len(have) < size:
-        have = buffers[key] = (
-            np.empty(size, dtype=dtype) if fill is None else np.full(size, fill, dtype=dtype)
-        )
-    return have[:size]
+    return indptr, indices[:used], values[:used]
 
 
 def _spaced(rows: np.ndarray, count: int) -> np.ndarray:
@@ -126,18 +111,6 @@ class Cases:
         self.held = history.indices[begins + cart_lengths].astype(np.int64)
         self.rows = row_ids(self.indptr)
 
-    def matrix(self, lo: int = 0, hi: int | None = None) -> sp.csr_matrix:
-        """Cart indicator rows lo..hi (unsorted indices: cart order)."""
-        hi = self.n if hi is None else hi
-        a, b = self.indptr[lo], self.indptr[hi]
-        m = sp.csr_matrix(
-            (np.ones(b - a), self.cart[a:b], self.indptr[lo : hi + 1] - a),
-            shape=(hi - lo, self.n_variants),
-            copy=False,
-        )
-        m.has_sorted_indices = False
-        return m
-
     def chunks(self, row_nnz: np.ndarray, parts: int = 1) -> list[tuple[int, int]]:
         """Case ranges whose product with a matrix of these row sizes stays under WORK_LIMIT.
 
@@ -171,63 +144,61 @@ class Cases:
         if not sims or self.n == 0:
             return outs
         first = sims[0]
-        # Every variant gets a -1e300 self-score: a cart item's own column then sinks below FLOOR
-        # inside the product itself, so no separate pass has to find and drop cart items. Other
-        # columns' sums never see these entries, so they stay bit-identical.
-        v = self.n_variants
-        # 32-bit indices halve the memory the products touch, whenever they fit.
-        idx = np.int32 if first.nnz + v < 2**31 - 1 else np.int64
-        # Each row of B is the row of the sims plus its self entry at the end: entry j of row r
-        # moves to j + r, the self entry of row r lands at indptr[r + 1] + r. Written in place,
-        # without intermediate copies (fresh memory is what a short-lived process pays most for).
-        moved = np.arange(first.nnz, dtype=idx)
-        moved += np.repeat(np.arange(v, dtype=idx), np.diff(first.indptr))
-        selves = (first.indptr[1:] + np.arange(v)).astype(idx)
-        b_indptr = (first.indptr + np.arange(v + 1)).astype(idx)
-        b_indices = np.empty(first.nnz + v, dtype=idx)
-        b_indices[moved] = first.indices
-        b_indices[selves] = np.arange(v, dtype=idx)
+        v, nnz = self.n_variants, first.nnz
+        # B = [S; -1e300·I]: the sims' rows, then one self row per variant. Each cart row of A
+        # lists its items twice, the second time shifted by v, so every cart item's own column
+        # gets -1e300 added after its real terms and sinks below FLOOR inside the product: no
+        # separate pass has to find and drop cart items, and other columns' sums (the sims'
+        # terms in cart order) stay bit-identical. The sims' arrays are copied, never scattered.
+        idx = np.int32 if nnz + 2 * v < 2**31 - 1 else np.int64  # 32-bit indices halve what products touch
+        b_indptr = np.concatenate([first.indptr, nnz + np.arange(1, v + 1)]).astype(idx)
+        b_indices = np.concatenate([first.indices, np.arange(v)]).astype(idx)
 
         def pack(i: int) -> tuple[int, np.ndarray]:
             pair = i + 1 < len(sims)
-            data = np.empty(first.nnz + v, dtype=np.complex128 if pair else np.float64)
+            data = np.empty(nnz + v, dtype=np.complex128 if pair else np.float64)
             if pair:
-                data.real[moved] = sims[i].data
-                data.imag[moved] = sims[i + 1].data
-                data[selves] = SELF_SCORE * (1 + 1j)
+                data.real[:nnz] = sims[i].data
+                data.imag[:nnz] = sims[i + 1].data
+                data[nnz:] = SELF_SCORE * (1 + 1j)
             else:
-                data[moved] = sims[i].data
-                data[selves] = SELF_SCORE
+                data[:nnz] = sims[i].data
+                data[nnz:] = SELF_SCORE
             return i, data
 
         workers = engine_threads()
         firsts = range(0, len(sims), 2)
-        if workers > 1 and len(firsts) > 1 and first.nnz >= PARALLEL_MIN_ENTRIES:
+        if workers > 1 and len(firsts) > 1 and nnz >= PARALLEL_MIN_ENTRIES:
             with ThreadPoolExecutor(min(workers, len(firsts))) as pool:
                 packed = list(pool.map(pack, firsts))
         else:
             packed = [pack(i) for i in firsts]
 
+        row_nnz = np.diff(first.indptr)
         per_thread = threading.local()
 
         def score(lo: int, hi: int) -> None:
-            a, b = self.indptr[lo], self.indptr[hi]
-            a_indptr = (self.indptr[lo : hi + 1] - a).astype(idx)
-            a_indices = self.cart[a:b].astype(idx)
-            nnz = rows = layout = None
-            buffers = per_thread.__dict__.setdefault("buffers", {})  # reused by this thread's next chunk
+            a_indptr, a_indices = self._doubled(lo, hi, v, idx)
+            items = self.cart[self.indptr[lo] : self.indptr[hi]]
+            work = int(row_nnz[items].sum()) + len(items)  # multiply-adds: bounds the product's size
+            rows = layout = None
+            scratch = per_thread.__dict__.setdefault("scratch", {})  # reused by this thread's next chunk
             for i, data in packed:
-                indptr, indices, values, nnz = _matmat(
-                    hi - lo, v, a_indptr, a_indices, b_indptr, b_indices, data, nnz, buffers
+                indptr, indices, values = _matmat(
+                    hi - lo, v, a_indptr, a_indices, b_indptr, b_indices, data, work, scratch
                 )
                 # Same operands' structure, same entries, unless some sum is exactly 0 (dropped).
                 if rows is None or not np.array_equal(indptr, layout):
-                    rows, layout = row_ids(indptr), indptr.copy()
+                    rows, layout = row_ids(indptr, np.intp), indptr.copy()
                 parts = [values] if values.dtype.kind == "f" else [values.real, values.imag]
                 for j, part in enumerate(parts):
-                    outs[i + j][lo:hi] = topk_rows(indptr, indices, np.ascontiguousarray(part), k, rank, rows)
+                    if not part.flags.c_contiguous:  # reductions run faster on a contiguous copy
+                        contiguous = scratch_array(scratch, "part", len(part), part.dtype)
+                        np.copyto(contiguous, part)
+                        part = contiguous
+                    outs[i + j][lo:hi] = topk_rows(indptr, indices, part, k, rank, rows, scratch=scratch)
 
-        ranges = self.chunks(np.diff(b_indptr), workers)
+        ranges = self.chunks(row_nnz + 1, workers)
         if workers == 1 or len(ranges) == 1:
             for lo, hi in ranges:
                 score(lo, hi)
@@ -238,6 +209,19 @@ class Cases:
                 for future in [pool.submit(score, lo, hi) for lo, hi in ranges]:
                     future.result()
         return outs
+
+    def _doubled(self, lo: int, hi: int, shift: int, dtype) -> tuple[np.ndarray, np.ndarray]:
+        """Cart rows lo..hi as CSR with each row's items listed twice: as is, then + shift."""
+        a, b = self.indptr[lo], self.indptr[hi]
+        starts = self.indptr[lo : hi + 1] - a
+        indptr = (2 * starts).astype(dtype)
+        items = self.cart[a:b].astype(dtype)
+        first = np.arange(b - a) + starts[self.rows[a:b] - lo]  # entry t of row r: t + starts[r]
+        lengths = np.diff(starts)
+        indices = np.empty(2 * (b - a), dtype=dtype)
+        indices[first] = items
+        indices[first + np.repeat(lengths, lengths)] = items + shift
+        return indptr, indices
 
     def popularity(self, stats: Stats, k: int) -> np.ndarray:
         """Top-k most-bought training variants not in each cart (-1 padded)."""

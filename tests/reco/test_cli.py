@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -78,3 +79,15 @@ def test_recommend_batch_rejects_a_bad_line(tmp_path):
     carts.write_text('{"cart": ["A"]}\n{"items": ["A"]}\n')
     result = CliRunner().invoke(recommend_batch, [str(orders_file(tmp_path)), str(carts)])
     assert result.exit_code != 0 and "line 2" in result.stderr
+
+
+def test_evaluate_asks_for_no_blas_threads_unless_told(tmp_path, monkeypatch):
+    path = str(orders_file(tmp_path))
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    assert CliRunner().invoke(evaluate, [path, "--quiet", "--tuned"]).exit_code == 0
+    assert "OPENBLAS_NUM_THREADS" not in os.environ  # training's factorisations keep the pool
+    assert CliRunner().invoke(evaluate, [path, "--quiet"]).exit_code == 0
+    assert os.environ["OPENBLAS_NUM_THREADS"] == "1"
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "3")
+    assert CliRunner().invoke(evaluate, [path, "--quiet"]).exit_code == 0
+    assert os.environ["OPENBLAS_NUM_THREADS"] == "3"
