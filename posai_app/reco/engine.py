@@ -9,7 +9,7 @@ import numpy as np
 
 from posai_app.reco.evaluation import MAX_CASES, Cases, EvaluationReport, Progress
 from posai_app.reco.orders import Order
-from posai_app.reco.scorers import BASIC, POPULARITY, build_basic
+from posai_app.reco.scorers import BASIC, POPULARITY, basic_writers
 from posai_app.reco.stats import History, Stats
 
 
@@ -34,7 +34,7 @@ def evaluate_history(history: History, k: int, progress: Progress) -> Evaluation
     cases = Cases(history, cut, history.n_orders, MAX_CASES, np.diff(stats.co.indptr))
     progress("statistics", 1, 1)
     progress("evaluating", 0, 2)
-    recs = cases.recommend_many(build_basic(BASIC, stats), k, stats.rank)
+    recs = cases.recommend_values(stats.co, basic_writers(BASIC, stats), k, stats.rank)
     results = {name: cases.figures(r, k) for name, r in zip(BASIC, recs, strict=True)}
     progress("evaluating", 1, 2)
     results[POPULARITY] = cases.figures(cases.popularity(stats, k), k)

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -27,6 +28,7 @@ PARALLEL_MIN_ENTRIES = 200_000  # smaller matrices are packed on one thread
 MAX_THREADS = 4  # each running chunk holds its own product: memory grows with the thread count
 SELF_SCORE = -1e300  # far below FLOOR (topk): marks cart items inside the product
 Progress = Callable[[str, int, int], None]
+Writer = Callable[[np.ndarray], None]  # fills an array with a similarity matrix's values
 
 
 def engine_threads() -> int:
@@ -132,49 +134,51 @@ class Cases:
 
     def recommend(self, sim: sp.csr_matrix, k: int, rank: np.ndarray) -> np.ndarray:
         """Top-k columns for every case (-1 padded): score = Σ over cart items of sim rows."""
-        return self.recommend_many([sim], k, rank)[0]
+        return self.recommend_values(sim, [partial(np.copyto, src=sim.data)], k, rank)[0]
 
-    def recommend_many(self, sims: list[sp.csr_matrix], k: int, rank: np.ndarray) -> list[np.ndarray]:
-        """recommend() for several matrices that share one sparsity structure (same indptr/indices).
+    def recommend_values(
+        self, structure: sp.csr_matrix, writers: list[Writer], k: int, rank: np.ndarray
+    ) -> list[np.ndarray]:
+        """recommend() for several similarity matrices with `structure`'s rows and columns.
 
-        Two matrices travel together as the real and imaginary parts of one complex product:
+        Each writer fills an array with one matrix's values (in structure's entry order). Two
+        matrices travel together as the real and imaginary parts of one complex product:
         (1 + 0j)·(x + iy) adds x and y exactly, so each sum is bit-identical to a separate product.
         """
-        outs = [np.full((self.n, k), -1, dtype=np.int64) for _ in sims]
-        if not sims or self.n == 0:
+        outs = [np.full((self.n, k), -1, dtype=np.int64) for _ in writers]
+        if not writers or self.n == 0:
             return outs
-        first = sims[0]
-        v, nnz = self.n_variants, first.nnz
+        v, nnz = self.n_variants, structure.nnz
         # B = [S; -1e300·I]: the sims' rows, then one self row per variant. Each cart row of A
         # lists its items twice, the second time shifted by v, so every cart item's own column
         # gets -1e300 added after its real terms and sinks below FLOOR inside the product: no
         # separate pass has to find and drop cart items, and other columns' sums (the sims'
-        # terms in cart order) stay bit-identical. The sims' arrays are copied, never scattered.
+        # terms in cart order) stay bit-identical. Values are written straight into B's arrays.
         idx = np.int32 if nnz + 2 * v < 2**31 - 1 else np.int64  # 32-bit indices halve what products touch
-        b_indptr = np.concatenate([first.indptr, nnz + np.arange(1, v + 1)]).astype(idx)
-        b_indices = np.concatenate([first.indices, np.arange(v)]).astype(idx)
+        b_indptr = np.concatenate([structure.indptr, nnz + np.arange(1, v + 1)]).astype(idx)
+        b_indices = np.concatenate([structure.indices, np.arange(v)]).astype(idx)
 
         def pack(i: int) -> tuple[int, np.ndarray]:
-            pair = i + 1 < len(sims)
+            pair = i + 1 < len(writers)
             data = np.empty(nnz + v, dtype=np.complex128 if pair else np.float64)
             if pair:
-                data.real[:nnz] = sims[i].data
-                data.imag[:nnz] = sims[i + 1].data
+                writers[i](data.real[:nnz])
+                writers[i + 1](data.imag[:nnz])
                 data[nnz:] = SELF_SCORE * (1 + 1j)
             else:
-                data[:nnz] = sims[i].data
+                writers[i](data[:nnz])
                 data[nnz:] = SELF_SCORE
             return i, data
 
         workers = engine_threads()
-        firsts = range(0, len(sims), 2)
+        firsts = range(0, len(writers), 2)
         if workers > 1 and len(firsts) > 1 and nnz >= PARALLEL_MIN_ENTRIES:
             with ThreadPoolExecutor(min(workers, len(firsts))) as pool:
                 packed = list(pool.map(pack, firsts))
         else:
             packed = [pack(i) for i in firsts]
 
-        row_nnz = np.diff(first.indptr)
+        row_nnz = np.diff(structure.indptr)
         per_thread = threading.local()
 
         def score(lo: int, hi: int) -> None:

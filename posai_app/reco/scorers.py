@@ -7,8 +7,8 @@ co-occurrence structure (only pairs bought together at least once are candidates
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -17,7 +17,6 @@ import scipy.sparse as sp
 from posai_app.reco.stats import Stats
 
 Builder = Callable[..., sp.csr_matrix]
-PARALLEL_MIN_PAIRS = 200_000  # below this, building on threads costs more than it saves
 
 
 @dataclass(frozen=True)
@@ -62,49 +61,84 @@ def _count_products(stats: Stats) -> np.ndarray:
 
 
 # The four original formulas are written exactly as the reference computes them (term by term),
-# so that sums, and therefore rankings and figures, are bit-identical.
-def build_basic(names: Sequence[str], stats: Stats) -> list[sp.csr_matrix]:
-    """The matrices of these (default-parameter) scorers, built side by side on the engine's threads.
+# so that sums, and therefore rankings and figures, are bit-identical. Each writes its values, in
+# co's entry order, into `out` (any float64 array view, e.g. one half of a complex array), so
+# evaluation can place them where its products read them without an intermediate matrix.
+def cooccurrence_values(stats: Stats, out: np.ndarray) -> None:
+    """sim = co."""
+    np.copyto(out, stats.co.data)
 
-    The gathers they share are made first, once; numpy's element-wise work releases the GIL.
+
+def cosine_values(stats: Stats, out: np.ndarray) -> None:
+    """sim = co / sqrt(cA · cB)."""
+    co, _, _ = _pairs(stats)
+    np.sqrt(_count_products(stats), out=out)
+    np.divide(co, out, out=out)
+
+
+def confidence_values(stats: Stats, out: np.ndarray) -> None:
+    """sim = co / cA (directional)."""
+    co, ca, _ = _pairs(stats)
+    np.divide(co, ca, out=out)
+
+
+def lift_values(stats: Stats, out: np.ndarray) -> None:
+    """sim = co · N / (cA · cB)."""
+    co, _, _ = _pairs(stats)
+    np.multiply(co, stats.n, out=out)
+    np.divide(out, _count_products(stats), out=out)
+
+
+def jaccard_values(stats: Stats, out: np.ndarray) -> None:
+    """sim = co / (cA + cB − co)."""
+    co, ca, cb = _pairs(stats)
+    np.add(ca, cb, out=out)  # exact: integer counts, far below 2**53
+    np.subtract(out, co, out=out)
+    np.divide(co, out, out=out)
+
+
+BASIC_VALUES: dict[str, Callable[[Stats, np.ndarray], None]] = {
+    "cooccurrence": cooccurrence_values,
+    "cosine": cosine_values,
+    "confidence": confidence_values,
+    "lift": lift_values,
+    "jaccard": jaccard_values,
+}
+
+
+def basic_writers(names: Sequence[str], stats: Stats) -> list[Callable[[np.ndarray], None]]:
+    """For each of these basic scorers, a function writing its values (co's order) into an array.
+
+    The gathers they share are made here, once, so the writers can then run on threads.
     """
-    from posai_app.reco.evaluation import engine_threads
-
     _count_products(stats)
-    workers = min(engine_threads(), len(names))
-    if workers <= 1 or stats.co.nnz < PARALLEL_MIN_PAIRS:
-        return [SCORERS[name].build(stats) for name in names]
-    with ThreadPoolExecutor(workers) as pool:
-        return list(pool.map(lambda name: SCORERS[name].build(stats), names))
+    return [partial(BASIC_VALUES[name], stats) for name in names]
+
+
+def _built(stats: Stats, values: Callable[[Stats, np.ndarray], None]) -> sp.csr_matrix:
+    out = np.empty(stats.co.nnz)
+    values(stats, out)
+    return _on_co(stats, out)
 
 
 def cooccurrence(stats: Stats) -> sp.csr_matrix:
-    """sim = co."""
-    return _on_co(stats, stats.co.data.copy())
+    return _built(stats, cooccurrence_values)
 
 
 def cosine(stats: Stats) -> sp.csr_matrix:
-    """sim = co / sqrt(cA · cB)."""
-    co, _, _ = _pairs(stats)
-    return _on_co(stats, co / np.sqrt(_count_products(stats)))
+    return _built(stats, cosine_values)
 
 
 def confidence(stats: Stats) -> sp.csr_matrix:
-    """sim = co / cA (directional)."""
-    co, ca, _ = _pairs(stats)
-    return _on_co(stats, co / ca)
+    return _built(stats, confidence_values)
 
 
 def lift(stats: Stats) -> sp.csr_matrix:
-    """sim = co · N / (cA · cB)."""
-    co, _, _ = _pairs(stats)
-    return _on_co(stats, (co * stats.n) / _count_products(stats))
+    return _built(stats, lift_values)
 
 
 def jaccard(stats: Stats) -> sp.csr_matrix:
-    """sim = co / (cA + cB − co)."""
-    co, ca, cb = _pairs(stats)
-    return _on_co(stats, co / (ca + cb - co))
+    return _built(stats, jaccard_values)
 
 
 def asymmetric_cosine(stats: Stats, alpha: float = 0.5, shrink: float = 0.0, half_life: float = 0.0):

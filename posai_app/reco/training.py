@@ -28,7 +28,7 @@ from posai_app.reco.scorers import (
     SELECTION_ORDER,
     TUNING_ORDER,
     ScorerSpec,
-    build_basic,
+    basic_writers,
 )
 from posai_app.reco.stats import History, Stats
 
@@ -136,7 +136,9 @@ def train(
     results: dict[str, dict[str, float]] = {}
     basic = [n for n in BASIC if n in tuned]
     if basic:
-        recs = outer_cases.recommend_many(build_basic(basic, outer_stats), k, outer_stats.rank)
+        recs = outer_cases.recommend_values(
+            outer_stats.co, basic_writers(basic, outer_stats), k, outer_stats.rank
+        )
         for name, r in zip(basic, recs, strict=True):
             results[name] = outer_cases.figures(r, k)
     results[POPULARITY] = outer_cases.figures(outer_cases.popularity(outer_stats, k), k)
