@@ -6,7 +6,7 @@ co-occurrence structure (only pairs bought together at least once are candidates
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -17,6 +17,7 @@ import scipy.sparse as sp
 from posai_app.reco.stats import Stats
 
 Builder = Callable[..., sp.csr_matrix]
+BLOCK = 1 << 18  # co entries per block of the basic formulas (temporaries of ~2 MB)
 
 
 @dataclass(frozen=True)
@@ -39,25 +40,23 @@ def _on_co(stats: Stats, data: np.ndarray) -> sp.csr_matrix:
     return sp.csr_matrix((data, co.indices, co.indptr), shape=co.shape, copy=False)
 
 
-def _pairs(stats: Stats) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """co, cA (row: cart item) and cB (column: candidate) for every stored pair (gathered once)."""
-    cached = stats._cache.get("pairs")
-    if cached is None:
-        cached = stats._cache["pairs"] = (
-            stats.co.data,
-            stats.counts[stats.rows],
-            stats.counts[stats.co.indices],
-        )
-    return cached
+def _pair_blocks(stats: Stats) -> Iterator[tuple[slice, np.ndarray, np.ndarray, np.ndarray]]:
+    """co, cA (row: cart item) and cB (column: candidate) of co's entries, block by block.
 
-
-def _count_products(stats: Stats) -> np.ndarray:
-    """cA · cB for every stored pair, as float64 (the exact integer product, converted once)."""
-    cached = stats._cache.get("count_products")
-    if cached is None:
-        _, ca, cb = _pairs(stats)
-        cached = stats._cache["count_products"] = (ca * cb).astype(np.float64)
-    return cached
+    Blocks follow rows (about BLOCK entries each), so cA is a repeat of the row's count; counts
+    come as float64 (exact: far below 2**53). Working per block keeps the temporaries small and
+    warm instead of three full-size arrays of fresh memory.
+    """
+    co, counts = stats.co, stats.counts.astype(np.float64)
+    indptr, n_rows = co.indptr, co.shape[0]
+    row = 0
+    while row < n_rows:
+        end = int(np.searchsorted(indptr, indptr[row] + BLOCK, side="right")) - 1
+        end = min(max(end, row + 1), n_rows)
+        lo, hi = int(indptr[row]), int(indptr[end])
+        ca = np.repeat(counts[row:end], np.diff(indptr[row : end + 1]))
+        yield slice(lo, hi), co.data[lo:hi], ca, counts[co.indices[lo:hi]]
+        row = end
 
 
 # The four original formulas are written exactly as the reference computes them (term by term),
@@ -71,30 +70,35 @@ def cooccurrence_values(stats: Stats, out: np.ndarray) -> None:
 
 def cosine_values(stats: Stats, out: np.ndarray) -> None:
     """sim = co / sqrt(cA · cB)."""
-    co, _, _ = _pairs(stats)
-    np.sqrt(_count_products(stats), out=out)
-    np.divide(co, out, out=out)
+    for part, co, ca, cb in _pair_blocks(stats):
+        o = out[part]
+        np.multiply(ca, cb, out=o)  # the exact integer product, rounded once, as int64 → float64 would
+        np.sqrt(o, out=o)
+        np.divide(co, o, out=o)
 
 
 def confidence_values(stats: Stats, out: np.ndarray) -> None:
     """sim = co / cA (directional)."""
-    co, ca, _ = _pairs(stats)
-    np.divide(co, ca, out=out)
+    for part, co, ca, _ in _pair_blocks(stats):
+        np.divide(co, ca, out=out[part])
 
 
 def lift_values(stats: Stats, out: np.ndarray) -> None:
     """sim = co · N / (cA · cB)."""
-    co, _, _ = _pairs(stats)
-    np.multiply(co, stats.n, out=out)
-    np.divide(out, _count_products(stats), out=out)
+    for part, co, ca, cb in _pair_blocks(stats):
+        o = out[part]
+        np.multiply(co, stats.n, out=o)
+        np.multiply(ca, cb, out=ca)
+        np.divide(o, ca, out=o)
 
 
 def jaccard_values(stats: Stats, out: np.ndarray) -> None:
     """sim = co / (cA + cB − co)."""
-    co, ca, cb = _pairs(stats)
-    np.add(ca, cb, out=out)  # exact: integer counts, far below 2**53
-    np.subtract(out, co, out=out)
-    np.divide(co, out, out=out)
+    for part, co, ca, cb in _pair_blocks(stats):
+        o = out[part]
+        np.add(ca, cb, out=o)
+        np.subtract(o, co, out=o)
+        np.divide(co, o, out=o)
 
 
 BASIC_VALUES: dict[str, Callable[[Stats, np.ndarray], None]] = {
@@ -107,11 +111,7 @@ BASIC_VALUES: dict[str, Callable[[Stats, np.ndarray], None]] = {
 
 
 def basic_writers(names: Sequence[str], stats: Stats) -> list[Callable[[np.ndarray], None]]:
-    """For each of these basic scorers, a function writing its values (co's order) into an array.
-
-    The gathers they share are made here, once, so the writers can then run on threads.
-    """
-    _count_products(stats)
+    """For each of these basic scorers, a function writing its values (co's order) into an array."""
     return [partial(BASIC_VALUES[name], stats) for name in names]
 
 
@@ -148,7 +148,8 @@ def asymmetric_cosine(stats: Stats, alpha: float = 0.5, shrink: float = 0.0, hal
         co = co_m.data
     else:
         counts, co = stats.counts, stats.co.data
-    ca, cb = counts[stats.rows].astype(np.float64), counts[stats.co.indices].astype(np.float64)
+    counts = counts.astype(np.float64)
+    ca, cb = stats.on_rows(counts), counts[stats.co.indices]
     return _on_co(stats, co / (np.power(cb, alpha) * np.power(ca, 1.0 - alpha) + shrink))
 
 
@@ -178,7 +179,7 @@ def rp3beta(stats: Stats, beta: float = 0.5, half_life: float = 0.0) -> sp.csr_m
     else:
         counts = stats.counts.astype(np.float64)
     walk = stats.gram_data(h.incidence(stats.start, stats.stop, order_w))
-    ca, cb = counts[stats.rows], counts[stats.co.indices]
+    ca, cb = stats.on_rows(counts), counts[stats.co.indices]
     return _on_co(stats, walk / np.maximum(ca, 1e-12) / np.power(np.maximum(cb, 1e-12), beta))
 
 
@@ -218,7 +219,7 @@ def ease(stats: Stats, lam: float = 50.0, half_life: float = 0.0, max_variants: 
         raise np.linalg.LinAlgError(f"EASE: (XᵀX + λI) not positive definite (info={info})")
     local = np.full(stats.co.shape[0], -1, dtype=np.int64)
     local[keep] = np.arange(len(keep))
-    a, b = local[stats.rows], local[stats.co.indices]
+    a, b = stats.on_rows(local), local[stats.co.indices]
     both = np.flatnonzero((a >= 0) & (b >= 0))
     a, b = a[both], b[both]
     diag = np.diag(inverse).astype(np.float64)

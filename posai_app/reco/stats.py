@@ -98,10 +98,7 @@ class Stats:
     counts: np.ndarray  # orders containing each variant (int64)
     co: sp.csr_matrix  # float64 co-occurrence counts, zero diagonal (entries in product order)
     rank: np.ndarray  # serving/tie order: 0 = most orders, then id ascending as strings
-    rows: np.ndarray = field(repr=False)  # row index of each entry of co
     _xt: sp.csr_matrix = field(repr=False, default=None)  # Xᵀ, the left operand of every Gram product
-    _keep: np.ndarray = field(repr=False, default=None)  # off-diagonal positions of a raw Gram product
-    _raw_nnz: int = 0
     _cache: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -114,15 +111,19 @@ class Stats:
         x = history.incidence(start, stop)
         counts = np.bincount(x.indices, minlength=history.n_variants).astype(np.int64)
         xt = x.T.tocsr()
-        raw = xt @ x
-        raw_rows = np.repeat(np.arange(raw.shape[0], dtype=np.int32), np.diff(raw.indptr))
-        keep = np.flatnonzero(raw_rows != raw.indices)
-        indptr = np.zeros(raw.shape[0] + 1, dtype=np.int64)
-        np.cumsum(np.bincount(raw_rows[keep], minlength=raw.shape[0]), out=indptr[1:])
-        co = sp.csr_matrix((raw.data[keep], raw.indices[keep], indptr), shape=raw.shape)
+        co = xt @ x
+        # Drop the diagonal (each variant's own count) in place: zero it, then compact. Every
+        # off-diagonal value is a count >= 1, so only the diagonal goes; the others keep their
+        # product order, and no second copy of the largest arrays is ever made.
+        co.data[_diagonal(co)] = 0
+        co.eliminate_zeros()
         co.has_sorted_indices = False
         rank = tie_rank(counts, history.id_rank)
-        return cls(history, start, stop, counts, co, rank, raw_rows[keep], xt, keep, raw.nnz)
+        return cls(history, start, stop, counts, co, rank, xt)
+
+    def on_rows(self, values: np.ndarray) -> np.ndarray:
+        """values[a] for the row a of every co entry, in co's entry order."""
+        return np.repeat(values, np.diff(self.co.indptr))
 
     def gram_data(self, right: sp.csr_matrix, left_t: sp.csr_matrix | None = None) -> np.ndarray:
         """Values of (left_t or Xᵀ) @ right on co's entries, in co's order.
@@ -131,9 +132,10 @@ class Stats:
         entry order depends only on the operands' structure, so it lines up with co's.
         """
         raw = (self._xt if left_t is None else left_t) @ right
-        if raw.nnz != self._raw_nnz:
+        keep = np.flatnonzero(~_diagonal(raw))
+        if len(keep) != self.co.nnz or not np.array_equal(raw.indices[keep], self.co.indices):
             raise ValueError("weighted Gram product does not share the co-occurrence structure")
-        return raw.data[self._keep]
+        return raw.data[keep]
 
     def weighted(self, half_life_days: float) -> tuple[np.ndarray, sp.csr_matrix]:
         """Time-decayed counts and co-occurrence: each order weighs 0.5^(age / half-life)."""
@@ -153,6 +155,12 @@ class Stats:
             return np.ones(0)
         weights = np.power(0.5, (times[-1] - times) / (DAY_US * half_life_days))
         return np.maximum(weights, 1e-300)
+
+
+def _diagonal(gram: sp.csr_matrix) -> np.ndarray:
+    """Mask of a square CSR matrix's diagonal entries."""
+    rows = np.repeat(np.arange(gram.shape[0], dtype=gram.indices.dtype), np.diff(gram.indptr))
+    return rows == gram.indices
 
 
 def tie_rank(counts: np.ndarray, id_rank: np.ndarray) -> np.ndarray:
