@@ -6,6 +6,7 @@ import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -63,6 +64,10 @@ def _matmat(n_rows, n_cols, a_indptr, a_indices, b_indptr, b_indices, b_data, nn
     )
     used = int(indptr[-1])
     return indptr, indices[:used], values[:used]
+
+
+def _write(writer: Writer, out: np.ndarray) -> None:
+    writer(out)
 
 
 def _spaced(rows: np.ndarray, count: int) -> np.ndarray:
@@ -158,60 +163,50 @@ class Cases:
         b_indptr = np.concatenate([structure.indptr, nnz + np.arange(1, v + 1)]).astype(idx)
         b_indices = np.concatenate([structure.indices, np.arange(v)]).astype(idx)
 
-        def pack(i: int) -> tuple[int, np.ndarray]:
-            pair = i + 1 < len(writers)
-            data = np.empty(nnz + v, dtype=np.complex128 if pair else np.float64)
-            if pair:
-                writers[i](data.real[:nnz])
-                writers[i + 1](data.imag[:nnz])
-                data[nnz:] = SELF_SCORE * (1 + 1j)
-            else:
-                writers[i](data[:nnz])
-                data[nnz:] = SELF_SCORE
-            return i, data
-
         workers = engine_threads()
-        firsts = range(0, len(writers), 2)
-        if workers > 1 and len(firsts) > 1 and nnz >= PARALLEL_MIN_ENTRIES:
-            with ThreadPoolExecutor(min(workers, len(firsts))) as pool:
-                packed = list(pool.map(pack, firsts))
-        else:
-            packed = [pack(i) for i in firsts]
-
         row_nnz = np.diff(structure.indptr)
-        per_thread = threading.local()
-
-        def score(lo: int, hi: int) -> None:
-            a_indptr, a_indices = self._doubled(lo, hi, v, idx)
+        chunks = []
+        for lo, hi in self.chunks(row_nnz + 1, workers):
             items = self.cart[self.indptr[lo] : self.indptr[hi]]
             work = int(row_nnz[items].sum()) + len(items)  # multiply-adds: bounds the product's size
-            rows = layout = None
-            scratch = per_thread.__dict__.setdefault("scratch", {})  # reused by this thread's next chunk
-            for i, data in packed:
-                indptr, indices, values = _matmat(
-                    hi - lo, v, a_indptr, a_indices, b_indptr, b_indices, data, work, scratch
-                )
-                # Same operands' structure, same entries, unless some sum is exactly 0 (dropped).
-                if rows is None or not np.array_equal(indptr, layout):
-                    rows, layout = row_ids(indptr, np.intp), indptr.copy()
-                parts = [values] if values.dtype.kind == "f" else [values.real, values.imag]
-                for j, part in enumerate(parts):
-                    if not part.flags.c_contiguous:  # reductions run faster on a contiguous copy
-                        contiguous = scratch_array(scratch, "part", len(part), part.dtype)
-                        np.copyto(contiguous, part)
-                        part = contiguous
-                    outs[i + j][lo:hi] = topk_rows(indptr, indices, part, k, rank, rows, scratch=scratch)
+            chunks.append((lo, hi, *self._doubled(lo, hi, v, idx), work))
+        per_thread = threading.local()
 
-        ranges = self.chunks(row_nnz + 1, workers)
-        if workers == 1 or len(ranges) == 1:
-            for lo, hi in ranges:
-                score(lo, hi)
-        else:
-            # The sparse products and numpy's reductions release the GIL: chunks of cases run
-            # side by side, each writing its own rows of the outputs (identical results).
-            with ThreadPoolExecutor(workers) as pool:
-                for future in [pool.submit(score, lo, hi) for lo, hi in ranges]:
-                    future.result()
+        def score(first: int, data: np.ndarray, chunk: tuple) -> None:
+            lo, hi, a_indptr, a_indices, work = chunk
+            scratch = per_thread.__dict__.setdefault("scratch", {})  # reused by this thread's next chunk
+            indptr, indices, values = _matmat(
+                hi - lo, v, a_indptr, a_indices, b_indptr, b_indices, data, work, scratch
+            )
+            rows = row_ids(indptr, np.intp, out=scratch_array(scratch, "rows", len(values), np.intp))
+            parts = [values] if values.dtype.kind == "f" else [values.real, values.imag]
+            for j, part in enumerate(parts):
+                if not part.flags.c_contiguous:  # reductions run faster on a contiguous copy
+                    contiguous = scratch_array(scratch, "part", len(part), part.dtype)
+                    np.copyto(contiguous, part)
+                    part = contiguous
+                outs[first + j][lo:hi] = topk_rows(indptr, indices, part, k, rank, rows, scratch=scratch)
+
+        # One array holds B's values for one pack at a time (two scorers as complex, or the last
+        # one alone in its float64 view): fresh memory is what a short-lived process pays most for.
+        pairs = len(writers) > 1
+        b_data = np.empty(nnz + v, dtype=np.complex128 if pairs else np.float64)
+        # The sparse products and numpy's element-wise work release the GIL: the two writers of a
+        # pack, and then chunks of cases, run side by side (each chunk writes its own output rows).
+        with ThreadPoolExecutor(workers) if workers > 1 else nullcontext() as pool:
+            run = pool.map if pool is not None else map
+            for first in range(0, len(writers), 2):
+                if first + 1 < len(writers):
+                    data = b_data
+                    halves = [data.real[:nnz], data.imag[:nnz]]
+                    together = pool is not None and nnz >= PARALLEL_MIN_ENTRIES
+                    list((run if together else map)(_write, writers[first : first + 2], halves))
+                    data[nnz:] = SELF_SCORE * (1 + 1j)
+                else:
+                    data = b_data.view(np.float64)[: nnz + v]
+                    writers[first](data[:nnz])
+                    data[nnz:] = SELF_SCORE
+                list(run(partial(score, first, data), chunks))
         return outs
 
     def _doubled(self, lo: int, hi: int, shift: int, dtype) -> tuple[np.ndarray, np.ndarray]:

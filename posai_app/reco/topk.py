@@ -10,23 +10,39 @@ ABOVE_FLOOR = float(np.nextafter(FLOOR, np.inf))
 BLOCK_K = 4  # up to this k, thresholds come from block maxima (one pass); beyond, from partitions
 
 
-def row_ids(indptr: np.ndarray, dtype=np.int32) -> np.ndarray:
-    """The row of each stored entry (as np.intp, gathers by these rows skip a conversion)."""
-    return np.repeat(np.arange(len(indptr) - 1, dtype=dtype), np.diff(indptr))
+def row_ids(indptr: np.ndarray, dtype=np.int32, out: np.ndarray | None = None) -> np.ndarray:
+    """The row of each stored entry (as np.intp, gathers by these rows skip a conversion).
+
+    With `out` (indptr[-1] items) the rows are written there: a mark where each row begins, summed.
+    """
+    if out is None:
+        return np.repeat(np.arange(len(indptr) - 1, dtype=dtype), np.diff(indptr))
+    out.fill(0)
+    begins = indptr[1:-1]
+    np.add.at(out, begins[begins < len(out)], 1)  # empty rows mark the same place more than once
+    return np.cumsum(out, out=out)
 
 
 def scratch_array(scratch: dict, name: str, size: int, dtype, fill=None) -> np.ndarray:
-    """A 1-d array of at least `size` items of `dtype` kept in `scratch` (made, or grown, on demand).
+    """A 1-d array of `size` items of `dtype` over memory kept in `scratch` under `name`.
 
-    Reusing arrays between calls saves a short-lived process the page faults of fresh memory.
+    The memory is made, or grown, on demand and reused between calls, whatever the dtype (arrays
+    with a `fill` are filled when made and kept per dtype): reuse saves a short-lived process the
+    page faults of fresh memory.
     """
-    key = (name, np.dtype(dtype))
-    have = scratch.get(key)
-    if have is None or len(have) < size:
-        have = scratch[key] = (
-            np.empty(size, dtype=dtype) if fill is None else np.full(size, fill, dtype=dtype)
-        )
-    return have[:size]
+    dtype = np.dtype(dtype)
+    if fill is not None:
+        key = (name, dtype)
+        have = scratch.get(key)
+        if have is None or len(have) < size:
+            have = scratch[key] = np.full(size, fill, dtype=dtype)
+        return have[:size]
+    nbytes = size * dtype.itemsize
+    have = scratch.get(name)
+    if have is None or len(have) < nbytes:
+        # complex128 storage: aligned for every dtype viewed over it (sparsetools copies unaligned arrays)
+        have = scratch[name] = np.empty(-(-nbytes // 16), dtype=np.complex128).view(np.uint8)
+    return have[:nbytes].view(dtype)
 
 
 def topk_rows(
