@@ -51,7 +51,7 @@ def _pair_blocks(stats: Stats) -> Iterator[tuple[slice, np.ndarray, np.ndarray, 
     indptr, n_rows = co.indptr, co.shape[0]
     row = 0
     while row < n_rows:
-        end = int(np.searchsorted(indptr, indptr[row] + BLOCK, side="right")) - 1
+        end = int(np.searchsorted(indptr, int(indptr[row]) + BLOCK, side="right")) - 1
         end = min(max(end, row + 1), n_rows)
         lo, hi = int(indptr[row]), int(indptr[end])
         ca = np.repeat(counts[row:end], np.diff(indptr[row : end + 1]))

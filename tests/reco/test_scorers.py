@@ -125,3 +125,31 @@ def test_popularity_is_a_baseline_not_a_selectable_scorer():
     assert POPULARITY == "popularity" and not SCORERS[POPULARITY].selectable
     assert POPULARITY not in SELECTION_ORDER
     assert SELECTION_ORDER[:5] == ("cooccurrence", "cosine", "confidence", "lift", "jaccard")
+
+
+@pytest.mark.parametrize("name", ["cooccurrence", "cosine", "confidence", "lift", "jaccard"])
+def test_basic_values_do_not_depend_on_the_block_size(monkeypatch, name):
+    """The formulas run block by block; blocks of 1-2 rows give the very same floats as one block,
+    which are the formulas applied to the whole arrays at once."""
+    from posai_app.reco import scorers
+
+    history = History([["A", "B", "C"], ["B", "C", "D"], ["A", "E"], ["C", "E", "B"], ["D"]], list(range(5)))
+    stats = Stats.build(history, 0, 5)
+    co = stats.co.data
+    ca = stats.on_rows(stats.counts).astype(np.int64)
+    cb = stats.counts[stats.co.indices]
+    whole = {
+        "cooccurrence": co,
+        "cosine": co / np.sqrt((ca * cb).astype(np.float64)),
+        "confidence": co / ca,
+        "lift": (co * stats.n) / (ca * cb).astype(np.float64),
+        "jaccard": co / (ca + cb - co),
+    }[name]
+    out = np.full(stats.co.nnz, np.nan)
+    monkeypatch.setattr(scorers, "BLOCK", 2)
+    scorers.BASIC_VALUES[name](stats, out)
+    assert out.tobytes() == whole.tobytes()
+    # ... also into a strided view (how evaluation writes them: half of a complex array)
+    packed = np.zeros(stats.co.nnz, dtype=np.complex128)
+    scorers.BASIC_VALUES[name](stats, packed.imag)
+    assert packed.imag.tobytes() == whole.tobytes() and not packed.real.any()
