@@ -15,7 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from posai_app.reco.stats import History, Stats
-from posai_app.reco.topk import row_ids, scratch_array, topk_rows
+from posai_app.reco.topk import row_ids, topk_rows
 
 MAX_CASES = (
     10_000  # validation carts evaluated at most (evenly spaced sample beyond; small shops are never sampled)
@@ -42,6 +42,28 @@ def engine_threads() -> int:
     except AttributeError:  # not on Linux
         available = os.cpu_count() or 1
     return max(1, min(MAX_THREADS, available))
+
+
+def scratch_array(scratch: dict, name: str, size: int, dtype, fill=None) -> np.ndarray:
+    """A 1-d array of `size` items of `dtype` over memory kept in `scratch` under `name`.
+
+    The memory is made, or grown, on demand and reused between calls, whatever the dtype (arrays
+    with a `fill` are filled when made and kept per dtype): reuse saves a short-lived process the
+    page faults of fresh memory.
+    """
+    dtype = np.dtype(dtype)
+    if fill is not None:
+        key = (name, dtype)
+        have = scratch.get(key)
+        if have is None or len(have) < size:
+            have = scratch[key] = np.full(size, fill, dtype=dtype)
+        return have[:size]
+    nbytes = size * dtype.itemsize
+    have = scratch.get(name)
+    if have is None or len(have) < nbytes:
+        # complex128 storage: aligned for every dtype viewed over it (sparsetools copies unaligned arrays)
+        have = scratch[name] = np.empty(-(-nbytes // 16), dtype=np.complex128).view(np.uint8)
+    return have[:nbytes].view(dtype)
 
 
 def _matmat(n_rows, n_cols, a_indptr, a_indices, b_indptr, b_indices, b_data, nnz, scratch):
@@ -178,14 +200,13 @@ class Cases:
             indptr, indices, values = _matmat(
                 hi - lo, v, a_indptr, a_indices, b_indptr, b_indices, data, work, scratch
             )
-            rows = row_ids(indptr, np.intp, out=scratch_array(scratch, "rows", len(values), np.intp))
             parts = [values] if values.dtype.kind == "f" else [values.real, values.imag]
             for j, part in enumerate(parts):
                 if not part.flags.c_contiguous:  # reductions run faster on a contiguous copy
                     contiguous = scratch_array(scratch, "part", len(part), part.dtype)
                     np.copyto(contiguous, part)
                     part = contiguous
-                outs[first + j][lo:hi] = topk_rows(indptr, indices, part, k, rank, rows, scratch=scratch)
+                outs[first + j][lo:hi] = topk_rows(indptr, indices, part, k, rank)
 
         # One array holds B's values for one pack at a time (two scorers as complex, or the last
         # one alone in its float64 view): fresh memory is what a short-lived process pays most for.
