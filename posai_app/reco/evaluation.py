@@ -25,7 +25,7 @@ MIN_SAMPLE = 2_000
 WORK_LIMIT = 4_000_000  # multiply-adds per scoring chunk: bounds the memory of one sparse product
 MIN_CHUNK_WORK = 250_000  # below this a chunk is not worth a thread hand-off
 CHUNKS_PER_WORKER = 12
-PARALLEL_MIN_ENTRIES = 200_000  # smaller matrices are packed on one thread
+PARALLEL_MIN_ENTRIES = 200_000  # below this, a pack's two scorers are written on one thread
 MAX_THREADS = 4  # each running chunk holds its own product: memory grows with the thread count
 SELF_SCORE = -1e300  # far below FLOOR (topk): marks cart items inside the product
 Progress = Callable[[str, int, int], None]
@@ -140,8 +140,9 @@ class Cases:
         self.held = history.indices[begins + cart_lengths].astype(np.int64)
         self.rows = row_ids(self.indptr)
 
-    def chunks(self, row_nnz: np.ndarray, parts: int = 1) -> list[tuple[int, int]]:
-        """Case ranges whose product with a matrix of these row sizes stays under WORK_LIMIT.
+    def chunks(self, row_nnz: np.ndarray, parts: int = 1) -> list[tuple[int, int, int]]:
+        """Case ranges (lo, hi, multiply-adds) whose product with a matrix of these row sizes
+        stays under WORK_LIMIT.
 
         With parts > 1 the ranges are also small enough to give that many workers about
         `CHUNKS_PER_WORKER` ranges each (never below MIN_CHUNK_WORK), so they finish together.
@@ -155,7 +156,7 @@ class Cases:
         while lo < self.n:
             hi = int(np.searchsorted(work, work[lo] + limit, side="right")) - 1
             hi = min(max(hi, lo + 1), self.n)
-            bounds.append((lo, hi))
+            bounds.append((lo, hi, int(work[hi] - work[lo])))
             lo = hi
         return bounds
 
@@ -187,11 +188,11 @@ class Cases:
 
         workers = engine_threads()
         row_nnz = np.diff(structure.indptr)
-        chunks = []
-        for lo, hi in self.chunks(row_nnz + 1, workers):
-            items = self.cart[self.indptr[lo] : self.indptr[hi]]
-            work = int(row_nnz[items].sum()) + len(items)  # multiply-adds: bounds the product's size
-            chunks.append((lo, hi, *self._doubled(lo, hi, v, idx), work))
+        # B's rows are one longer than S's (the self entry): the multiply-adds bound each product's size
+        chunks = [
+            (lo, hi, *self._doubled(lo, hi, v, idx), work)
+            for lo, hi, work in self.chunks(row_nnz + 1, workers)
+        ]
         per_thread = threading.local()
 
         def score(first: int, data: np.ndarray, chunk: tuple) -> None:

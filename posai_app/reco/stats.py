@@ -16,6 +16,7 @@ from posai_app.reco.orders import (
     split_point,
     vocabulary,
 )
+from posai_app.reco.topk import row_ids
 
 DAY_US = 86_400 * 1_000_000
 
@@ -159,8 +160,7 @@ class Stats:
 
 def _diagonal(gram: sp.csr_matrix) -> np.ndarray:
     """Mask of a square CSR matrix's diagonal entries."""
-    rows = np.repeat(np.arange(gram.shape[0], dtype=gram.indices.dtype), np.diff(gram.indptr))
-    return rows == gram.indices
+    return row_ids(gram.indptr) == gram.indices
 
 
 def tie_rank(counts: np.ndarray, id_rank: np.ndarray) -> np.ndarray:
