@@ -166,8 +166,7 @@ def load_baskets_csv(path: str | os.PathLike) -> tuple[list[list[str]], list[int
         if len(entry) > 1:
             baskets.append(list(dict.fromkeys(entry[1:])))
             moments.append(key)
-    order_ = sorted(range(len(baskets)), key=moments.__getitem__)  # sorted() is stable
-    return [baskets[i] for i in order_], [moments[i] for i in order_]
+    return _by_time(baskets, moments)
 
 
 # Offset-free ISO-8601 spellings that numpy and datetime.fromisoformat read identically.
@@ -219,7 +218,11 @@ def baskets_by_time(orders: Iterable[Order]) -> tuple[list[list[str]], list[int]
         if items:
             baskets.append(list(items))
             moments.append(order.created_at)
-    keys = time_keys(moments)
+    return _by_time(baskets, time_keys(moments))
+
+
+def _by_time(baskets: list[list[str]], keys: list[int]) -> tuple[list[list[str]], list[int]]:
+    """Baskets and their time keys, stably sorted by key (equal times keep their input order)."""
     order_ = sorted(range(len(baskets)), key=keys.__getitem__)  # sorted() is stable
     return [baskets[i] for i in order_], [keys[i] for i in order_]
 
