@@ -7,10 +7,35 @@ reconciliation) registered by `posai_app.schedule`.
 
 from __future__ import annotations
 
+import logging
+import signal
 import sys
 
 
+class _StopDuringStartUp:
+    """SIGTERM/SIGINT before RQ installs its own handlers (it does so only after starting its
+    scheduler, after logging "Listening on ..."): remember the request instead of dying cold,
+    and hand it to the worker, whose loop then stops warmly before taking any job."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.worker = None
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self._request)
+
+    def _request(self, _signum, _frame) -> None:
+        self.requested = True
+        if self.worker is not None:
+            self.worker._stop_requested = True  # what RQ's own handler sets; its loop checks it first
+
+    def hand_to(self, worker) -> None:
+        self.worker = worker
+        if self.requested:
+            worker._stop_requested = True
+
+
 def run_worker(queues: list[str] | None = None, *, burst: bool = False) -> None:
+    stop = _StopDuringStartUp()
     from rq import Worker
 
     from posai_app import create_app
@@ -22,6 +47,7 @@ def run_worker(queues: list[str] | None = None, *, burst: bool = False) -> None:
         if redis is None:
             sys.exit("REDIS_URL is not set: without Redis, jobs run inline in the web process.")
         names = queues or list(app.config["RQ_QUEUES"])
+        logging.getLogger("posai_app.worker").info("worker starting on queues %s", ", ".join(names))
         try:
             from posai_app.schedule import register_periodic_jobs
         except ModuleNotFoundError:
@@ -32,7 +58,9 @@ def run_worker(queues: list[str] | None = None, *, burst: bool = False) -> None:
         from posai_app.extensions import db
 
         db.engine.dispose()
-        Worker(names, connection=redis).work(with_scheduler=True, burst=burst)
+        worker = Worker(names, connection=redis)
+        stop.hand_to(worker)
+        worker.work(with_scheduler=True, burst=burst)
 
 
 if __name__ == "__main__":

@@ -180,3 +180,29 @@ def test_worker_process_starts_and_stops_warm(image, requires_redis):
     finally:
         code = _stop(process)
     assert code == 0, f"worker exited {code} on SIGTERM:\n{log.read_text()[-4000:]}"
+
+
+def test_worker_stopped_during_start_up_stops_warm(image, requires_redis):
+    """SIGTERM before RQ installs its handlers (a deploy that replaces a booting machine): the
+    worker must still stop warmly (exit 0, its registration cleaned up), never die on the signal."""
+    app_dir, env = image
+    argv = shlex.split(read_toml("fly.toml")["processes"]["worker"])
+    log = app_dir.parent / "worker-early.log"
+    with open(log, "w") as out:
+        process = subprocess.Popen(
+            argv, cwd=app_dir, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        # worker.py logs this before RQ's worker even exists
+        while (
+            time.monotonic() < deadline
+            and process.poll() is None
+            and "worker starting" not in log.read_text()
+        ):
+            time.sleep(0.05)
+        assert process.poll() is None, f"worker exited early:\n{log.read_text()[-4000:]}"
+    finally:
+        code = _stop(process)
+    assert code == 0, f"worker exited {code} on SIGTERM during start-up:\n{log.read_text()[-4000:]}"
+    assert "stopping on request" in log.read_text(), log.read_text()[-4000:]
