@@ -205,4 +205,7 @@ def test_worker_stopped_during_start_up_stops_warm(image, requires_redis):
     finally:
         code = _stop(process)
     assert code == 0, f"worker exited {code} on SIGTERM during start-up:\n{log.read_text()[-4000:]}"
-    assert "stopping on request" in log.read_text(), log.read_text()[-4000:]
+    # Whether the signal came before RQ's own handlers ("stopping on request", the early path that
+    # tests/deploy/test_packaging.py pins down) or after them ("warm shut down requested").
+    output = log.read_text()
+    assert "stopping on request" in output or "warm shut down requested" in output, output[-4000:]

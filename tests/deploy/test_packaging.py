@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tomllib
+import types
 from pathlib import Path
 
 import pytest
@@ -243,6 +246,30 @@ def test_fly_runs_web_and_worker_from_the_same_image(fly, dockerfile):
     run_worker = importlib.import_module("worker").run_worker
     assert callable(run_worker)
     assert fly["build"]["dockerfile"] == "Dockerfile" and (ROOT / "Dockerfile").is_file()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_worker_keeps_a_stop_that_comes_before_rq_listens(signum):
+    """worker.py's start-up guard: a stop signal before (or after) the RQ worker exists becomes
+    the worker's own stop request, which RQ's loop honours before taking any job."""
+    guard_class = importlib.import_module("worker")._StopDuringStartUp
+    saved = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        early = guard_class()
+        os.kill(os.getpid(), signum)  # handled synchronously by the main thread
+        rq_worker = types.SimpleNamespace(_stop_requested=False)
+        early.hand_to(rq_worker)
+        assert rq_worker._stop_requested is True
+
+        late = guard_class()
+        rq_worker = types.SimpleNamespace(_stop_requested=False)
+        late.hand_to(rq_worker)
+        assert rq_worker._stop_requested is False
+        os.kill(os.getpid(), signum)
+        assert rq_worker._stop_requested is True
+    finally:
+        for s, handler in saved.items():
+            signal.signal(s, handler)
 
 
 def test_only_web_machines_take_http_traffic_and_none_auto_stop(fly):
