@@ -160,14 +160,20 @@ def test_image_cmd_serves_healthz_and_shuts_down_gracefully(image):
     assert "Control socket" not in output
 
 
-def test_worker_process_starts_and_stops_warm(image, requires_redis):
+def _start_worker(image, log_name: str):
+    """fly.toml's worker process, started in the installed app dir: (process, its log file)."""
     app_dir, env = image
     argv = shlex.split(read_toml("fly.toml")["processes"]["worker"])
-    log = app_dir.parent / "worker.log"
+    log = app_dir.parent / log_name
     with open(log, "w") as out:
         process = subprocess.Popen(
             argv, cwd=app_dir, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
+    return process, log
+
+
+def test_worker_process_starts_and_stops_warm(image, requires_redis):
+    process, log = _start_worker(image, "worker.log")
     try:
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline and process.poll() is None:
@@ -185,13 +191,7 @@ def test_worker_process_starts_and_stops_warm(image, requires_redis):
 def test_worker_stopped_during_start_up_stops_warm(image, requires_redis):
     """SIGTERM before RQ installs its handlers (a deploy that replaces a booting machine): the
     worker must still stop warmly (exit 0, its registration cleaned up), never die on the signal."""
-    app_dir, env = image
-    argv = shlex.split(read_toml("fly.toml")["processes"]["worker"])
-    log = app_dir.parent / "worker-early.log"
-    with open(log, "w") as out:
-        process = subprocess.Popen(
-            argv, cwd=app_dir, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
+    process, log = _start_worker(image, "worker-early.log")
     try:
         deadline = time.monotonic() + START_TIMEOUT
         # worker.py logs this before RQ's worker even exists
