@@ -5,7 +5,7 @@ BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed-stamp
 PORT   ?= 8000
 
-.PHONY: install demo test lint format migrate worker dev bench ext-test
+.PHONY: install demo test lint format migrate worker dev bench ext-test contract-deps
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,8 +19,21 @@ install: $(STAMP)
 demo: install
 	PORT=$(PORT) $(BIN)/posai demo
 
+# Shopify's published schemas, webhook payloads and Node library: the contract tests' oracle
+# (tests/shopify_contract/README.md). Pinned by its lock file; re-installed when that changes.
+# Without npm the contract tests skip and say so (CI sets POSAI_REQUIRE_CONTRACT=1: they fail).
+CONTRACT       = tests/shopify_contract
+CONTRACT_STAMP = $(CONTRACT)/node_modules/.installed-stamp
+
+$(CONTRACT_STAMP): $(CONTRACT)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  cd $(CONTRACT) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error && touch node_modules/.installed-stamp; \
+	else echo "npm not found: Shopify contract tests will be skipped"; fi
+
+contract-deps: $(CONTRACT_STAMP)
+
 ## make test: the whole test suite (PostgreSQL/Redis when reachable, else SQLite + inline jobs)
-test: install
+test: install contract-deps
 	$(BIN)/pytest
 
 lint: install
