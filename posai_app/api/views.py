@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import json
-import re
-
 from flask import Blueprint, Response, jsonify, request
 
 from posai_app.auth.decorators import current_shop_id, shop_required
 from posai_app.errors import RETRY_HEADER, BadRequest, PayloadTooLarge
+from posai_app.inputs import parse_id, parse_json
 
 api_bp = Blueprint("api", __name__, url_prefix="/api")
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_CART_IDS = 100
 MAX_LIMIT = 10
-_GID = re.compile(r"^gid://shopify/ProductVariant/(\d+)$")
 CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Allow-Headers": "Authorization, Content-Type",
@@ -54,10 +51,7 @@ def parse_recommendation_request() -> tuple[list[int], int | None]:
     raw = request.stream.read(MAX_BODY_BYTES + 1)
     if len(raw) > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"Request body is over {MAX_BODY_BYTES // 1024} KB")
-    try:
-        payload = json.loads(raw or b"null")
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest("Body is not valid JSON", {"reason": str(exc)[:200]}) from None
+    payload = parse_json(raw)
     if not isinstance(payload, dict):
         raise BadRequest('Body must be a JSON object like {"cartVariantIds": ["123"]}')
     if "cartVariantIds" not in payload:
@@ -69,7 +63,7 @@ def parse_recommendation_request() -> tuple[list[int], int | None]:
         raise BadRequest(f"Field 'cartVariantIds' has {len(ids)} ids; at most {MAX_CART_IDS} are allowed")
     cart: list[int] = []
     for position, value in enumerate(ids):
-        variant_id = _variant_id(value)
+        variant_id = parse_id(value, "ProductVariant")
         if variant_id is None:
             raise BadRequest(
                 "Field 'cartVariantIds' must hold numeric variant ids",
@@ -84,17 +78,3 @@ def parse_recommendation_request() -> tuple[list[int], int | None]:
         raise BadRequest(f"Field 'limit' must be an integer from 1 to {MAX_LIMIT}", {"limit": limit})
     return cart, limit
 
-
-def _variant_id(value) -> int | None:
-    """A positive numeric id from an int, a digit string or a ProductVariant GID."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value if 0 < value < 2**63 else None
-    if isinstance(value, str):
-        text = value.strip()
-        if match := _GID.match(text):
-            text = match.group(1)
-        if text.isascii() and text.isdigit() and 0 < int(text) < 2**63:
-            return int(text)
-    return None

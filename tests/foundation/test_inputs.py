@@ -1,0 +1,78 @@
+"""The input boundary: ids and JSON bodies are accepted exactly as documented."""
+
+from __future__ import annotations
+
+import pytest
+
+from posai_app.errors import BadRequest
+from posai_app.inputs import MAX_ID, MAX_JSON_DEPTH, json_depth, parse_id, parse_json
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        (1, 1),
+        ("42", 42),
+        (" 42 ", 42),
+        (str(MAX_ID), MAX_ID),
+        ("gid://shopify/ProductVariant/7", 7),
+        (0, None),
+        ("0", None),
+        (-5, None),
+        (MAX_ID + 1, None),
+        (str(MAX_ID + 1), None),
+        ("9" * 40, None),
+        ("²", None),
+        ("٣", None),
+        ("1²", None),
+        ("12.0", None),
+        ("1e3", None),
+        ("", None),
+        (True, None),
+        (None, None),
+        (1.0, None),
+        (["1"], None),
+        ("gid://shopify/ProductVariant/x", None),
+    ],
+)
+def test_parse_id(value, expected):
+    assert parse_id(value) == expected
+
+
+def test_parse_id_checks_the_gid_type():
+    assert parse_id("gid://shopify/ProductVariant/7", "ProductVariant") == 7
+    assert parse_id("gid://shopify/Product/7", "ProductVariant") is None
+    assert parse_id("gid://shopify/Product/7") == 7
+
+
+@pytest.mark.parametrize(
+    "raw, depth",
+    [
+        (b"1", 0),
+        (b"[]", 1),
+        (b'{"a": [1, {"b": []}]}', 4),
+        (b'["[[[[", "]]]]", "\\"[[["]', 1),
+        (b"[" * 10 + b"]" * 10, 10),
+    ],
+)
+def test_json_depth(raw, depth):
+    assert json_depth(raw) == depth
+
+
+@pytest.mark.parametrize(
+    "raw", [b"[" * 5000, b'{"a":' * 5000, b"[" * (MAX_JSON_DEPTH + 1) + b"]" * (MAX_JSON_DEPTH + 1)]
+)
+def test_deep_json_is_a_bad_request(raw):
+    with pytest.raises(BadRequest, match="levels deep"):
+        parse_json(raw)
+
+
+def test_json_at_the_depth_limit_parses():
+    raw = b"[" * MAX_JSON_DEPTH + b"]" * MAX_JSON_DEPTH
+    assert parse_json(raw) is not None
+
+
+@pytest.mark.parametrize("raw", [b"{", b"\xff\xfe", b'{"a": 1,}', b"NaN-ish"])
+def test_invalid_json_is_a_bad_request(raw):
+    with pytest.raises(BadRequest, match="not valid JSON"):
+        parse_json(raw)
