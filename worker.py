@@ -39,9 +39,10 @@ def run_worker(queues: list[str] | None = None, *, burst: bool = False) -> None:
     from rq import Worker
 
     from posai_app import create_app
+    from posai_app.config import JOB_SETTINGS
     from posai_app.queue import get_redis
 
-    app = create_app()
+    app = create_app(JOB_SETTINGS)
     with app.app_context():
         redis = get_redis()
         if redis is None:

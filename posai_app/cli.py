@@ -63,8 +63,9 @@ def main(argv: list[str] | None = None) -> None:
 
     def _create_app():
         from posai_app import create_app
+        from posai_app.config import JOB_SETTINGS
 
-        return create_app()
+        return create_app(JOB_SETTINGS)
 
     group = FlaskGroup(
         name="posai",

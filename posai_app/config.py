@@ -44,8 +44,19 @@ class BaseConfig:
     SHOPIFY_ADMIN_BASE_URL = None  # e.g. "http://127.0.0.1:9999/{shop}" -> replaces "https://{shop}"
     RQ_QUEUES = ("high", "ingest", "train", "default", "low")
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    # Deadlines: a database that accepts connections but never answers must not hold a
+    # request (or gunicorn's worker) for 30 s. Web processes keep statements short; the RQ
+    # worker raises the statement limit for bulk upserts and training reads (worker.py).
+    DATABASE_CONNECT_TIMEOUT = 3  # seconds, connection set-up (libpq connect_timeout)
+    DATABASE_STATEMENT_TIMEOUT = 10  # seconds per statement (PostgreSQL statement_timeout); 0 = none
+    DATABASE_POOL_TIMEOUT = 5  # seconds to wait for a pooled connection
     MAX_CONTENT_LENGTH = 2 * 1024 * 1024
     JSON_SORT_KEYS = False
+
+
+# What the RQ worker and the `posai` CLI use instead: their statements are long by design
+# (bulk upserts, training reads), and RQ's job timeout bounds a job as a whole.
+JOB_SETTINGS = {"DATABASE_STATEMENT_TIMEOUT": 600}
 
 
 def normalize_database_url(url: str) -> str:
@@ -83,7 +94,13 @@ def from_env() -> dict[str, Any]:
         values["POSAI_ENCRYPTION_KEYS"] = keys
     if (hour := _env("POSAI_NIGHTLY_HOUR_UTC")) is not None:
         values["POSAI_NIGHTLY_HOUR_UTC"] = int(hour)
-    for name in ("SERVING_CACHE_CHECK_INTERVAL", "SERVING_CACHE_MAX_AGE"):
+    for name in (
+        "SERVING_CACHE_CHECK_INTERVAL",
+        "SERVING_CACHE_MAX_AGE",
+        "DATABASE_CONNECT_TIMEOUT",
+        "DATABASE_STATEMENT_TIMEOUT",
+        "DATABASE_POOL_TIMEOUT",
+    ):
         if (seconds := _env(name)) is not None:
             values[name] = float(seconds)
     if (demo := _env("POSAI_DEMO")) is not None:
@@ -123,9 +140,29 @@ def finalize(config: dict[str, Any], instance_path: str) -> None:
         config["DATABASE_URL"] = "sqlite:///" + os.path.join(instance_path, "posai.db")
     config["DATABASE_URL"] = normalize_database_url(config["DATABASE_URL"])
     config["SQLALCHEMY_DATABASE_URI"] = config["DATABASE_URL"]
+    config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(config)
     if generated and not config.get("TESTING"):
         log.warning("development mode: using generated or demo values for %s", ", ".join(generated))
     config["POSAI_GENERATED_SETTINGS"] = tuple(generated)
+
+
+def engine_options(config: Mapping[str, Any]) -> dict[str, Any]:
+    """SQLAlchemy engine options with the configured deadlines (PostgreSQL enforces them)."""
+    options = dict(config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    if not str(config["SQLALCHEMY_DATABASE_URI"]).startswith("postgresql"):
+        return options
+    connect_timeout = max(1, round(float(config.get("DATABASE_CONNECT_TIMEOUT") or 3)))
+    statement_ms = round(float(config.get("DATABASE_STATEMENT_TIMEOUT") or 0) * 1000)
+    connect_args = dict(options.get("connect_args") or {})
+    connect_args.setdefault("connect_timeout", connect_timeout)
+    # An established connection whose server stops answering: give up on unacknowledged
+    # data after the connect deadline too (Linux TCP_USER_TIMEOUT, libpq tcp_user_timeout).
+    connect_args.setdefault("tcp_user_timeout", connect_timeout * 1000)
+    if statement_ms:
+        connect_args.setdefault("options", f"-c statement_timeout={statement_ms}")
+    options["connect_args"] = connect_args
+    options.setdefault("pool_timeout", float(config.get("DATABASE_POOL_TIMEOUT") or 5))
+    return options
 
 
 def _dev_secret(instance_path: str, name: str, generate: Callable[[], str]) -> str:

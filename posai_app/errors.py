@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, Response, jsonify, render_template, request
+from redis import exceptions as redis_exc
+from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException
 
 RETRY_HEADER = "X-Shopify-Retry-Invalid-Session-Request"
@@ -73,10 +75,36 @@ def error_response(status: int, code: str, message: str, details: dict | None = 
     return response
 
 
+def _unavailable(dependency: str) -> Response:
+    response = error_response(
+        503,
+        "unavailable",
+        f"The {dependency} is not answering; try again in a moment",
+        {"dependency": dependency},
+    )
+    response.headers["Retry-After"] = "5"
+    return response
+
+
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(AppError)
     def handle_app_error(exc: AppError):
         return error_response(exc.status, exc.code, exc.message, exc.details)
+
+    @app.errorhandler(sa_exc.OperationalError)
+    def handle_database_unavailable(exc: sa_exc.OperationalError):
+        # Connect or statement deadline passed, or the server went away: say which dependency.
+        from posai_app.extensions import db
+
+        db.session.rollback()
+        app.logger.warning("database unavailable: %s", str(exc.orig or exc)[:200])
+        return _unavailable("database")
+
+    @app.errorhandler(redis_exc.ConnectionError)
+    @app.errorhandler(redis_exc.TimeoutError)
+    def handle_redis_unavailable(exc: Exception):
+        app.logger.warning("redis unavailable: %s", str(exc)[:200])
+        return _unavailable("redis")
 
     @app.errorhandler(HTTPException)
     def handle_http_exception(exc: HTTPException):

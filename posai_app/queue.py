@@ -30,7 +30,13 @@ def init_queue(app: Flask) -> None:
     if url:
         from redis import Redis
 
-        app.extensions["posai_redis"] = Redis.from_url(url)
+        # Deadlines: a Redis that hangs must not hold a request past Shopify's limits (5 s for
+        # webhooks). RQ's worker raises socket_timeout above its dequeue wait by itself.
+        app.extensions["posai_redis"] = Redis.from_url(
+            url,
+            socket_connect_timeout=float(app.config.get("REDIS_CONNECT_TIMEOUT", 1.0)),
+            socket_timeout=float(app.config.get("REDIS_SOCKET_TIMEOUT", 2.0)),
+        )
 
 
 def get_redis():

@@ -77,4 +77,3 @@ def parse_recommendation_request() -> tuple[list[int], int | None]:
     ):
         raise BadRequest(f"Field 'limit' must be an integer from 1 to {MAX_LIMIT}", {"limit": limit})
     return cart, limit
-
