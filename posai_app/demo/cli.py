@@ -97,6 +97,10 @@ def _backend_summary(config) -> str:
     return f"{settings_summary(config)}; session tokens signed with {keys}"
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def _serve(config, port: int) -> None:
     """gunicorn for the web app, plus an RQ worker when REDIS_URL is set; Ctrl-C stops both."""
     env = {
@@ -114,6 +118,9 @@ def _serve(config, port: int) -> None:
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     bin_dir = os.path.dirname(sys.executable)
     processes = []
+    # SIGTERM (a service manager, `kill`, a CI runner) must stop the children as Ctrl-C does;
+    # Python's default for it ends this process at once and leaves gunicorn and the worker running.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     if config.get("REDIS_URL"):
         worker = [sys.executable, os.path.join(root, "worker.py")]
         processes.append(subprocess.Popen(worker, env=env, cwd=root))  # noqa: S603
@@ -131,6 +138,7 @@ def _serve(config, port: int) -> None:
     except KeyboardInterrupt:
         pass
     finally:
+        signal.signal(signal.SIGTERM, previous)
         for p in processes:
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)
