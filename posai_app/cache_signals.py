@@ -15,7 +15,10 @@ is used only while the token is unchanged. Each process re-reads a shop's tokens
 every SERVING_CACHE_CHECK_INTERVAL seconds (0.25 s by default, far below Shopify's webhook
 delays), and drops anything older than SERVING_CACHE_MAX_AGE seconds whatever the tokens say:
 that bounds staleness if a signal is lost (Redis unreachable at commit) or, without Redis,
-when another process made the change. When Redis cannot be read, caches are bypassed.
+when another process made the change. When Redis cannot be read, a process serves what it
+has cached for at most DEGRADED_MAX_AGE seconds (the embedded default's rule) and then
+reloads, so an outage neither serves stale data for long nor reloads the index per request;
+its own changes still drop its copies at once.
 """
 
 from __future__ import annotations
@@ -36,6 +39,9 @@ log = logging.getLogger(__name__)
 KINDS = ("shop", "catalog", "model")
 REDIS_PREFIX = "posai:signals:"
 REDIS_RETRY_SECONDS = 1.0  # after a failed read, don't try Redis again on the request path for this long
+DEGRADED_MAX_AGE = 2.0  # while the signals cannot be read: how long a cached value may be served
+# The stamp of values loaded while the signals could not be read (no real token equals it).
+DEGRADED = "posai:signals-unreadable"
 _PENDING = "posai_signals_pending"
 _OWNER = "posai_signals"
 
@@ -58,7 +64,7 @@ class Signals:
     # ---------------------------------------------------------------- reading
 
     def token(self, shop_id: int, kind: str) -> str | None | bool:
-        """The current token of (shop, kind); False when it cannot be known (cache must be bypassed)."""
+        """The current token of (shop, kind); False when it cannot be known (Redis unreadable)."""
         now = time.monotonic()
         seen = self._seen.get(shop_id)
         if seen is not None and now - seen[0] < self.check_interval:
@@ -149,9 +155,7 @@ class ShopCache(Generic[T]):
 
     def get_or_load(self, shop_id: int, load: Callable[[T | None], T]) -> T:
         """The cached value while its token holds; else `load(previous value or None)`, then cached."""
-        token = self.signals.token(shop_id, self.kind)
-        if token is False:  # signals unknown: never trust or fill the cache
-            return load(None)
+        token = self._token(shop_id)
         fresh = self._fresh(shop_id, token)
         if fresh is not None:
             return fresh[2]
@@ -166,23 +170,34 @@ class ShopCache(Generic[T]):
 
         For caches filled piece by piece: put the grown value back with the same loaded_at.
         """
-        token = self.signals.token(shop_id, self.kind)
-        fresh = self._fresh(shop_id, token) if token is not False else None
+        token = self._token(shop_id)
+        fresh = self._fresh(shop_id, token)
         return (token, None, None) if fresh is None else (token, fresh[2], fresh[1])
 
+    def _token(self, shop_id: int) -> str | None:
+        token = self.signals.token(shop_id, self.kind)
+        return DEGRADED if token is False else token
+
     def _fresh(self, shop_id: int, token: str | None) -> tuple[str | None, float, T] | None:
-        """The entry if it was loaded under `token` and is younger than max age (marked recently used)."""
+        """The entry if it was loaded under `token` and is younger than max age (marked recently used).
+
+        While the signals cannot be read (DEGRADED), any entry younger than DEGRADED_MAX_AGE serves.
+        """
         entry = self._entries.get(shop_id)
-        if entry is None or entry[0] != token or time.monotonic() - entry[1] >= self.signals.max_age:
+        if entry is None:
+            return None
+        age = time.monotonic() - entry[1]
+        if token == DEGRADED:
+            if age >= min(DEGRADED_MAX_AGE, self.signals.max_age):
+                return None
+        elif entry[0] != token or age >= self.signals.max_age:
             return None
         with self._lock:
             if shop_id in self._entries:
                 self._entries.move_to_end(shop_id)
         return entry
 
-    def put(self, shop_id: int, token: str | None | bool, value: T, loaded_at: float | None = None) -> None:
-        if token is False:
-            return
+    def put(self, shop_id: int, token: str | None, value: T, loaded_at: float | None = None) -> None:
         with self._lock:
             self._entries[shop_id] = (token, time.monotonic() if loaded_at is None else loaded_at, value)
             self._entries.move_to_end(shop_id)
