@@ -5,7 +5,7 @@ BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed-stamp
 PORT   ?= 8000
 
-.PHONY: install demo test lint format migrate worker dev bench ext-test contract-deps
+.PHONY: install demo test lint format migrate worker dev bench ext-test contract-deps fuzz
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ contract-deps: $(CONTRACT_STAMP)
 ## make test: the whole test suite (PostgreSQL/Redis when reachable, else SQLite + inline jobs)
 test: install contract-deps
 	$(BIN)/pytest
+
+## make fuzz: a long fuzzing run of the JSON API against docs/openapi.yaml (make test runs a short one)
+fuzz: install
+	POSAI_FUZZ_EXAMPLES=$${POSAI_FUZZ_EXAMPLES:-5000} $(BIN)/pytest tests/api/test_fuzz.py -q
 
 lint: install
 	$(BIN)/ruff check .

@@ -3,27 +3,31 @@
 Request bodies, query strings, form fields and webhook payloads go through these, so every
 view accepts exactly what they document and refuses the rest with the app's 4xx error:
 
-- ids: ASCII digits only (`"²"` and `"٣"` are digits to `str.isdigit()`, not to `int()`),
-  or a Shopify GID of the expected type, from 1 to 2⁶³−1 (PostgreSQL `bigint`);
+- ids: a JSON integer from 1 to 10¹⁸−1 (an integral number: `5.0` is the integer 5 to JSON
+  and JSON Schema), or a string of 1–18 ASCII digits without a leading zero (`"²"` and `"٣"` are digits to
+  `str.isdigit()`, not to `int()`), or a Shopify GID of the expected type with such digits;
+  so every id fits PostgreSQL's `bigint` and docs/openapi.yaml can say exactly what passes;
 - JSON: nesting at most `MAX_JSON_DEPTH` deep, checked before parsing. Python's decoder
   recurses, so thousands of `[` raise RecursionError, and a few hundred levels parse but
-  then cannot be pickled into a job; no Shopify payload or API body comes close.
+  then cannot be pickled into a job; no Shopify payload or API body comes close. `NaN` and
+  `Infinity` are not JSON and are refused.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from decimal import Decimal
 from itertools import accumulate
 from typing import Any
 
 from posai_app.errors import BadRequest
 
-MAX_ID = 2**63 - 1
+MAX_ID = 10**18 - 1  # 18 digits: within PostgreSQL's bigint, and a pattern the spec can state
 MAX_JSON_DEPTH = 64
 
-_ASCII_DIGITS = re.compile(r"[0-9]{1,19}")
-_GID = re.compile(r"gid://shopify/([A-Za-z]+)/([0-9]{1,19})")
+_ID_DIGITS = re.compile(r"[1-9][0-9]{0,17}")
+_GID = re.compile(r"gid://shopify/([A-Za-z]+)/([1-9][0-9]{0,17})")
 # A JSON string (escapes included): removed before counting brackets, since `[` inside a
 # string is not nesting. A bare `"` outside a valid string makes the JSON invalid anyway.
 _JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
@@ -31,25 +35,38 @@ _BRACKETS = re.compile(rb"[\[\]{}]")
 
 
 def parse_id(value: Any, gid_type: str | None = None) -> int | None:
-    """A positive bigint id from an int, an ASCII-digit string or a GID of `gid_type`; else None.
+    """A positive bigint id from a JSON integer, a digit string or a GID of `gid_type`; else None.
 
-    Booleans are not ids (JSON `true` is an int to Python). Surrounding blanks are ignored.
+    Booleans are not ids (JSON `true` is an int to Python). Strings are taken exactly as
+    sent: callers strip form fields themselves.
     """
     if isinstance(value, bool):
         return None
+    if isinstance(value, float | Decimal):
+        value = parse_int(value)
     if isinstance(value, int):
         return value if 0 < value <= MAX_ID else None
     if not isinstance(value, str):
         return None
-    text = value.strip()
+    text = value
     if match := _GID.fullmatch(text):
         if gid_type is not None and match.group(1) != gid_type:
             return None
         text = match.group(2)
-    if not _ASCII_DIGITS.fullmatch(text):
+    return int(text) if _ID_DIGITS.fullmatch(text) else None
+
+
+def parse_int(value: Any) -> int | None:
+    """A JSON integer (integral numbers included, booleans not) as an int; else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
         return None
-    number = int(text)
-    return number if 0 < number <= MAX_ID else None
+    if isinstance(value, int):
+        return value
+    try:
+        whole = int(value)
+    except (OverflowError, ValueError):
+        return None
+    return whole if whole == value else None
 
 
 def json_depth(raw: bytes) -> int:
@@ -59,11 +76,24 @@ def json_depth(raw: bytes) -> int:
     return max(accumulate(steps, initial=0))
 
 
-def parse_json(raw: bytes, what: str = "Body", max_depth: int = MAX_JSON_DEPTH) -> Any:
-    """Decode a JSON body; BadRequest (400) naming the problem when it is not acceptable JSON."""
+def parse_json(
+    raw: bytes, what: str = "Body", max_depth: int = MAX_JSON_DEPTH, exact_numbers: bool = False
+) -> Any:
+    """Decode a JSON body; BadRequest (400) naming the problem when it is not acceptable JSON.
+
+    exact_numbers: decimals become Decimal, so an integral `3083458.0` is exactly 3083458.
+    """
     if raw.count(b"[") + raw.count(b"{") > max_depth and json_depth(raw) > max_depth:
         raise BadRequest(f"{what} nests arrays/objects more than {max_depth} levels deep")
     try:
-        return json.loads(raw or b"null")
+        return json.loads(
+            raw or b"null",
+            parse_constant=_refuse_constant,
+            parse_float=Decimal if exact_numbers else float,
+        )
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise BadRequest(f"{what} is not valid JSON", {"reason": str(exc)[:200]}) from None
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")

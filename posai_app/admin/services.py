@@ -573,9 +573,10 @@ def parse_ids(values: list[str], field: str, limit: int = 100) -> list[int]:
     """Numeric Shopify ids from form values (GIDs accepted), deduplicated in order; 422 otherwise."""
     out: list[int] = []
     for raw in values:
-        if not str(raw).strip():
+        text = str(raw).strip()
+        if not text:
             continue
-        value = parse_id(str(raw))
+        value = parse_id(text)
         if value is None:
             raise ValidationFailed(f"{str(raw)[:40]!r} is not a valid id", details={field: str(raw)[:40]})
         if value not in out:

@@ -6,7 +6,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from posai_app.auth.decorators import current_shop_id, shop_required
 from posai_app.errors import RETRY_HEADER, BadRequest, PayloadTooLarge
-from posai_app.inputs import parse_id, parse_json
+from posai_app.inputs import parse_id, parse_int, parse_json
 
 api_bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -51,7 +51,7 @@ def parse_recommendation_request() -> tuple[list[int], int | None]:
     raw = request.stream.read(MAX_BODY_BYTES + 1)
     if len(raw) > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"Request body is over {MAX_BODY_BYTES // 1024} KB")
-    payload = parse_json(raw)
+    payload = parse_json(raw, exact_numbers=True)
     if not isinstance(payload, dict):
         raise BadRequest('Body must be a JSON object like {"cartVariantIds": ["123"]}')
     if "cartVariantIds" not in payload:
@@ -71,9 +71,10 @@ def parse_recommendation_request() -> tuple[list[int], int | None]:
             )
         if variant_id not in cart:
             cart.append(variant_id)
-    limit = payload.get("limit")
-    if limit is not None and (
-        isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT
-    ):
-        raise BadRequest(f"Field 'limit' must be an integer from 1 to {MAX_LIMIT}", {"limit": limit})
+    raw_limit = payload.get("limit")  # null or absent: the shop's setting
+    limit = None if raw_limit is None else parse_int(raw_limit)
+    if raw_limit is not None and (limit is None or not 1 <= limit <= MAX_LIMIT):
+        raise BadRequest(
+            f"Field 'limit' must be an integer from 1 to {MAX_LIMIT}", {"limit": str(raw_limit)[:32]}
+        )
     return cart, limit
