@@ -8,8 +8,11 @@ reconciliation) registered by `posai_app.schedule`.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
+
+MAINTENANCE_SECONDS = 60
 
 
 class _StopDuringStartUp:
@@ -59,7 +62,12 @@ def run_worker(queues: list[str] | None = None, *, burst: bool = False) -> None:
         from posai_app.extensions import db
 
         db.engine.dispose()
-        worker = Worker(names, connection=redis)
+        # RQ retries the scheduler lock only at its maintenance pass (every 10 min by default):
+        # a worker restarted after a crash, whose predecessor's lock (61 s TTL) was still
+        # there at start, would run no scheduler (retries, debounced retrains, the nightly
+        # job) for 10 minutes. A pass a minute brings it up within two.
+        maintenance = int(os.environ.get("POSAI_WORKER_MAINTENANCE_SECONDS", MAINTENANCE_SECONDS))
+        worker = Worker(names, connection=redis, maintenance_interval=maintenance)
         stop.hand_to(worker)
         worker.work(with_scheduler=True, burst=burst)
 
