@@ -100,6 +100,8 @@ def from_env() -> dict[str, Any]:
         "DATABASE_CONNECT_TIMEOUT",
         "DATABASE_STATEMENT_TIMEOUT",
         "DATABASE_POOL_TIMEOUT",
+        "REDIS_CONNECT_TIMEOUT",
+        "REDIS_SOCKET_TIMEOUT",
     ):
         if (seconds := _env(name)) is not None:
             values[name] = float(seconds)
