@@ -17,7 +17,7 @@ from flask import Response, current_app, jsonify, make_response, redirect, rende
 from posai_app.admin import bp, services
 from posai_app.admin.charts import bar_chart, trend_chart
 from posai_app.admin.demo import demo_enabled, demo_shop, demo_token_ttl, mint_demo_session_token
-from posai_app.auth.decorators import current_shop_id, shop_required
+from posai_app.auth.decorators import current_shop_id, fresh_token_may_cure, shop_required
 from posai_app.auth.domains import is_valid_shop_domain
 from posai_app.errors import NotFound, Unauthorized, ValidationFailed
 from posai_app.extensions import db
@@ -85,19 +85,14 @@ def index():
         raise
 
 
-# Refusals a fresh token cures; others (uninstalled shop, wrong secret) would bounce forever.
-BOUNCE_REASONS = {"expired", "missing_token"}
-
-
 def _bounce_url(exc: Unauthorized) -> str | None:
     """For a document load from Shopify with a stale or missing id_token: App Bridge's bounce page.
 
     The page loads App Bridge, which fetches a fresh session token and reloads `shopify-reload`
     with it. The reload target is always this app's own /app (APP_URL), never a caller's URL.
     """
-    reason = (exc.details or {}).get("reason")
     shop_domain = request.args.get("shop", "")
-    if reason not in BOUNCE_REASONS or request.headers.get("Authorization") or is_fragment_request():
+    if not fresh_token_may_cure(exc) or request.headers.get("Authorization") or is_fragment_request():
         return None
     if not is_valid_shop_domain(shop_domain):
         return None

@@ -48,7 +48,8 @@ def _as_item(info: VariantInfo, score: float, source: str) -> dict:
         "productTitle": info.product_title,
         "variantTitle": info.variant_title or "",
         "price": f"{info.price:.2f}" if info.price is not None else None,
-        "inventoryQuantity": int(info.inventory_quantity or 0),
+        # null, not 0, when Shopify does not track the stock: the POS extension reads 0 as sold out.
+        "inventoryQuantity": int(info.inventory_quantity or 0) if info.inventory_tracked else None,
         "source": source,
     }
 

@@ -27,6 +27,20 @@ log = logging.getLogger(__name__)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+# 401 reasons that a fresh session token can cure: document loads are bounced through App
+# Bridge for one, fetches retry with one (X-Shopify-Retry-Invalid-Session-Request). Shopify's
+# `invalid_subject_token` is one of them: shopify-app-js answers it exactly like an invalid
+# JWT (shopify-app-express src/middlewares/perform-token-exchange.ts, shopify-app-react-router
+# src/server/authenticate/admin/strategies/token-exchange.ts → respondToInvalidSessionToken
+# with retryRequest; https://github.com/Shopify/shopify-app-js). Others (a forged token, an
+# uninstalled shop) would bounce forever.
+FRESH_TOKEN_CURES = frozenset({"expired", "missing_token", "token_exchange_rejected"})
+
+
+def fresh_token_may_cure(exc: Unauthorized) -> bool:
+    """True when the refusal is one a new session token from App Bridge can fix."""
+    return (exc.details or {}).get("reason") in FRESH_TOKEN_CURES
+
 
 def _request_session_token() -> str:
     header = request.headers.get("Authorization", "")

@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import httpx
 from flask import current_app
@@ -34,8 +34,9 @@ log = logging.getLogger(__name__)
 
 STATE_COOKIE = "posai_oauth_state"
 STATE_MAX_AGE = 600  # seconds a merchant has to approve the install
-HMAC_MAX_AGE = 300  # seconds a signed query from Shopify stays acceptable
-HMAC_MAX_SKEW = 60  # tolerated clock skew for timestamps from the future
+# Seconds a signed query's timestamp may differ from our clock, either way (shopify-api-js:
+# HMAC_TIMESTAMP_PERMITTED_CLOCK_TOLERANCE_SEC). Shopify redirects with a fresh timestamp.
+HMAC_TOLERANCE = 90
 
 
 class InvalidShopDomain(BadRequest):
@@ -62,23 +63,38 @@ def require_shop_domain(value: object) -> str:
 
 
 # --------------------------------------------------------------------------- query HMAC
+#
+# Shopify signs the query it sends (install link, code-grant callback) as Shopify's own
+# libraries verify it: every parameter but `hmac`/`signature`, sorted by key, each pair
+# URL-encoded (application/x-www-form-urlencoded, spaces as %20), joined by `&`; a repeated
+# key is one pair with its values joined by `,`. So `host`'s base64 padding is signed as
+# `%3D`, never as a raw `=`. Sources: shopify-api-js lib/utils/hmac-validator.ts
+# (normalizeQuery, stringifyQueryForAdmin) + lib/utils/processed-query.ts, and its test
+# "spaces in param values are percent-encoded (%20), not plus-encoded"
+# (https://github.com/Shopify/shopify-app-js/tree/main/packages/apps/shopify-api/lib/utils);
+# shopify-api-ruby lib/shopify_api/auth/oauth/auth_query.rb (URI.encode_www_form);
+# https://shopify.dev/docs/apps/build/authentication-authorization/access-tokens/authorization-code-grant
+# (step 1, verify the installation request). tests/shopify_contract/test_hmac_vectors.py checks
+# this against vectors signed by @shopify/shopify-api itself.
 
 
-def _escape(text: str, *, key: bool) -> str:
-    text = text.replace("%", "%25").replace("&", "%26")
-    return text.replace("=", "%3D") if key else text
+def _form_encode(text: str) -> str:
+    # URLSearchParams' serializer keeps only ASCII alphanumerics and *-._; Python's quote
+    # also keeps "~", which URLSearchParams encodes.
+    return quote(text, safe="*").replace("~", "%7E")
 
 
 def query_hmac_message(args: MultiDict | Mapping[str, Any]) -> str:
-    """Shopify's signed message: every parameter but hmac/signature, sorted, as key=value joined by &."""
+    """Shopify's signed message: all parameters but hmac/signature, sorted by key, URL-encoded, &-joined."""
     items = args.lists() if isinstance(args, MultiDict) else ((k, [v]) for k, v in args.items())
-    pairs = []
-    for key, values in items:
-        if key in ("hmac", "signature"):
-            continue
-        value = values[0] if len(values) == 1 else "[" + ", ".join(f'"{v}"' for v in values) + "]"
-        pairs.append(f"{_escape(key, key=True)}={_escape(str(value), key=False)}")
-    return "&".join(sorted(pairs))
+    # Keys sort by code point; the library's localeCompare agrees on the lowercase ASCII
+    # letters, digits and "_" of every parameter Shopify signs.
+    joined = sorted((str(key), ",".join(map(str, values))) for key, values in items)
+    return "&".join(
+        f"{_form_encode(key)}={_form_encode(value)}"
+        for key, value in joined
+        if key not in ("hmac", "signature")
+    )
 
 
 def sign_query(args: Mapping[str, Any], secret: str) -> str:
@@ -89,23 +105,22 @@ def sign_query(args: Mapping[str, Any], secret: str) -> str:
 def verify_query_hmac(args: MultiDict, config: Mapping[str, Any]) -> None:
     """Check the `hmac` of a query Shopify signed (current or old secret) and its `timestamp`."""
     received = args.get("hmac", "")
-    if not received or not re.fullmatch(r"[0-9a-fA-F]{64}", received):
+    # Shopify sends lowercase hex; the library compares the strings as they are.
+    if not received or not re.fullmatch(r"[0-9a-f]{64}", received):
         raise InvalidHmac("The request is not signed by Shopify")
     message = query_hmac_message(args).encode()
     valid = False
     for secret in (config["SHOPIFY_API_SECRET"], config.get("SHOPIFY_API_SECRET_OLD")):
         if secret:
             expected = hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
-            valid |= hmac.compare_digest(expected, received.lower())
+            valid |= hmac.compare_digest(expected, received)
     if not valid:
         raise InvalidHmac("The request's Shopify signature does not match")
-    try:
-        timestamp = int(args.get("timestamp", ""))
-    except ValueError:
-        raise InvalidHmac("The signed request has no valid timestamp") from None
-    age = time.time() - timestamp
-    if age > HMAC_MAX_AGE or age < -HMAC_MAX_SKEW:
-        raise InvalidHmac("The signed request is too old")
+    timestamp = args.get("timestamp", "")
+    if not re.fullmatch(r"[0-9]{1,12}", timestamp):
+        raise InvalidHmac("The signed request has no valid timestamp")
+    if abs(time.time() - int(timestamp)) > HMAC_TOLERANCE:
+        raise InvalidHmac("The signed request is too old or from the future")
 
 
 # --------------------------------------------------------------------------- state nonce

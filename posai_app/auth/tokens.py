@@ -140,7 +140,7 @@ def exchange_session_token(shop_domain: str, session_token: str) -> dict[str, An
     log.warning("token exchange failed for %s: %s", shop_domain, code)
     if code == "invalid_subject_token":
         raise TokenExchangeRejected(
-            "Shopify refused this session token: the app is not installed on the shop",
+            "Shopify refused this session token (stale, or the app is not installed): retry with a fresh one",
             details={"reason": "token_exchange_rejected"},
         )
     raise TokenRequestFailed(f"Token exchange with Shopify failed ({code})", details={"reason": code})

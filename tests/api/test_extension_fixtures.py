@@ -30,6 +30,10 @@ def _answers(app, client, shop, auth_headers) -> dict[str, dict]:
         "ok": client.post(url, json={"cartVariantIds": ["1003"]}, headers=auth_headers(shop)),
         "unauthorized": client.post(url, json={"cartVariantIds": ["1003"]}),
         "bad_request": client.post(url, json={"cartVariantIds": "1003"}, headers=auth_headers(shop)),
+        # suggestions whose stock is untracked (inventoryQuantity null) beside tracked ones
+        "untracked": client.post(
+            url, json={"cartVariantIds": ["1002"], "limit": 3}, headers=auth_headers(shop)
+        ),
     }
     with app.app_context():
         db.session.get(Shop, shop.id).settings = {"bestseller_fallback": False}

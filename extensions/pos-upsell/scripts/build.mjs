@@ -1,7 +1,8 @@
 // Bundles the extension the way Shopify CLI does (esbuild, one bundle for the
 // whole extension containing every target module), into dist/.
 //
-// POSAI_APP_URL (env) is baked in as the backend origin; default in src/config.ts.
+// POSAI_APP_URL (env), when set, is baked in as the backend origin (local development);
+// otherwise the extension fetches the relative /api/... path (src/config.ts).
 import { build } from 'esbuild';
 import { readFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -52,5 +53,7 @@ const result = await build({
 writeFileSync(join(outdir, 'metafile.json'), JSON.stringify(result.metafile, null, 2));
 console.log(
   `build: ${targets.map((t) => t.target).join(', ')} -> ${outfile}` +
-    (process.env.POSAI_APP_URL ? ` (APP_URL=${process.env.POSAI_APP_URL})` : ' (APP_URL=default)'),
+    (process.env.POSAI_APP_URL
+      ? ` (APP_URL=${process.env.POSAI_APP_URL})`
+      : ' (relative /api/..., resolved by POS against application_url)'),
 );

@@ -5,7 +5,7 @@ import type { Recommendation } from './api';
 import type { PosHost } from './host';
 import type { RecommendationsController, ViewState } from './state';
 import { useRecommendations } from './useViewState';
-import { TILE_HEADING, canAdd, formatPrice, noticeFor, stockLabel, variantLabel } from './view';
+import { TILE_HEADING, formatPrice, noticeFor, stockLabel, variantLabel } from './view';
 
 export interface ModalAppProps {
   host: PosHost;
@@ -116,7 +116,8 @@ function RecommendationRow({
             {stockLabel(rec.inventoryQuantity)}
           </s-text>
         </s-stack>
-        <s-button variant="primary" loading={adding} disabled={busy || !canAdd(rec)} onClick={onAdd}>
+        {/* Always addable: the API suggests only what may be sold, and POS itself warns before overselling. */}
+        <s-button variant="primary" loading={adding} disabled={busy} onClick={onAdd}>
           Add
         </s-button>
       </s-stack>

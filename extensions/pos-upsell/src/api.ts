@@ -1,5 +1,10 @@
 /**
- * Framework-free client for `POST {APP_URL}/api/recommendations`.
+ * Framework-free client for `POST {APP_URL}/api/recommendations` (APP_URL is "" by
+ * default: a relative URL POS resolves against the app's application_url).
+ *
+ * The session token is sent explicitly although POS adds it by itself for the app's
+ * own domain: we fetch it anyway (no token = the user may not use the app), and a
+ * POSAI_APP_URL override may point at another host.
  *
  * Contract (owned by the Flask API):
  *   request  {"cartVariantIds": ["46812312961178", ...], "limit": 1..10}

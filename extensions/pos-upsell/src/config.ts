@@ -1,21 +1,28 @@
 /**
- * Build-time configuration.
+ * Where the POSAI backend (the Flask app) is.
  *
- * APP_URL is the origin of the POSAI backend (the Flask app). It is baked into
- * the bundle at build time from the POSAI_APP_URL environment variable:
+ * By default nowhere in particular: requests go to the relative path
+ * `/api/recommendations`. POS resolves a relative `fetch()` URL against the app's
+ * `application_url` (shopify.app.toml), and for requests to the app's own domain it
+ * adds the session token (`Authorization: Bearer …`) itself
+ * (https://shopify.dev/docs/api/pos-ui-extensions, "App Authentication"). So the
+ * deployed extension needs no build-time setting and cannot point at a placeholder.
+ *
+ * POSAI_APP_URL overrides that at build time, for local development against a
+ * backend that is not the app's `application_url` (an HTTPS tunnel to a laptop):
  *
  * - `npm run build` (scripts/build.mjs) defines `process.env.POSAI_APP_URL`.
- * - Shopify CLI (`shopify app dev` / `shopify app build` / `shopify app deploy`)
- *   bundles extensions with esbuild and defines `process.env.<NAME>` for every
- *   variable of its own environment, so `POSAI_APP_URL=https://… shopify app deploy`
- *   bakes the URL in the same way.
+ * - Shopify CLI (`shopify app dev` / `build` / `deploy`) bundles extensions with
+ *   esbuild and defines `process.env.<NAME>` for every variable of its own
+ *   environment, so `POSAI_APP_URL=https://… shopify app dev` bakes it in the same way.
  *
- * When the variable is not defined at build time, `process` does not exist in
- * the POS extension sandbox, the lookup throws, and the default is used.
+ * When the variable is not defined at build time, `process` does not exist in the
+ * POS extension sandbox, the lookup throws, and the relative default is used.
  */
 declare const process: { env: Record<string, string | undefined> };
 
-export const DEFAULT_APP_URL = 'https://posai.example.com';
+/** Empty: relative to the app's `application_url`, resolved by POS. */
+export const DEFAULT_APP_URL = '';
 
 function buildTimeAppUrl(): string | undefined {
   try {

@@ -22,6 +22,7 @@ export interface CartLike {
 export interface PosHost {
   cart: {
     current: SignalLike<CartLike>;
+    /** The new line's UUID, or "" when the cashier dismissed POS's oversell warning. */
     addLineItem(variantId: number, quantity: number): Promise<string>;
   };
   session: {

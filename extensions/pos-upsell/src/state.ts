@@ -87,7 +87,7 @@ export interface RecommendationsController {
   stop(): void;
   /** Loads for the current cart now. `force` bypasses the cache. */
   refresh(options?: { force?: boolean }): Promise<void>;
-  /** Adds one unit of the suggestion to the cart, then refreshes. Resolves to success. */
+  /** Adds one unit of the suggestion to the cart, then refreshes. Resolves to whether it was added. */
   addToCart(rec: Recommendation): Promise<boolean>;
 }
 
@@ -378,14 +378,21 @@ export function createRecommendationsController(options: ControllerOptions): Rec
       }
       if (state.addingVariantId !== null) return false;
       setState({ addingVariantId: rec.variantId });
+      let lineItemUuid: string;
       try {
-        await host.cart.addLineItem(numericId, 1);
+        lineItemUuid = await host.cart.addLineItem(numericId, 1);
       } catch {
         setState({ addingVariantId: null });
         host.toast.show(`Couldn't add ${rec.productTitle || 'the item'} to the cart`);
         return false;
       }
       setState({ addingVariantId: null });
+      // "" = the cashier dismissed POS's oversell warning: nothing was added, the cart
+      // and the list stay as they are (CartApi.addLineItem in @shopify/ui-extensions).
+      if (lineItemUuid === '') {
+        host.toast.show(`${rec.productTitle || 'The item'} was not added`);
+        return false;
+      }
       host.toast.show(`Added ${rec.productTitle || 'item'} to the cart`);
       // The cart changed: ask again right away for the new cart (bypassing the
       // debounce; the cart subscription then sees an up-to-date state).

@@ -61,14 +61,15 @@ export function formatPrice(price: string, host: Pick<PosHost, 'session' | 'i18n
   return price;
 }
 
+/**
+ * null: Shopify does not track the variant's stock (the API sends null, never 0, for
+ * those). The API only suggests what may be sold, so a tracked quantity of 0 or less
+ * is a variant set to keep selling when out of stock.
+ */
 export function stockLabel(inventoryQuantity: number | null): string {
   if (inventoryQuantity === null) return 'Stock not tracked';
-  if (inventoryQuantity <= 0) return 'Out of stock';
+  if (inventoryQuantity <= 0) return 'Out of stock, can still be sold';
   return `${inventoryQuantity} in stock`;
-}
-
-export function canAdd(rec: Recommendation): boolean {
-  return rec.inventoryQuantity === null || rec.inventoryQuantity > 0;
 }
 
 /** Shopify names the only variant of a product "Default Title": don't show it. */

@@ -157,8 +157,9 @@ describe('ids and urls', () => {
     expect(normalizeBaseUrl(' https://x.test// ')).toBe('https://x.test');
   });
 
-  it('defaults APP_URL when POSAI_APP_URL is not set at build time', () => {
+  it('asks the relative /api/recommendations (POS resolves it against application_url) unless POSAI_APP_URL is set', () => {
     if (!process.env.POSAI_APP_URL) expect(APP_URL).toBe(DEFAULT_APP_URL);
-    expect(DEFAULT_APP_URL).toBe('https://posai.example.com');
+    expect(DEFAULT_APP_URL).toBe('');
+    expect(recommendationsUrl(DEFAULT_APP_URL)).toBe('/api/recommendations');
   });
 });

@@ -36,8 +36,8 @@ describe('recorded fixtures follow the contract', () => {
     expect(typeof f.body).toBe('object');
   });
 
-  it('ok.json: 200 with metric and recommendations typed as documented', () => {
-    const f = fixtures.ok;
+  it.each(['ok', 'untracked'] as const)('%s.json: 200 with metric and recommendations typed as documented', (name) => {
+    const f = fixtures[name];
     expect(f.status).toBe(200);
     const body = f.body as { metric: unknown; recommendations: Array<Record<string, unknown>> };
     expect(body.metric === null || typeof body.metric === 'string').toBe(true);
@@ -56,6 +56,12 @@ describe('recorded fixtures follow the contract', () => {
     }
     // and the extension accepts it, keeping every item
     expect(parseRecommendationsBody(f.body)?.recommendations).toHaveLength(body.recommendations.length);
+  });
+
+  it('untracked.json: the API sends null, not 0, for a variant whose stock is not tracked', () => {
+    const recs = (fixtures.untracked.body as { recommendations: Array<Record<string, unknown>> }).recommendations;
+    expect(recs.some((rec) => rec.inventoryQuantity === null)).toBe(true);
+    expect(recs.some((rec) => typeof rec.inventoryQuantity === 'number')).toBe(true);
   });
 
   it('empty.json: 200 with an empty list', () => {

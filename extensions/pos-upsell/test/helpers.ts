@@ -7,6 +7,7 @@ import okFixture from './fixtures/recorded/ok.json';
 import emptyFixture from './fixtures/recorded/empty.json';
 import unauthorizedFixture from './fixtures/recorded/unauthorized.json';
 import badRequestFixture from './fixtures/recorded/bad_request.json';
+import untrackedFixture from './fixtures/recorded/untracked.json';
 import type { FetchLike } from '../src/api';
 
 export interface RecordedFixture {
@@ -20,6 +21,8 @@ export const fixtures = {
   empty: emptyFixture as RecordedFixture,
   unauthorized: unauthorizedFixture as RecordedFixture,
   bad_request: badRequestFixture as RecordedFixture,
+  /** 200 whose last suggestion does not track stock (inventoryQuantity null). */
+  untracked: untrackedFixture as RecordedFixture,
 };
 
 export function fixtureResponse(fixture: RecordedFixture): Response {

@@ -89,6 +89,32 @@ describe('Modal (pos.home.modal.render) with a fake shopify global', () => {
     expect(buttons('Add')).toHaveLength(0);
   });
 
+  it('offers untracked variants (inventoryQuantity null) as "Stock not tracked", with Add enabled', async () => {
+    shopify = createFakeShopify({ variantIds: [1002] });
+    await mountModal(sequenceFetch(fixtures.untracked));
+    const recs = (fixtures.untracked.body as { recommendations: Recommendation[] }).recommendations;
+    const index = recs.findIndex((r) => r.inventoryQuantity === null);
+    const section = [...body().querySelectorAll('s-section')][index]!;
+    expect(section.textContent).toContain('Stock not tracked');
+    expect(section.textContent).not.toContain('Out of stock');
+    expect(buttons('Add')).toHaveLength(recs.length);
+    expect(buttons('Add').some((b) => b.hasAttribute('disabled'))).toBe(false);
+  });
+
+  it('keeps the list and says so when the cashier dismisses the oversell warning', async () => {
+    shopify = createFakeShopify({ variantIds: [46812312961178] });
+    shopify.cart.addLineItem.mockResolvedValueOnce('');
+    const fetchImpl = sequenceFetch(fixtures.ok);
+    await mountModal(fetchImpl);
+    await act(async () => {
+      buttons('Add')[0]!.click();
+    });
+    await flush();
+    expect(shopify.toast.show).toHaveBeenCalledWith(`${OK_RECS[0]!.productTitle} was not added`);
+    expect(fetchImpl).toHaveBeenCalledTimes(1);
+    expect(buttons('Add')).toHaveLength(OK_RECS.length);
+  });
+
   it('shows the Add button as busy while adding', async () => {
     shopify = createFakeShopify({ variantIds: [1] });
     let finish: (uuid: string) => void = () => {};

@@ -325,6 +325,21 @@ describe('add to cart', () => {
     expect(statuses.slice(-2)).toEqual(['loading', 'empty']);
   });
 
+  it('says "not added" when the cashier dismisses the oversell warning (addLineItem resolves "")', async () => {
+    const shopify = createFakeShopify({ variantIds: CART });
+    shopify.cart.addLineItem.mockResolvedValueOnce('');
+    const fetchImpl = sequenceFetch(fixtures.ok);
+    const { controller } = setup(shopify, fetchImpl);
+    controller.start();
+    await settle();
+    const rec = controller.getState().recommendations[0]!;
+    await expect(controller.addToCart(rec)).resolves.toBe(false);
+    expect(shopify.toast.show).toHaveBeenCalledWith(`${rec.productTitle} was not added`);
+    expect(shopify.toast.show).not.toHaveBeenCalledWith(expect.stringMatching(/^Added /));
+    expect(fetchImpl).toHaveBeenCalledTimes(1); // the cart did not change: no new request
+    expect(controller.getState()).toMatchObject({ status: 'ok', recommendations: OK_RECS, addingVariantId: null });
+  });
+
   it('reports a failed add with a toast and keeps the list', async () => {
     const shopify = createFakeShopify({ variantIds: CART });
     shopify.cart.addLineItem.mockRejectedValueOnce(new Error('cart locked'));

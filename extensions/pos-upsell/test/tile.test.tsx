@@ -44,7 +44,8 @@ describe('Tile (pos.home.tile.render) with a fake shopify global', () => {
     const fetchImpl = sequenceFetch(fixtures.ok);
     await mountTile(fetchImpl);
 
-    expect(fetchImpl).toHaveBeenCalledWith('https://posai.example.com/api/recommendations', expect.anything());
+    // relative: POS resolves it against the app's application_url (no placeholder host baked in)
+    expect(fetchImpl).toHaveBeenCalledWith('/api/recommendations', expect.anything());
     expect(tile().getAttribute('heading')).toBe('Suggested add-ons');
     expect(tile().getAttribute('subheading')).toBe('2 suggestions');
     expect(tile().getAttribute('itemCount')).toBe('2');

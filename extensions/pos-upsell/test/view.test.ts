@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Recommendation } from '../src/api';
 import type { Status, ViewState } from '../src/state';
-import { canAdd, formatPrice, noticeFor, stockLabel, tileModel, variantLabel } from '../src/view';
+import { formatPrice, noticeFor, stockLabel, tileModel, variantLabel } from '../src/view';
 
 const rec: Recommendation = {
   variantId: '1',
@@ -69,12 +69,11 @@ describe('row formatting', () => {
     expect(formatPrice('n/a', host('USD'))).toBe('n/a');
   });
 
-  it('labels stock and blocks adding out-of-stock variants', () => {
+  it('labels stock: null is untracked, 0 or less (only suggested when it keeps selling) is sellable', () => {
     expect(stockLabel(7)).toBe('7 in stock');
-    expect(stockLabel(0)).toBe('Out of stock');
     expect(stockLabel(null)).toBe('Stock not tracked');
-    expect(canAdd({ ...rec, inventoryQuantity: 0 })).toBe(false);
-    expect(canAdd({ ...rec, inventoryQuantity: null })).toBe(true);
+    expect(stockLabel(0)).toBe('Out of stock, can still be sold');
+    expect(stockLabel(-2)).toBe('Out of stock, can still be sold');
   });
 
   it('hides the "Default Title" variant name', () => {
