@@ -1,9 +1,10 @@
 """Ingest jobs (RQ queue "ingest"; webhooks on "high"): sync, reconcile, process webhooks.
 
 Every job takes ids and plain values, commits its own work and is safe to run twice:
-writes are guarded upserts, and sync progress (bulk operation id, parents of its file
-imported, page cursor) is committed together with each batch, so a job killed at any point resumes
-where the last commit left off and ends with the same rows as an uninterrupted run.
+writes are guarded upserts, and sync progress (bulk operation id and how many parents of
+its file are stored, or the page cursor) is committed together with each batch, so a job
+killed at any point resumes where the last commit left off and ends with the same rows
+as an uninterrupted run.
 """
 
 from __future__ import annotations
