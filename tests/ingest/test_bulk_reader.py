@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import tracemalloc
 
 from posai_app.shopify import bulk
 
@@ -117,3 +118,24 @@ def test_temporary_files_are_removed_when_the_reader_is_closed_early(tmp_path):
     assert next(groups).parent["id"] == "P1"
     groups.close()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_python_memory_stays_flat_when_every_child_is_at_the_end(tmp_path):
+    """No per-file structure of parents: a dict of these 10,000 orders alone takes about 8 MB."""
+    parents = 10_000
+    lines = (
+        json.dumps({"id": f"gid://shopify/Order/{n}", "name": f"#{n}"})
+        if n < parents
+        else json.dumps({"id": f"L{n}", "__parentId": f"gid://shopify/Order/{n - parents}"})
+        for n in range(2 * parents)
+    )
+    tracemalloc.start()
+    try:
+        joined = sum(
+            len(g.children) for g in bulk.join_children(bulk.iter_jsonl(lines), directory=str(tmp_path))
+        )
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert joined == parents
+    assert peak < 2**20, f"peak {peak / 2**20:.1f} MB"
