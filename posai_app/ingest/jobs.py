@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import hashlib
 import json
 import logging
 import os
@@ -340,7 +341,18 @@ def _download_to_spool(
 
 
 def _spool_dir() -> str:
-    return current_app.config.get("SHOPIFY_BULK_SPOOL_DIR") or tempfile.gettempdir()
+    """Where bulk files are spooled: one directory per database, as shop and operation ids are."""
+    configured = current_app.config.get("SHOPIFY_BULK_SPOOL_DIR")
+    if configured:
+        return configured
+    # Two deployments (or test runs) on one machine share the temp dir, and their shop ids
+    # and operation ids can coincide: a spool must never be read by the wrong database's sync.
+    database = str(current_app.config.get("SQLALCHEMY_DATABASE_URI", ""))
+    directory = os.path.join(
+        tempfile.gettempdir(), "posai-bulk-" + hashlib.sha256(database.encode()).hexdigest()[:16]
+    )
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    return directory
 
 
 def _spool_path(shop_id: int, resource: str, operation_id: str) -> str:
