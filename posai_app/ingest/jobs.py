@@ -1,15 +1,22 @@
 """Ingest jobs (RQ queue "ingest"; webhooks on "high"): sync, reconcile, process webhooks.
 
 Every job takes ids and plain values, commits its own work and is safe to run twice:
-writes are guarded upserts, and sync progress (bulk operation id, JSONL line, page
-cursor) is committed together with each batch, so a job killed at any point resumes
-where the last commit left off and ends with the same rows as an uninterrupted run.
+writes are guarded upserts, and sync progress (bulk operation id and how many parents of
+its file are stored, or the page cursor) is committed together with each batch, so a job
+killed at any point resumes where the last commit left off and ends with the same rows
+as an uninterrupted run.
 """
 
 from __future__ import annotations
 
+import contextlib
+import glob
+import hashlib
 import json
 import logging
+import os
+import re
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -216,7 +223,8 @@ def _bulk_sync(
     if operation is None:
         inner = queries.BULK_PRODUCTS if resource == "products" else queries.bulk_orders()
         operation = bulk.start_bulk_query(client, inner, poll_interval=_poll_seconds())
-        cursor = {"mode": "bulk", "line": 0}
+        cursor = {"mode": "bulk", "line": 0, "groups": 0}
+        _remove_spools(shop_id, resource)  # files of operations no run will read again
         state.bulk_operation_id = operation["id"]
         state.cursor = json.dumps(cursor)
         state.phase = "bulk_running"
@@ -242,29 +250,15 @@ def _bulk_sync(
     db.session.commit()
     _report(state, on_progress)
 
-    skip = int(cursor.get("line", 0))
-    tracker: dict[str, Any] = {"line": skip, "oldest": None}
-    url = operation.get("url")
-    lines: Iterator[str] = client.stream_lines(url) if url else iter(())
-    groups = bulk.join_children(bulk.iter_jsonl(lines, skip=skip))
-    records = _records_from_groups(resource, groups, tracker)
-
-    def on_batch(_: services.UpsertResult) -> None:
-        state.cursor = json.dumps({"mode": "bulk", "line": tracker["line"]})
-        state.processed_count = tracker["line"]
-        _note_oldest(state, tracker)
-        db.session.commit()
-        _report(state, on_progress)
-        _checkpoint(state)
-        _check_time()
-
-    upsert = services.upsert_products if resource == "products" else services.upsert_orders
-    totals = upsert(shop_id, records, on_batch=on_batch)
+    if "groups" not in cursor:  # a cursor written before files were spooled: import it all again
+        cursor, state.processed_count = {"mode": "bulk", "line": 0, "groups": 0}, 0
+    tracker = {"groups": int(cursor["groups"]), "objects": state.processed_count or 0, "oldest": None}
+    totals = _import_bulk_file(client, shop_id, state, resource, operation, tracker, on_progress)
     finished_at = utcnow()
     state.status = "done"
     state.phase = "done"
     state.cursor = None
-    state.processed_count = state.total_count or tracker["line"]
+    state.processed_count = state.total_count or state.processed_count
     state.last_synced_at = parse.parse_datetime(operation.get("createdAt")) or state.started_at or finished_at
     state.finished_at = finished_at
     if resource == "orders":
@@ -272,6 +266,104 @@ def _bulk_sync(
     db.session.commit()
     _report(state, on_progress)
     return _summary(totals)
+
+
+def _import_bulk_file(
+    client: AdminClient,
+    shop_id: int,
+    state: SyncState,
+    resource: str,
+    operation: dict,
+    tracker: dict[str, Any],
+    on_progress: Progress | None,
+) -> services.UpsertResult:
+    """Spool the operation's file to disk, then upsert its groups from the first uncommitted one.
+
+    The cursor's `groups` (parents committed, in file order) is the resume point: a rerun
+    reads the same file again (same operation) and skips that many parents, so it ends with
+    exactly the rows of an uninterrupted run. `line` only shows how far the download got.
+    """
+    path = _spool_path(shop_id, resource, state.bulk_operation_id or operation["id"])
+    spool = bulk.Spool.open_complete(path)
+    if spool is None:
+        spool = _download_to_spool(client, operation.get("url"), path, state, on_progress)
+
+    def on_batch(_: services.UpsertResult) -> None:
+        state.cursor = json.dumps({"mode": "bulk", "line": spool.lines, "groups": tracker["groups"]})
+        state.processed_count = tracker["objects"]
+        _note_oldest(state, tracker)
+        db.session.commit()
+        _report(state, on_progress)
+        _checkpoint(state)
+        _check_time()
+
+    upsert = services.upsert_products if resource == "products" else services.upsert_orders
+    try:
+        totals = upsert(
+            shop_id,
+            _records_from_groups(resource, spool.groups(tracker["groups"]), tracker),
+            on_batch=on_batch,
+        )
+    except OutOfTime:
+        spool.close()  # kept: the continuation, queued now, reads it instead of downloading again
+        raise
+    except BaseException:
+        spool.delete()  # a failed run may be retried much later or elsewhere: free the disk now
+        raise
+    spool.delete()
+    return totals
+
+
+def _download_to_spool(
+    client: AdminClient, url: str | None, path: str, state: SyncState, on_progress: Progress | None
+) -> bulk.Spool:
+    """Stream the file into a new spool at `path` (written aside, then renamed: never half there)."""
+    spool = bulk.Spool.create(os.path.dirname(path), prefix=os.path.basename(path) + ".")
+
+    def on_lines(count: int) -> None:
+        # Download progress only (a rerun downloads again); committing also keeps the row fresh.
+        state.cursor = json.dumps({**_load_cursor(state), "line": count})
+        db.session.commit()
+        _report(state, on_progress)
+
+    try:
+        if url:  # an operation that matched nothing has no file
+            spool.write(
+                client.stream_lines(url), progress_every=services.DEFAULT_BATCH_ROWS, on_progress=on_lines
+            )
+        spool.finish()
+        spool.close()
+        os.replace(spool.path, path)
+    except BaseException:
+        spool.delete()
+        raise
+    return bulk.Spool(path)
+
+
+def _spool_dir() -> str:
+    """Where bulk files are spooled: one directory per database, as shop and operation ids are."""
+    configured = current_app.config.get("SHOPIFY_BULK_SPOOL_DIR")
+    if configured:
+        return configured
+    # Two deployments (or test runs) on one machine share the temp dir, and their shop ids
+    # and operation ids can coincide: a spool must never be read by the wrong database's sync.
+    database = str(current_app.config.get("SQLALCHEMY_DATABASE_URI", ""))
+    directory = os.path.join(
+        tempfile.gettempdir(), "posai-bulk-" + hashlib.sha256(database.encode()).hexdigest()[:16]
+    )
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    return directory
+
+
+def _spool_path(shop_id: int, resource: str, operation_id: str) -> str:
+    operation = re.sub(r"\W", "_", operation_id.rsplit("/", 1)[-1])
+    return os.path.join(_spool_dir(), f"posai-bulk-{shop_id}-{resource}-{operation}.sqlite3")
+
+
+def _remove_spools(shop_id: int, resource: str) -> None:
+    for path in glob.glob(os.path.join(_spool_dir(), f"posai-bulk-{shop_id}-{resource}-*")):
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(path)
 
 
 def _poll_seconds() -> float:
@@ -287,7 +379,10 @@ def _records_from_groups(
         else:
             record = parse.order_from_graphql(group.parent, group.children)
             _track_oldest(tracker, record["created_at"])
-        tracker["line"] = group.resume_line
+        # services' batcher hands a batch over right after its last record, so when on_batch
+        # runs, every group yielded so far is in a committed batch.
+        tracker["groups"] = group.position + 1
+        tracker["objects"] = tracker.get("objects", 0) + 1 + len(group.children)
         yield record
 
 

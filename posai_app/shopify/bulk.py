@@ -1,17 +1,21 @@
-"""Bulk operations: start a bulk query, poll it, stream its JSONL and join children to parents.
+"""Bulk operations: start a bulk query, poll it, and read its JSONL with children joined to parents.
 
 Shopify writes a bulk query's result as JSONL: one object per line, nested connections
-flattened, each child line carrying `__parentId` and listed after its parent. We stream
-the file line by line and keep only a small window of open parents, so memory stays flat
-however many orders a shop has.
+flattened, each child line carrying `__parentId`. A child always comes after its parent, but
+from Admin API 2026-01 (`groupObjects` defaults to false) not necessarily right after it: it
+can be anywhere later in the file. `Spool` therefore stores the streamed file in a temporary
+SQLite file on disk and reads it back as parents with all their children, so memory stays
+flat whatever the file's size and order (docs/ingestion.md, "Reading bulk files").
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+import sqlite3
+import tempfile
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -109,47 +113,205 @@ def iter_jsonl(lines: Iterable[str | bytes], *, skip: int = 0) -> Iterator[tuple
 
 @dataclass
 class Group:
-    """A parent object with its children, and the line from which a resumed read must start."""
+    """A parent object with all of its children (in file order) and its place in the file."""
 
     parent: dict
     children: list[dict] = field(default_factory=list)
-    first_line: int = 0
-    resume_line: int = 0
+    position: int = 0  # rank among the file's parents, 0-based: the resume key
+    first_line: int = 0  # the parent's line number
+
+
+_SCHEMA = """
+CREATE TABLE parents (position INTEGER PRIMARY KEY, line INTEGER NOT NULL, gid TEXT, body TEXT NOT NULL);
+CREATE TABLE children (line INTEGER PRIMARY KEY, parent_gid TEXT NOT NULL, body TEXT NOT NULL);
+CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+_ORPHANS = " FROM children c WHERE NOT EXISTS (SELECT 1 FROM parents p WHERE p.gid = c.parent_gid)"
+_INSERT_BUFFER = 1000  # rows per executemany
+
+
+class Spool:
+    """One bulk file's lines in an on-disk SQLite store, read back as `Group`s in parent order.
+
+    Assumes one level of nesting, which is all our bulk queries use: a child's `__parentId`
+    names a top-level object. A line whose parent is not a top-level object of the file (a
+    grandchild, or an unknown id) joins nothing; `orphans` counts them and `finish` logs it.
+    """
+
+    def __init__(self, path: str):
+        self.path = path
+        self._db = sqlite3.connect(path)
+        # A spool is a cache we can always rebuild, so durability is traded for speed; SQLite
+        # spills to the file beyond `cache_size`, which keeps our memory flat.
+        self._db.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-8192;")
+        tables = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if "meta" not in tables:
+            self._db.executescript(_SCHEMA)
+        self.lines = self._meta("lines")
+        self.parents = self._db.execute("SELECT count(*) FROM parents").fetchone()[0]
+        self.complete = bool(self._meta("complete"))
+        self.orphans = self._meta("orphans")
+
+    @classmethod
+    def create(cls, directory: str | None = None, prefix: str = "posai-bulk-") -> Spool:
+        """A new, empty spool in a temporary file (`directory`, else the system's temp dir)."""
+        handle, path = tempfile.mkstemp(prefix=prefix, suffix=".part", dir=directory)
+        os.close(handle)
+        return cls(path)
+
+    @classmethod
+    def open_complete(cls, path: str) -> Spool | None:
+        """A spool written to the end earlier (e.g. by the run a job continues), else None."""
+        if not os.path.exists(path):
+            return None
+        try:
+            spool = cls(path)
+        except sqlite3.DatabaseError:
+            return None
+        if spool.complete:
+            return spool
+        spool.close()
+        return None
+
+    def _meta(self, key: str) -> int:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def _set_meta(self, **values: int) -> None:
+        self._db.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", values.items())
+
+    def write(
+        self,
+        lines: Iterable[str | bytes],
+        *,
+        progress_every: int = 2000,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> None:
+        """Store a file's lines (from its first line on), committing every `progress_every` lines."""
+        self.write_objects(
+            ((number, json.loads(line), line) for number, line in enumerate(lines) if line),
+            progress_every=progress_every,
+            on_progress=on_progress,
+        )
+
+    def write_objects(
+        self,
+        objects: Iterable[tuple[int, dict, str | bytes | None]],
+        *,
+        progress_every: int = 2000,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> None:
+        """Store (line number, object, raw line or None) triples; the raw line saves a re-encode."""
+        parents: list[tuple] = []
+        children: list[tuple] = []
+        count = self.lines
+
+        def flush() -> None:
+            self._db.executemany("INSERT INTO parents VALUES (?, ?, ?, ?)", parents)
+            self._db.executemany("INSERT INTO children VALUES (?, ?, ?)", children)
+            parents.clear()
+            children.clear()
+
+        for number, obj, raw in objects:
+            body = raw.decode() if isinstance(raw, bytes) else raw
+            parent_id = obj.get("__parentId")
+            if parent_id is None:
+                parents.append((self.parents, number, obj.get("id"), body or json.dumps(obj)))
+                self.parents += 1
+            else:
+                children.append((number, parent_id, body or json.dumps(obj)))
+            count = number + 1
+            if len(parents) + len(children) >= _INSERT_BUFFER:
+                flush()
+            if count - self.lines >= progress_every:
+                flush()
+                self._commit_lines(count, on_progress)
+        flush()
+        self._commit_lines(count, on_progress)
+
+    def _commit_lines(self, count: int, on_progress: Callable[[int], None] | None) -> None:
+        self._set_meta(lines=count)
+        self._db.commit()
+        self.lines = count
+        if on_progress is not None:
+            on_progress(count)
+
+    def finish(self) -> None:
+        """Index the stored lines for reading and mark the spool complete."""
+        self._db.executescript(
+            "CREATE INDEX IF NOT EXISTS parents_by_gid ON parents (gid);"
+            "CREATE INDEX IF NOT EXISTS children_by_parent ON children (parent_gid, line);"
+        )
+        self.orphans = self._db.execute("SELECT count(*)" + _ORPHANS).fetchone()[0]
+        if self.orphans:
+            log.warning(
+                "bulk JSONL: skipped %d of %d lines: their parent is not a top-level object of the file",
+                self.orphans,
+                self.lines,
+            )
+        self._set_meta(complete=1, orphans=self.orphans)
+        self._db.commit()
+        self.complete = True
+
+    def groups(self, start: int = 0) -> Iterator[Group]:
+        """Each parent from position `start` on, with all of its children, in file order."""
+        if not self.complete:
+            raise RuntimeError("finish() the spool before reading it")
+        rows = self._db.execute(
+            "SELECT p.position, p.line, p.body, c.body FROM parents p"
+            " LEFT JOIN children c ON c.parent_gid = p.gid"
+            " WHERE p.position >= ? ORDER BY p.position, c.line",
+            (start,),
+        )
+        group: Group | None = None
+        for position, line, parent_body, child_body in rows:
+            if group is None or group.position != position:
+                if group is not None:
+                    yield group
+                group = Group(parent=json.loads(parent_body), position=position, first_line=line)
+            if child_body is not None:
+                child = json.loads(child_body)
+                del child["__parentId"]
+                group.children.append(child)
+        if group is not None:
+            yield group
+
+    def orphan_objects(self) -> Iterator[dict]:
+        """The lines `groups` skips: their `__parentId` names no top-level object of the file."""
+        for (body,) in self._db.execute("SELECT c.body" + _ORPHANS + " ORDER BY c.line"):
+            yield json.loads(body)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def delete(self) -> None:
+        """Close and remove the spool's file."""
+        self.close()
+        for suffix in ("", "-journal", "-wal", "-shm"):
+            try:
+                os.remove(self.path + suffix)
+            except FileNotFoundError:
+                pass
 
 
 def join_children(
-    objects: Iterable[tuple[int, dict]], *, window: int = 64, on_orphan: Callable[[dict], None] | None = None
+    objects: Iterable[tuple[int, dict]],
+    *,
+    directory: str | None = None,
+    on_orphan: Callable[[dict], None] | None = None,
 ) -> Iterator[Group]:
-    """Group JSONL objects into parents with their `__parentId` children, streaming.
+    """Group (line number, object) pairs into parents with their `__parentId` children, wherever they are.
 
-    Children come after their parent, usually right after it; up to `window` parents stay
-    open so children listed a little later still join. `resume_line` of each group is a
-    line before which every line belongs to an already-yielded group.
+    Spools everything to a temporary file first (a parent is complete only at the end of an
+    ungrouped file), then yields in parent order; `on_orphan` gets each line that joins nothing.
     """
-    open_groups: OrderedDict[str, Group] = OrderedDict()
-    last_line = -1
-
-    def emit_oldest(next_line: int) -> Group:
-        _, group = open_groups.popitem(last=False)
-        group.resume_line = min([g.first_line for g in open_groups.values()] + [next_line])
-        return group
-
-    for number, obj in objects:
-        last_line = number
-        parent_id = obj.pop("__parentId", None)
-        if parent_id is None:
-            open_groups[obj["id"]] = Group(parent=obj, first_line=number)
-            while len(open_groups) > window:
-                yield emit_oldest(number)
-            continue
-        group = open_groups.get(parent_id)
-        if group is None:
-            log.warning(
-                "bulk JSONL: child %s of %s arrived after its parent was closed", obj.get("id"), parent_id
-            )
-            if on_orphan is not None:
-                on_orphan(obj)
-            continue
-        group.children.append(obj)
-    while open_groups:
-        yield emit_oldest(last_line + 1)
+    spool = Spool.create(directory)
+    try:
+        spool.write_objects((number, obj, None) for number, obj in objects)
+        spool.finish()
+        if on_orphan is not None:
+            for orphan in spool.orphan_objects():
+                on_orphan(orphan)
+        yield from spool.groups()
+    finally:
+        spool.delete()

@@ -30,6 +30,8 @@ from typing import Any
 
 import httpx
 
+from tests.fakeshopify.ungrouped import ungroup
+
 GID = "gid://shopify/{}/{}"
 _BASE_CACHE: dict[Any, tuple[str, int]] = {}
 _BASE_CACHE_LOCK = threading.Lock()
@@ -168,6 +170,7 @@ class FakeShopify:
         self.bucket_size = bucket_size
         self.restore_rate = restore_rate
         self.bulk_polls = bulk_polls
+        self.ungrouped = False  # True: bulk files as `groupObjects: false` writes them
         self.api_version = api_version
         self.shops: dict[str, FakeShop] = {}
         self.faults: list[Fault] = []
@@ -743,7 +746,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         buffer: list[str] = []
         size = 0
-        for number, line in enumerate(fake.bulk_lines(shop, op)):
+        lines = ungroup(fake.bulk_lines(shop, op)) if fake.ungrouped else fake.bulk_lines(shop, op)
+        for number, line in enumerate(lines):
             if cut is not None and number >= cut:
                 self._write_chunk("".join(buffer).encode())
                 self.wfile.flush()

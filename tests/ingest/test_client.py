@@ -124,21 +124,3 @@ def test_second_bulk_query_waits_for_the_running_one(fake, client):
     second = bulk.start_bulk_query(client, queries.BULK_PRODUCTS, poll_interval=0.01)
     assert first["id"] != second["id"]
     assert bulk.get_bulk_operation(client, first["id"])["status"] == "COMPLETED"
-
-
-def test_join_children_keeps_a_window_and_reports_resume_lines():
-    lines = [
-        {"id": "P1"},
-        {"id": "C1", "__parentId": "P1"},
-        {"id": "P2"},
-        {"id": "C2", "__parentId": "P2"},
-        {"id": "C1b", "__parentId": "P1"},  # a late child of P1
-        {"id": "P3"},
-    ]
-    groups = list(bulk.join_children(enumerate(lines), window=2))
-    assert [(g.parent["id"], [c["id"] for c in g.children]) for g in groups] == [
-        ("P1", ["C1", "C1b"]),
-        ("P2", ["C2"]),
-        ("P3", []),
-    ]
-    assert [g.resume_line for g in groups] == [2, 5, 6]

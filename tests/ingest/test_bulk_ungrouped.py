@@ -1,0 +1,169 @@
+"""A bulk import through ungrouped JSONL (`groupObjects: false`) stores exactly the rows of a grouped one."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import sqlalchemy as sa
+
+from posai_app.extensions import db
+from posai_app.ingest import jobs, services
+from posai_app.models import OrderLineItem, ProductVariant, SyncState
+from posai_app.shopify.client import ShopifyTransientError
+from tests.fakeshopify import dataset
+from tests.fakeshopify.server import order_node
+from tests.fakeshopify.ungrouped import ungroup
+
+
+class WorkerKilled(BaseException):
+    """Stands in for SIGKILL: not an Exception, so no handler in the job can tidy up."""
+
+
+def _rows(model, shop_id: int) -> list[tuple]:
+    """Every column but the surrogate key and the tenant, in a stable order."""
+    columns = [c for c in model.__table__.columns if c.name not in ("id", "shop_id")]
+    order = [model.order_id, model.line_item_id] if model is OrderLineItem else [model.variant_id]
+    return [
+        tuple(row)
+        for row in db.session.execute(sa.select(*columns).where(model.shop_id == shop_id).order_by(*order))
+    ]
+
+
+def _snapshot(shop_id: int) -> tuple[list[tuple], list[tuple]]:
+    return _rows(OrderLineItem, shop_id), _rows(ProductVariant, shop_id)
+
+
+@pytest.fixture
+def history():
+    return dataset.small_history(300)
+
+
+def _add(fake, shop, history) -> None:
+    products, orders = history
+    fake.add_shop(shop.domain, shop.access_token, products=products, orders=orders)
+
+
+def _grouped_rows(app, fake, shop, history):
+    _add(fake, shop, history)
+    with app.app_context():
+        jobs.sync_shop(shop.id, train=False)
+        return _snapshot(shop.id)
+
+
+def test_ungroup_moves_children_anywhere_after_their_parent(history):
+    _, orders = history
+    grouped = _grouped_lines(orders[:50])
+    reordered = list(ungroup(grouped))
+    assert sorted(reordered) == sorted(grouped) and reordered != grouped
+    assert reordered == list(ungroup(grouped))  # seeded: a re-download sees the same file
+    seen: set[str] = set()
+    parent_at: dict[str, int] = {}
+    late = 0
+    for number, line in enumerate(reordered):
+        obj = json.loads(line)
+        if "__parentId" in obj:
+            assert obj["__parentId"] in seen
+            late += number - parent_at[obj["__parentId"]] > 10
+        else:
+            seen.add(obj["id"])
+            parent_at[obj["id"]] = number
+    assert late > 20
+
+
+def _grouped_lines(orders: list[dict]) -> list[str]:
+    """Order lines each followed by four child lines, as `groupObjects: true` writes them."""
+    lines = []
+    for order in orders:
+        node = order_node(order)
+        lines.append(json.dumps(node))
+        lines += [json.dumps({"id": f"{node['id']}-L{i}", "__parentId": node["id"]}) for i in range(4)]
+    return lines
+
+
+def test_ungrouped_import_stores_the_rows_of_a_grouped_one(app, fake, shop, other_shop, history, monkeypatch):
+    grouped = _grouped_rows(app, fake, shop, history)
+    assert len(grouped[0]) == sum(len(o["line_items"]) for o in history[1])
+    monkeypatch.setattr(fake, "ungrouped", True)
+    _add(fake, other_shop, history)
+    with app.app_context():
+        jobs.sync_shop(other_shop.id, train=False)
+        assert _snapshot(other_shop.id) == grouped
+
+
+def test_ungrouped_import_killed_mid_way_resumes_to_the_same_rows(
+    app, fake, shop, other_shop, history, monkeypatch
+):
+    grouped = _grouped_rows(app, fake, shop, history)
+    monkeypatch.setattr(fake, "ungrouped", True)
+    monkeypatch.setattr(services, "DEFAULT_BATCH_ROWS", 300)
+    _add(fake, other_shop, history)
+    batches = {"n": 0}
+
+    def die_on_the_third_batch(state):
+        if state.resource == "orders":
+            batches["n"] += 1
+            if batches["n"] == 3:
+                raise WorkerKilled
+
+    monkeypatch.setattr(jobs, "_checkpoint", die_on_the_third_batch)
+    with app.app_context():
+        with pytest.raises(WorkerKilled):
+            jobs.sync_shop(other_shop.id, train=False)
+        db.session.rollback()
+        state = db.session.scalar(
+            sa.select(SyncState).where(SyncState.shop_id == other_shop.id, SyncState.resource == "orders")
+        )
+        cursor = jobs._load_cursor(state)
+        assert 0 < cursor["groups"] < len(history[1])
+        assert 0 < services.count_rows(other_shop.id)["line_items"] < len(grouped[0])
+        monkeypatch.setattr(jobs, "_checkpoint", lambda state: None)
+        jobs.sync_shop(other_shop.id, train=False)
+        assert _snapshot(other_shop.id) == grouped
+
+
+def test_a_continuation_reads_the_spooled_file_without_downloading_again(
+    app, fake, shop, other_shop, history, monkeypatch, tmp_path
+):
+    grouped = _grouped_rows(app, fake, shop, history)
+    monkeypatch.setattr(fake, "ungrouped", True)
+    monkeypatch.setattr(services, "DEFAULT_BATCH_ROWS", 300)
+    monkeypatch.setitem(app.config, "SHOPIFY_BULK_SPOOL_DIR", str(tmp_path))
+    _add(fake, other_shop, history)
+    batches = {"n": 0}
+
+    def time_is_up_on_the_second_batch(state):
+        if state.resource == "orders":
+            batches["n"] += 1
+            if batches["n"] == 2:
+                raise jobs.OutOfTime
+
+    monkeypatch.setattr(jobs, "_checkpoint", time_is_up_on_the_second_batch)
+    with app.app_context():
+        with pytest.raises(jobs.OutOfTime):
+            jobs.sync_shop(other_shop.id, train=False)
+        db.session.rollback()
+        downloads = fake.downloads
+        assert [p.name for p in tmp_path.iterdir() if "-orders-" in p.name]  # kept for the continuation
+        jobs.sync_shop(other_shop.id, train=False)
+        assert fake.downloads == downloads
+        assert _snapshot(other_shop.id) == grouped
+    assert list(tmp_path.iterdir()) == []  # removed once imported
+
+
+def test_a_dropped_ungrouped_download_reruns_to_the_same_rows(
+    app, fake, shop, other_shop, history, monkeypatch, tmp_path
+):
+    grouped = _grouped_rows(app, fake, shop, history)
+    monkeypatch.setattr(fake, "ungrouped", True)
+    monkeypatch.setitem(app.config, "SHOPIFY_BULK_SPOOL_DIR", str(tmp_path))
+    _add(fake, other_shop, history)
+    with app.app_context():
+        jobs.sync_products(other_shop.id)
+        fake.drop_download_after(2000)
+        with pytest.raises(ShopifyTransientError):
+            jobs.sync_orders(other_shop.id)
+        assert services.count_rows(other_shop.id)["line_items"] == 0  # no parent is complete before the end
+        assert list(tmp_path.iterdir()) == []  # the partial spool is gone
+        jobs.sync_orders(other_shop.id)
+        assert _snapshot(other_shop.id) == grouped
