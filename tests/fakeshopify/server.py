@@ -131,6 +131,7 @@ class FakeShopify:
         self.bulk_concurrency = 1  # bulk queries one shop may run at once
         self.served_version: str | None = None  # answer with another X-Shopify-API-Version
         self.schema: graphql.GraphQLSchema | None = None
+        self._documents: dict[str, tuple[graphql.DocumentNode | None, list[dict]]] = {}
         self.shops: dict[str, FakeShop] = {}
         self.faults: list[Fault] = []
         self.download_faults: list[int] = []  # drop the JSONL download after this many lines
@@ -320,27 +321,37 @@ class FakeShopify:
             "restoreRate": self.restore_rate,
         }
 
+    def _checked(self, text: str) -> tuple[graphql.DocumentNode | None, list[dict]]:
+        """Parse and validate a document once per text (the app sends the same few again and again)."""
+        with self.lock:
+            known = self._documents.get(text)
+        if known is not None:
+            return known
+        try:
+            document = graphql.parse(text)
+        except graphql.GraphQLError as exc:
+            return None, [exc.formatted]
+        checked = (document, [e.formatted for e in graphql.validate(self.schema, document)])
+        with self.lock:
+            self._documents[text] = checked
+        return checked
+
     def graphql(self, shop: FakeShop, body: dict) -> dict:
         """Answer one request as Shopify does: validate, price, charge, then execute."""
         text = body.get("query") or ""
         variables = body.get("variables") or {}
-        try:
-            document = graphql.parse(text)
-        except graphql.GraphQLError as exc:
-            return {"errors": [exc.formatted]}
-        errors = graphql.validate(self.schema, document)
+        document, errors = self._checked(text)
         if errors:
-            return {"errors": [e.formatted for e in errors]}
+            return {"errors": errors}
         operation = graphql.get_operation_ast(document, body.get("operationName"))
         name = operation.name.value if operation is not None and operation.name else None
         try:
             requested = query_cost(self.schema, document, variables, body.get("operationName"))
         except CostError as exc:
             return {"errors": [{"message": str(exc)}]}
+        record = {"operation": name, "query": text, "cost": requested, "actual": None, "at": time.monotonic()}
         with self.lock:
-            self.requests.append(
-                {"operation": name, "query": text, "cost": requested, "at": time.monotonic()}
-            )
+            self.requests.append(record)
         if requested > MAX_SINGLE_QUERY_COST:
             with self.lock:
                 self.refused += 1
@@ -370,6 +381,7 @@ class FakeShopify:
         )
         # Shopify charges the requested cost up front and refunds what the answer did not use.
         actual = actual_cost(self.schema, document, result.data, variables, body.get("operationName"))
+        record["actual"] = actual
         available = self._refund(shop, max(0, requested - actual))
         cost.update(actualQueryCost=actual, throttleStatus=self._status(available))
         answer: dict[str, Any] = {"data": result.data, "extensions": {"cost": cost}}
