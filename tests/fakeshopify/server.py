@@ -589,7 +589,7 @@ def _max_cost_exceeded(cost: int, throttle_status: dict) -> dict:
 def clear_cache() -> None:
     """Remove the rendered history files (atexit does it; processes ended by os._exit call it)."""
     with _BASE_CACHE_LOCK:
-        for path, _ in _BASE_CACHE.values():
+        for path, *_ in _BASE_CACHE.values():
             try:
                 os.unlink(path)
             except FileNotFoundError:
