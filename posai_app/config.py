@@ -14,6 +14,8 @@ from typing import Any
 
 from cryptography.fernet import Fernet
 
+from posai_app.shopify.version import API_VERSION
+
 log = logging.getLogger(__name__)
 
 # Fixed, public development values: used only outside production, and announced.
@@ -38,7 +40,7 @@ class ConfigError(RuntimeError):
 class BaseConfig:
     POSAI_ENV = "development"
     POSAI_DEMO = False
-    SHOPIFY_API_VERSION = "2025-10"
+    SHOPIFY_API_VERSION = API_VERSION  # posai_app/shopify/version.py, the one definition
     SHOPIFY_SCOPES = "read_products,read_orders,read_all_orders,read_inventory"
     # Tests point these at local fakes; production leaves them unset (real Shopify).
     SHOPIFY_ADMIN_BASE_URL = None  # e.g. "http://127.0.0.1:9999/{shop}" -> replaces "https://{shop}"

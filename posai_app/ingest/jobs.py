@@ -21,6 +21,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -38,7 +39,6 @@ log = logging.getLogger(__name__)
 
 RESOURCES = ("products", "orders")
 CATCH_UP_OVERLAP = timedelta(minutes=10)  # re-read a little before the last sync: clocks and indexing lag
-PAGE_SIZE = 100
 RETRY = (3, [10, 60, 300])
 
 Progress = Callable[[SyncState], None]
@@ -448,22 +448,42 @@ def _catch_up(
     return _summary(totals)
 
 
-# resource -> (page query, operation, child field, child page query, child operation, parser)
+@dataclass(frozen=True)
+class _Paging:
+    """How one resource's catch-up pages are read (page sizes live next to the queries)."""
+
+    query: str
+    operation: str
+    variables: Callable[[str | None, str], dict[str, Any]]
+    child_field: str
+    parent_key: str
+    child_query: str
+    child_operation: str
+    child_page_size: int
+    parser: Callable[[dict, list[dict]], dict]
+
+
 _PAGES = {
-    "products": (
+    "products": _Paging(
         queries.PRODUCTS_PAGE,
         "ProductsPage",
+        queries.products_page_variables,
         "variants",
+        "product",
         queries.PRODUCT_VARIANTS_PAGE,
         "ProductVariantsPage",
+        queries.VARIANTS_PER_PAGE,
         parse.product_from_graphql,
     ),
-    "orders": (
+    "orders": _Paging(
         queries.ORDERS_PAGE,
         "OrdersPage",
+        queries.orders_page_variables,
         "lineItems",
+        "order",
         queries.ORDER_LINE_ITEMS_PAGE,
         "OrderLineItemsPage",
+        queries.LINE_ITEMS_PER_PAGE,
         parse.order_from_graphql,
     ),
 }
@@ -472,26 +492,24 @@ _PAGES = {
 def _fetch_page(
     client: AdminClient, resource: str, after: str | None, search: str
 ) -> tuple[list[dict], dict]:
-    query, operation, child_field, child_query, child_operation, parser = _PAGES[resource]
-    variables = {"first": PAGE_SIZE, "after": after, "query": search}
-    data = client.execute(query, variables, operation=operation)[resource]
+    paging = _PAGES[resource]
+    data = client.execute(paging.query, paging.variables(after, search), operation=paging.operation)[resource]
     records = []
     for edge in data["edges"]:
         node = edge["node"]
-        children = _all_children(client, node, child_field, child_query, child_operation)
-        records.append(parser(node, children))
+        records.append(paging.parser(node, _all_children(client, node, paging)))
     return records, data["pageInfo"]
 
 
-def _all_children(client: AdminClient, node: dict, field: str, page_query: str, operation: str) -> list[dict]:
-    """A node's nested connection, following its pages when it has more than the first page."""
-    connection = node.pop(field)
+def _all_children(client: AdminClient, node: dict, paging: _Paging) -> list[dict]:
+    """A node's nested connection: the page's first few, then its own pages until the last."""
+    connection = node.pop(paging.child_field)
     children = [e["node"] for e in connection["edges"]]
     page_info = connection["pageInfo"]
-    parent_key = "product" if field == "variants" else "order"
     while page_info.get("hasNextPage"):
-        variables = {"id": node["id"], "first": 250, "after": page_info["endCursor"]}
-        connection = client.execute(page_query, variables, operation=operation)[parent_key][field]
+        variables = {"id": node["id"], "first": paging.child_page_size, "after": page_info["endCursor"]}
+        data = client.execute(paging.child_query, variables, operation=paging.child_operation)
+        connection = data[paging.parent_key][paging.child_field]
         children.extend(e["node"] for e in connection["edges"])
         page_info = connection["pageInfo"]
     return children
@@ -616,11 +634,12 @@ def handle_inventory_level(shop_id: int, payload: dict) -> None:
     with client_for_shop(shop_id) as client:
         data = client.execute(
             queries.INVENTORY_ITEM_VARIANT,
-            {"id": to_gid("InventoryItem", inventory_item_id)},
+            {"id": to_gid("InventoryItem", inventory_item_id), "first": queries.INVENTORY_ITEM_VARIANTS},
             operation="InventoryItemVariant",
         )
     item = data.get("inventoryItem") or {}
-    variant = item.get("variant") or {}
+    edges = (item.get("variants") or {}).get("edges") or []
+    variant = edges[0]["node"] if edges else {}
     if variant and from_gid(variant.get("id")) == variant_id:
         services.set_inventory_quantity(shop_id, variant_id, variant.get("inventoryQuantity"))
 

@@ -35,11 +35,29 @@ class BulkOperationTimeout(ShopifyError):
     retriable = True
 
 
+# bulkOperationRunQuery's userErrors codes that mean "later", not "never": another bulk query
+# of this app is running (one at a time before 2026-01) or the shop's concurrent limit is
+# reached (several from 2026-01). BulkOperationUserErrorCode in the Admin schema.
+BUSY_CODES = frozenset({"OPERATION_IN_PROGRESS", "LIMIT_REACHED"})
+
+
 def start_bulk_query(
-    client: AdminClient, inner_query: str, *, wait_for_other: float = 3600.0, poll_interval: float = 2.0
+    client: AdminClient,
+    inner_query: str,
+    *,
+    wait_for_other: float = 3600.0,
+    poll_interval: float = 2.0,
+    max_interval: float = 30.0,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> dict:
-    """Start a bulk query; if another bulk query of this app is running, wait for it first."""
+    """Start a bulk query; while Shopify says other bulk queries keep it busy, wait and retry.
+
+    Busy is recognised by `userErrors.code`, never by message text. The running operations
+    need not be ours to look up: waiting with a growing interval (each try costs 10 points)
+    until one finishes is enough.
+    """
     deadline = time.monotonic() + wait_for_other
+    interval = poll_interval
     while True:
         data = client.execute(
             queries.RUN_BULK_QUERY, {"query": inner_query}, operation="BulkOperationRunQuery"
@@ -47,28 +65,21 @@ def start_bulk_query(
         try:
             result = raise_for_user_errors(data.get("bulkOperationRunQuery"), "bulkOperationRunQuery")
         except ShopifyUserError as exc:
-            if "already in progress" not in str(exc).lower() or time.monotonic() > deadline:
+            codes = {e.get("code") for e in exc.user_errors}
+            if not codes & BUSY_CODES or time.monotonic() > deadline:
                 raise
-            current = current_bulk_operation(client)
-            if current and current.get("status") not in FINISHED:
-                wait_for_bulk_operation(
-                    client,
-                    current["id"],
-                    poll_interval=poll_interval,
-                    timeout=max(1.0, deadline - time.monotonic()),
-                )
+            log.info(
+                "shopify %s: bulk query busy (%s); retrying in %.1fs", client.shop_domain, codes, interval
+            )
+            sleep(interval)
+            interval = min(max_interval, interval * 1.5)
             continue
         return result["bulkOperation"]
 
 
-def current_bulk_operation(client: AdminClient) -> dict | None:
-    data = client.execute(queries.CURRENT_BULK_OPERATION, operation="CurrentBulkOperation")
-    return data.get("currentBulkOperation")
-
-
 def get_bulk_operation(client: AdminClient, operation_id: str) -> dict | None:
     data = client.execute(queries.BULK_OPERATION, {"id": operation_id}, operation="BulkOperation")
-    return data.get("node")
+    return data.get("bulkOperation")
 
 
 def wait_for_bulk_operation(

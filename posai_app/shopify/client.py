@@ -1,7 +1,9 @@
 """The GraphQL Admin API client: the only code that sends requests to a shop's Admin API.
 
-- Pinned API version from config (`SHOPIFY_API_VERSION`), the shop's offline token,
-  refreshed once through the auth module on a 401.
+- Pinned API version from config (`SHOPIFY_API_VERSION`, defined in shopify.version), the
+  shop's offline token, refreshed once through the auth module on a 401. An answer served
+  at another version (`X-Shopify-API-Version`; Shopify serves a retired version's requests
+  as the oldest supported one) is logged as a warning.
 - Cost-based throttling: every response's `extensions.cost.throttleStatus` is remembered,
   and before a request the client waits until the leaky bucket has refilled enough for
   that operation's cost, so it does not send requests Shopify would reject. A `THROTTLED`
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -98,9 +101,12 @@ class AdminClient:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         http: httpx.Client | None = None,
+        api_version: str | None = None,
     ):
         self.shop_domain = shop_domain
         self.url = url
+        self.api_version = api_version or _version_in_url(url)
+        self.served_version: str | None = None
         self._token = access_token
         self._refresher = token_refresher
         self.max_attempts = max_attempts
@@ -140,6 +146,7 @@ class AdminClient:
             finally:
                 self.requests_sent += 1
             status = response.status_code
+            self._note_served_version(response)
             if status == 401 and self._refresher is not None and not refreshed:
                 refreshed = True
                 self._token = self._refresher(self._token)
@@ -214,6 +221,23 @@ class AdminClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    # ------------------------------------------------------------ version
+
+    def _note_served_version(self, response: httpx.Response) -> None:
+        """Warn (once per client) when Shopify answers at a version other than the one asked for."""
+        served = response.headers.get("X-Shopify-API-Version")
+        if not served or served == self.served_version:
+            return
+        self.served_version = served
+        if self.api_version and served != self.api_version:
+            log.warning(
+                "shopify %s: asked for Admin API %s, Shopify answered with %s (X-Shopify-API-Version); "
+                "the pinned version is retired or unknown: move SHOPIFY_API_VERSION to a supported one",
+                self.shop_domain,
+                self.api_version,
+                served,
+            )
+
     # ------------------------------------------------------------ throttling
 
     def _observe_cost(self, operation: str, cost: dict | None) -> None:
@@ -285,6 +309,11 @@ def raise_for_user_errors(result: dict | None, operation: str) -> dict:
     return result
 
 
+def _version_in_url(url: str) -> str | None:
+    match = re.search(r"/admin/api/([^/]+)/graphql\.json", url)
+    return match.group(1) if match else None
+
+
 def _is_throttled(errors: list[dict]) -> bool:
     return any((e.get("extensions") or {}).get("code") == "THROTTLED" for e in errors)
 
@@ -324,6 +353,7 @@ def client_for_shop(shop_id: int) -> AdminClient:
         shop.domain,
         token,
         url=admin_graphql_url(shop.domain),
+        api_version=config["SHOPIFY_API_VERSION"],
         token_refresher=refresher,
         max_attempts=int(config.get("SHOPIFY_CLIENT_MAX_ATTEMPTS", 6)),
         backoff_base=float(config.get("SHOPIFY_CLIENT_BACKOFF_BASE", 0.5)),

@@ -1,6 +1,21 @@
-"""The GraphQL documents POSAI sends to the Admin API (one place to review scopes and cost)."""
+"""Every GraphQL document POSAI sends to the Admin API, with the page sizes it sends them at.
+
+`registry()` lists them all (bulk inner queries and their search variants included) with
+the variables the code really passes; tests/shopify_contract/test_admin_documents.py
+validates each one against the pinned version's schema, rejects deprecated fields and
+scopes shopify.app.toml does not request, and prices each with `shopify.cost` against
+Shopify's single-query limit of 1,000 points.
+
+Page sizes are chosen so each page stays under that limit by Shopify's documented rules
+(a connection costs 2 + first × one node; nested connections multiply):
+https://shopify.dev/docs/api/usage/limits#cost-calculation
+"""
 
 from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
 
 PRODUCT_FIELDS = "id title status isGiftCard updatedAt"
 VARIANT_FIELDS = "id title price sku inventoryQuantity inventoryPolicy updatedAt inventoryItem { id tracked }"
@@ -9,6 +24,16 @@ LINE_ITEM_FIELDS = (
     "id title quantity currentQuantity sku variant { id } product { id } "
     "originalUnitPriceSet { shopMoney { amount currencyCode } }"
 )
+
+# ---- page sizes (cost at these sizes, by shopify.cost: see docs/ingestion.md "Query cost")
+
+PRODUCTS_PER_PAGE = 25  # × (product 1 + variants 2 + 16 × 2) = 877 points
+VARIANTS_PER_PRODUCT = 16  # products with more are followed with PRODUCT_VARIANTS_PAGE
+VARIANTS_PER_PAGE = 250  # Shopify's maximum `first`; 1 + 2 + 250 × 2 = 503 points
+ORDERS_PER_PAGE = 10  # × (order 1 + lineItems 2 + 18 × 5) = 932 points
+LINE_ITEMS_PER_ORDER = 18  # orders with more are followed with ORDER_LINE_ITEMS_PAGE
+LINE_ITEMS_PER_PAGE = 190  # 1 + 2 + 190 × 5 = 953 points
+INVENTORY_ITEM_VARIANTS = 1  # an inventory item belongs to exactly one variant
 
 # ---- bulk operations: the inner queries (no `first`, no pagination; Shopify streams everything)
 
@@ -24,7 +49,8 @@ BULK_PRODUCTS = f"""{{
 
 def bulk_orders(search: str | None = None) -> str:
     """The bulk query for every order (optionally filtered by a search string) with line items."""
-    argument = f'(query: "{search}")' if search else ""
+    # json.dumps quotes and escapes the search the way a GraphQL string literal needs.
+    argument = f"(query: {json.dumps(search)})" if search else ""
     return f"""{{
   orders{argument} {{
     edges {{ node {{
@@ -35,38 +61,29 @@ def bulk_orders(search: str | None = None) -> str:
 }}"""
 
 
+# groupObjects is left at the version's default (false from 2026-01): the reader joins
+# children wherever they are in the file, and grouping makes Shopify's side slower.
 RUN_BULK_QUERY = """mutation BulkOperationRunQuery($query: String!) {
   bulkOperationRunQuery(query: $query) {
     bulkOperation { id status }
-    userErrors { field message }
+    userErrors { field message code }
   }
 }"""
 
 BULK_OPERATION_FIELDS = "id status errorCode createdAt completedAt objectCount fileSize url partialDataUrl"
 
-CURRENT_BULK_OPERATION = f"""query CurrentBulkOperation {{
-  currentBulkOperation(type: QUERY) {{ {BULK_OPERATION_FIELDS} }}
-}}"""
-
 BULK_OPERATION = f"""query BulkOperation($id: ID!) {{
-  node(id: $id) {{ ... on BulkOperation {{ {BULK_OPERATION_FIELDS} }} }}
+  bulkOperation(id: $id) {{ {BULK_OPERATION_FIELDS} }}
 }}"""
-
-CANCEL_BULK_OPERATION = """mutation BulkOperationCancel($id: ID!) {
-  bulkOperationCancel(id: $id) {
-    bulkOperation { id status }
-    userErrors { field message }
-  }
-}"""
 
 # ---- paginated catch-up queries
 
-PRODUCTS_PAGE = f"""query ProductsPage($first: Int!, $after: String, $query: String) {{
+PRODUCTS_PAGE = f"""query ProductsPage($first: Int!, $childFirst: Int!, $after: String, $query: String) {{
   products(first: $first, after: $after, query: $query, sortKey: UPDATED_AT) {{
     pageInfo {{ hasNextPage endCursor }}
     edges {{ node {{
       {PRODUCT_FIELDS}
-      variants(first: 100) {{
+      variants(first: $childFirst) {{
         pageInfo {{ hasNextPage endCursor }}
         edges {{ node {{ {VARIANT_FIELDS} }} }}
       }}
@@ -83,12 +100,12 @@ PRODUCT_VARIANTS_PAGE = f"""query ProductVariantsPage($id: ID!, $first: Int!, $a
   }}
 }}"""
 
-ORDERS_PAGE = f"""query OrdersPage($first: Int!, $after: String, $query: String) {{
+ORDERS_PAGE = f"""query OrdersPage($first: Int!, $childFirst: Int!, $after: String, $query: String) {{
   orders(first: $first, after: $after, query: $query, sortKey: UPDATED_AT) {{
     pageInfo {{ hasNextPage endCursor }}
     edges {{ node {{
       {ORDER_FIELDS}
-      lineItems(first: 100) {{
+      lineItems(first: $childFirst) {{
         pageInfo {{ hasNextPage endCursor }}
         edges {{ node {{ {LINE_ITEM_FIELDS} }} }}
       }}
@@ -105,20 +122,73 @@ ORDER_LINE_ITEMS_PAGE = f"""query OrderLineItemsPage($id: ID!, $first: Int!, $af
   }}
 }}"""
 
-ORDER_BY_ID = f"""query OrderById($id: ID!) {{
-  order(id: $id) {{
-    {ORDER_FIELDS}
-    lineItems(first: 100) {{
-      pageInfo {{ hasNextPage endCursor }}
-      edges {{ node {{ {LINE_ITEM_FIELDS} }} }}
-    }}
-  }}
-}}"""
-
-INVENTORY_ITEM_VARIANT = """query InventoryItemVariant($id: ID!) {
+# InventoryItem.variant is deprecated from 2026-01 ("Use `variants` instead").
+INVENTORY_ITEM_VARIANT = """query InventoryItemVariant($id: ID!, $first: Int!) {
   inventoryItem(id: $id) {
     id
     tracked
-    variant { id inventoryQuantity }
+    variants(first: $first) { edges { node { id inventoryQuantity } } }
   }
 }"""
+
+
+# ---- the registry
+
+
+@dataclass(frozen=True)
+class Document:
+    """One document the app sends, with variables as the code sends them.
+
+    `bulk` documents are inner queries of BulkOperationRunQuery: sent as its `query`
+    variable, validated by Shopify as queries, never priced by the single-query limit.
+    """
+
+    name: str
+    text: str
+    variables: dict[str, Any] = field(default_factory=dict)
+    bulk: bool = False
+
+
+_SEARCH = "updated_at:>='2026-01-01T00:00:00Z'"  # the shape of the catch-up filter (ingest.jobs)
+_ID = {
+    "product": "gid://shopify/Product/1",
+    "order": "gid://shopify/Order/1",
+    "item": "gid://shopify/InventoryItem/1",
+    "bulk": "gid://shopify/BulkOperation/1",
+}
+
+
+def products_page_variables(after: str | None, search: str | None) -> dict[str, Any]:
+    return {"first": PRODUCTS_PER_PAGE, "childFirst": VARIANTS_PER_PRODUCT, "after": after, "query": search}
+
+
+def orders_page_variables(after: str | None, search: str | None) -> dict[str, Any]:
+    return {"first": ORDERS_PER_PAGE, "childFirst": LINE_ITEMS_PER_ORDER, "after": after, "query": search}
+
+
+def registry() -> list[Document]:
+    """Every document the app can send, at the variables it sends it with."""
+    return [
+        Document("BulkProducts", BULK_PRODUCTS, bulk=True),
+        Document("BulkOrders", bulk_orders(), bulk=True),
+        Document("BulkOrdersSearch", bulk_orders(_SEARCH), bulk=True),
+        Document("BulkOperationRunQuery", RUN_BULK_QUERY, {"query": bulk_orders()}),
+        Document("BulkOperation", BULK_OPERATION, {"id": _ID["bulk"]}),
+        Document("ProductsPage", PRODUCTS_PAGE, products_page_variables("cursor", _SEARCH)),
+        Document(
+            "ProductVariantsPage",
+            PRODUCT_VARIANTS_PAGE,
+            {"id": _ID["product"], "first": VARIANTS_PER_PAGE, "after": "cursor"},
+        ),
+        Document("OrdersPage", ORDERS_PAGE, orders_page_variables("cursor", _SEARCH)),
+        Document(
+            "OrderLineItemsPage",
+            ORDER_LINE_ITEMS_PAGE,
+            {"id": _ID["order"], "first": LINE_ITEMS_PER_PAGE, "after": "cursor"},
+        ),
+        Document(
+            "InventoryItemVariant",
+            INVENTORY_ITEM_VARIANT,
+            {"id": _ID["item"], "first": INVENTORY_ITEM_VARIANTS},
+        ),
+    ]

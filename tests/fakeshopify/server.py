@@ -1,11 +1,15 @@
 """A local fake of Shopify's GraphQL Admin API, served over a real loopback socket.
 
-It answers the operations POSAI's client sends (by operation name: products/orders pages,
-nested line item/variant pages, bulk operation start/poll, the JSONL download, inventory
-items), keeps Shopify's leaky-bucket cost limit (THROTTLED when a request costs more than is
-available), can be told to fail or drop requests, and signs webhooks the way Shopify does.
-Data are REST-shaped payloads (see posai_app.ingest.shopify_shape); GraphQL answers carry
-GIDs and string prices like the real API.
+Every request is validated and executed by graphql-core against Shopify's published Admin
+schema of the pinned version (tests/shopify_contract/artifacts.py), over the fake shop's
+data (tests.fakeshopify.resolvers): it cannot answer a field or shape Shopify would not.
+Each query is priced with posai_app.shopify.cost, the rules Shopify documents; one above
+1,000 points is refused with Shopify's MAX_COST_EXCEEDED error, and the leaky bucket answers
+THROTTLED when a request costs more than is available. Bulk operations run and stream their
+JSONL, grouped (children right after their parent) or, as 2026-01+ does by default,
+ungrouped (each child somewhere after its parent). It can be told to fail or drop requests,
+and signs webhooks the way Shopify does. Data are REST-shaped payloads (see
+posai_app.ingest.shopify_shape); GraphQL answers carry GIDs and string prices like the real API.
 """
 
 from __future__ import annotations
@@ -28,70 +32,30 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import graphql
 import httpx
 
-from tests.fakeshopify.ungrouped import ungroup
+from posai_app.shopify.cost import MAX_SINGLE_QUERY_COST, CostError, actual_cost, query_cost
+from posai_app.shopify.version import API_VERSION
+from tests.fakeshopify import bulkfile, resolvers
+from tests.fakeshopify.shapes import (
+    gid,
+    line_item_node,
+    now_iso,
+    order_node,
+    product_node,
+    search_since,
+    ts,
+    variant_node,
+)
+from tests.shopify_contract import artifacts
 
-GID = "gid://shopify/{}/{}"
+# The JSONL form of a bulk query that does not pass groupObjects: Shopify's default from
+# 2026-01 (and at the pinned 2026-10) is ungrouped.
+GROUPED_BY_DEFAULT = False
+
 _BASE_CACHE: dict[Any, tuple[str, int]] = {}
 _BASE_CACHE_LOCK = threading.Lock()
-
-
-def _gid(kind: str, value: int | None) -> str | None:
-    return None if value is None else GID.format(kind, value)
-
-
-# ------------------------------------------------------------------ REST -> GraphQL shapes
-
-
-def product_node(product: dict) -> dict:
-    return {
-        "id": _gid("Product", product["id"]),
-        "title": product.get("title"),
-        "status": (product.get("status") or "active").upper(),
-        "isGiftCard": bool(product.get("is_gift_card", False)),
-        "updatedAt": product.get("updated_at"),
-    }
-
-
-def variant_node(variant: dict) -> dict:
-    return {
-        "id": _gid("ProductVariant", variant["id"]),
-        "title": variant.get("title"),
-        "price": variant.get("price"),
-        "sku": variant.get("sku"),
-        "inventoryQuantity": variant.get("inventory_quantity"),
-        "inventoryPolicy": (variant.get("inventory_policy") or "deny").upper(),
-        "updatedAt": variant.get("updated_at"),
-        "inventoryItem": {
-            "id": _gid("InventoryItem", variant.get("inventory_item_id")),
-            "tracked": variant.get("inventory_management") is not None,
-        },
-    }
-
-
-def order_node(order: dict) -> dict:
-    return {
-        "id": _gid("Order", order["id"]),
-        "name": order.get("name"),
-        "createdAt": order.get("created_at"),
-        "updatedAt": order.get("updated_at"),
-        "cancelledAt": order.get("cancelled_at"),
-        "currencyCode": order.get("currency"),
-    }
-
-
-def line_item_node(item: dict, currency: str | None) -> dict:
-    return {
-        "id": _gid("LineItem", item["id"]),
-        "title": item.get("title"),
-        "quantity": item.get("quantity"),
-        "currentQuantity": item.get("current_quantity", item.get("quantity")),
-        "sku": item.get("sku"),
-        "variant": {"id": _gid("ProductVariant", item["variant_id"])} if item.get("variant_id") else None,
-        "product": {"id": _gid("Product", item["product_id"])} if item.get("product_id") else None,
-        "originalUnitPriceSet": {"shopMoney": {"amount": item.get("price"), "currencyCode": currency}},
-    }
 
 
 # ------------------------------------------------------------------ state
@@ -107,6 +71,9 @@ class BulkOp:
     status: str = "CREATED"
     object_count: int | None = None
     completed_at: str | None = None
+    grouped: bool = True  # children right after their parent (groupObjects: true)
+    query: str = ""
+    root_count: int | None = None
     file_expired: bool = False  # the signed URL stopped working (Shopify keeps files a week)
 
 
@@ -130,30 +97,17 @@ class FakeShop:
             if order is not None:
                 yield order
 
+    def find_order(self, order_id: int) -> dict | None:
+        if order_id in self.orders:
+            return self.orders[order_id]
+        return next((o for o in self.iter_orders() if o["id"] == order_id), None)
+
 
 @dataclass
 class Fault:
     kind: str  # "status" | "drop" | "throttle429"
     status: int = 500
     retry_after: str | None = None
-
-
-def _search_since(search: str | None) -> str | None:
-    """`updated_at:>='2024-01-01T00:00:00Z'` -> the timestamp (the only filter POSAI sends)."""
-    if not search:
-        return None
-    match = re.search(r"updated_at:>=?'?([0-9T:\-\.Z+]+)'?", search)
-    return match.group(1) if match else None
-
-
-def _ts(value: str | None) -> float:
-    if not value:
-        return 0.0
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-
-
-def _now_iso() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class FakeShopify:
@@ -165,19 +119,25 @@ class FakeShopify:
         bucket_size: float = 2000.0,
         restore_rate: float = 100.0,
         bulk_polls: int = 1,
-        api_version: str = "2025-10",
+        api_version: str = API_VERSION,
+        grouped: bool = GROUPED_BY_DEFAULT,
     ):
         self.bucket_size = bucket_size
         self.restore_rate = restore_rate
         self.bulk_polls = bulk_polls
-        self.ungrouped = False  # True: bulk files as `groupObjects: false` writes them
         self.api_version = api_version
+        self.grouped = grouped  # the JSONL form when bulkOperationRunQuery omits groupObjects
+        self.bulk_concurrency = 1  # bulk queries one shop may run at once
+        self.served_version: str | None = None  # answer with another X-Shopify-API-Version
+        self.schema: graphql.GraphQLSchema | None = None
+        self._documents: dict[str, tuple[graphql.DocumentNode | None, list[dict]]] = {}
         self.shops: dict[str, FakeShop] = {}
         self.faults: list[Fault] = []
         self.download_faults: list[int] = []  # drop the JSONL download after this many lines
         self.lock = threading.RLock()
         self.requests: list[dict[str, Any]] = []
         self.throttled = 0
+        self.refused = 0  # MAX_COST_EXCEEDED answers
         self.downloads = 0
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -186,6 +146,8 @@ class FakeShopify:
     # -------------------------------------------------------------- lifecycle
 
     def start(self) -> FakeShopify:
+        """Serve; loads Shopify's schema first (skips the calling test when it is not installed)."""
+        self.schema = artifacts.admin_schema(self.api_version)
         fake = self
 
         class Handler(_Handler):
@@ -241,7 +203,11 @@ class FakeShopify:
             self.download_faults.clear()
             self.requests.clear()
             self.throttled = 0
+            self.refused = 0
             self.downloads = 0
+            self.grouped = GROUPED_BY_DEFAULT
+            self.bulk_concurrency = 1
+            self.served_version = None
 
     def set_order(self, domain: str, order: dict) -> None:
         with self.lock:
@@ -340,7 +306,12 @@ class FakeShopify:
     def _refund(self, shop: FakeShop, amount: float) -> float:
         with self.lock:
             shop.bucket_available = min(self.bucket_size, shop.bucket_available + amount)
-            return shop.bucket_available
+            return self._available(shop)
+
+    def _available(self, shop: FakeShop) -> float:
+        with self.lock:
+            elapsed = time.monotonic() - shop.bucket_at
+            return min(self.bucket_size, shop.bucket_available + self.restore_rate * elapsed)
 
     def _status(self, available: float) -> dict:
         return {
@@ -349,21 +320,43 @@ class FakeShopify:
             "restoreRate": self.restore_rate,
         }
 
-    def graphql(self, shop: FakeShop, body: dict) -> dict:
-        operation = body.get("operationName") or _operation_name(body.get("query", ""))
-        variables = body.get("variables") or {}
-        handler = OPERATIONS.get(operation or "")
-        if handler is None:
-            return {
-                "errors": [{"message": f"Unknown operation {operation!r}", "extensions": {"code": "UNKNOWN"}}]
-            }
-        requested = float(_requested_cost(operation, variables))
-        throttled = self._charge(shop, requested)
+    def _checked(self, text: str) -> tuple[graphql.DocumentNode | None, list[dict]]:
+        """Parse and validate a document once per text (the app sends the same few again and again)."""
         with self.lock:
-            self.requests.append(
-                {"operation": operation, "at": time.monotonic(), "throttled": bool(throttled)}
-            )
-        cost = {"requestedQueryCost": int(requested)}
+            known = self._documents.get(text)
+        if known is not None:
+            return known
+        try:
+            document = graphql.parse(text)
+        except graphql.GraphQLError as exc:
+            return None, [exc.formatted]
+        checked = (document, [e.formatted for e in graphql.validate(self.schema, document)])
+        with self.lock:
+            self._documents[text] = checked
+        return checked
+
+    def graphql(self, shop: FakeShop, body: dict) -> dict:
+        """Answer one request as Shopify does: validate, price, charge, then execute."""
+        text = body.get("query") or ""
+        variables = body.get("variables") or {}
+        document, errors = self._checked(text)
+        if errors:
+            return {"errors": errors}
+        operation = graphql.get_operation_ast(document, body.get("operationName"))
+        name = operation.name.value if operation is not None and operation.name else None
+        try:
+            requested = query_cost(self.schema, document, variables, body.get("operationName"))
+        except CostError as exc:
+            return {"errors": [{"message": str(exc)}]}
+        record = {"operation": name, "query": text, "cost": requested, "actual": None, "at": time.monotonic()}
+        with self.lock:
+            self.requests.append(record)
+        if requested > MAX_SINGLE_QUERY_COST:
+            with self.lock:
+                self.refused += 1
+            return _max_cost_exceeded(requested, self._status(self._available(shop)))
+        throttled = self._charge(shop, float(requested))
+        cost: dict[str, Any] = {"requestedQueryCost": requested}
         if throttled is not None:
             cost.update(actualQueryCost=None, throttleStatus=throttled)
             return {
@@ -378,12 +371,74 @@ class FakeShopify:
                 ],
                 "extensions": {"cost": cost},
             }
-        data, actual = handler(self, shop, variables)
-        available = self._refund(shop, max(0.0, requested - actual))
-        cost.update(actualQueryCost=int(actual), throttleStatus=self._status(available))
-        return {"data": data, "extensions": {"cost": cost}}
+        result = graphql.execute_sync(
+            self.schema,
+            document,
+            root_value=resolvers.root_value(self, shop),
+            variable_values=variables,
+            operation_name=body.get("operationName"),
+        )
+        # Shopify charges the requested cost up front and refunds what the answer did not use.
+        actual = actual_cost(self.schema, document, result.data, variables, body.get("operationName"))
+        record["actual"] = actual
+        available = self._refund(shop, max(0, requested - actual))
+        cost.update(actualQueryCost=actual, throttleStatus=self._status(available))
+        answer: dict[str, Any] = {"data": result.data, "extensions": {"cost": cost}}
+        if result.errors:
+            answer["errors"] = [e.formatted for e in result.errors]
+        return answer
 
     # -------------------------------------------------------------- bulk
+
+    def run_bulk_query(self, shop: FakeShop, query: str, *, group_objects: bool | None) -> dict:
+        """bulkOperationRunQuery: Shopify validates the inner query and allows few at a time."""
+        try:
+            inner = graphql.parse(query)
+        except graphql.GraphQLError as exc:
+            return _bulk_user_error(["query"], exc.message, "INVALID")
+        errors = graphql.validate(self.schema, inner)
+        if errors:
+            return _bulk_user_error(["query"], "; ".join(e.message for e in errors), "INVALID")
+        root = _root_field(inner)
+        if root is None or root.name.value not in ("orders", "products"):
+            return _bulk_user_error(
+                ["query"], "The fake runs bulk queries of orders or products only", "INVALID"
+            )
+        search = next(
+            (
+                graphql.value_from_ast_untyped(a.value)
+                for a in root.arguments or ()
+                if a.name.value == "query"
+            ),
+            None,
+        )
+        with self.lock:
+            running = [op for op in shop.bulk_ops if op.status in ("CREATED", "RUNNING")]
+            if len(running) >= self.bulk_concurrency:
+                if self.bulk_concurrency == 1:
+                    message = "A bulk query operation for this app and shop is already in progress"
+                    return _bulk_user_error(None, f"{message}: {running[0].id}.", "OPERATION_IN_PROGRESS")
+                return _bulk_user_error(None, "Bulk operations limit reached.", "LIMIT_REACHED")
+            self._bulk_counter += 1
+            op = BulkOp(
+                id=f"gid://shopify/BulkOperation/{7000 + self._bulk_counter}",
+                kind=root.name.value,
+                search=search,
+                created_at=now_iso(),
+                polls_left=self.bulk_polls,
+                grouped=self.grouped if group_objects is None else group_objects,
+                query=query,
+            )
+            shop.bulk_ops.append(op)
+        return {"bulkOperation": self.bulk_view(shop, op), "userErrors": []}
+
+    def bulk_operation_view(self, shop: FakeShop, operation_id: str) -> dict | None:
+        """bulkOperation(id:): each poll moves the operation on."""
+        op = next((o for o in shop.bulk_ops if o.id == operation_id), None)
+        if op is None:
+            return None
+        self._advance(op, shop)  # not under the lock: completing may render a large file
+        return self.bulk_view(shop, op)
 
     def _advance(self, op: BulkOp, shop: FakeShop) -> None:
         if op.status in ("COMPLETED", "FAILED", "CANCELED"):
@@ -392,19 +447,22 @@ class FakeShopify:
             op.polls_left -= 1
             op.status = "RUNNING"
             return
-        op.object_count = self.count_lines(shop, op)
+        op.object_count, op.root_count = self.count_lines(shop, op)
         op.status = "COMPLETED"
-        op.completed_at = _now_iso()
+        op.completed_at = now_iso()
 
     def bulk_view(self, shop: FakeShop, op: BulkOp) -> dict:
         done = op.status == "COMPLETED"
         return {
             "id": op.id,
             "status": op.status,
+            "type": "QUERY",
+            "query": op.query,
             "errorCode": None,
             "createdAt": op.created_at,
             "completedAt": op.completed_at,
             "objectCount": str(op.object_count or 0),
+            "rootObjectCount": str(op.root_count or 0),
             "fileSize": None,
             "url": f"{self.base_url}/bulk/{shop.domain}/{op.id.rsplit('/', 1)[-1]}.jsonl"
             if done and op.object_count
@@ -412,7 +470,7 @@ class FakeShopify:
             "partialDataUrl": None,
         }
 
-    def _cached_base(self, shop: FakeShop, op: BulkOp) -> tuple[str, int] | None:
+    def _cached_base(self, shop: FakeShop, op: BulkOp) -> tuple[str, int, int] | None:
         """The unfiltered orders file of an unchanged base history, rendered once per process.
 
         Rendering half a million lines costs seconds of GIL time in the test process; the
@@ -420,252 +478,122 @@ class FakeShopify:
         """
         if op.kind != "orders" or op.search or shop.orders or shop.base_orders is None:
             return None
-        key = shop.base_orders
+        key = (shop.base_orders, op.grouped)
         with _BASE_CACHE_LOCK:
             if key not in _BASE_CACHE:
                 handle = tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False, encoding="utf-8")
-                count = 0
+                count = roots = 0
                 with handle:
-                    for line in self._render_orders(shop.iter_orders(), 0.0):
+                    for line in self._arrange(op, self._order_groups(shop.iter_orders(), 0.0)):
                         handle.write(line + "\n")
                         count += 1
-                _BASE_CACHE[key] = (handle.name, count)
+                        roots += '"__parentId"' not in line
+                _BASE_CACHE[key] = (handle.name, count, roots)
                 atexit.register(clear_cache)
             return _BASE_CACHE[key]
 
-    def count_lines(self, shop: FakeShop, op: BulkOp) -> int:
+    def count_lines(self, shop: FakeShop, op: BulkOp) -> tuple[int, int]:
+        """(objectCount, rootObjectCount) of the operation's file."""
         cached = self._cached_base(shop, op)
         if cached is not None:
-            return cached[1]
-        since = _ts(_search_since(op.search))
+            return cached[1], cached[2]
+        since = ts(search_since(op.search))
         if op.kind == "products":
-            items = [p for p in shop.products.values() if _ts(p.get("updated_at")) >= since]
-            return sum(1 + len(p.get("variants") or []) for p in items)
-        return sum(
-            1 + len(o.get("line_items") or [])
-            for o in shop.iter_orders()
-            if not since or _ts(o.get("updated_at")) >= since
-        )
+            items = [p for p in shop.products.values() if ts(p.get("updated_at")) >= since]
+            return sum(1 + len(p.get("variants") or []) for p in items), len(items)
+        orders = [o for o in shop.iter_orders() if not since or ts(o.get("updated_at")) >= since]
+        return sum(1 + len(o.get("line_items") or []) for o in orders), len(orders)
 
     def bulk_lines(self, shop: FakeShop, op: BulkOp) -> Iterator[str]:
-        since = _ts(_search_since(op.search))
-        if op.kind == "products":
-            for product in list(shop.products.values()):
-                if _ts(product.get("updated_at")) < since:
-                    continue
-                parent = _gid("Product", product["id"])
-                yield json.dumps(product_node(product))
-                for variant in product.get("variants") or []:
-                    yield json.dumps({**variant_node(variant), "__parentId": parent})
-            return
         cached = self._cached_base(shop, op)
         if cached is not None:
             with open(cached[0], encoding="utf-8") as fh:
                 for line in fh:
                     yield line.rstrip("\n")
             return
-        yield from self._render_orders(shop.iter_orders(), since)
+        since = ts(search_since(op.search))
+        if op.kind == "products":
+            yield from self._arrange(op, self._product_groups(list(shop.products.values()), since))
+        else:
+            yield from self._arrange(op, self._order_groups(shop.iter_orders(), since))
 
-    def _render_orders(self, orders: Iterable[dict], since: float) -> Iterator[str]:
-        for order in orders:
-            if since and _ts(order.get("updated_at")) < since:
+    def _arrange(self, op: BulkOp, groups: Iterable[tuple[str, list[str]]]) -> Iterator[str]:
+        if op.grouped:
+            return bulkfile.grouped(groups)
+        return bulkfile.ungrouped(groups, seed=op.id)
+
+    @staticmethod
+    def _product_groups(products: Iterable[dict], since: float) -> Iterator[tuple[str, list[str]]]:
+        for product in products:
+            if ts(product.get("updated_at")) < since:
                 continue
-            parent = _gid("Order", order["id"])
+            parent = gid("Product", product["id"])
+            children = [
+                json.dumps({**variant_node(v), "__parentId": parent}) for v in product.get("variants") or []
+            ]
+            yield json.dumps(product_node(product)), children
+
+    @staticmethod
+    def _order_groups(orders: Iterable[dict], since: float) -> Iterator[tuple[str, list[str]]]:
+        for order in orders:
+            if since and ts(order.get("updated_at")) < since:
+                continue
+            parent = gid("Order", order["id"])
             currency = order.get("currency")
-            yield json.dumps(order_node(order))
-            for item in order.get("line_items") or []:
-                yield json.dumps({**line_item_node(item, currency), "__parentId": parent})
+            children = [
+                json.dumps({**line_item_node(item, currency), "__parentId": parent})
+                for item in order.get("line_items") or []
+            ]
+            yield json.dumps(order_node(order)), children
+
+
+def _root_field(document: graphql.DocumentNode) -> graphql.FieldNode | None:
+    operation = graphql.get_operation_ast(document)
+    if operation is None:
+        return None
+    return next((s for s in operation.selection_set.selections if isinstance(s, graphql.FieldNode)), None)
+
+
+def _bulk_user_error(field_path: list[str] | None, message: str, code: str) -> dict:
+    return {"bulkOperation": None, "userErrors": [{"field": field_path, "message": message, "code": code}]}
+
+
+def _max_cost_exceeded(cost: int, throttle_status: dict) -> dict:
+    """Shopify's answer to a query above the single-query limit (it does not run, nothing is charged)."""
+    message = (
+        f"Query cost is {cost}, which exceeds the single query max cost limit ({MAX_SINGLE_QUERY_COST}).\n\n"
+        "See https://shopify.dev/concepts/about-apis/rate-limits for more information on how the\n"
+        "cost of a query is calculated.\n\n"
+        "To query larger amounts of data with fewer limits, bulk operations should be used instead.\n"
+        "See https://shopify.dev/tutorials/perform-bulk-operations-with-admin-api for usage details.\n"
+    )
+    return {
+        "errors": [
+            {
+                "message": message,
+                "extensions": {
+                    "code": "MAX_COST_EXCEEDED",
+                    "cost": cost,
+                    "maxCost": MAX_SINGLE_QUERY_COST,
+                    "documentation": "https://shopify.dev/api/usage/limits#rate-limits",
+                },
+            }
+        ],
+        "extensions": {
+            "cost": {"requestedQueryCost": cost, "actualQueryCost": None, "throttleStatus": throttle_status}
+        },
+    }
 
 
 def clear_cache() -> None:
     """Remove the rendered history files (atexit does it; processes ended by os._exit call it)."""
     with _BASE_CACHE_LOCK:
-        for path, _ in _BASE_CACHE.values():
+        for path, *_ in _BASE_CACHE.values():
             try:
                 os.unlink(path)
             except FileNotFoundError:
                 pass
         _BASE_CACHE.clear()
-
-
-def _operation_name(query: str) -> str | None:
-    match = re.match(r"\s*(?:query|mutation)\s+(\w+)", query)
-    return match.group(1) if match else None
-
-
-def _requested_cost(operation: str, variables: dict) -> int:
-    first = int(variables.get("first") or 0)
-    if operation in ("ProductsPage", "OrdersPage"):
-        return 2 + first * 2
-    if operation in ("ProductVariantsPage", "OrderLineItemsPage"):
-        return 2 + first
-    if operation == "BulkOperationRunQuery":
-        return 10
-    if operation == "OrderById":
-        return 4
-    return 1
-
-
-def _page(items: list, first: int, after: str | None) -> tuple[list, dict]:
-    start = int(base64.b64decode(after).decode()) if after else 0
-    chunk = items[start : start + first]
-    end = start + len(chunk)
-    info = {
-        "hasNextPage": end < len(items),
-        "endCursor": base64.b64encode(str(end).encode()).decode() if chunk else after,
-    }
-    return chunk, info
-
-
-def _connection(nodes: list[dict], info: dict) -> dict:
-    return {"pageInfo": info, "edges": [{"node": n} for n in nodes]}
-
-
-def _op_products_page(fake: FakeShopify, shop: FakeShop, v: dict) -> tuple[dict, float]:
-    since = _ts(_search_since(v.get("query")))
-    with fake.lock:
-        products = [p for p in shop.products.values() if _ts(p.get("updated_at")) >= since]
-    products.sort(key=lambda p: (_ts(p.get("updated_at")), p["id"]))
-    chunk, info = _page(products, int(v["first"]), v.get("after"))
-    nodes = []
-    for product in chunk:
-        variants, vinfo = _page(product.get("variants") or [], 100, None)
-        nodes.append(
-            {**product_node(product), "variants": _connection([variant_node(x) for x in variants], vinfo)}
-        )
-    return {"products": _connection(nodes, info)}, 2 + 2 * len(chunk)
-
-
-def _op_orders_page(fake: FakeShopify, shop: FakeShop, v: dict) -> tuple[dict, float]:
-    since = _ts(_search_since(v.get("query")))
-    with fake.lock:
-        orders = [o for o in shop.iter_orders() if _ts(o.get("updated_at")) >= since]
-    orders.sort(key=lambda o: (_ts(o.get("updated_at")), o["id"]))
-    chunk, info = _page(orders, int(v["first"]), v.get("after"))
-    nodes = []
-    for order in chunk:
-        items, linfo = _page(order.get("line_items") or [], 100, None)
-        currency = order.get("currency")
-        nodes.append(
-            {
-                **order_node(order),
-                "lineItems": _connection([line_item_node(i, currency) for i in items], linfo),
-            }
-        )
-    return {"orders": _connection(nodes, info)}, 2 + 2 * len(chunk)
-
-
-def _find_order(shop: FakeShop, gid: str) -> dict | None:
-    order_id = int(gid.rsplit("/", 1)[-1])
-    if order_id in shop.orders:
-        return shop.orders[order_id]
-    return next((o for o in shop.iter_orders() if o["id"] == order_id), None)
-
-
-def _op_order_line_items(fake: FakeShopify, shop: FakeShop, v: dict) -> tuple[dict, float]:
-    order = _find_order(shop, v["id"])
-    if order is None:
-        return {"order": None}, 1
-    items, info = _page(order.get("line_items") or [], int(v["first"]), v.get("after"))
-    currency = order.get("currency")
-    return {"order": {"lineItems": _connection([line_item_node(i, currency) for i in items], info)}}, 2 + len(
-        items
-    )
-
-
-def _op_product_variants(fake: FakeShopify, shop: FakeShop, v: dict) -> tuple[dict, float]:
-    product = shop.products.get(int(v["id"].rsplit("/", 1)[-1]))
-    if product is None:
-        return {"product": None}, 1
-    variants, info = _page(product.get("variants") or [], int(v["first"]), v.get("after"))
-    return {"product": {"variants": _connection([variant_node(x) for x in variants], info)}}, 2 + len(
-        variants
-    )
-
-
-def _op_order_by_id(fake: FakeShopify, shop: FakeShop, v: dict) -> tuple[dict, float]:
-    order = _find_order(shop, v["id"])
-    if order is None:
-        return {"order": None}, 1
-    items, info = _page(order.get("line_items") or [], 100, None)
-    currency = order.get("currency")
-    node = {**order_node(order), "lineItems": _connection([line_item_node(i, currency) for i in items], info)}
-    return {"order": node}, 4
-
-
-def _op_inventory_item(fake: FakeShopify, shop: FakeShop, v: dict) -> tuple[dict, float]:
-    item_id = int(v["id"].rsplit("/", 1)[-1])
-    for product in shop.products.values():
-        for variant in product.get("variants") or []:
-            if variant.get("inventory_item_id") == item_id:
-                return {
-                    "inventoryItem": {
-                        "id": v["id"],
-                        "tracked": variant.get("inventory_management") is not None,
-                        "variant": {
-                            "id": _gid("ProductVariant", variant["id"]),
-                            "inventoryQuantity": variant.get("inventory_quantity"),
-                        },
-                    }
-                }, 2
-    return {"inventoryItem": None}, 1
-
-
-def _op_run_bulk(fake: FakeShopify, shop: FakeShop, v: dict) -> tuple[dict, float]:
-    inner = v.get("query") or ""
-    root = re.match(r"\s*\{\s*(\w+)", inner)
-    kind = root.group(1) if root else ""
-    if kind not in ("orders", "products"):
-        errors = [{"field": ["query"], "message": f"Unsupported bulk query root {kind!r}"}]
-        return {"bulkOperationRunQuery": {"bulkOperation": None, "userErrors": errors}}, 10
-    search = re.search(r'\(query:\s*"([^"]*)"\)', inner)
-    with fake.lock:
-        running = next((op for op in shop.bulk_ops if op.status in ("CREATED", "RUNNING")), None)
-        if running is not None:
-            message = f"A bulk query operation for this app and shop is already in progress: {running.id}."
-            errors = [{"field": None, "message": message}]
-            return {"bulkOperationRunQuery": {"bulkOperation": None, "userErrors": errors}}, 10
-        fake._bulk_counter += 1
-        op = BulkOp(
-            id=f"gid://shopify/BulkOperation/{7000 + fake._bulk_counter}",
-            kind=kind,
-            search=search.group(1) if search else None,
-            created_at=_now_iso(),
-            polls_left=fake.bulk_polls,
-        )
-        shop.bulk_ops.append(op)
-    return {
-        "bulkOperationRunQuery": {"bulkOperation": {"id": op.id, "status": op.status}, "userErrors": []}
-    }, 10
-
-
-def _op_current_bulk(fake: FakeShopify, shop: FakeShop, v: dict) -> tuple[dict, float]:
-    if not shop.bulk_ops:
-        return {"currentBulkOperation": None}, 1
-    op = shop.bulk_ops[-1]
-    fake._advance(op, shop)
-    return {"currentBulkOperation": fake.bulk_view(shop, op)}, 1
-
-
-def _op_bulk_by_id(fake: FakeShopify, shop: FakeShop, v: dict) -> tuple[dict, float]:
-    op = next((o for o in shop.bulk_ops if o.id == v.get("id")), None)
-    if op is None:
-        return {"node": None}, 1
-    fake._advance(op, shop)
-    return {"node": fake.bulk_view(shop, op)}, 1
-
-
-OPERATIONS: dict[str, Callable[[FakeShopify, FakeShop, dict], tuple[dict, float]]] = {
-    "ProductsPage": _op_products_page,
-    "OrdersPage": _op_orders_page,
-    "OrderLineItemsPage": _op_order_line_items,
-    "ProductVariantsPage": _op_product_variants,
-    "OrderById": _op_order_by_id,
-    "InventoryItemVariant": _op_inventory_item,
-    "BulkOperationRunQuery": _op_run_bulk,
-    "CurrentBulkOperation": _op_current_bulk,
-    "BulkOperation": _op_bulk_by_id,
-}
 
 
 # ------------------------------------------------------------------ HTTP
@@ -722,7 +650,10 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             self._json(400, {"errors": "body is not JSON"})
             return
-        self._json(200, fake.graphql(shop, body))
+        # Shopify names the version that served the request; an unsupported one is served
+        # as the oldest supported version (served_version lets a test play that).
+        served = fake.served_version or match.group(2)
+        self._json(200, fake.graphql(shop, body), {"X-Shopify-API-Version": served})
 
     def do_GET(self) -> None:  # noqa: N802
         match = re.fullmatch(r"/bulk/([^/]+)/(\d+)\.jsonl", self.path)
@@ -746,7 +677,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         buffer: list[str] = []
         size = 0
-        lines = ungroup(fake.bulk_lines(shop, op)) if fake.ungrouped else fake.bulk_lines(shop, op)
+        lines = fake.bulk_lines(shop, op)
         for number, line in enumerate(lines):
             if cut is not None and number >= cut:
                 self._write_chunk("".join(buffer).encode())

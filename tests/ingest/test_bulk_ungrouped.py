@@ -11,9 +11,8 @@ from posai_app.extensions import db
 from posai_app.ingest import jobs, services
 from posai_app.models import OrderLineItem, ProductVariant, SyncState
 from posai_app.shopify.client import ShopifyTransientError
-from tests.fakeshopify import dataset
+from tests.fakeshopify import bulkfile, dataset
 from tests.fakeshopify.server import order_node
-from tests.fakeshopify.ungrouped import ungroup
 
 
 class WorkerKilled(BaseException):
@@ -45,6 +44,7 @@ def _add(fake, shop, history) -> None:
 
 
 def _grouped_rows(app, fake, shop, history):
+    fake.grouped = True  # as `groupObjects: true` writes the file
     _add(fake, shop, history)
     with app.app_context():
         jobs.sync_shop(shop.id, train=False)
@@ -54,9 +54,9 @@ def _grouped_rows(app, fake, shop, history):
 def test_ungroup_moves_children_anywhere_after_their_parent(history):
     _, orders = history
     grouped = _grouped_lines(orders[:50])
-    reordered = list(ungroup(grouped))
+    reordered = list(_ungroup(grouped))
     assert sorted(reordered) == sorted(grouped) and reordered != grouped
-    assert reordered == list(ungroup(grouped))  # seeded: a re-download sees the same file
+    assert reordered == list(_ungroup(grouped))  # seeded: a re-download sees the same file
     seen: set[str] = set()
     parent_at: dict[str, int] = {}
     late = 0
@@ -69,6 +69,17 @@ def test_ungroup_moves_children_anywhere_after_their_parent(history):
             seen.add(obj["id"])
             parent_at[obj["id"]] = number
     assert late > 20
+
+
+def _ungroup(lines: list[str]) -> list[str]:
+    """The fake's ungrouped form of a grouped file (its parent lines have no __parentId)."""
+    groups: list[tuple[str, list[str]]] = []
+    for line in lines:
+        if "__parentId" in json.loads(line):
+            groups[-1][1].append(line)
+        else:
+            groups.append((line, []))
+    return list(bulkfile.ungrouped(groups, seed="test"))
 
 
 def _grouped_lines(orders: list[dict]) -> list[str]:
@@ -84,7 +95,7 @@ def _grouped_lines(orders: list[dict]) -> list[str]:
 def test_ungrouped_import_stores_the_rows_of_a_grouped_one(app, fake, shop, other_shop, history, monkeypatch):
     grouped = _grouped_rows(app, fake, shop, history)
     assert len(grouped[0]) == sum(len(o["line_items"]) for o in history[1])
-    monkeypatch.setattr(fake, "ungrouped", True)
+    monkeypatch.setattr(fake, "grouped", False)
     _add(fake, other_shop, history)
     with app.app_context():
         jobs.sync_shop(other_shop.id, train=False)
@@ -95,7 +106,7 @@ def test_ungrouped_import_killed_mid_way_resumes_to_the_same_rows(
     app, fake, shop, other_shop, history, monkeypatch
 ):
     grouped = _grouped_rows(app, fake, shop, history)
-    monkeypatch.setattr(fake, "ungrouped", True)
+    monkeypatch.setattr(fake, "grouped", False)
     monkeypatch.setattr(services, "DEFAULT_BATCH_ROWS", 300)
     _add(fake, other_shop, history)
     batches = {"n": 0}
@@ -126,7 +137,7 @@ def test_a_continuation_reads_the_spooled_file_without_downloading_again(
     app, fake, shop, other_shop, history, monkeypatch, tmp_path
 ):
     grouped = _grouped_rows(app, fake, shop, history)
-    monkeypatch.setattr(fake, "ungrouped", True)
+    monkeypatch.setattr(fake, "grouped", False)
     monkeypatch.setattr(services, "DEFAULT_BATCH_ROWS", 300)
     monkeypatch.setitem(app.config, "SHOPIFY_BULK_SPOOL_DIR", str(tmp_path))
     _add(fake, other_shop, history)
@@ -155,7 +166,7 @@ def test_a_dropped_ungrouped_download_reruns_to_the_same_rows(
     app, fake, shop, other_shop, history, monkeypatch, tmp_path
 ):
     grouped = _grouped_rows(app, fake, shop, history)
-    monkeypatch.setattr(fake, "ungrouped", True)
+    monkeypatch.setattr(fake, "grouped", False)
     monkeypatch.setitem(app.config, "SHOPIFY_BULK_SPOOL_DIR", str(tmp_path))
     _add(fake, other_shop, history)
     with app.app_context():

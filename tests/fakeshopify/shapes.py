@@ -1,0 +1,87 @@
+"""REST-shaped fake data (posai_app.ingest.shopify_shape) as Admin GraphQL nodes: GIDs, string prices.
+
+The pages (run through the real schema, tests.fakeshopify.resolvers) and the bulk JSONL
+files (tests.fakeshopify.server) share these shapes.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+GID = "gid://shopify/{}/{}"
+
+
+def gid(kind: str, value: int | None) -> str | None:
+    return None if value is None else GID.format(kind, value)
+
+
+# ------------------------------------------------------------------ REST -> GraphQL shapes
+
+
+def product_node(product: dict) -> dict:
+    return {
+        "id": gid("Product", product["id"]),
+        "title": product.get("title"),
+        "status": (product.get("status") or "active").upper(),
+        "isGiftCard": bool(product.get("is_gift_card", False)),
+        "updatedAt": product.get("updated_at"),
+    }
+
+
+def variant_node(variant: dict) -> dict:
+    return {
+        "id": gid("ProductVariant", variant["id"]),
+        "title": variant.get("title"),
+        "price": variant.get("price"),
+        "sku": variant.get("sku"),
+        "inventoryQuantity": variant.get("inventory_quantity"),
+        "inventoryPolicy": (variant.get("inventory_policy") or "deny").upper(),
+        "updatedAt": variant.get("updated_at"),
+        "inventoryItem": {
+            "id": gid("InventoryItem", variant.get("inventory_item_id")),
+            "tracked": variant.get("inventory_management") is not None,
+        },
+    }
+
+
+def order_node(order: dict) -> dict:
+    return {
+        "id": gid("Order", order["id"]),
+        "name": order.get("name"),
+        "createdAt": order.get("created_at"),
+        "updatedAt": order.get("updated_at"),
+        "cancelledAt": order.get("cancelled_at"),
+        "currencyCode": order.get("currency"),
+    }
+
+
+def line_item_node(item: dict, currency: str | None) -> dict:
+    return {
+        "id": gid("LineItem", item["id"]),
+        "title": item.get("title"),
+        "quantity": item.get("quantity"),
+        "currentQuantity": item.get("current_quantity", item.get("quantity")),
+        "sku": item.get("sku"),
+        "variant": {"id": gid("ProductVariant", item["variant_id"])} if item.get("variant_id") else None,
+        "product": {"id": gid("Product", item["product_id"])} if item.get("product_id") else None,
+        "originalUnitPriceSet": {"shopMoney": {"amount": item.get("price"), "currencyCode": currency}},
+    }
+
+
+def search_since(search: str | None) -> str | None:
+    """`updated_at:>='2024-01-01T00:00:00Z'` -> the timestamp (the only filter POSAI sends)."""
+    if not search:
+        return None
+    match = re.search(r"updated_at:>=?'?([0-9T:\-\.Z+]+)'?", search)
+    return match.group(1) if match else None
+
+
+def ts(value: str | None) -> float:
+    if not value:
+        return 0.0
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
