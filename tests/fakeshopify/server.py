@@ -167,6 +167,15 @@ class FakeShopify:
             self._server = None
 
     @property
+    def ungrouped(self) -> bool:
+        """The inverse of `grouped` (the name the bulk reader's tests use)."""
+        return not self.grouped
+
+    @ungrouped.setter
+    def ungrouped(self, value: bool) -> None:
+        self.grouped = not value
+
+    @property
     def base_url(self) -> str:
         assert self._server is not None, "start() the fake first"
         return f"http://127.0.0.1:{self._server.server_address[1]}"

@@ -41,7 +41,8 @@ def _positions(objects):
 
 def test_ungrouped_files_put_children_anywhere_after_their_parent(fake, client):
     grouped = _bulk_file(fake, client, queries.bulk_orders(), group=True)
-    fake.grouped = False  # the pinned version's default when groupObjects is not passed
+    fake.ungrouped = True  # the pinned version's default when groupObjects is not passed
+    assert fake.grouped is False
     ungrouped = _bulk_file(fake, client, queries.bulk_orders())
     assert sorted(map(json.dumps, ungrouped)) == sorted(map(json.dumps, grouped))
     spans = _positions(ungrouped)
