@@ -12,6 +12,8 @@ DATA_TOPICS = (
     "products/update",
     "products/delete",
     "inventory_levels/update",
+    # Whether stock is tracked: product webhooks stopped saying in API 2024-07.
+    "inventory_items/update",
     "app/uninstalled",
     "bulk_operations/finish",
 )
