@@ -39,6 +39,7 @@ def deliver(app, client, fake, shop, run_jobs):  # noqa: F811
     """deliver(topic, payload) to the test shop -> the endpoint's JSON answer, after the job ran."""
 
     def _deliver(topic: str, payload: dict) -> dict:
+        examples.check_shape(topic, payload)  # adapted values only: Shopify's fields, no others
         body, headers = fake.webhook(topic, shop.domain, payload, TEST_API_SECRET)
         response = client.post("/webhooks", data=body, headers=headers)
         assert response.status_code == 200, response.data
