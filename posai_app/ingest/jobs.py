@@ -521,8 +521,8 @@ def handle_inventory_item(shop_id: int, payload: dict) -> None:
 
     The payload names no variant; the variant is found by its stored inventory_item_id.
     Before that variant is stored (its products/create is still on the way) the job fails
-    and RQ retries it (10 s, 1 min, 5 min); inline, the endpoint answers 503 and Shopify
-    redelivers. A sync reads `inventoryItem { tracked }` itself, so nothing is lost either way.
+    and RQ retries it (10 s, 1 min, 5 min); past that, the next sync reads
+    `inventoryItem { tracked }` itself.
     """
     item = parse.inventory_item_from_rest(payload)
     if "tracked" not in item:
