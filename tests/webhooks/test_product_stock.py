@@ -235,4 +235,3 @@ def test_variants_a_payload_lists_but_does_not_send_are_kept(app, client, fake, 
     post(client, fake, "products/update", synced.domain, dropped)
     run_jobs()
     assert stored(app, SPOON).deleted_at is not None  # no longer listed: gone from the product
-
