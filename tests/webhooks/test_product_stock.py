@@ -235,3 +235,15 @@ def test_variants_a_payload_lists_but_does_not_send_are_kept(app, client, fake, 
     post(client, fake, "products/update", synced.domain, dropped)
     run_jobs()
     assert stored(app, SPOON).deleted_at is not None  # no longer listed: gone from the product
+
+
+def test_a_new_variant_missing_fields_gets_the_column_defaults(app, client, fake, shop, run_jobs):
+    payload = examples.product("products/create", SET_PRODUCT, [{"id": SAUCER, "updated_at": LATER}])
+    del payload["title"], payload["status"]
+    for field in ("price", "inventory_policy", "inventory_quantity", "title"):
+        del payload["variants"][0][field]
+    post(client, fake, "products/create", shop.domain, payload, shape_checked=False)
+    run_jobs()
+    saucer = stored(app, SAUCER)
+    assert (saucer.product_title, saucer.status, saucer.inventory_policy) == ("", "active", "deny")
+    assert (saucer.price, saucer.inventory_quantity, saucer.inventory_tracked) == (None, None, False)
