@@ -517,7 +517,7 @@ class InventoryItemNotStoredError(Exception):
 
 
 def handle_inventory_item(shop_id: int, payload: dict) -> None:
-    """inventory_items/update: whether Shopify tracks the item's stock, for its stored variant.
+    """inventory_items/create|update: whether Shopify tracks the item's stock, for its stored variant.
 
     The payload names no variant; the variant is found by its stored inventory_item_id.
     Before that variant is stored (its products/create is still on the way) the job fails
@@ -627,6 +627,7 @@ WEBHOOK_HANDLERS: dict[str, Callable[[int, dict], None]] = {
     "products/update": handle_product,
     "products/delete": handle_product_deleted,
     "inventory_levels/update": handle_inventory_level,
+    "inventory_items/create": handle_inventory_item,
     "inventory_items/update": handle_inventory_item,
     "app/uninstalled": handle_app_uninstalled,
     "bulk_operations/finish": handle_bulk_operation_finish,

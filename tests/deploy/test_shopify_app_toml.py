@@ -109,4 +109,4 @@ def test_every_subscribed_topic_exists_is_current_and_its_scope_is_requested(tom
 
 def test_stock_tracking_topic_is_subscribed(toml):
     # Product webhooks lost inventory_management in 2024-07; InventoryItem.tracked changes come here.
-    assert "inventory_items/update" in _subscribed(toml)
+    assert {"inventory_items/create", "inventory_items/update"} <= _subscribed(toml)

@@ -192,7 +192,7 @@ def _inventory_level(topic, t):
         assert variants(t.shop.id)[VARIANT_IDS[0]].inventory_quantity == 41
 
 
-@case("inventory_items/update")
+@case("inventory_items/create", "inventory_items/update")
 def _inventory_item(topic, t):
     with t.app.app_context():
         store_example_product_as_synced(t.shop.id, tracked=False, inventory_item_id=INVENTORY_ITEM_ID)

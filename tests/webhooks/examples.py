@@ -198,8 +198,14 @@ def deleted(topic: str, resource_id: int) -> dict:
     return payload
 
 
-def inventory_item(inventory_item_id: int, *, tracked: bool, updated_at: str | None = None) -> dict:
-    payload = example("inventory_items/update")
+def inventory_item(
+    inventory_item_id: int,
+    *,
+    tracked: bool,
+    updated_at: str | None = None,
+    topic: str = "inventory_items/update",
+) -> dict:
+    payload = example(topic)
     payload.update(
         id=inventory_item_id, admin_graphql_api_id=gid("InventoryItem", inventory_item_id), tracked=tracked
     )

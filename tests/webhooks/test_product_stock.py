@@ -173,8 +173,9 @@ def test_inventory_items_update_switches_tracking(app, client, fake, synced, aut
     assert str(SAUCER) not in recommended(client, headers)
 
 
-def test_an_inventory_item_update_before_its_product_is_retried_until_the_product_is_stored(
-    app, client, fake, shop, run_jobs, requires_redis
+@pytest.mark.parametrize("topic", ["inventory_items/create", "inventory_items/update"])
+def test_an_inventory_item_webhook_before_its_product_is_retried_until_the_product_is_stored(
+    topic, app, client, fake, shop, run_jobs, requires_redis
 ):
     from rq import Queue
     from rq.job import Job
@@ -182,8 +183,8 @@ def test_an_inventory_item_update_before_its_product_is_retried_until_the_produc
 
     from posai_app.queue import get_redis
 
-    item = examples.inventory_item(SAUCER_ITEM, tracked=True)
-    assert post(client, fake, "inventory_items/update", shop.domain, item).json["status"] == "queued"
+    item = examples.inventory_item(SAUCER_ITEM, tracked=True, topic=topic)
+    assert post(client, fake, topic, shop.domain, item).json["status"] == "queued"
     run_jobs()
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(ProductVariant)) == 0

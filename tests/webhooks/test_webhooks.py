@@ -132,6 +132,7 @@ def test_handled_topics_cover_the_issue():
         "products/update",
         "products/delete",
         "inventory_levels/update",
+        "inventory_items/create",
         "inventory_items/update",
         "app/uninstalled",
         "bulk_operations/finish",
