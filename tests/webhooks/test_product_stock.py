@@ -248,3 +248,26 @@ def test_a_new_variant_missing_fields_gets_the_column_defaults(app, client, fake
     saucer = stored(app, SAUCER)
     assert (saucer.product_title, saucer.status, saucer.inventory_policy) == ("", "active", "deny")
     assert (saucer.price, saucer.inventory_quantity, saucer.inventory_tracked) == (None, None, False)
+
+
+def test_webhooks_change_only_their_own_shops_rows(app, client, fake, synced, other_shop, run_jobs):
+    with app.app_context():
+        sync_catalog(other_shop.id)  # the same Shopify ids in another shop
+    post(
+        client,
+        fake,
+        "inventory_items/update",
+        synced.domain,
+        examples.inventory_item(SAUCER_ITEM, tracked=False),
+    )
+    post(client, fake, "products/update", synced.domain, set_update(saucer_quantity=0))
+    run_jobs()
+    with app.app_context():
+        rows = db.session.execute(
+            sa.select(
+                ProductVariant.shop_id, ProductVariant.inventory_tracked, ProductVariant.inventory_quantity
+            )
+            .where(ProductVariant.variant_id == SAUCER)
+            .order_by(ProductVariant.shop_id)
+        ).all()
+    assert [tuple(r) for r in rows] == [(synced.id, False, 0), (other_shop.id, True, 4)]
