@@ -187,10 +187,13 @@ def _listed_variant_ids(payload: dict, variants: list[dict], has_variants: bool)
     `updated_at`) for all of them, so variants 101+ are still the product's:
     https://shopify.dev/docs/api/admin/migrate/new-product-model
     """
+    sent = [v["variant_id"] for v in variants]
     listed = payload.get("variant_gids")
     if isinstance(listed, list):
-        return [from_gid(v["admin_graphql_api_id"]) for v in listed if v.get("admin_graphql_api_id")]
-    return [v["variant_id"] for v in variants] if has_variants else None
+        ids = [from_gid(v["admin_graphql_api_id"]) for v in listed if v.get("admin_graphql_api_id")]
+        known = set(ids)
+        return ids + [i for i in sent if i not in known]  # a sent variant is the product's too
+    return sent if has_variants else None
 
 
 def _variant_from_rest(variant: dict) -> dict:

@@ -281,6 +281,8 @@ def test_parser_takes_exact_ids_from_gids():
     assert product["product_id"] == PRODUCT_ID
     assert [v["variant_id"] for v in product["variants"]] == list(VARIANT_IDS)
     assert product["variant_ids"] == [VARIANT_IDS[1], VARIANT_IDS[0]]  # from variant_gids
+    partial = dict(examples.example("products/update"), variant_gids=[])
+    assert parse.product_from_rest(partial)["variant_ids"] == list(VARIANT_IDS)  # sent ones count
     order = parse.order_from_rest(examples.example("orders/create"))
     assert order["order_id"] == ORDER_ID
     assert {li["line_item_id"] for li in order["line_items"]} == line_item_ids("orders/create")
