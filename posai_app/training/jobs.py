@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from posai_app.cache_signals import touch
 from posai_app.extensions import db
 from posai_app.models import EvaluationRun, RecommenderConfig, Shop, VariantNeighbor, VariantStat
-from posai_app.training.baskets import iter_orders, recent_counts
+from posai_app.training.baskets import load_history, order_counts, recent_counts
 
 log = logging.getLogger(__name__)
 
@@ -50,15 +50,15 @@ def train_shop(
     run_id = run.id
     started = time.perf_counter()
     try:
-        orders = list(iter_orders(shop_id))
-        if not any(len(o.variant_ids) >= 2 for o in orders):
-            _publish_insufficient(shop_id, run_id, orders, time.perf_counter() - started)
+        history = load_history(shop_id)
+        if not (history.lengths >= 2).any():
+            _publish_insufficient(shop_id, run_id, history, time.perf_counter() - started)
             return run_id
         reporter = _progress_reporter(run_id, progress)
         from posai_app import reco
 
-        result = reco.train(orders, k=config.k, top_n=TOP_N, progress=reporter)
-        _publish(shop_id, run_id, result, recent_counts(orders), time.perf_counter() - started)
+        result = reco.train(history, k=config.k, top_n=TOP_N, progress=reporter)
+        _publish(shop_id, run_id, result, recent_counts(history), time.perf_counter() - started)
         return run_id
     except Exception as exc:
         db.session.rollback()
@@ -137,13 +137,10 @@ def _publish(shop_id: int, run_id: int, result, recent: dict[str, int], seconds:
     log.info("trained shop %s: metric=%s in %.1fs", shop_id, result.metric, seconds)
 
 
-def _publish_insufficient(shop_id: int, run_id: int, orders: list, seconds: float) -> None:
+def _publish_insufficient(shop_id: int, run_id: int, history, seconds: float) -> None:
     """No pairs to learn from: publish counts only, so the API serves bestsellers."""
-    counts: dict[str, int] = {}
-    for order in orders:
-        for vid in order.variant_ids:
-            counts[vid] = counts.get(vid, 0) + 1
-    recent = recent_counts(orders)
+    counts = order_counts(history)
+    recent = recent_counts(history)
     touch(shop_id, "model")
     db.session.execute(sa.delete(VariantNeighbor).where(VariantNeighbor.shop_id == shop_id))
     db.session.execute(sa.delete(VariantStat).where(VariantStat.shop_id == shop_id))
@@ -157,7 +154,7 @@ def _publish_insufficient(shop_id: int, run_id: int, orders: list, seconds: floa
     run = db.session.get(EvaluationRun, run_id)
     run.status = "insufficient_data"
     run.error = INSUFFICIENT_MESSAGE
-    run.train_orders = len(orders)
+    run.train_orders = history.n_orders
     run.evaluated_orders = 0
     run.finished_at = datetime.now(UTC)
     run.duration_seconds = seconds
