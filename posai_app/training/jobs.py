@@ -17,6 +17,7 @@ from posai_app.cache_signals import touch
 from posai_app.extensions import db
 from posai_app.models import EvaluationRun, RecommenderConfig, Shop, VariantNeighbor, VariantStat
 from posai_app.training.baskets import load_history, order_counts, recent_counts
+from posai_app.training.index_rows import insert_neighbors, insert_stats
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +26,6 @@ INSUFFICIENT_MESSAGE = (
     "Until then the POS gets your recent bestsellers."
 )
 TOP_N = 50
-INSERT_BATCH = 5_000
 PROGRESS_EVERY_SECONDS = 1.0
 
 
@@ -102,20 +102,8 @@ def _publish(shop_id: int, run_id: int, result, recent: dict[str, int], seconds:
     touch(shop_id, "model")  # web processes reload the index once this commits
     db.session.execute(sa.delete(VariantNeighbor).where(VariantNeighbor.shop_id == shop_id))
     db.session.execute(sa.delete(VariantStat).where(VariantStat.shop_id == shop_id))
-    _insert_batched(
-        VariantNeighbor,
-        (
-            {
-                "shop_id": shop_id,
-                "source_variant_id": int(a),
-                "target_variant_id": int(b),
-                "co_count": int(co),
-                "score": float(score),
-            }
-            for a, b, co, score in result.index.to_rows()
-        ),
-    )
-    _insert_batched(VariantStat, _stat_rows(shop_id, result.index.counts, recent))
+    insert_neighbors(shop_id, result.index)
+    insert_stats(shop_id, result.index.counts, recent)
     config = _config_for(shop_id)
     config.metric = result.metric
     config.params = _jsonable(getattr(result, "params", None))
@@ -144,7 +132,7 @@ def _publish_insufficient(shop_id: int, run_id: int, history, seconds: float) ->
     touch(shop_id, "model")
     db.session.execute(sa.delete(VariantNeighbor).where(VariantNeighbor.shop_id == shop_id))
     db.session.execute(sa.delete(VariantStat).where(VariantStat.shop_id == shop_id))
-    _insert_batched(VariantStat, _stat_rows(shop_id, counts, recent))
+    insert_stats(shop_id, counts, recent)
     config = _config_for(shop_id)
     config.status = "insufficient_data"
     config.status_message = INSUFFICIENT_MESSAGE
@@ -162,16 +150,6 @@ def _publish_insufficient(shop_id: int, run_id: int, history, seconds: float) ->
     db.session.commit()
 
 
-def _stat_rows(shop_id: int, counts: dict[str, int], recent: dict[str, int]):
-    for vid, count in counts.items():
-        yield {
-            "shop_id": shop_id,
-            "variant_id": int(vid),
-            "order_count": int(count),
-            "recent_order_count": int(recent.get(vid, 0)),
-        }
-
-
 def _mark_failed(run_id: int, exc: Exception, seconds: float) -> None:
     db.session.execute(
         sa.update(EvaluationRun)
@@ -184,17 +162,6 @@ def _mark_failed(run_id: int, exc: Exception, seconds: float) -> None:
         )
     )
     db.session.commit()
-
-
-def _insert_batched(model, rows) -> None:
-    batch: list[dict] = []
-    for row in rows:
-        batch.append(row)
-        if len(batch) >= INSERT_BATCH:
-            db.session.execute(sa.insert(model), batch)
-            batch = []
-    if batch:
-        db.session.execute(sa.insert(model), batch)
 
 
 def _jsonable(value):
