@@ -158,9 +158,11 @@ def _settings(url: str) -> dict:
 def run_job(url: str, shop_id: int) -> dict:
     """In a fresh process: the train job with each phase timed (wrappers around its own calls)."""
     t = time.perf_counter()
+    import sqlalchemy as sa
+
     from posai_app import create_app, reco
     from posai_app.extensions import db
-    from posai_app.models import EvaluationRun
+    from posai_app.models import EvaluationRun, VariantNeighbor
     from posai_app.reco import stats  # noqa: F401  (numpy + scipy: timed apart from the read)
     from posai_app.training import jobs
 
@@ -181,6 +183,8 @@ def run_job(url: str, shop_id: int) -> dict:
     reco.train = timed("train", reco.train)
     jobs.recent_counts = timed("bestsellers", jobs.recent_counts)
     jobs._publish = timed("publish", jobs._publish)
+    jobs.insert_neighbors = timed("publish_neighbors", jobs.insert_neighbors)
+    jobs.insert_stats = timed("publish_stats", jobs.insert_stats)
     app = create_app(_settings(url))
     with app.app_context():
         began, cpu = time.perf_counter(), time.process_time()
@@ -189,7 +193,11 @@ def run_job(url: str, shop_id: int) -> dict:
         run = db.session.get(EvaluationRun, run_id)
         results = run.results or {}
         details = results.get("details", {})
+        neighbor_rows = db.session.scalar(
+            sa.select(sa.func.count()).select_from(VariantNeighbor).where(VariantNeighbor.shop_id == shop_id)
+        )
     return {
+        "neighbor_rows": neighbor_rows,
         "imports_s": imports,
         "job_s": total,
         "job_cpu_s": total_cpu,
@@ -242,6 +250,11 @@ def _phase_line(label: str, row: dict) -> str:
         for name in ("read", "train", "bestsellers", "publish")
         if f"{name}_s" in row
     )
+    if "publish_neighbors_s" in row:
+        phases += (
+            f" (of which {row['neighbor_rows']:,} neighbour rows {row['publish_neighbors_s']:.1f} s, "
+            f"stats {row['publish_stats_s']:.1f} s)"
+        )
     other = row["job_s"] - sum(
         row.get(f"{name}_s", 0.0) for name in ("read", "train", "bestsellers", "publish")
     )

@@ -42,6 +42,11 @@ def insert_neighbors(shop_id: int, index) -> None:
 
     ids = np.fromiter(map(int, index.ids), dtype=np.int64, count=len(index.ids))
     sources = np.repeat(ids, np.diff(index.indptr))
+    targets = ids[index.targets]
+    # In primary-key order, so each row lands on the btree's rightmost page (several times faster).
+    by_key = np.lexsort((targets, sources))
+    sources, targets = sources[by_key], targets[by_key]
+    co_counts, scores = index.co_counts[by_key], index.scores[by_key]
     fields = [("n", ">i2"), ("l_shop", ">i4"), ("shop", ">i4"), ("l_source", ">i4"), ("source", ">i8")]
     fields += [("l_target", ">i4"), ("target", ">i8"), ("l_co", ">i4"), ("co", ">i4")]
     fields += [("l_score", ">i4"), ("score", ">f8")]
@@ -58,9 +63,9 @@ def insert_neighbors(shop_id: int, index) -> None:
             rows["n"] = 5
             rows["l_shop"], rows["shop"] = 4, shop_id
             rows["l_source"], rows["source"] = 8, sources[start:stop]
-            rows["l_target"], rows["target"] = 8, ids[index.targets[start:stop]]
-            rows["l_co"], rows["co"] = 4, index.co_counts[start:stop]
-            rows["l_score"], rows["score"] = 8, index.scores[start:stop]
+            rows["l_target"], rows["target"] = 8, targets[start:stop]
+            rows["l_co"], rows["co"] = 4, co_counts[start:stop]
+            rows["l_score"], rows["score"] = 8, scores[start:stop]
             copy.write(rows.tobytes())
         copy.write(_COPY_TRAILER)
 
