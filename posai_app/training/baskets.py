@@ -30,6 +30,11 @@ FETCH_BATCH = 100_000  # SQLite rows per fetchmany()
 # PostgreSQL's binary timestamptz counts microseconds from 2000-01-01 UTC; time keys from 1970.
 _PG_EPOCH_US = 946_684_800 * 1_000_000
 _PG_COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
+COPY_PACK = 65_536  # line items per packed COPY row (1.5 MB)
+
+
+# Line item ids grow in cart order, so this keeps each basket in line-item order.
+BASKET_ORDER = (OrderLineItem.created_at, OrderLineItem.order_id, OrderLineItem.line_item_id)
 
 
 def trainable_line_items(shop_id: int, *columns) -> sa.Select:
@@ -50,8 +55,7 @@ def trainable_line_items(shop_id: int, *columns) -> sa.Select:
             OrderLineItem.cancelled_at.is_(None),
             OrderLineItem.variant_id.not_in(gift_cards),
         )
-        # Line item ids grow in cart order, so this keeps each basket in line-item order.
-        .order_by(OrderLineItem.created_at, OrderLineItem.order_id, OrderLineItem.line_item_id)
+        .order_by(*BASKET_ORDER)
     )
 
 
@@ -85,50 +89,59 @@ def load_history(shop_id: int) -> History:
 
 
 def _copy_line_items(shop_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(order ids, time keys, variant ids) of the trainable line items via one binary COPY."""
+    """(order ids, time keys, variant ids) of the trainable line items via one binary COPY.
+
+    libpq hands a COPY over one row at a time, so the server packs the rows first: each
+    output row is one bytea of up to COPY_PACK line items, 24 bytes each (order id, created_at
+    as PostgreSQL's microseconds since 2000, variant id, all big-endian int8), in basket order.
+    """
     import numpy as np
 
-    statement = trainable_line_items(shop_id).compile(dialect=db.session.get_bind().dialect)
+    rows = trainable_line_items(
+        shop_id,
+        OrderLineItem.order_id,
+        OrderLineItem.created_at,
+        OrderLineItem.variant_id,
+        sa.func.row_number().over(order_by=BASKET_ORDER).label("rn"),
+    ).order_by(None)
+    inner = rows.compile(dialect=db.session.get_bind().dialect)
+    # Only constants and the compiled query go into the text; shop_id stays a bound parameter.
+    statement = (
+        "COPY (SELECT string_agg(int8send(order_id) || timestamptz_send(created_at) || int8send(variant_id),"  # noqa: S608
+        f" ''::bytea ORDER BY rn) FROM ({inner}) AS line_items GROUP BY (rn - 1) / {COPY_PACK}"
+        f" ORDER BY (rn - 1) / {COPY_PACK}) TO STDOUT (FORMAT BINARY)"
+    )
     buffer = bytearray()
     cursor = db.session.connection().connection.dbapi_connection.cursor()
     try:
         # COPY takes no server-side parameters; psycopg merges these (shop_id) client-side.
-        with cursor.copy(f"COPY ({statement}) TO STDOUT (FORMAT BINARY)", statement.params) as copy:
-            for chunk in copy:
-                buffer += chunk
+        with cursor.copy(statement, inner.params) as copy:
+            for block in copy:
+                buffer += block
     finally:
         cursor.close()
-    # Header: signature, flags (int32), extension length (int32) + extension; trailer: int16 -1.
+    packed = np.dtype([("order", ">i8"), ("time", ">i8"), ("variant", ">i8")])
+    packs = [np.frombuffer(pack, dtype=packed) for pack in _copy_fields(buffer)]
+    line_items = np.concatenate(packs) if packs else np.zeros(0, dtype=packed)
+    return (
+        line_items["order"].astype(np.int64),
+        line_items["time"].astype(np.int64) + _PG_EPOCH_US,
+        line_items["variant"].astype(np.int64),
+    )
+
+
+def _copy_fields(buffer: bytearray) -> Iterator[memoryview]:
+    """The single field of each row of a binary COPY (header: signature, flags, extension)."""
     if not buffer.startswith(_PG_COPY_SIGNATURE):
         raise RuntimeError("COPY did not return PostgreSQL's binary format")
-    start = len(_PG_COPY_SIGNATURE) + 8 + int.from_bytes(buffer[15:19], "big")
-    row = np.dtype(
-        [
-            ("n", ">i2"),
-            ("l0", ">i4"),
-            ("order", ">i8"),
-            ("l1", ">i4"),
-            ("time", ">i8"),
-            ("l2", ">i4"),
-            ("variant", ">i8"),
-        ]
-    )
-    body = memoryview(buffer)[start : len(buffer) - 2]
-    if len(body) % row.itemsize:
-        raise RuntimeError("COPY rows are not three 8-byte fields (a NULL in a trainable line item?)")
-    rows = np.frombuffer(body, dtype=row)
-    if not (
-        (rows["n"] == 3).all()
-        and (rows["l0"] == 8).all()
-        and (rows["l1"] == 8).all()
-        and (rows["l2"] == 8).all()
-    ):
-        raise RuntimeError("COPY rows are not three 8-byte fields (a NULL in a trainable line item?)")
-    return (
-        rows["order"].astype(np.int64),
-        rows["time"].astype(np.int64) + _PG_EPOCH_US,
-        rows["variant"].astype(np.int64),
-    )
+    view = memoryview(buffer)
+    at = len(_PG_COPY_SIGNATURE) + 8 + int.from_bytes(buffer[15:19], "big")
+    while (fields := int.from_bytes(view[at : at + 2], "big", signed=True)) != -1:  # -1: the trailer
+        size = int.from_bytes(view[at + 2 : at + 6], "big", signed=True)
+        if fields != 1 or size < 0:
+            raise RuntimeError("unexpected row in the line items' COPY")
+        yield view[at + 6 : at + 6 + size]
+        at += 6 + size
 
 
 def _fetch_line_items(shop_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
