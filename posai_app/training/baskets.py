@@ -1,11 +1,11 @@
 """Read a shop's order history from the database straight into the engine's History (arrays only).
 
-PostgreSQL streams the trainable line items with `COPY (...) TO STDOUT (FORMAT BINARY)`: three
-8-byte fields per row (order id, created_at, variant id), parsed by numpy in one call, so no
-Python object is made per order or per line item. SQLite (the embedded default, small shops)
-fetches the same query in large batches. Grouping into baskets, dropping repeated variants,
-the time keys and the vocabulary are vectorised and give exactly what `iter_orders` (kept as the
-readable definition) followed by `History.from_orders` gives.
+PostgreSQL streams the trainable line items through one `COPY (...) TO STDOUT (FORMAT BINARY)`,
+packed server-side into large bytea rows of (order id, created_at, variant id) int8 triples
+that numpy reads in place, so no Python object is made per order or per line item. SQLite (the
+embedded default, small shops) fetches the same query in large batches. Grouping into baskets,
+dropping repeated variants, the time keys and the vocabulary are vectorised and give exactly
+what `iter_orders` (kept as the readable definition) followed by `History.from_orders` gives.
 """
 
 from __future__ import annotations
