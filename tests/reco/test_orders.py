@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import gzip
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 
@@ -230,3 +231,18 @@ def test_the_cli_reads_a_file_without_times_and_names_a_bad_line(tmp_path):
     done = CliRunner().invoke(evaluate_command, [str(bad), "--quiet"])
     assert done.exit_code == 1 and done.exception.__class__ is SystemExit
     assert "line 82: order 77: unparsable created_at 'soon'" in done.output
+
+
+def test_a_real_slice_respelled_as_a_us_spreadsheet_reads_identically(tmp_path):
+    """The first 3,000 Online Retail orders, created_at spelled 12/1/2010 8:26 as in the original export."""
+    source = Path(__file__).resolve().parents[1] / "data" / "online_retail_3000.csv.gz"
+    lines = gzip.decompress(source.read_bytes()).decode().splitlines(keepends=True)
+    respelled = [lines[0]]
+    for text in lines[1:]:
+        fields = text.split(",")
+        moment = datetime.fromisoformat(fields[1])
+        fields[1] = f"{moment.month}/{moment.day}/{moment.year} {moment.hour}:{moment.minute:02d}"
+        respelled.append(",".join(fields))
+    iso, us = History.from_csv(str(source)), History.from_csv(str(write(tmp_path, "".join(respelled))))
+    assert us.ids == iso.ids and us.indices.tolist() == iso.indices.tolist()
+    assert us.times.tolist() == iso.times.tolist() and us.n_orders > 2_900
