@@ -30,7 +30,6 @@ FETCH_BATCH = 100_000  # SQLite rows per fetchmany()
 # PostgreSQL's binary timestamptz counts microseconds from 2000-01-01 UTC; time keys from 1970.
 _PG_EPOCH_US = 946_684_800 * 1_000_000
 _PG_COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
-COPY_PACK = 65_536  # line items per packed COPY row (1.5 MB)
 
 
 # Line item ids grow in cart order, so this keeps each basket in line-item order.
@@ -91,9 +90,11 @@ def load_history(shop_id: int) -> History:
 def _copy_line_items(shop_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(order ids, time keys, variant ids) of the trainable line items via one binary COPY.
 
-    libpq hands a COPY over one row at a time, so the server packs the rows first: each
-    output row is one bytea of up to COPY_PACK line items, 24 bytes each (order id, created_at
-    as PostgreSQL's microseconds since 2000, variant id, all big-endian int8), in basket order.
+    libpq hands a COPY over one row at a time, so the server packs the rows first: each output
+    row is one bytea holding a calendar month of line items in basket order, 24 bytes each
+    (order id, created_at as PostgreSQL's microseconds since 2000, variant id, big-endian int8).
+    Months follow each other in time, so the packs in order are the whole history in order
+    (and a pack stays far below bytea's 1 GB limit).
     """
     import numpy as np
 
@@ -102,14 +103,15 @@ def _copy_line_items(shop_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         OrderLineItem.order_id,
         OrderLineItem.created_at,
         OrderLineItem.variant_id,
-        sa.func.row_number().over(order_by=BASKET_ORDER).label("rn"),
+        OrderLineItem.line_item_id,
+        sa.func.date_trunc("month", OrderLineItem.created_at).label("month"),
     ).order_by(None)
     inner = rows.compile(dialect=db.session.get_bind().dialect)
     # Only constants and the compiled query go into the text; shop_id stays a bound parameter.
     statement = (
         "COPY (SELECT string_agg(int8send(order_id) || timestamptz_send(created_at) || int8send(variant_id),"  # noqa: S608
-        f" ''::bytea ORDER BY rn) FROM ({inner}) AS line_items GROUP BY (rn - 1) / {COPY_PACK}"
-        f" ORDER BY (rn - 1) / {COPY_PACK}) TO STDOUT (FORMAT BINARY)"
+        f" ''::bytea ORDER BY created_at, order_id, line_item_id) FROM ({inner}) AS line_items"
+        " GROUP BY month ORDER BY month) TO STDOUT (FORMAT BINARY)"
     )
     buffer = bytearray()
     cursor = db.session.connection().connection.dbapi_connection.cursor()
