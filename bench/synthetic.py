@@ -46,8 +46,11 @@ def write_csv(
             f.writelines(f"{i + 1},{when},{100000 + v},item {v},1.00,1\n" for v in items)
 
 
-def fast_baskets(n_orders: int, n_variants: int, mean_items: float, seed: int = 0, exponent: float = 1.1):
-    """Vectorised variant of baskets() for large n: list of distinct-id baskets (strings)."""
+def fast_line_items(n_orders: int, n_variants: int, mean_items: float, seed: int = 0, exponent: float = 1.1):
+    """Vectorised history for large n: (items per order, variant index per line item) as arrays.
+
+    An order may list a variant twice (readers count it once), as real line items can.
+    """
     rng = np.random.default_rng(seed)
     weights = 1.0 / np.power(np.arange(1, n_variants + 1), exponent)
     cdf = np.cumsum(weights / weights.sum())
@@ -59,6 +62,12 @@ def fast_baskets(n_orders: int, n_variants: int, mean_items: float, seed: int = 
     # 30% of non-first items are "bundle" items: a few places after the order's first item.
     bundle = (rng.random(total) < 0.3) & (np.arange(total) != starts)
     draws[bundle] = (first[bundle] + rng.integers(1, 6, size=int(bundle.sum()))) % n_variants
+    return sizes, draws
+
+
+def fast_baskets(n_orders: int, n_variants: int, mean_items: float, seed: int = 0, exponent: float = 1.1):
+    """fast_line_items() as a list of distinct-id baskets (strings)."""
+    sizes, draws = fast_line_items(n_orders, n_variants, mean_items, seed, exponent)
     ids = [str(100000 + v) for v in range(n_variants)]
     flat = [ids[v] for v in draws.tolist()]
     out, at = [], 0

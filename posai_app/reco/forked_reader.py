@@ -5,8 +5,9 @@ imports, ~150 ms) as parsing its CSV (~130 ms), and both hold the GIL, so thread
 overlap them. A child process forked before the imports parses the file with the same
 function as the in-process path (`load_history_parts`) and sends back compact
 arrays: the id list as JSON, then basket lengths, item positions and time keys as raw
-machine integers. Errors in the file come back as their message; anything else (no fork,
-a tiny file, other threads running, the child failing) falls back to reading in-process.
+machine integers, then whether the file has times (JSON). Errors in the file come back as
+their message; anything else (no fork, a tiny file, other threads running, the child failing)
+falls back to reading in-process.
 
 Only the standard library is imported here: this module runs before numpy is loaded.
 """
@@ -52,8 +53,8 @@ class ForkedCsvReader:
         os.close(write_fd)
         self.pid, self._read_fd = pid, read_fd
 
-    def result(self, build: Callable[[list[str], Any, Any, Any], Any]) -> Any:
-        """build(ids, lengths, indices, times) with the child's parts (or from an in-process read)."""
+    def result(self, build: Callable[[list[str], Any, Any, Any, bool], Any]) -> Any:
+        """build(ids, lengths, indices, times, has_times) with the child's parts (or an in-process read)."""
         parts = self._collect() if self.pid is not None else None
         return build(*(parts if parts is not None else load_history_parts(self.path)))
 
@@ -73,7 +74,7 @@ class ForkedCsvReader:
             if kind == b"E":
                 raise OrdersFileError(payload.decode())
             fields.append(json.loads(payload) if kind == b"J" else _int64s(payload))
-        return tuple(fields) if len(fields) == 4 else None
+        return tuple(fields) if len(fields) == 5 else None
 
 
 def _fork_worthwhile(path: str, min_bytes: int) -> bool:
@@ -94,13 +95,14 @@ def _int64s(payload: bytes):
 def _write_parts(fd: int, path: str) -> None:
     with os.fdopen(fd, "wb") as out:
         try:
-            ids, *arrays = load_history_parts(path)
+            ids, *arrays, has_times = load_history_parts(path)
         except OrdersFileError as exc:
             _send(out, b"E", exc.message.encode())
             return
         _send(out, b"J", json.dumps(ids).encode())
         for values in arrays:  # basket lengths, item positions, time keys
             _send(out, b"A", array("q", values).tobytes())
+        _send(out, b"J", json.dumps(has_times).encode())
 
 
 def _send(out, kind: bytes, payload: bytes) -> None:

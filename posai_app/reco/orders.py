@@ -7,25 +7,38 @@ import gc
 import gzip
 import io
 import os
-import re
-import sys
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
-from itertools import chain
+from datetime import datetime
+from itertools import chain, islice
 from typing import NamedTuple
+
+from posai_app.reco.times import (
+    TimeValueError,
+    created_at_keys,
+    is_missing,
+    moment_of,
+    parse_time,
+    time_key,
+    time_keys,
+)
+
+__all__ = ["parse_time", "time_key", "time_keys"]  # re-exported: callers import them from here
 
 CSV_COLUMNS = ("order_id", "created_at", "variant_id", "product_title", "price", "quantity")
 TRAIN_SHARE = 0.8
-_EPOCH = datetime(1970, 1, 1)
 
 
 class Order(NamedTuple):
-    """One order: id, creation time (datetime or ISO-8601 string) and variant ids in line-item order."""
+    """One order: id, creation time and variant ids in line-item order.
+
+    created_at is a datetime, a string in one of the spellings `parse_time` reads, or None / ""
+    when the export has no time for the order (it then sorts first, as in the reference).
+    """
 
     order_id: str
-    created_at: datetime | str
+    created_at: datetime | str | None
     variant_ids: Sequence[str]
 
 
@@ -35,20 +48,6 @@ class OrdersFileError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
-
-
-def parse_time(value: datetime | str) -> datetime:
-    """A naive UTC datetime for a datetime or ISO-8601 string (aware values are converted to UTC)."""
-    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value).strip())
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC).replace(tzinfo=None)
-    return moment
-
-
-def time_key(value: datetime | str) -> int:
-    """Microseconds since 1970 (naive times count as UTC): an exact, sortable key."""
-    delta = parse_time(value) - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 def _read_text(path: str) -> str:
@@ -92,20 +91,40 @@ def paused_gc() -> Iterator[None]:
 
 @paused_gc()
 def load_orders_csv(path: str | os.PathLike) -> list[Order]:
-    """Read the common CSV shape (plain or .gz) into orders, in file order of first appearance."""
+    """Read the common CSV shape (plain or .gz) into orders, in file order of first appearance.
+
+    created_at is a naive UTC datetime, or None for an order the file gives no time.
+    """
     path = os.fspath(path)
-    orders = []
-    for order_id, entry in read_grouped_csv(path).items():
-        try:
-            moment = parse_time(entry[0])
-        except ValueError:
-            raise OrdersFileError(_bad_time(path, order_id, entry[0])) from None
-        orders.append(Order(order_id, moment, list(dict.fromkeys(entry[1:]))))
-    return orders
+    grouped = read_grouped_csv(path)
+    keys, _ = _keys_of(path, grouped, list(grouped))
+    return [
+        Order(order_id, None if is_missing(entry[0]) else moment_of(key), list(dict.fromkeys(entry[1:])))
+        for (order_id, entry), key in zip(grouped.items(), keys, strict=True)
+    ]
 
 
-def _bad_time(path: str, order_id: str, value: str) -> str:
-    return f"{path}: order {order_id}: unparsable created_at {value!r} (expected ISO-8601)"
+def _keys_of(path: str, grouped: dict[str, list[str]], order_ids: list[str]) -> tuple[list[int], bool]:
+    """created_at_keys() of these orders' times; a value that is not a time names its line."""
+    try:
+        return created_at_keys([grouped[order_id][0] for order_id in order_ids])
+    except TimeValueError as exc:
+        order_id = order_ids[exc.index]
+        raise OrdersFileError(
+            f"{path}, line {_first_line_of(path, order_id)}: order {order_id}: "
+            f"unparsable created_at {exc.value!r} ({exc.reason})"
+        ) from None
+
+
+def _first_line_of(path: str, order_id: str) -> int | str:
+    """The line number of the order's first line item (read again: only an error needs it)."""
+    rows, line_of = _rows(_read_text(path))
+    names = [h.strip() for h in next(rows)]
+    column = names.index("order_id")
+    for index, row in enumerate(rows, start=1):
+        if len(row) > column and row[column] == order_id:
+            return line_of(index)
+    return "?"
 
 
 def read_grouped_csv(path: str) -> dict[str, list[str]]:
@@ -147,67 +166,25 @@ def read_grouped_csv(path: str) -> dict[str, list[str]]:
 
 
 @paused_gc()
-def load_baskets_csv(path: str | os.PathLike) -> tuple[list[list[str]], list[int]]:
-    """baskets_by_time() straight from a CSV file, without building Order objects (the CLI's path)."""
+def load_baskets_csv(path: str | os.PathLike) -> tuple[list[list[str]], list[int], bool]:
+    """baskets_by_time() straight from a CSV file, without building Order objects (the CLI's path).
+
+    Only orders with line items are kept, so only their created_at values are read.
+    """
     path = os.fspath(path)
     grouped = read_grouped_csv(path)
-    raw_times = [entry[0] for entry in grouped.values()]
-    try:
-        keys = time_keys(raw_times)
-    except ValueError:
-        for order_id, entry in grouped.items():
-            try:
-                parse_time(entry[0])
-            except ValueError:
-                raise OrdersFileError(_bad_time(path, order_id, entry[0])) from None
-        raise
-    baskets, moments = [], []
-    for entry, key in zip(grouped.values(), keys, strict=True):
-        if len(entry) > 1:
-            baskets.append(list(dict.fromkeys(entry[1:])))
-            moments.append(key)
-    return _by_time(baskets, moments)
+    kept = [order_id for order_id, entry in grouped.items() if len(entry) > 1]
+    keys, has_times = _keys_of(path, grouped, kept)
+    baskets = [list(dict.fromkeys(islice(grouped[order_id], 1, None))) for order_id in kept]
+    return *_by_time(baskets, keys), has_times
 
 
-# Offset-free ISO-8601 spellings that numpy and datetime.fromisoformat read identically.
-_PLAIN_ISO = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}(?::\d{2}(?::\d{2}(?:\.\d{1,6})?)?)?)?")
-VECTORISE_MIN = 50_000  # fewer values are parsed one by one unless numpy is loaded anyway
-
-
-def time_keys(values: Sequence[datetime | str]) -> list[int]:
-    """time_key() for many values; naive datetimes and plain ISO strings convert in one go.
-
-    Whichever way a value goes, it is accepted exactly when datetime.fromisoformat accepts it.
-    """
-    kinds = set(map(type, values))
-    vectorise = len(values) >= VECTORISE_MIN or "numpy" in sys.modules
-    if (
-        vectorise
-        and len(kinds) == 1
-        and (
-            (datetime in kinds and not any(v.tzinfo is not None for v in values))
-            or (str in kinds and all(map(_PLAIN_ISO.fullmatch, values)))
-        )
-    ):
-        import warnings
-
-        import numpy as np
-
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("error")
-                keys = np.array(values, dtype="datetime64[us]")
-            if not np.isnat(keys).any():
-                return keys.astype(np.int64).tolist()
-        except (ValueError, TypeError, Warning):
-            pass  # e.g. a day that does not exist: time_key() below says which
-    return [time_key(v) for v in values]
-
-
-def baskets_by_time(orders: Iterable[Order]) -> tuple[list[list[str]], list[int]]:
-    """Distinct-item baskets (orders with >= 1 item) stably sorted by created_at, with their time keys.
+def baskets_by_time(orders: Iterable[Order]) -> tuple[list[list[str]], list[int], bool]:
+    """Distinct-item baskets (orders with >= 1 item) stably sorted by created_at, their time keys,
+    and whether any of them has a time (orders without one sort first: `created_at_keys`).
 
     Ids are expected to be strings (History converts other types); None and "" are dropped.
+    Raises TimeValueError for a created_at that is not a time.
     """
     baskets, moments = [], []
     for order in orders:
@@ -218,7 +195,8 @@ def baskets_by_time(orders: Iterable[Order]) -> tuple[list[list[str]], list[int]
         if items:
             baskets.append(list(items))
             moments.append(order.created_at)
-    return _by_time(baskets, time_keys(moments))
+    keys, has_times = created_at_keys(moments)
+    return *_by_time(baskets, keys), has_times
 
 
 def _by_time(baskets: list[list[str]], keys: list[int]) -> tuple[list[list[str]], list[int]]:
@@ -235,11 +213,14 @@ def vocabulary(baskets: Sequence[Sequence[str]]) -> tuple[list[str], list[int]]:
 
 
 @paused_gc()
-def load_history_parts(path: str | os.PathLike) -> tuple[list[str], list[int], list[int], list[int]]:
-    """What `History.from_parts` takes, straight from a CSV: ids, basket lengths, item positions, times."""
-    baskets, times = load_baskets_csv(path)
+def load_history_parts(
+    path: str | os.PathLike,
+) -> tuple[list[str], list[int], list[int], list[int], bool]:
+    """What `History.from_parts` takes, straight from a CSV: ids, basket lengths, item positions,
+    time keys, and whether the file has times."""
+    baskets, times, has_times = load_baskets_csv(path)
     ids, flat = vocabulary(baskets)
-    return ids, [len(items) for items in baskets], flat, times
+    return ids, [len(items) for items in baskets], flat, times, has_times
 
 
 def split_point(n: int, train_share: float = TRAIN_SHARE) -> int:

@@ -24,25 +24,36 @@ DAY_US = 86_400 * 1_000_000
 class History:
     """All baskets of a shop in created_at order, over one vocabulary of variant ids."""
 
-    def __init__(self, baskets: Sequence[Sequence[str]], times: Sequence[int]) -> None:
+    def __init__(
+        self, baskets: Sequence[Sequence[str]], times: Sequence[int], has_times: bool = True
+    ) -> None:
         ids, flat = vocabulary(baskets)
         if not all(type(v) is str for v in ids):
             # Ids are strings inside the engine; other types (e.g. numeric ids) are converted here.
             baskets = [list(dict.fromkeys(str(v) for v in items)) for items in baskets]
             ids, flat = vocabulary(baskets)
         lengths = np.fromiter(map(len, baskets), dtype=np.int64, count=len(baskets))
-        self._assign(ids, lengths, np.array(flat, dtype=np.int32), times)
+        self._assign(ids, lengths, np.array(flat, dtype=np.int32), times, has_times)
 
     @classmethod
     def from_parts(
-        cls, ids: list[str], lengths: np.ndarray, indices: np.ndarray, times: Sequence[int]
+        cls,
+        ids: list[str],
+        lengths: np.ndarray,
+        indices: np.ndarray,
+        times: Sequence[int],
+        has_times: bool = True,
     ) -> History:
         """Build from an already indexed history: basket lengths, item positions in `ids`, time keys."""
         history = cls.__new__(cls)
-        history._assign(ids, np.asarray(lengths, dtype=np.int64), np.asarray(indices, dtype=np.int32), times)
+        history._assign(
+            ids, np.asarray(lengths, dtype=np.int64), np.asarray(indices, dtype=np.int32), times, has_times
+        )
         return history
 
-    def _assign(self, ids: list[str], lengths: np.ndarray, indices: np.ndarray, times: Sequence[int]) -> None:
+    def _assign(
+        self, ids: list[str], lengths: np.ndarray, indices: np.ndarray, times: Sequence[int], has_times: bool
+    ) -> None:
         self.ids: list[str] = ids
         self.vocab = {v: i for i, v in enumerate(ids)}
         self.n_orders = len(lengths)
@@ -51,6 +62,8 @@ class History:
         np.cumsum(lengths, out=self.indptr[1:])
         self.indices = indices
         self.times = np.asarray(times, dtype=np.int64)
+        # False when the input had no order times at all (every key is then 0: file order).
+        self.has_times = bool(has_times)
         # Tie-breaks compare ids as strings; precompute each id's place in string order once.
         by_id = sorted(range(self.n_variants), key=self.ids.__getitem__)
         self.id_rank = np.empty(self.n_variants, dtype=np.int64)
@@ -65,8 +78,8 @@ class History:
     def from_orders(cls, orders: Sequence[Order]) -> History:
         """Build from engine orders (sorted stably by created_at here)."""
         with paused_gc():
-            baskets, times = baskets_by_time(orders)
-            return cls(baskets, times)
+            baskets, times, has_times = baskets_by_time(orders)
+            return cls(baskets, times, has_times)
 
     @property
     def lengths(self) -> np.ndarray:

@@ -16,7 +16,8 @@ import sqlalchemy as sa
 from posai_app.cache_signals import touch
 from posai_app.extensions import db
 from posai_app.models import EvaluationRun, RecommenderConfig, Shop, VariantNeighbor, VariantStat
-from posai_app.training.baskets import iter_orders, recent_counts
+from posai_app.training.baskets import load_history, order_counts, recent_counts
+from posai_app.training.index_rows import insert_neighbors, insert_stats
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +26,6 @@ INSUFFICIENT_MESSAGE = (
     "Until then the POS gets your recent bestsellers."
 )
 TOP_N = 50
-INSERT_BATCH = 5_000
 PROGRESS_EVERY_SECONDS = 1.0
 
 
@@ -50,15 +50,15 @@ def train_shop(
     run_id = run.id
     started = time.perf_counter()
     try:
-        orders = list(iter_orders(shop_id))
-        if not any(len(o.variant_ids) >= 2 for o in orders):
-            _publish_insufficient(shop_id, run_id, orders, time.perf_counter() - started)
+        history = load_history(shop_id)
+        if not (history.lengths >= 2).any():
+            _publish_insufficient(shop_id, run_id, history, time.perf_counter() - started)
             return run_id
         reporter = _progress_reporter(run_id, progress)
         from posai_app import reco
 
-        result = reco.train(orders, k=config.k, top_n=TOP_N, progress=reporter)
-        _publish(shop_id, run_id, result, recent_counts(orders), time.perf_counter() - started)
+        result = reco.train(history, k=config.k, top_n=TOP_N, progress=reporter)
+        _publish(shop_id, run_id, result, recent_counts(history), time.perf_counter() - started)
         return run_id
     except Exception as exc:
         db.session.rollback()
@@ -102,20 +102,8 @@ def _publish(shop_id: int, run_id: int, result, recent: dict[str, int], seconds:
     touch(shop_id, "model")  # web processes reload the index once this commits
     db.session.execute(sa.delete(VariantNeighbor).where(VariantNeighbor.shop_id == shop_id))
     db.session.execute(sa.delete(VariantStat).where(VariantStat.shop_id == shop_id))
-    _insert_batched(
-        VariantNeighbor,
-        (
-            {
-                "shop_id": shop_id,
-                "source_variant_id": int(a),
-                "target_variant_id": int(b),
-                "co_count": int(co),
-                "score": float(score),
-            }
-            for a, b, co, score in result.index.to_rows()
-        ),
-    )
-    _insert_batched(VariantStat, _stat_rows(shop_id, result.index.counts, recent))
+    insert_neighbors(shop_id, result.index)
+    insert_stats(shop_id, result.index.counts, recent)
     config = _config_for(shop_id)
     config.metric = result.metric
     config.params = _jsonable(getattr(result, "params", None))
@@ -137,17 +125,14 @@ def _publish(shop_id: int, run_id: int, result, recent: dict[str, int], seconds:
     log.info("trained shop %s: metric=%s in %.1fs", shop_id, result.metric, seconds)
 
 
-def _publish_insufficient(shop_id: int, run_id: int, orders: list, seconds: float) -> None:
+def _publish_insufficient(shop_id: int, run_id: int, history, seconds: float) -> None:
     """No pairs to learn from: publish counts only, so the API serves bestsellers."""
-    counts: dict[str, int] = {}
-    for order in orders:
-        for vid in order.variant_ids:
-            counts[vid] = counts.get(vid, 0) + 1
-    recent = recent_counts(orders)
+    counts = order_counts(history)
+    recent = recent_counts(history)
     touch(shop_id, "model")
     db.session.execute(sa.delete(VariantNeighbor).where(VariantNeighbor.shop_id == shop_id))
     db.session.execute(sa.delete(VariantStat).where(VariantStat.shop_id == shop_id))
-    _insert_batched(VariantStat, _stat_rows(shop_id, counts, recent))
+    insert_stats(shop_id, counts, recent)
     config = _config_for(shop_id)
     config.status = "insufficient_data"
     config.status_message = INSUFFICIENT_MESSAGE
@@ -157,22 +142,12 @@ def _publish_insufficient(shop_id: int, run_id: int, orders: list, seconds: floa
     run = db.session.get(EvaluationRun, run_id)
     run.status = "insufficient_data"
     run.error = INSUFFICIENT_MESSAGE
-    run.train_orders = len(orders)
+    run.train_orders = history.n_orders
     run.evaluated_orders = 0
     run.finished_at = datetime.now(UTC)
     run.duration_seconds = seconds
     run.progress = {"phase": "done", "done": 1, "total": 1}
     db.session.commit()
-
-
-def _stat_rows(shop_id: int, counts: dict[str, int], recent: dict[str, int]):
-    for vid, count in counts.items():
-        yield {
-            "shop_id": shop_id,
-            "variant_id": int(vid),
-            "order_count": int(count),
-            "recent_order_count": int(recent.get(vid, 0)),
-        }
 
 
 def _mark_failed(run_id: int, exc: Exception, seconds: float) -> None:
@@ -187,17 +162,6 @@ def _mark_failed(run_id: int, exc: Exception, seconds: float) -> None:
         )
     )
     db.session.commit()
-
-
-def _insert_batched(model, rows) -> None:
-    batch: list[dict] = []
-    for row in rows:
-        batch.append(row)
-        if len(batch) >= INSERT_BATCH:
-            db.session.execute(sa.insert(model), batch)
-            batch = []
-    if batch:
-        db.session.execute(sa.insert(model), batch)
 
 
 def _jsonable(value):
