@@ -10,7 +10,11 @@ view accepts exactly what they document and refuses the rest with the app's 4xx 
 - JSON: nesting at most `MAX_JSON_DEPTH` deep, checked before parsing. Python's decoder
   recurses, so thousands of `[` raise RecursionError, and a few hundred levels parse but
   then cannot be pickled into a job; no Shopify payload or API body comes close. `NaN` and
-  `Infinity` are not JSON and are refused.
+  `Infinity` are not JSON and are refused;
+- text from Shopify (titles, names, SKUs): NUL and the other C0 control characters but tab,
+  newline and return are removed (`clean_text`). PostgreSQL refuses a NUL in text, so one bad
+  title used to fail its whole batch: the webhook's order was lost after the 200, and every
+  catch-up sync failed on that page.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ _GID = re.compile(r"gid://shopify/([A-Za-z]+)/([1-9][0-9]{0,17})")
 # string is not nesting. A bare `"` outside a valid string makes the JSON invalid anyway.
 _JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _BRACKETS = re.compile(rb"[\[\]{}]")
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def parse_id(value: Any, gid_type: str | None = None) -> int | None:
@@ -97,3 +102,8 @@ def parse_json(
 
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON value")
+
+
+def clean_text(value: str) -> str:
+    """`value` without NUL and the C0 control characters other than tab, newline and return."""
+    return _CONTROL.sub("", value) if _CONTROL.search(value) else value

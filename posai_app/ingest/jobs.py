@@ -29,6 +29,7 @@ from flask import current_app
 
 from posai_app.extensions import db
 from posai_app.ingest import parse, services
+from posai_app.inputs import parse_id
 from posai_app.models import Shop, SyncState, WebhookDelivery, utcnow
 from posai_app.queue import enqueue
 from posai_app.shopify import bulk, queries
@@ -716,9 +717,29 @@ def handle_customers_data_request(shop_id: int, payload: dict) -> None:
     )
 
 
+def redacted_order_ids(value: Any) -> tuple[list[int], list[Any]]:
+    """(order ids, refused entries) of `orders_to_redact`: a list of ids, as Shopify sends.
+
+    A lone id counts as a list of one; a string is never iterated ("123" is order 123, not
+    orders 1, 2 and 3).
+    """
+    if value is None:
+        return [], []
+    entries = value if isinstance(value, list) else [value]
+    ids = [parse_id(entry if not isinstance(entry, str) else entry.strip(), "Order") for entry in entries]
+    return [i for i in ids if i is not None], [e for e, i in zip(entries, ids, strict=True) if i is None]
+
+
 def handle_customers_redact(shop_id: int, payload: dict) -> None:
     """Delete (and never re-import) the orders Shopify lists for the redacted customer."""
-    order_ids = [int(i) for i in payload.get("orders_to_redact") or []]  # plain ids: no GIDs here
+    order_ids, refused = redacted_order_ids(payload.get("orders_to_redact"))
+    if refused:
+        log.warning(
+            "customers/redact for shop %s: %d entries of orders_to_redact are not order ids: %r",
+            shop_id,
+            len(refused),
+            refused[:5],
+        )
     removed = services.delete_orders(shop_id, order_ids, reason="redacted")
     log.info(
         "customers/redact for shop %s: %d orders, %d line items removed", shop_id, len(order_ids), removed

@@ -56,9 +56,13 @@ def _order_number(name: str | None, explicit: Any = None) -> int | None:
 
 
 def _current(item: dict, current_key: str) -> int:
-    """Units still on the order: the current quantity when Shopify sends it, else the original."""
+    """Units still on the order: the current quantity when Shopify sends it, else the original.
+
+    Never negative: a negative count is not a purchase (and would subtract from pair counts).
+    """
     current = item.get(current_key)
-    return int(item.get("quantity") or 0) if current is None else int(current)
+    units = int(item.get("quantity") or 0) if current is None else int(current)
+    return max(0, units)
 
 
 def _id(node: dict, key: str = "id") -> int | None:

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from posai_app.cache_signals import touch
 from posai_app.extensions import db
 from posai_app.ingest.parse import parse_datetime, parse_money
+from posai_app.inputs import clean_text
 from posai_app.models import OrderLineItem, ProductVariant, ShopifyTombstone, SyncState, utcnow
 from posai_app.tenancy import select_for_shop
 
@@ -151,6 +152,7 @@ def _upsert_rows(table: sa.Table, key: tuple[str, ...], rows: list[dict[str, Any
     """INSERT ... ON CONFLICT DO UPDATE ... WHERE <guard> for many rows sharing the same keys."""
     if not rows:
         return
+    _clean_texts(rows)
     columns = list(rows[0])
     if db.engine.dialect.name == "postgresql":
         source = _copy_to_temp_table(table, columns, rows)
@@ -164,6 +166,16 @@ def _upsert_rows(table: sa.Table, key: tuple[str, ...], rows: list[dict[str, Any
         index_elements=list(key), set_=update, where=_guard(table, stmt.excluded)
     )
     db.session.connection().execute(stmt, parameters)
+
+
+def _clean_texts(rows: list[dict[str, Any]]) -> None:
+    """Remove control characters (NUL above all, which PostgreSQL refuses) from text, in place."""
+    for row in rows:
+        for name, value in row.items():
+            if type(value) is str:
+                cleaned = clean_text(value)
+                if cleaned is not value:
+                    row[name] = cleaned
 
 
 def _copy_to_temp_table(table: sa.Table, columns: list[str], rows: list[dict[str, Any]]) -> sa.TableClause:

@@ -6,7 +6,6 @@ itself: the job `posai_app.ingest.jobs.process_webhook` applies the payload.
 
 from __future__ import annotations
 
-import json
 import logging
 
 import sqlalchemy as sa
@@ -14,6 +13,7 @@ from flask import Response, current_app, jsonify, request
 
 from posai_app.errors import BadRequest, error_response
 from posai_app.extensions import db
+from posai_app.inputs import parse_json
 from posai_app.models import Shop, WebhookDelivery, utcnow
 from posai_app.queue import enqueue
 from posai_app.webhooks import bp
@@ -44,10 +44,11 @@ def receive_webhook():
     webhook_id = request.headers.get("X-Shopify-Webhook-Id") or request.headers.get("X-Shopify-Event-Id")
     if not topic or not shop_domain or not webhook_id:
         raise BadRequest("X-Shopify-Topic, X-Shopify-Shop-Domain and X-Shopify-Webhook-Id are required")
-    try:
-        payload = json.loads(body)
-    except ValueError:
-        raise BadRequest("webhook body is not JSON") from None
+    # Bounded nesting: a payload nested hundreds deep parses but can never be queued (the job
+    # serialiser recurses), which used to answer 503 on every one of Shopify's retries.
+    payload = parse_json(body, what="Webhook body")
+    if not isinstance(payload, dict):
+        raise BadRequest("Webhook body must be a JSON object")
     if topic not in HANDLED_TOPICS:
         log.info("webhook %s: unhandled topic %s from %s acknowledged", webhook_id, topic, shop_domain)
         return _ack("ignored")

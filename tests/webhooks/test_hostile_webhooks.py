@@ -1,0 +1,123 @@
+"""Hostile or broken webhook bodies (issue: hardening): a clear 4xx, or stored safely; never a
+500, a webhook that can never be queued, or a batch lost to one bad value."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import sqlalchemy as sa
+
+from posai_app.extensions import db
+from posai_app.ingest import jobs, services
+from posai_app.models import OrderLineItem, WebhookDelivery
+from tests.helpers import TEST_API_SECRET
+from tests.webhooks import examples
+
+
+@pytest.fixture(autouse=True)
+def no_training(monkeypatch):
+    monkeypatch.setattr(jobs, "_request_retrain", lambda shop_id: None)
+
+
+def _order(order_id: int, *, title: str = "Lunch bag", quantity: int = 1, line_id: int | None = None) -> dict:
+    return examples.order(
+        "orders/create",
+        order_id,
+        [
+            {
+                "id": line_id or order_id * 10,
+                "variant_id": 7001,
+                "product_id": 701,
+                "title": title,
+                "quantity": quantity,
+            }
+        ],
+        name=f"#{order_id}",
+        created_at="2026-11-01T10:00:00Z",
+        updated_at="2026-11-01T10:00:00Z",
+    )
+
+
+def _post_raw(client, fake, shop, topic: str, body: bytes):
+    _, headers = fake.webhook(topic, shop.domain, {}, TEST_API_SECRET)
+    import base64
+    import hashlib
+    import hmac
+
+    headers["X-Shopify-Hmac-Sha256"] = base64.b64encode(
+        hmac.new(TEST_API_SECRET.encode(), body, hashlib.sha256).digest()
+    ).decode()
+    return client.post("/webhooks", data=body, headers=headers)
+
+
+def _line_items(shop_id: int) -> list[tuple]:
+    return db.session.execute(
+        sa.select(OrderLineItem.order_id, OrderLineItem.title, OrderLineItem.quantity)
+        .where(OrderLineItem.shop_id == shop_id)
+        .order_by(OrderLineItem.order_id)
+    ).all()
+
+
+@pytest.mark.parametrize("depth", [500, 5000])
+def test_a_deeply_nested_payload_is_a_bad_request_not_a_503(app, client, fake, shop, run_jobs, depth):
+    payload = _order(1)
+    body = json.dumps(payload).encode()
+    body = body[:-1] + b', "note_attributes": ' + b"[" * depth + b"]" * depth + b"}"
+    response = _post_raw(client, fake, shop, "orders/create", body)
+    assert response.status_code == 400
+    assert "levels deep" in response.json["error"]["message"]
+    run_jobs()
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(WebhookDelivery)) == 0
+
+
+def test_a_body_that_is_not_an_object_is_a_bad_request(client, fake, shop):
+    response = _post_raw(client, fake, shop, "orders/create", b"[1, 2, 3]")
+    assert response.status_code == 400
+
+
+def test_a_nul_in_a_title_is_removed_and_the_order_kept(app, client, fake, shop, run_jobs):
+    body, headers = fake.webhook(
+        "orders/create", shop.domain, _order(1, title="Lunch\x00 bag"), TEST_API_SECRET
+    )
+    assert client.post("/webhooks", data=body, headers=headers).status_code == 200
+    run_jobs()
+    with app.app_context():
+        assert _line_items(shop.id) == [(1, "Lunch bag", 1)]
+
+
+def test_a_nul_in_one_order_does_not_fail_the_others_of_its_batch(app, shop):
+    from posai_app.ingest import parse
+
+    orders = [
+        parse.order_from_rest(_order(i, title="ok" if i != 2 else "bad\x00\x07title")) for i in (1, 2, 3)
+    ]
+    with app.app_context():
+        services.upsert_orders(shop.id, orders)
+        db.session.commit()
+        assert _line_items(shop.id) == [(1, "ok", 1), (2, "badtitle", 1), (3, "ok", 1)]
+
+
+def test_negative_quantities_are_not_purchases(app, client, fake, shop, run_jobs):
+    body, headers = fake.webhook("orders/create", shop.domain, _order(1, quantity=-3), TEST_API_SECRET)
+    assert client.post("/webhooks", data=body, headers=headers).status_code == 200
+    run_jobs()
+    with app.app_context():
+        assert _line_items(shop.id) == []
+
+
+@pytest.mark.parametrize(
+    "orders_to_redact, left",
+    [("123", [1, 2, 3]), (123, [1, 2, 3]), (["2", 3, "x", None], [1, 123]), ({"id": 1}, [1, 2, 3, 123])],
+)
+def test_customers_redact_takes_only_order_ids(app, client, fake, shop, run_jobs, orders_to_redact, left):
+    for order_id in (1, 2, 3, 123):
+        body, headers = fake.webhook("orders/create", shop.domain, _order(order_id), TEST_API_SECRET)
+        assert client.post("/webhooks", data=body, headers=headers).status_code == 200
+    payload = examples.privacy("customers/redact", shop.domain, orders_to_redact=orders_to_redact)
+    body, headers = fake.webhook("customers/redact", shop.domain, payload, TEST_API_SECRET)
+    assert client.post("/webhooks", data=body, headers=headers).status_code == 200
+    run_jobs()
+    with app.app_context():
+        assert [row[0] for row in _line_items(shop.id)] == left
