@@ -26,12 +26,13 @@ class ScorerSpec:
 
     name: str
     build: Builder
-    grid: tuple[dict[str, Any], ...] = ({},)
+    grid: tuple[dict[str, Any], ...] = ({},)  # one representative point; train() scales its grids to the data
     selectable: bool = True
     exact: bool = True  # evaluated on full neighbourhoods (the issue-3 definition), not the served top-N
     description: str = ""
     needs_times: bool = False
     dense: bool = False
+    decays: str | None = None  # for a time-decayed candidate: the undecayed one whose settings it extends
     defaults: dict[str, Any] = field(default_factory=dict)
 
 
@@ -274,6 +275,7 @@ SCORERS.update(
                 grid=({"alpha": 0.5, "shrink": 10.0, "half_life": 90.0},),
                 exact=False,
                 needs_times=True,
+                decays="asymmetric",
                 description="asymmetric cosine on time-decayed counts",
             ),
             ScorerSpec(
@@ -282,6 +284,7 @@ SCORERS.update(
                 grid=({"beta": 0.3, "half_life": 90.0},),
                 exact=False,
                 needs_times=True,
+                decays="rp3beta",
                 description="RP3β on time-decayed orders",
             ),
             ScorerSpec(
@@ -291,6 +294,7 @@ SCORERS.update(
                 exact=False,
                 dense=True,
                 needs_times=True,
+                decays="ease",
                 description="EASE on time-decayed orders",
             ),
         )
@@ -306,14 +310,3 @@ SCORERS[POPULARITY] = ScorerSpec(
     POPULARITY, _popularity, selectable=False, description="most-bought training variants not in the cart"
 )
 SELECTION_ORDER = tuple(name for name, spec in SCORERS.items() if spec.selectable)
-# Tuning visits the strongest (and dearest) candidates first, so a tight budget skips the weak ones.
-TUNING_ORDER = (
-    *BASIC,
-    "ease_decay",
-    "ease",
-    "rp3beta_decay",
-    "rp3beta",
-    "bm25",
-    "asymmetric",
-    "asymmetric_decay",
-)
