@@ -29,12 +29,23 @@ from posai_app.reco.engine import _noop, select_best
 from posai_app.reco.evaluation import MAX_CASES, Cases, EvaluationReport, Progress
 from posai_app.reco.index import NeighborIndex, truncate
 from posai_app.reco.orders import Order
-from posai_app.reco.scorers import BASIC, POPULARITY, SCORERS, SELECTION_ORDER, ScorerSpec, basic_writers
+from posai_app.reco.scorers import (
+    BASIC,
+    POPULARITY,
+    SCORERS,
+    SELECTION_ORDER,
+    SPARSE_EASE_DENSITY,
+    ScorerSpec,
+    basic_writers,
+    sparse_ease,
+)
 from posai_app.reco.stats import DAY_US, History, Stats
 
 FOLD_STARTS = (0.7, 0.8, 0.9)  # each fold trains on this share of the outer train, validates on the next 0.1
 EASE_WORK = 2e11  # multiply-adds (variants³ per dense fit) for the tuning fits, and again for the served ones
 EASE_MIN_VARIANTS = 500  # never plan dense EASE on fewer than this head (it is cheap there anyway)
+SPARSE_ROW_LIMIT = 4 * SPARSE_EASE_DENSITY  # co-occurrence entries per variant up to which the sparse
+# approximation drops little of XᵀX; a denser catalog keeps dense EASE on its planned head
 LAMBDA_FACTORS = (0.25, 1.0, 4.0)  # λ = factor × mean diagonal of XᵀX (a log-spaced grid around it)
 HALF_LIFE_SHARES = (0.25, 0.5, 1.0)  # half-lives as shares of the outer train's time span
 BLEND_WEIGHTS = (0.25, 0.5, 0.75)  # weight of the leader in a blend with the runner-up
@@ -121,6 +132,8 @@ def train(
 
     def fit(spec: ScorerSpec, params: dict[str, Any], stats: Stats, serving: bool = True) -> sp.csr_matrix:
         guard.check(spec.name)
+        if spec.dense and serving and plan.serve_sparse:
+            return sparse_ease(stats, **params)
         return spec.build(stats, **_fit_params(spec, params, plan, serving))
 
     # 1. Tuning and selection on the folds: every candidate as it would be served (top-N rows).
@@ -134,7 +147,9 @@ def train(
         points = [{**(base.params if base else {}), **p} for p in grids[spec.name]]
         tried = []
         best, best_sims = None, None
-        for params in points:
+        extended = False
+        while points:
+            params = points.pop(0)
             progress("tuning", done, total)
             done += 1
             sims = [fit(spec, params, f.stats, serving=False) for f in folds]
@@ -147,6 +162,11 @@ def train(
             if best is None or rate > best.rate:  # ties keep the earlier (simpler, listed first) point
                 best, best_sims = _Tuned(dict(params), hits, tried), sims
             del sims
+            if not points and not extended:
+                # A best value on the edge of a log-spaced grid: one more step beyond that edge.
+                extended = True
+                points = _beyond_edge(spec.name, tried, best)
+                total += len(points)
         if best is not None:
             tuned[spec.name] = best
             kept[spec.name] = best_sims
@@ -274,6 +294,22 @@ def _grids(stats: Stats, has_times: bool) -> dict[str, list[dict[str, Any]]]:
     return grids
 
 
+LOG_GRIDS = {"ease": "lam"}  # grids spaced by a factor (LAMBDA_STEP) that may grow one step at an edge
+LAMBDA_STEP = 4.0
+
+
+def _beyond_edge(name: str, tried: list[tuple[dict[str, Any], float]], best: _Tuned) -> list[dict[str, Any]]:
+    key = LOG_GRIDS.get(name)
+    if key is None or len(tried) < 2:
+        return []
+    values = sorted(p[key] for p, _ in tried)
+    if best.params[key] == values[0]:
+        return [{**best.params, key: _round(values[0] / LAMBDA_STEP)}]
+    if best.params[key] == values[-1]:
+        return [{**best.params, key: _round(values[-1] * LAMBDA_STEP)}]
+    return []
+
+
 def _round(value: float) -> float:
     """Two significant digits: grid values a person can read (and that do not drift in the last bit)."""
     if value <= 0:
@@ -291,6 +327,7 @@ class _Plan:
     known_variants: int
     tune_fits: int
     serve_fits: int
+    serve_sparse: bool = False  # report and index use the sparse approximation on every known variant
 
     def describe(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -304,7 +341,12 @@ class _Plan:
         cuts = []
         if self.tune_fits and self.tune_variants < self.known_variants:
             cuts.append(f"tuning fits on the {self.tune_variants} most-bought")
-        if self.serve_fits and self.serve_variants < self.known_variants:
+        if self.serve_sparse:
+            out["easeServed"] = (
+                f"sparse approximation (sparse_ease) on all {self.known_variants} variants: dense EASE "
+                f"would fit only {self.serve_variants}"
+            )
+        elif self.serve_fits and self.serve_variants < self.known_variants:
             cuts.append(f"report and index fits on the {self.serve_variants} most-bought")
         if cuts:
             out["cut"] = (
@@ -323,11 +365,12 @@ def _plan(
 ) -> _Plan:
     """Dense EASE's heads from the shape alone: every fit the run will make, counted up front.
 
-    Tuning makes grid × folds fits per dense candidate; the report one outer fit each, the index at
+    Tuning makes grid × folds fits per dense candidate (plus one possible step beyond a log grid's
+    edge); the report one outer fit each, the index at
     most two (a blend's members reuse their tuning fits on the folds). Each group gets EASE_WORK.
     """
     dense = [s for s in specs if s.dense]
-    tune_fits = sum(len(grids[s.name]) * len(folds) for s in dense)
+    tune_fits = sum((len(grids[s.name]) + (s.name in LOG_GRIDS)) * len(folds) for s in dense)
     serve_fits = len(dense) + (min(2, len(dense)) if build_index else 0)
     known = int((np.bincount(history.indices, minlength=history.n_variants) > 0).sum())
 
@@ -336,7 +379,11 @@ def _plan(
             return known
         return min(known, max(EASE_MIN_VARIANTS, int((EASE_WORK / fits) ** (1 / 3))))
 
-    return _Plan(head(tune_fits), head(serve_fits), known, tune_fits, serve_fits)
+    serve = head(serve_fits)
+    # co-occurrence entries per variant (each pair once per order line of the pair: an upper bound)
+    pairs = float((history.lengths * (history.lengths - 1)).sum()) / max(known, 1)
+    sparse = bool(serve_fits) and serve < known and pairs <= SPARSE_ROW_LIMIT
+    return _Plan(head(tune_fits), serve, known, tune_fits, serve_fits, sparse)
 
 
 def _fit_params(spec: ScorerSpec, params: dict[str, Any], plan: _Plan, serving: bool) -> dict[str, Any]:
@@ -347,12 +394,29 @@ def _fit_params(spec: ScorerSpec, params: dict[str, Any], plan: _Plan, serving: 
 
 
 def _served_hits(sim: sp.csr_matrix, fold: _Fold, k: int, top_n: int) -> np.ndarray:
-    recs = fold.cases.recommend(truncate(sim, fold.stats.rank, top_n), k, fold.stats.rank)
+    """Per fold cart: a hit of the served form (each row's top-N). Only rows of cart items matter,
+    so only they are cut to their top N (the same result as cutting every row, for less work)."""
+    recs = fold.cases.recommend(
+        truncate(_cart_rows(sim, fold.cases), fold.stats.rank, top_n), k, fold.stats.rank
+    )
     return fold.cases.hits(recs)
 
 
+def _cart_rows(sim: sp.csr_matrix, cases: Cases) -> sp.csr_matrix:
+    """sim with the rows of variants in none of the carts emptied."""
+    used = np.zeros(sim.shape[0], dtype=bool)
+    used[cases.cart] = True
+    lengths = np.diff(sim.indptr)
+    keep = np.repeat(used, lengths)
+    indptr = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(np.where(used, lengths, 0), out=indptr[1:])
+    return sp.csr_matrix((sim.data[keep], sim.indices[keep], indptr), shape=sim.shape)
+
+
 def _served_figures(sim, stats: Stats, cases: Cases, k: int, top_n: int) -> dict[str, float]:
-    return cases.figures(cases.recommend(truncate(sim, stats.rank, top_n), k, stats.rank), k)
+    return cases.figures(
+        cases.recommend(truncate(_cart_rows(sim, cases), stats.rank, top_n), k, stats.rank), k
+    )
 
 
 def _interval(hits: np.ndarray) -> list[float]:
