@@ -125,3 +125,15 @@ def test_progress_is_reported():
     phases = {p for p, _, _ in seen}
     assert {"statistics", "tuning", "evaluating", "index"} <= phases
     assert all(0 <= d <= t for _, d, t in seen)
+
+
+def test_a_sparse_catalog_beyond_the_dense_plan_serves_sparse_ease_on_every_variant(monkeypatch):
+    from posai_app.reco import training
+
+    monkeypatch.setattr(training, "EASE_WORK", 1e5)  # a 29-variant head for the served fits
+    monkeypatch.setattr(training, "EASE_MIN_VARIANTS", 10)
+    result = train(synthetic(800, 60), candidates=["cosine", "ease"])
+    plan = result.report.selection["plan"]
+    assert "sparse approximation" in plan["easeServed"]
+    assert result.report.results["ease"]["hitRate"] > 0
+    assert result.index is not None
