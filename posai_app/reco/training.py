@@ -44,6 +44,8 @@ from posai_app.reco.stats import DAY_US, History, Stats
 FOLD_STARTS = (0.7, 0.8, 0.9)  # each fold trains on this share of the outer train, validates on the next 0.1
 EASE_WORK = 2e11  # multiply-adds (variants³ per dense fit) for the tuning fits, and again for the served ones
 EASE_MIN_VARIANTS = 500  # never plan dense EASE on fewer than this head (it is cheap there anyway)
+SPARSE_VARIANTS_LIMIT = 7_000  # sparse EASE reads A⁻¹ ≈ KᵀD⁻¹K as a whole, which is close to dense
+# (variants² entries): beyond this it would not fit in memory, and dense EASE keeps its planned head
 SPARSE_ROW_LIMIT = 4 * SPARSE_EASE_DENSITY  # co-occurrence entries per variant up to which the sparse
 # approximation drops little of XᵀX; a denser catalog keeps dense EASE on its planned head
 LAMBDA_FACTORS = (0.25, 1.0, 4.0)  # λ = factor × mean diagonal of XᵀX (a log-spaced grid around it)
@@ -382,7 +384,7 @@ def _plan(
     serve = head(serve_fits)
     # co-occurrence entries per variant (each pair once per order line of the pair: an upper bound)
     pairs = float((history.lengths * (history.lengths - 1)).sum()) / max(known, 1)
-    sparse = bool(serve_fits) and serve < known and pairs <= SPARSE_ROW_LIMIT
+    sparse = bool(serve_fits) and serve < known <= SPARSE_VARIANTS_LIMIT and pairs <= SPARSE_ROW_LIMIT
     return _Plan(head(tune_fits), serve, known, tune_fits, serve_fits, sparse)
 
 
