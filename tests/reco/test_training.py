@@ -137,3 +137,18 @@ def test_a_sparse_catalog_beyond_the_dense_plan_serves_sparse_ease_on_every_vari
     assert "sparse approximation" in plan["easeServed"]
     assert result.report.results["ease"]["hitRate"] > 0
     assert result.index is not None
+
+
+def test_the_run_report_says_how_the_live_metric_was_chosen(result):
+    from posai_app.models import EvaluationRun
+    from posai_app.training.report import format_report
+
+    run = EvaluationRun(
+        id=1, status="succeeded", k=2, results=result.report.to_dict(), chosen_metric=result.metric
+    )
+    run.duration_seconds = 1.0
+    text = format_report(run)
+    assert f"live metric: {result.metric}" in text
+    assert "chosen on 3 rolling inner folds" in text
+    margin = result.report.selection["margin"]
+    assert f"inner lead of {margin['leader']} over {margin['runnerUp']}" in text
