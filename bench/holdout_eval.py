@@ -237,8 +237,8 @@ def main() -> None:
         results.append((name, hit, time.perf_counter() - started))
     width = max(len(n) for n, _, _ in results) + 2
     print(f"{'method':<{width}}{'HitRate@' + str(args.k):>12}{'seconds':>10}")
-    for name, hit, seconds in results:
-        print(f"{name:<{width}}{hit:>12.4f}{seconds:>10.1f}")
+    for name, hit, took in results:
+        print(f"{name:<{width}}{hit:>12.4f}{took:>10.1f}")
     if not args.skip_posai:
         posai = results[0][1]
         print(f"\n{chosen}")
