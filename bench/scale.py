@@ -4,7 +4,8 @@ usage: python bench/scale.py [--sizes 10000 100000 1000000] [--variants 50000] [
 
 Each size runs in a fresh process: generate a Zipf history (mean 3 items per order, one timestamp
 per order), then time `evaluate()` (the issue-3 protocol) and `train()` (tuning, report, serving
-index) and report the process's peak RSS.
+index) and report the process's peak RSS. The report's plan says how EASE was fitted: dense on a
+planned head, or (sparse catalogs beyond the dense limit) the sparse approximation on every variant.
 """
 
 from __future__ import annotations
@@ -46,6 +47,9 @@ print(json.dumps({{
     "chosen": result.metric, "params": result.params,
     "best_basic": report.best, "hit_rate_chosen": result.report.results[result.metric]["hitRate"],
     "skipped": result.report.skipped, "index_rows": result.index.n_rows,
+    "plan": result.report.selection.get("plan"),
+    "inner": result.report.selection.get("innerHitRate"),
+    "results": {{name: round(f["hitRate"], 4) for name, f in result.report.results.items()}},
 }}))
 """
 

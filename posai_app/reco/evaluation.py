@@ -268,6 +268,10 @@ class Cases:
             out[lo + r, position[r, c]] = head[c]
         return out
 
+    def hits(self, recommended: np.ndarray) -> np.ndarray:
+        """Per case: is the held-out item among the recommendations."""
+        return (recommended == self.held[:, None]).any(axis=1)
+
     def figures(self, recommended: np.ndarray, k: int) -> dict[str, float]:
         """HitRate@K, Precision@K, Recall@K and Coverage@K of the recommendations."""
         hits = int((recommended == self.held[:, None]).any(axis=1).sum())

@@ -26,12 +26,13 @@ class ScorerSpec:
 
     name: str
     build: Builder
-    grid: tuple[dict[str, Any], ...] = ({},)
+    grid: tuple[dict[str, Any], ...] = ({},)  # one representative point; train() scales its grids to the data
     selectable: bool = True
     exact: bool = True  # evaluated on full neighbourhoods (the issue-3 definition), not the served top-N
     description: str = ""
     needs_times: bool = False
     dense: bool = False
+    decays: str | None = None  # for a time-decayed candidate: the undecayed one whose settings it extends
     defaults: dict[str, Any] = field(default_factory=dict)
 
 
@@ -229,6 +230,110 @@ def ease(stats: Stats, lam: float = 50.0, half_life: float = 0.0, max_variants: 
     return _on_co(stats, data)
 
 
+SPARSE_EASE_DENSITY = 50  # entries kept per variant (on average) in the sparsified Gram, L and L⁻¹
+SPARSE_EASE_STEPS = 6  # minimal-residual sweeps towards L⁻¹ (a fixed count: deterministic work)
+
+
+def sparse_ease(
+    stats: Stats, lam: float = 50.0, half_life: float = 0.0, density: int = SPARSE_EASE_DENSITY
+) -> sp.csr_matrix:
+    """EASE on every known variant through a sparse approximate inverse (after SANSA, Spišák et al. 2023).
+
+    A = XᵀWX + λI is scaled to a unit diagonal and sparsified to `density` entries per variant;
+    each dropped entry's size is added to both its diagonals, which keeps the matrix positive
+    definite (the dropped part is a sum of PSD 2×2 blocks). SuperLU's incomplete factorisation in
+    symmetric mode (no pivoting, a minimum-degree ordering) gives A ≈ Pᵀ L D Lᵀ P; L⁻¹ is
+    approximated by minimal-residual sweeps with the same sparsity budget, so
+    A⁻¹ ≈ Pᵀ Kᵀ D⁻¹ K P and B[a, b] = −A⁻¹[a, b] / A⁻¹[b, b] on the co-occurrence pairs.
+    Every step is single-threaded scipy: the same input gives the same floats.
+    """
+    from scipy.sparse.linalg import spilu
+
+    keep = np.flatnonzero(stats.counts > 0)
+    m = len(keep)
+    data = np.zeros(stats.co.nnz)
+    if m < 2:
+        return _on_co(stats, data)
+    x = stats.history.incidence(stats.start, stats.stop)[:, keep]
+    xw = x if not half_life else sp.diags(stats.decay(half_life)) @ x
+    gram = (x.T @ xw).tocsc()
+    scale = 1.0 / np.sqrt(gram.diagonal() + lam)
+    a = gram.tocoo()
+    a.data = a.data * (scale[a.row] * scale[a.col])  # s_a·s_b first: exactly symmetric
+    off = a.row != a.col
+    kept = _largest(np.abs(a.data), off, density * m)
+    dropped = off & ~kept
+    compensation = np.bincount(a.row[dropped], np.abs(a.data[dropped]), minlength=m)
+    diagonal = (gram.diagonal() + lam) * scale**2 + compensation
+    a = sp.csc_matrix(
+        (
+            np.concatenate([a.data[kept], diagonal]),
+            (np.concatenate([a.row[kept], np.arange(m)]), np.concatenate([a.col[kept], np.arange(m)])),
+        ),
+        shape=(m, m),
+    )
+    lu = spilu(
+        a,
+        drop_tol=1e-4,
+        fill_factor=10,
+        permc_spec="MMD_AT_PLUS_A",
+        diag_pivot_thresh=0.0,
+        options={"SymmetricMode": True},
+    )
+    if not np.array_equal(lu.perm_r, lu.perm_c):
+        raise np.linalg.LinAlgError("sparse EASE: the factorisation pivoted (matrix not positive definite)")
+    lower = _prune(lu.L.tocsc(), density * m)
+    pivots = lu.U.diagonal()
+    if not (pivots > 0).all():
+        raise np.linalg.LinAlgError("sparse EASE: a non-positive pivot (matrix not positive definite)")
+    inverse = _approximate_inverse(lower, density * m)
+    w = (sp.diags(1.0 / np.sqrt(pivots)) @ inverse).tocsc()
+    z = (w.T @ w).tocsr()  # ≈ A⁻¹ in the factorisation's order
+    z_diag = np.asarray(w.multiply(w).sum(axis=0)).ravel()
+    perm = lu.perm_c
+    local = np.full(stats.co.shape[0], -1, dtype=np.int64)
+    local[keep] = np.arange(m)
+    ra, rb = stats.on_rows(local), local[stats.co.indices]
+    both = np.flatnonzero((ra >= 0) & (rb >= 0))
+    ra, rb = ra[both], rb[both]
+    values = np.asarray(z[perm[ra], perm[rb]]).ravel()
+    # A = S Â S with S = diag(scale): B[a, b] = −(s_a / s_b) · Â⁻¹[a, b] / Â⁻¹[b, b]
+    data[both] = -(scale[ra] / scale[rb]) * values / z_diag[perm[rb]]
+    return _on_co(stats, data)
+
+
+def _largest(magnitude: np.ndarray, eligible: np.ndarray, budget: int) -> np.ndarray:
+    """Mask of the (about) `budget` largest eligible magnitudes: one global, deterministic threshold."""
+    values = magnitude[eligible]
+    if len(values) <= budget:
+        return eligible.copy()
+    threshold = np.partition(values, len(values) - budget)[len(values) - budget]
+    return eligible & (magnitude >= threshold)
+
+
+def _prune(matrix: sp.csc_matrix, budget: int) -> sp.csc_matrix:
+    """The matrix with its diagonal and its `budget` largest other entries (by magnitude)."""
+    coo = matrix.tocoo()
+    keep = _largest(np.abs(coo.data), coo.row != coo.col, budget) | (coo.row == coo.col)
+    return sp.csc_matrix((coo.data[keep], (coo.row[keep], coo.col[keep])), shape=matrix.shape)
+
+
+def _approximate_inverse(lower: sp.csc_matrix, budget: int) -> sp.csc_matrix:
+    """K ≈ L⁻¹ for unit lower-triangular L: minimal-residual steps K ← K + R·diag(α), R = I − LK,
+    α per column minimising ‖R − α L R‖, each step pruned back to the budget."""
+    m = lower.shape[0]
+    identity = sp.identity(m, format="csc")
+    k = identity.copy()
+    for _ in range(SPARSE_EASE_STEPS):
+        r = (identity - lower @ k).tocsc()
+        lr = (lower @ r).tocsc()
+        num = np.asarray(r.multiply(lr).sum(axis=0)).ravel()
+        den = np.asarray(lr.multiply(lr).sum(axis=0)).ravel()
+        alpha = np.divide(num, den, out=np.zeros(m), where=den > 0)
+        k = _prune((k + r @ sp.diags(alpha)).tocsc(), budget)
+    return k
+
+
 def ease_variants(stats: Stats, max_variants: int) -> np.ndarray:
     """Vocabulary indices of the (at most) max_variants most-bought variants, in tie order."""
     known = int((stats.counts > 0).sum())
@@ -274,6 +379,7 @@ SCORERS.update(
                 grid=({"alpha": 0.5, "shrink": 10.0, "half_life": 90.0},),
                 exact=False,
                 needs_times=True,
+                decays="asymmetric",
                 description="asymmetric cosine on time-decayed counts",
             ),
             ScorerSpec(
@@ -282,6 +388,7 @@ SCORERS.update(
                 grid=({"beta": 0.3, "half_life": 90.0},),
                 exact=False,
                 needs_times=True,
+                decays="rp3beta",
                 description="RP3β on time-decayed orders",
             ),
             ScorerSpec(
@@ -291,6 +398,7 @@ SCORERS.update(
                 exact=False,
                 dense=True,
                 needs_times=True,
+                decays="ease",
                 description="EASE on time-decayed orders",
             ),
         )
@@ -306,14 +414,3 @@ SCORERS[POPULARITY] = ScorerSpec(
     POPULARITY, _popularity, selectable=False, description="most-bought training variants not in the cart"
 )
 SELECTION_ORDER = tuple(name for name, spec in SCORERS.items() if spec.selectable)
-# Tuning visits the strongest (and dearest) candidates first, so a tight budget skips the weak ones.
-TUNING_ORDER = (
-    *BASIC,
-    "ease_decay",
-    "ease",
-    "rp3beta_decay",
-    "rp3beta",
-    "bm25",
-    "asymmetric",
-    "asymmetric_decay",
-)

@@ -1,21 +1,29 @@
-"""train(): honest tuning and selection inside the training data, unbiased report, index on all orders.
+"""train(): tuning and selection on rolling splits inside the training data, unbiased report, index.
 
-Splits (orders sorted by created_at):
-    |------------- outer train: first floor(0.8 n) -------------|--- validation ---|
-    |---- inner train: floor(0.8 · outer) ----|-- inner val --|
-Hyper-parameters and the serving scorer are chosen on the inner split only; each candidate is then
-re-fitted on the outer train and measured on the validation orders it never saw (the report);
-finally the chosen scorer is fitted on all orders and turned into the serving index.
+Splits (orders sorted by created_at; n_o = floor(0.8 n) outer training orders):
+    |------------------- outer train: first n_o -------------------|--- validation ---|
+    |------ fold 1 train: 0.7 n_o ------|val 1|                      (0.1 n_o each)
+    |---------- fold 2 train: 0.8 n_o ----------|val 2|
+    |-------------- fold 3 train: 0.9 n_o --------------|val 3|
+Every grid and the serving scorer are chosen on the three folds only (their carts pooled); each
+candidate is then re-fitted on the outer train and measured on the validation orders it never saw
+(the report); finally the chosen scorer is fitted on all orders and turned into the serving index.
+
+Nothing here reads a clock to decide anything: the grids are scaled to the data, and the only
+budget (dense EASE's variants) is planned in multiply-adds from the data's shape before any fit,
+so the same history gives the same choice, figures and index on an idle or a busy machine.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
 from posai_app.reco.engine import _noop, select_best
 from posai_app.reco.evaluation import MAX_CASES, Cases, EvaluationReport, Progress
@@ -26,15 +34,29 @@ from posai_app.reco.scorers import (
     POPULARITY,
     SCORERS,
     SELECTION_ORDER,
-    TUNING_ORDER,
+    SPARSE_EASE_DENSITY,
     ScorerSpec,
     basic_writers,
+    sparse_ease,
 )
-from posai_app.reco.stats import History, Stats
+from posai_app.reco.stats import DAY_US, History, Stats
 
-TIME_BUDGET = 25.0  # seconds for tuning + report (the rest of the 60 s goes to loading and the index)
-EASE_MAX_VARIANTS = 4000  # dense EASE cost grows with the cube of this
-EASE_SECONDS_PER_GFLOP = 0.1  # pessimistic 2-core estimate, refined by the first fit
+FOLD_STARTS = (0.7, 0.8, 0.9)  # each fold trains on this share of the outer train, validates on the next 0.1
+EASE_WORK = 2e11  # multiply-adds (variants³ per dense fit) for the tuning fits, and again for the served ones
+EASE_MIN_VARIANTS = 500  # never plan dense EASE on fewer than this head (it is cheap there anyway)
+SPARSE_VARIANTS_LIMIT = 7_000  # sparse EASE reads A⁻¹ ≈ KᵀD⁻¹K as a whole, which is close to dense
+# (variants² entries): beyond this it would not fit in memory, and dense EASE keeps its planned head
+SPARSE_ROW_LIMIT = 4 * SPARSE_EASE_DENSITY  # co-occurrence entries per variant up to which the sparse
+# approximation drops little of XᵀX; a denser catalog keeps dense EASE on its planned head
+LAMBDA_FACTORS = (0.25, 1.0, 4.0)  # λ = factor × mean diagonal of XᵀX (a log-spaced grid around it)
+HALF_LIFE_SHARES = (0.25, 0.5, 1.0)  # half-lives as shares of the outer train's time span
+BLEND_WEIGHTS = (0.25, 0.5, 0.75)  # weight of the leader in a blend with the runner-up
+Z95 = 1.959964  # two-sided 95 % normal quantile
+RUNAWAY_SECONDS = 1800.0  # a wall-clock guard against a runaway job; it stops, never steers, a run
+
+
+class TrainingRunaway(RuntimeError):
+    """Training ran far beyond its planned work (a sick machine or a bug): stopped with this error."""
 
 
 @dataclass
@@ -50,20 +72,21 @@ class TrainingResult:
     history: History | None = field(default=None, repr=False)
 
 
-class _Budget:
-    def __init__(self, seconds: float) -> None:
-        self.deadline = time.perf_counter() + seconds
-        self.ease_rate = EASE_SECONDS_PER_GFLOP
+@dataclass
+class _Fold:
+    stats: Stats
+    cases: Cases
 
-    def left(self) -> float:
-        return self.deadline - time.perf_counter()
 
-    def ease_seconds(self, m: int) -> float:
-        return self.ease_rate * (m**3) / 1e9
+@dataclass
+class _Tuned:
+    params: dict[str, Any]
+    hits: np.ndarray  # per pooled inner case: did the served top-K contain the held-out item
+    grid: list[tuple[dict[str, Any], float]]
 
-    def learn_ease(self, m: int, seconds: float) -> None:
-        if m >= 500:
-            self.ease_rate = max(seconds / (m**3 / 1e9), 1e-4)
+    @property
+    def rate(self) -> float:
+        return float(self.hits.mean()) if len(self.hits) else 0.0
 
 
 def train(
@@ -73,63 +96,89 @@ def train(
     progress: Progress | None = None,
     *,
     build_index: bool = True,
-    time_budget: float = TIME_BUDGET,
     candidates: Iterable[str] | None = None,
+    runaway_seconds: float = RUNAWAY_SECONDS,
 ) -> TrainingResult:
-    """Tune and choose a scorer inside the training split, report it honestly, build the serving index."""
+    """Tune and choose a scorer on rolling inner splits, report it honestly, build the serving index."""
     started = time.perf_counter()
     progress = progress or _noop
+    guard = _Guard(started, runaway_seconds)
     history = orders if isinstance(orders, History) else History.from_orders(list(orders))
     wanted = set(candidates or SELECTION_ORDER)
-    names = [n for n in TUNING_ORDER if n in wanted and n in SCORERS]
-    budget = _Budget(time_budget)
-    has_times = bool(len(history.times)) and int(history.times[-1] - history.times[0]) > 0
+    cut = history.split()
+    has_times, no_times_why = _times_usable(history, cut)
     skipped: dict[str, str] = {}
     specs = []
-    for name in names:
+    for name in SELECTION_ORDER:
+        if name not in wanted:
+            continue
         if SCORERS[name].needs_times and not has_times:
-            skipped[name] = "all orders have the same timestamp: no recency to weigh"
+            skipped[name] = f"left out: {no_times_why}"
         else:
             specs.append(SCORERS[name])
 
-    cut = history.split()
-    inner_cut = history.split(cut)
     progress("statistics", 0, 2)
-    inner_stats = Stats.build(history, 0, inner_cut)
-    inner_cases = Cases(history, inner_cut, cut, MAX_CASES)
+    bounds = [int(share * cut) for share in FOLD_STARTS] + [cut]
+    folds = [
+        _Fold(stats, Cases(history, lo, hi, MAX_CASES, np.diff(stats.co.indptr)))
+        for lo, hi in zip(bounds, bounds[1:], strict=False)
+        for stats in (Stats.build(history, 0, lo),)
+    ]
+    folds = [f for f in folds if f.cases.n]
     outer_stats = Stats.build(history, 0, cut)
     outer_cases = Cases(history, cut, history.n_orders, MAX_CASES, np.diff(outer_stats.co.indptr))
     progress("statistics", 2, 2)
 
-    # 1. Tuning and selection on the inner split, every candidate as it would be served (top-N rows).
-    total = sum(len(s.grid) for s in specs)
-    tuned: dict[str, tuple[dict[str, Any], float]] = {}
+    grids = _grids(outer_stats, has_times)
+    plan = _plan(history, specs, grids, folds, build_index)
+
+    def fit(spec: ScorerSpec, params: dict[str, Any], stats: Stats, serving: bool = True) -> sp.csr_matrix:
+        guard.check(spec.name)
+        if spec.dense and serving and plan.serve_sparse:
+            return sparse_ease(stats, **params)
+        return spec.build(stats, **_fit_params(spec, params, plan, serving))
+
+    # 1. Tuning and selection on the folds: every candidate as it would be served (top-N rows).
+    tuned: dict[str, _Tuned] = {}
+    # Per-fold matrices of the two best candidates so far: a blend of the final two needs no refit.
+    kept: dict[str, list[sp.csr_matrix]] = {}
+    total = sum(len(grids[s.name]) for s in specs)
     done = 0
     for spec in specs:
-        best_params, best_hit = None, -1.0
-        for params in spec.grid:
+        base = tuned.get(spec.decays) if spec.decays else None
+        points = [{**(base.params if base else {}), **p} for p in grids[spec.name]]
+        tried = []
+        best, best_sims = None, None
+        extended = False
+        while points:
+            params = points.pop(0)
             progress("tuning", done, total)
             done += 1
-            why = _unaffordable(spec, params, inner_stats, budget)
-            if why:
-                skipped.setdefault(spec.name, why)
-                continue
-            sim = _timed_build(spec, params, inner_stats, budget)
-            recs = inner_cases.recommend(truncate(sim, inner_stats.rank, top_n), k, inner_stats.rank)
-            hit = inner_cases.figures(recs, k)["hitRate"]
-            if hit > best_hit:
-                best_params, best_hit = params, hit
-        if best_params is not None:
-            tuned[spec.name] = (dict(best_params), best_hit)
-            skipped.pop(spec.name, None)
+            sims = [fit(spec, params, f.stats, serving=False) for f in folds]
+            hits = np.concatenate(
+                [_served_hits(sim, f, k, top_n) for sim, f in zip(sims, folds, strict=True)]
+                or [np.zeros(0, bool)]
+            )
+            rate = float(hits.mean()) if len(hits) else 0.0
+            tried.append((params, rate))
+            if best is None or rate > best.rate:  # ties keep the earlier (simpler, listed first) point
+                best, best_sims = _Tuned(dict(params), hits, tried), sims
+            del sims
+            if not points and not extended:
+                # A best value on the edge of a log-spaced grid: one more step beyond that edge.
+                extended = True
+                points = _beyond_edge(spec.name, tried, best)
+                total += len(points)
+        if best is not None:
+            tuned[spec.name] = best
+            kept[spec.name] = best_sims
+            for name in _ranked(tuned)[2:]:
+                kept.pop(name, None)
+        del best_sims
     progress("tuning", total, total)
-    inner_figures = {name: hit for name, (_, hit) in tuned.items()}
-    if inner_cases.n:
-        chosen = select_best({n: {"hitRate": h} for n, h in inner_figures.items()}, SELECTION_ORDER)
-        rule = "highest inner-split HitRate@K (served top-N form); ties to the earlier candidate"
-    else:
-        chosen = None
-        rule = "no inner validation cases: highest validation HitRate@K among the basic scorers"
+
+    selection, chosen, blend = _select(tuned, folds, kept, k, top_n)
+    del kept
 
     # 2. The report: every candidate fitted on the outer train, measured on validation.
     progress("evaluating", 0, len(tuned) + 1)
@@ -142,44 +191,40 @@ def train(
         for name, r in zip(basic, recs, strict=True):
             results[name] = outer_cases.figures(r, k)
     results[POPULARITY] = outer_cases.figures(outer_cases.popularity(outer_stats, k), k)
-    # The chosen candidate goes first so that a tight budget never skips it.
-    report_order = sorted(tuned, key=lambda n: n != chosen)
-    for i, name in enumerate(report_order):
-        params = tuned[name][0]
+    outer_sims: dict[str, sp.csr_matrix] = {}
+    for i, name in enumerate(tuned):
         progress("evaluating", i + 1, len(tuned) + 1)
-        if name in results:
+        if name in results and not (blend and name in blend["of"]):
             continue
-        spec = SCORERS[name]
-        why = None if name == chosen else _unaffordable(spec, params, outer_stats, budget)
-        if why:
-            skipped[name] = why
-            continue
-        sim = _timed_build(spec, params, outer_stats, budget)
-        recs = outer_cases.recommend(truncate(sim, outer_stats.rank, top_n), k, outer_stats.rank)
-        results[name] = outer_cases.figures(recs, k)
+        sim = fit(SCORERS[name], tuned[name].params, outer_stats)
+        if blend and name in blend["of"]:
+            outer_sims[name] = sim
+        if name not in results:
+            results[name] = _served_figures(sim, outer_stats, outer_cases, k, top_n)
+    if blend:
+        sim = _blend(outer_sims, blend, outer_stats)
+        results[chosen] = _served_figures(sim, outer_stats, outer_cases, k, top_n)
     progress("evaluating", len(tuned) + 1, len(tuned) + 1)
-    if chosen is None or chosen not in results:
+    if chosen is None:
         chosen = select_best(results, BASIC)
-        if inner_cases.n:
-            rule += f"; the inner pick could not be evaluated, fell back to {chosen}"
-    params = tuned.get(chosen, ({}, 0.0))[0]
-    shown = [*BASIC, POPULARITY, *SELECTION_ORDER]
+        selection["chosen"] = chosen
+    params = _chosen_params(chosen, blend, tuned)
+    shown = [*BASIC, POPULARITY, *SELECTION_ORDER, chosen]
     results = {name: results[name] for name in dict.fromkeys(shown) if name in results}
+    if outer_cases.eligible > outer_cases.n:
+        selection["sampledFrom"] = outer_cases.eligible
+    selection["plan"] = plan.describe()
     report = EvaluationReport(
         k=k,
         train_orders=cut,
         evaluated_orders=outer_cases.n,
         results=results,
         best=chosen,
-        params={name: p for name, (p, _) in tuned.items() if name in results},
-        selection={
-            "rule": rule,
-            "innerTrainOrders": inner_cut,
-            "innerEvaluatedOrders": inner_cases.n,
-            "innerHitRate": inner_figures,
-            "chosen": chosen,
-            **({"sampledFrom": outer_cases.eligible} if outer_cases.eligible > outer_cases.n else {}),
+        params={
+            **{name: t.params for name, t in tuned.items() if name in results},
+            **({chosen: params} if blend else {}),
         },
+        selection=selection,
         skipped=skipped,
     )
 
@@ -188,7 +233,11 @@ def train(
     if build_index:
         progress("index", 0, 1)
         all_stats = Stats.build(history, 0, history.n_orders)
-        sim = SCORERS[chosen].build(all_stats, **_fit_params(SCORERS[chosen], params, all_stats))
+        if blend:
+            sims = {name: fit(SCORERS[name], tuned[name].params, all_stats) for name in blend["of"]}
+            sim = _blend(sims, blend, all_stats)
+        else:
+            sim = fit(SCORERS[chosen], params, all_stats)
         index = NeighborIndex.from_matrix(
             history.ids, all_stats.counts, all_stats.rank, sim, all_stats.co, top_n
         )
@@ -198,30 +247,316 @@ def train(
     return TrainingResult(report, chosen, params, index, history.n_orders, seconds, history)
 
 
-def _fit_params(spec: ScorerSpec, params: dict[str, Any], stats: Stats) -> dict[str, Any]:
+class _Guard:
+    """Stops a run that exceeds a generous wall-clock limit. It never changes what is computed."""
+
+    def __init__(self, started: float, seconds: float) -> None:
+        self.started, self.seconds = started, seconds
+
+    def check(self, what: str) -> None:
+        elapsed = time.perf_counter() - self.started
+        if elapsed > self.seconds:
+            raise TrainingRunaway(
+                f"training stopped after {elapsed:.0f}s (limit {self.seconds:.0f}s) before fitting {what}: "
+                "far beyond its planned work; the machine is overloaded or the history is larger than planned"
+            )
+
+
+def _times_usable(history: History, cut: int) -> tuple[bool, str]:
+    if not getattr(history, "has_times", True):
+        return False, "the orders carry no timestamps (file order): no recency to weigh"
+    times = history.times[:cut]
+    if not len(times) or int(times[-1] - times[0]) <= 0:
+        return False, "all training orders have the same timestamp: no recency to weigh"
+    return True, ""
+
+
+def _grids(stats: Stats, has_times: bool) -> dict[str, list[dict[str, Any]]]:
+    """Each candidate's grid, scaled to the outer training data (never to one shop's results).
+
+    λ is log-spaced around the mean diagonal of XᵀX (orders per known variant); half-lives are
+    shares of the outer train's time span in whole days. A decayed candidate starts from its
+    undecayed twin's best settings and tunes only the half-life; "no decay" is the twin itself.
+    """
+    known = stats.counts[stats.counts > 0]
+    mean_diag = float(known.mean()) if len(known) else 1.0
+    grids: dict[str, list[dict[str, Any]]] = {name: [{}] for name in BASIC}
+    grids["asymmetric"] = [{"alpha": a, "shrink": 10.0} for a in (0.25, 0.5, 0.75)]
+    grids["bm25"] = [{"k1": 1.2, "b": b} for b in (0.5, 0.75, 1.0)]
+    grids["rp3beta"] = [{"beta": b} for b in (0.0, 0.25, 0.5, 0.75)]
+    grids["ease"] = [{"lam": _round(f * mean_diag)} for f in LAMBDA_FACTORS]
+    half_lives: list[dict[str, Any]] = []
+    if has_times:
+        times = stats.history.times[stats.start : stats.stop]
+        span_days = (int(times[-1]) - int(times[0])) / DAY_US
+        half_lives = [{"half_life": float(max(1, round(s * span_days)))} for s in HALF_LIFE_SHARES]
+        half_lives = [dict(p) for p in {tuple(p.items()): p for p in half_lives}.values()]
+    for name in ("asymmetric_decay", "rp3beta_decay", "ease_decay"):
+        grids[name] = half_lives
+    return grids
+
+
+LOG_GRIDS = {"ease": "lam"}  # grids spaced by a factor (LAMBDA_STEP) that may grow one step at an edge
+LAMBDA_STEP = 4.0
+
+
+def _beyond_edge(name: str, tried: list[tuple[dict[str, Any], float]], best: _Tuned) -> list[dict[str, Any]]:
+    key = LOG_GRIDS.get(name)
+    if key is None or len(tried) < 2:
+        return []
+    values = sorted(p[key] for p, _ in tried)
+    if best.params[key] == values[0]:
+        return [{**best.params, key: _round(values[0] / LAMBDA_STEP)}]
+    if best.params[key] == values[-1]:
+        return [{**best.params, key: _round(values[-1] * LAMBDA_STEP)}]
+    return []
+
+
+def _round(value: float) -> float:
+    """Two significant digits: grid values a person can read (and that do not drift in the last bit)."""
+    if value <= 0:
+        return 1.0
+    digits = 1 - int(math.floor(math.log10(value)))
+    return float(round(value, digits))
+
+
+@dataclass
+class _Plan:
+    """Dense EASE's heads (most-bought variants first): one for the tuning fits, one for the served fits."""
+
+    tune_variants: int
+    serve_variants: int
+    known_variants: int
+    tune_fits: int
+    serve_fits: int
+    serve_sparse: bool = False  # report and index use the sparse approximation on every known variant
+
+    def describe(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "knownVariants": self.known_variants,
+            "easeTuningVariants": self.tune_variants,
+            "easeTuningFits": self.tune_fits,
+            "easeServedVariants": self.serve_variants,
+            "easeServedFits": self.serve_fits,
+            "easeWork": f"{EASE_WORK:.0e} multiply-adds for tuning, as much again for report and index",
+        }
+        cuts = []
+        if self.tune_fits and self.tune_variants < self.known_variants:
+            cuts.append(f"tuning fits on the {self.tune_variants} most-bought")
+        if self.serve_sparse:
+            out["easeServed"] = (
+                f"sparse approximation (sparse_ease) on all {self.known_variants} variants: dense EASE "
+                f"would fit only {self.serve_variants}"
+            )
+        elif self.serve_fits and self.serve_variants < self.known_variants:
+            cuts.append(f"report and index fits on the {self.serve_variants} most-bought")
+        if cuts:
+            out["cut"] = (
+                f"dense EASE: {' and '.join(cuts)} of {self.known_variants} variants "
+                "(fits × variants³ within the planned multiply-adds)"
+            )
+        return out
+
+
+def _plan(
+    history: History,
+    specs: list[ScorerSpec],
+    grids: dict[str, list[dict[str, Any]]],
+    folds: list[_Fold],
+    build_index: bool,
+) -> _Plan:
+    """Dense EASE's heads from the shape alone: every fit the run will make, counted up front.
+
+    Tuning makes grid × folds fits per dense candidate (plus one possible step beyond a log grid's
+    edge); the report one outer fit each, the index at
+    most two (a blend's members reuse their tuning fits on the folds). Each group gets EASE_WORK.
+    """
+    dense = [s for s in specs if s.dense]
+    tune_fits = sum((len(grids[s.name]) + (s.name in LOG_GRIDS)) * len(folds) for s in dense)
+    serve_fits = len(dense) + (min(2, len(dense)) if build_index else 0)
+    known = int((np.bincount(history.indices, minlength=history.n_variants) > 0).sum())
+
+    def head(fits: int) -> int:
+        if not fits:
+            return known
+        return min(known, max(EASE_MIN_VARIANTS, int((EASE_WORK / fits) ** (1 / 3))))
+
+    serve = head(serve_fits)
+    # co-occurrence entries per variant (each pair once per order line of the pair: an upper bound)
+    pairs = float((history.lengths * (history.lengths - 1)).sum()) / max(known, 1)
+    sparse = bool(serve_fits) and serve < known <= SPARSE_VARIANTS_LIMIT and pairs <= SPARSE_ROW_LIMIT
+    return _Plan(head(tune_fits), serve, known, tune_fits, serve_fits, sparse)
+
+
+def _fit_params(spec: ScorerSpec, params: dict[str, Any], plan: _Plan, serving: bool) -> dict[str, Any]:
     out = dict(params)
     if spec.dense:
-        out["max_variants"] = EASE_MAX_VARIANTS
+        out["max_variants"] = plan.serve_variants if serving else plan.tune_variants
     return out
 
 
-def _unaffordable(spec: ScorerSpec, params: dict[str, Any], stats: Stats, budget: _Budget) -> str | None:
-    """Why a fit would break the time budget (None when it fits); the cheap basic scorers always fit."""
-    if spec.name in BASIC:
-        return None
-    if spec.dense:
-        m = min(int((stats.counts > 0).sum()), EASE_MAX_VARIANTS)
-        if budget.ease_seconds(m) > budget.left():
-            return f"skipped: a {m}-variant EASE fit would exceed the {TIME_BUDGET:.0f}s training budget"
-        return None
-    if budget.left() <= 0:
-        return f"skipped: the {TIME_BUDGET:.0f}s training budget was spent before this candidate"
-    return None
+def _served_hits(sim: sp.csr_matrix, fold: _Fold, k: int, top_n: int) -> np.ndarray:
+    """Per fold cart: a hit of the served form (each row's top-N). Only rows of cart items matter,
+    so only they are cut to their top N (the same result as cutting every row, for less work)."""
+    recs = fold.cases.recommend(
+        truncate(_cart_rows(sim, fold.cases), fold.stats.rank, top_n), k, fold.stats.rank
+    )
+    return fold.cases.hits(recs)
 
 
-def _timed_build(spec: ScorerSpec, params: dict[str, Any], stats: Stats, budget: _Budget):
-    t = time.perf_counter()
-    sim = spec.build(stats, **_fit_params(spec, params, stats))
-    if spec.dense:
-        budget.learn_ease(min(int((stats.counts > 0).sum()), EASE_MAX_VARIANTS), time.perf_counter() - t)
-    return sim
+def _cart_rows(sim: sp.csr_matrix, cases: Cases) -> sp.csr_matrix:
+    """sim with the rows of variants in none of the carts emptied."""
+    used = np.zeros(sim.shape[0], dtype=bool)
+    used[cases.cart] = True
+    lengths = np.diff(sim.indptr)
+    keep = np.repeat(used, lengths)
+    indptr = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(np.where(used, lengths, 0), out=indptr[1:])
+    return sp.csr_matrix((sim.data[keep], sim.indices[keep], indptr), shape=sim.shape)
+
+
+def _served_figures(sim, stats: Stats, cases: Cases, k: int, top_n: int) -> dict[str, float]:
+    return cases.figures(
+        cases.recommend(truncate(_cart_rows(sim, cases), stats.rank, top_n), k, stats.rank), k
+    )
+
+
+def _interval(hits: np.ndarray) -> list[float]:
+    """95 % normal interval of a HitRate from its cases."""
+    n = len(hits)
+    if not n:
+        return [0.0, 0.0]
+    p = float(hits.mean())
+    half = Z95 * math.sqrt(p * (1 - p) / n)
+    return [round(max(0.0, p - half), 6), round(min(1.0, p + half), 6)]
+
+
+def _paired(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """Mean and standard error of the per-cart difference a − b (same carts)."""
+    d = a.astype(np.float64) - b.astype(np.float64)
+    if len(d) < 2:
+        return float(d.mean()) if len(d) else 0.0, 0.0
+    return float(d.mean()), float(d.std(ddof=1) / math.sqrt(len(d)))
+
+
+def _scale(sim: sp.csr_matrix) -> float:
+    """A scorer's typical strength: the mean over rows of their largest positive value."""
+    data = np.where(sim.data > 0, sim.data, 0.0)
+    rows = np.flatnonzero(np.diff(sim.indptr))
+    if not len(rows):
+        return 1.0
+    top = np.maximum.reduceat(data, sim.indptr[rows])
+    top = top[top > 0]
+    return float(top.mean()) if len(top) else 1.0
+
+
+def _blend(sims: dict[str, sp.csr_matrix], blend: dict[str, Any], stats: Stats) -> sp.csr_matrix:
+    """w · S₁/scale₁ + (1 − w) · S₂/scale₂ on the co-occurrence entries both share."""
+    first, second = blend["of"]
+    w = blend["weight"]
+    a, b = sims[first], sims[second]
+    data = (w / _scale(a)) * a.data + ((1.0 - w) / _scale(b)) * b.data
+    return sp.csr_matrix((data, stats.co.indices, stats.co.indptr), shape=stats.co.shape)
+
+
+def _select(
+    tuned: dict[str, _Tuned],
+    folds: list[_Fold],
+    kept: dict[str, list[sp.csr_matrix]],
+    k: int,
+    top_n: int,
+) -> tuple[dict[str, Any], str | None, dict[str, Any] | None]:
+    """The serving scorer from the pooled fold carts: the leader, or a blend with the runner-up.
+
+    The leader (highest pooled inner HitRate@K; ties to the earlier candidate) is compared with
+    the runner-up cart by cart (paired differences → standard error) and fold by fold. A blend of
+    the two (weight tuned on the same carts) is served when it does at least as well as the leader,
+    or when the leader's lead is within noise (under 1.96 standard errors) or not won in every fold
+    and the blend does at least as well as the runner-up.
+    """
+    n_cases = sum(f.cases.n for f in folds)
+    selection: dict[str, Any] = {
+        "rule": (
+            "highest pooled HitRate@K over 3 rolling inner folds (served top-N form); a blend of the "
+            "two best when it is at least as good, or when the lead is within noise or not won in every fold"
+        ),
+        "folds": [{"trainOrders": f.stats.stop, "evaluatedOrders": f.cases.n} for f in folds],
+        "innerEvaluatedOrders": n_cases,
+        "innerHitRate": {name: round(t.rate, 6) for name, t in tuned.items()},
+        "innerInterval95": {name: _interval(t.hits) for name, t in tuned.items()},
+        "grids": {
+            name: [[p, round(r, 6)] for p, r in t.grid] for name, t in tuned.items() if len(t.grid) > 1
+        },
+    }
+    if not n_cases or not tuned:
+        selection["rule"] = "no inner validation cases: highest validation HitRate@K among the basic scorers"
+        selection["chosen"] = None
+        return selection, None, None
+    order = _ranked(tuned)
+    leader = order[0]
+    selection["chosen"] = leader
+    if len(order) < 2:
+        return selection, leader, None
+    runner = order[1]
+    diff, se = _paired(tuned[leader].hits, tuned[runner].hits)
+    offsets = np.cumsum([0] + [f.cases.n for f in folds])
+    per_fold = [
+        float(tuned[leader].hits[lo:hi].mean() - tuned[runner].hits[lo:hi].mean())
+        for lo, hi in zip(offsets, offsets[1:], strict=False)
+    ]
+    within_noise = diff <= Z95 * se
+    consistent = all(d > 0 for d in per_fold)
+    # Blends: both candidates fitted once per fold, their normalised scores mixed at each weight.
+    blend_hits = {w: [] for w in BLEND_WEIGHTS}
+    for i, f in enumerate(folds):
+        sims = {name: kept[name][i] for name in (leader, runner)}
+        for w in BLEND_WEIGHTS:
+            sim = _blend(sims, {"of": [leader, runner], "weight": w}, f.stats)
+            blend_hits[w].append(_served_hits(sim, f, k, top_n))
+    rates = {w: float(np.concatenate(h).mean()) for w, h in blend_hits.items()}
+    weight = max(BLEND_WEIGHTS, key=lambda w: (rates[w], -abs(w - 0.5)))
+    hits = np.concatenate(blend_hits[weight])
+    b_diff, b_se = _paired(hits, tuned[leader].hits)
+    selection["margin"] = {
+        "leader": leader,
+        "runnerUp": runner,
+        "difference": round(diff, 6),
+        "standardError": round(se, 6),
+        "perFold": [round(d, 6) for d in per_fold],
+        "withinNoise": bool(within_noise),
+        "wonEveryFold": bool(consistent),
+    }
+    name = f"{leader}+{runner}"
+    selection["blend"] = {
+        "name": name,
+        "weight": weight,
+        "innerHitRate": round(rates[weight], 6),
+        "innerInterval95": _interval(hits),
+        "byWeight": {str(w): round(r, 6) for w, r in rates.items()},
+        "differenceToLeader": round(b_diff, 6),
+        "standardError": round(b_se, 6),
+    }
+    use_blend = rates[weight] >= tuned[leader].rate or (
+        (within_noise or not consistent) and rates[weight] >= tuned[runner].rate
+    )
+    if not use_blend:
+        return selection, leader, None
+    selection["chosen"] = name
+    return selection, name, {"of": [leader, runner], "weight": weight}
+
+
+def _ranked(tuned: dict[str, _Tuned]) -> list[str]:
+    """Candidates by pooled inner HitRate, best first; ties to the earlier in SELECTION_ORDER."""
+    return sorted(tuned, key=lambda n: (-tuned[n].rate, SELECTION_ORDER.index(n)))
+
+
+def _chosen_params(chosen: str, blend: dict[str, Any] | None, tuned: dict[str, _Tuned]) -> dict[str, Any]:
+    if blend:
+        first, second = blend["of"]
+        return {
+            "of": [first, second],
+            "weight": blend["weight"],
+            first: dict(tuned[first].params),
+            second: dict(tuned[second].params),
+        }
+    return dict(tuned[chosen].params) if chosen in tuned else {}

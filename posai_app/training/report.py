@@ -22,4 +22,30 @@ def format_report(run: EvaluationRun) -> str:
             f"{fig['recall']:>10.4f}{fig.get('coverage', 0.0):>10.4f}"
         )
     lines.append(f"live metric: {run.chosen_metric} (*)")
+    lines += _selection_lines(report.get("details", {}))
     return "\n".join(lines)
+
+
+def _selection_lines(details: dict) -> list[str]:
+    """How the live metric was chosen: inner folds, the leader's margin with its noise, planned cuts."""
+    selection = details.get("selection", {})
+    lines = []
+    folds = selection.get("folds")
+    if folds:
+        lines.append(
+            f"chosen on {len(folds)} rolling inner folds ({selection.get('innerEvaluatedOrders')} carts), "
+            "never on the figures above"
+        )
+    margin = selection.get("margin")
+    if margin:
+        lines.append(
+            f"  inner lead of {margin['leader']} over {margin['runnerUp']}: {margin['difference']:+.4f} "
+            f"± {1.96 * margin['standardError']:.4f} (95 %)"
+            + (", within noise" if margin.get("withinNoise") else "")
+        )
+    for name, why in details.get("skipped", {}).items():
+        lines.append(f"  {name}: {why}")
+    cut = selection.get("plan", {}).get("cut") or selection.get("plan", {}).get("easeServed")
+    if cut:
+        lines.append(f"  {cut}")
+    return lines

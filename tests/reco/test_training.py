@@ -1,4 +1,4 @@
-"""train(): honest selection on the inner split, report shape, serving index, budget."""
+"""train(): selection on rolling inner folds, report shape, serving index, planned work."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import pytest
 
 from posai_app.reco import train
 from posai_app.reco.orders import Order
+from posai_app.reco.stats import History
 from tests.reco.conftest import SMALL, orders_from
 
 
@@ -34,19 +35,50 @@ def test_report_keeps_the_issue_3_keys_and_adds_details(result):
         out["results"]
     )
     details = out["details"]
-    assert details["params"]["ease"]["lam"] in (30.0, 100.0)
-    assert details["selection"]["innerTrainOrders"] == 960
-    assert out["best"] == result.metric == details["selection"]["chosen"]
+    selection = details["selection"]
+    # λ comes from a grid scaled to the data (around the mean diagonal of XᵀX), listed in the report
+    assert details["params"]["ease"]["lam"] in [p["lam"] for p, _ in selection["grids"]["ease"]]
+    assert [f["trainOrders"] for f in selection["folds"]] == [840, 960, 1080]
+    assert out["best"] == result.metric == selection["chosen"]
 
 
-def test_choice_is_made_on_the_inner_split_only(result):
-    inner = result.report.selection["innerHitRate"]
-    best = max(inner.values())
-    first_best = next(name for name, hit in inner.items() if hit == best)
+def test_every_candidate_is_tuned_and_reported_none_skipped(result):
     from posai_app.reco import SELECTION_ORDER
 
-    assert result.metric == min((n for n, h in inner.items() if h == best), key=SELECTION_ORDER.index)
-    assert first_best in inner
+    assert set(SELECTION_ORDER) <= set(result.report.results)
+    assert result.report.skipped == {}
+    assert set(result.report.selection["innerInterval95"]) == set(SELECTION_ORDER)
+
+
+def test_choice_follows_the_pooled_fold_rule(result):
+    from posai_app.reco import SELECTION_ORDER
+
+    selection = result.report.selection
+    inner = selection["innerHitRate"]
+    leader = min(inner, key=lambda n: (-inner[n], SELECTION_ORDER.index(n)))
+    assert selection["margin"]["leader"] == leader
+    blend = selection["blend"]
+    if result.metric == blend["name"]:
+        assert result.params["of"] == [leader, selection["margin"]["runnerUp"]]
+        assert result.params["weight"] == blend["weight"]
+    else:
+        assert result.metric == leader
+    for name, (lo, hi) in selection["innerInterval95"].items():
+        assert lo <= inner[name] <= hi
+
+
+def test_a_blend_is_served_when_it_does_as_well_as_the_leader():
+    # Pairs only: every candidate finds the partner, the two best tie cart by cart, the blend serves.
+    rng = np.random.default_rng(1)
+    pairs = [[str(2 * p), str(2 * p + 1)] for p in rng.integers(0, 30, size=800).tolist()]
+    result = train(orders_from(pairs), k=2, top_n=10, candidates=["cooccurrence", "asymmetric"])
+    selection = result.report.selection
+    assert selection["margin"]["difference"] == 0.0 and selection["margin"]["withinNoise"]
+    name = selection["blend"]["name"]
+    assert name == "cooccurrence+asymmetric"
+    assert result.metric == name and name in result.report.results
+    assert result.params["of"] == ["cooccurrence", "asymmetric"]
+    assert result.index.recommend(["4"], 1)[0][0] == "5"
 
 
 def test_the_index_is_built_on_all_orders_and_answers_pairs(result):
@@ -60,16 +92,31 @@ def test_the_index_is_built_on_all_orders_and_answers_pairs(result):
 def test_tiny_history_falls_back_without_failing():
     result = train(orders_from(SMALL), k=2)
     assert result.report.evaluated_orders == 0
-    assert result.metric == "cooccurrence"
+    # one inner cart: every difference is noise, so the two best (tied) are blended
+    assert result.metric == "cooccurrence+cosine"
     assert result.index is not None
 
 
-def test_no_budget_skips_expensive_candidates_and_says_so():
-    result = train(synthetic(400), time_budget=0.0)
-    skipped = result.report.skipped
-    assert "ease" in skipped and "budget" in skipped["ease"]
-    assert "ease" not in result.report.results
-    assert result.metric in result.report.results
+def test_dense_ease_cut_is_planned_from_the_shape_and_stated(monkeypatch):
+    from posai_app.reco import training
+
+    monkeypatch.setattr(training, "EASE_WORK", 1e6)  # room for a 500-variant head at most
+    monkeypatch.setattr(training, "EASE_MIN_VARIANTS", 10)
+    result = train(synthetic(600, 60), candidates=["cosine", "ease"])
+    plan = result.report.selection["plan"]
+    assert plan["easeTuningVariants"] < plan["knownVariants"]
+    assert "most-bought" in plan["cut"]
+    assert "ease" in result.report.results and result.report.skipped == {}
+
+
+def test_without_timestamps_decayed_candidates_are_left_out_and_said():
+    history = History.from_orders(synthetic(600))
+    history.has_times = False  # what orders.py sets when the file has no usable created_at
+    result = train(history, k=2, top_n=10)
+    for name in ("asymmetric_decay", "rp3beta_decay", "ease_decay"):
+        assert name not in result.report.results
+        assert "no timestamps" in result.report.skipped[name]
+    assert "ease" in result.report.results
 
 
 def test_progress_is_reported():
@@ -78,3 +125,30 @@ def test_progress_is_reported():
     phases = {p for p, _, _ in seen}
     assert {"statistics", "tuning", "evaluating", "index"} <= phases
     assert all(0 <= d <= t for _, d, t in seen)
+
+
+def test_a_sparse_catalog_beyond_the_dense_plan_serves_sparse_ease_on_every_variant(monkeypatch):
+    from posai_app.reco import training
+
+    monkeypatch.setattr(training, "EASE_WORK", 1e5)  # a 29-variant head for the served fits
+    monkeypatch.setattr(training, "EASE_MIN_VARIANTS", 10)
+    result = train(synthetic(800, 60), candidates=["cosine", "ease"])
+    plan = result.report.selection["plan"]
+    assert "sparse approximation" in plan["easeServed"]
+    assert result.report.results["ease"]["hitRate"] > 0
+    assert result.index is not None
+
+
+def test_the_run_report_says_how_the_live_metric_was_chosen(result):
+    from posai_app.models import EvaluationRun
+    from posai_app.training.report import format_report
+
+    run = EvaluationRun(
+        id=1, status="succeeded", k=2, results=result.report.to_dict(), chosen_metric=result.metric
+    )
+    run.duration_seconds = 1.0
+    text = format_report(run)
+    assert f"live metric: {result.metric}" in text
+    assert "chosen on 3 rolling inner folds" in text
+    margin = result.report.selection["margin"]
+    assert f"inner lead of {margin['leader']} over {margin['runnerUp']}" in text
