@@ -208,6 +208,20 @@ class VariantStat(ShopOwned, db.Model):
     recent_order_count: Mapped[int] = mapped_column(sa.Integer, default=0)
 
 
+class OrderVersion(ShopOwned, db.Model):
+    """The newest Shopify version of each order applied, kept even when the order has no line
+    items left (all edited out or refunded): a late, older payload (say an orders/create
+    redelivered after orders/updated emptied the order) must not bring the old items back."""
+
+    __tablename__ = "order_versions"
+
+    shop_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    order_id: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True)
+    shopify_updated_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+
+
 class ShopifyTombstone(ShopOwned, db.Model):
     """A Shopify order or product deleted (or redacted): late webhooks and syncs must not resurrect it."""
 

@@ -59,6 +59,16 @@ SCORER_EXPLANATIONS = {
     "ease_decay": "Like ease, with recent orders counting more than old ones.",
     BASELINE_METRIC: "Baseline: the shop's bestsellers, whatever is in the cart.",
 }
+
+
+def scorer_explanation(name: str | None) -> str:
+    """The plain-language line for a scorer, or for a blend of two ("ease+ease_decay")."""
+    if name and "+" in name:
+        first, _, second = name.partition("+")
+        return f"A blend of {first} and {second}: both scores, weighted, added up."
+    return SCORER_EXPLANATIONS.get(name or "", "")
+
+
 RETRAIN_INTERVAL_MIN, RETRAIN_INTERVAL_MAX = 15, 7 * 24 * 60
 LIMIT_MIN, LIMIT_MAX = 1, 10
 ACTIVE_SYNC_STATUSES = {"queued", "pending", "running", "in_progress"}
@@ -251,7 +261,7 @@ def live_config(shop_id: int) -> dict[str, Any] | None:
         return None
     return {
         "metric": config.metric,
-        "explanation": SCORER_EXPLANATIONS.get(config.metric or "", ""),
+        "explanation": scorer_explanation(config.metric),
         "trained_at": _aware(config.trained_at),
         "train_orders": config.train_orders,
         "model_version": config.model_version,
@@ -316,7 +326,7 @@ def _metric_rows(results: dict[str, Any], chosen: str | None) -> list[dict[str, 
                 "params": figures.get("params"),
                 "chosen": name == chosen,
                 "baseline": name == BASELINE_METRIC,
-                "explanation": SCORER_EXPLANATIONS.get(name, ""),
+                "explanation": scorer_explanation(name),
             }
         )
     # Best first so the table and the chart read top-down; the baseline closes the list.

@@ -23,7 +23,7 @@ from posai_app.cache_signals import touch
 from posai_app.extensions import db
 from posai_app.ingest.parse import parse_datetime, parse_money
 from posai_app.inputs import clean_text
-from posai_app.models import OrderLineItem, ProductVariant, ShopifyTombstone, SyncState, utcnow
+from posai_app.models import OrderLineItem, OrderVersion, ProductVariant, ShopifyTombstone, SyncState, utcnow
 from posai_app.tenancy import select_for_shop
 
 log = logging.getLogger(__name__)
@@ -246,8 +246,11 @@ def _upsert_order_batch(shop_id: int, batch: list[dict]) -> UpsertResult:
     orders = _newest_per_id(batch, "order_id", _order_version)
     ids = [o["order_id"] for o in orders]
     deleted = _tombstoned(shop_id, "order", ids)
-    existing = _versions(shop_id, OrderLineItem, OrderLineItem.order_id, [i for i in ids if i not in deleted])
+    # Versions live per order (order_versions), not only on line items: an order emptied by a
+    # newer payload has no line item left to carry its version.
+    existing = _versions(shop_id, OrderVersion, OrderVersion.order_id, [i for i in ids if i not in deleted])
     rows: list[dict[str, Any]] = []
+    versions: list[dict[str, Any]] = []
     for order in orders:
         order_id = order["order_id"]
         if order_id in deleted:
@@ -263,6 +266,7 @@ def _upsert_order_batch(shop_id: int, batch: list[dict]) -> UpsertResult:
         else:
             result.new_order_ids.append(order_id)
         result.orders += 1
+        versions.append({"shop_id": shop_id, "order_id": order_id, "shopify_updated_at": version})
         created_at = parse_datetime(order["created_at"])
         cancelled_at = parse_datetime(order.get("cancelled_at"))
         for item in line_items:
@@ -287,6 +291,7 @@ def _upsert_order_batch(shop_id: int, batch: list[dict]) -> UpsertResult:
                 }
             )
     _upsert_rows(OrderLineItem.__table__, ("shop_id", "line_item_id"), rows)
+    _upsert_rows(OrderVersion.__table__, ("shop_id", "order_id"), versions)
     result.line_items = len(rows)
     return result
 
@@ -325,6 +330,9 @@ def delete_orders(shop_id: int, order_ids: Iterable[int], *, reason: str = "dele
             )
         )
         removed += result.rowcount or 0
+        db.session.execute(
+            sa.delete(OrderVersion).where(OrderVersion.shop_id == shop_id, OrderVersion.order_id.in_(chunk))
+        )
     return removed
 
 

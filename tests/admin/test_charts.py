@@ -42,3 +42,14 @@ def test_trend_chart_needs_two_runs_and_plots_each():
     ElementTree.fromstring(svg)
     assert svg.count('class="chart-point"') == 3
     assert "chart-line--baseline" in svg
+
+
+def test_a_blend_has_an_explanation():
+    from posai_app.admin.services import scorer_explanation
+
+    assert (
+        scorer_explanation("ease+ease_decay")
+        == "A blend of ease and ease_decay: both scores, weighted, added up."
+    )
+    assert scorer_explanation("ease").startswith("A model fitted")
+    assert scorer_explanation(None) == ""

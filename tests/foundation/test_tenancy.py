@@ -11,6 +11,7 @@ from posai_app.extensions import db
 from posai_app.models import (
     EvaluationRun,
     OrderLineItem,
+    OrderVersion,
     ProductVariant,
     RecommenderConfig,
     Shop,
@@ -62,6 +63,7 @@ def _fill(shop_id: int, title: str) -> None:
             SyncState(shop_id=shop_id, resource="orders"),
             VariantStat(shop_id=shop_id, variant_id=101, order_count=1, recent_order_count=1),
             ShopifyTombstone(shop_id=shop_id, resource="order", resource_id=777, reason="deleted"),
+            OrderVersion(shop_id=shop_id, order_id=501, shopify_updated_at=now),
         ]
     )
 

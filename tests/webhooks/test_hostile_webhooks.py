@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 
 import pytest
@@ -121,3 +122,60 @@ def test_customers_redact_takes_only_order_ids(app, client, fake, shop, run_jobs
     run_jobs()
     with app.app_context():
         assert [row[0] for row in _line_items(shop.id)] == left
+
+
+def test_a_stale_create_does_not_resurrect_an_order_emptied_later(app, client, fake, shop, run_jobs):
+    created = _order(1)  # T0, two units of one item
+    emptied = copy.deepcopy(created)
+    emptied.update(updated_at="2026-11-02T10:00:00Z")  # T2: every item refunded or edited out
+    for item in emptied["line_items"]:
+        item["current_quantity"] = 0
+    for topic, payload in (
+        ("orders/create", created),
+        ("orders/updated", emptied),
+        ("orders/create", created),
+    ):
+        body, headers = fake.webhook(topic, shop.domain, payload, TEST_API_SECRET)
+        assert client.post("/webhooks", data=body, headers=headers).status_code == 200
+        run_jobs()
+    with app.app_context():
+        assert _line_items(shop.id) == []
+
+
+def test_the_upgrade_gives_every_stored_order_its_version(tmp_path):
+    """An existing database (orders in the 0003 shape) upgrades with each order's version kept."""
+    from flask_migrate import downgrade, upgrade
+
+    from posai_app import create_app
+    from posai_app.models import OrderVersion, Shop
+    from tests.helpers import TEST_SETTINGS
+
+    fresh = create_app({**TEST_SETTINGS, "DATABASE_URL": f"sqlite:///{tmp_path}/old.db", "REDIS_URL": None})
+    with fresh.app_context():
+        upgrade(revision="0003_ingest_tombstones")
+        db.session.execute(sa.insert(Shop.__table__).values(id=1, domain="old.myshopify.com", settings={}))
+        for line_id, order_id, at in (
+            (1, 10, "2026-01-01 10:00:00"),
+            (2, 10, "2026-01-02 10:00:00"),
+            (3, 11, None),
+        ):
+            db.session.execute(
+                sa.text(
+                    "INSERT INTO order_line_items (shop_id, line_item_id, order_id, created_at, title, "
+                    "quantity, is_custom_sale, shopify_updated_at) "
+                    "VALUES (1, :l, :o, '2026-01-01 09:00:00', 't', 1, 0, :at)"
+                ),
+                {"l": line_id, "o": order_id, "at": at},
+            )
+        db.session.commit()
+        upgrade()
+        versions = db.session.execute(
+            sa.select(OrderVersion.order_id, OrderVersion.shopify_updated_at).order_by(OrderVersion.order_id)
+        ).all()
+        assert [(o, at is not None and at.replace(tzinfo=None).isoformat()) for o, at in versions] == [
+            (10, "2026-01-02T10:00:00"),
+            (11, False),
+        ]
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(OrderLineItem)) == 3
+        downgrade(revision="0003_ingest_tombstones")
+        db.engine.dispose()
