@@ -121,6 +121,12 @@ def finalize(config: dict[str, Any], instance_path: str) -> None:
             raise ConfigError("POSAI_ENV=production but these settings are missing: " + ", ".join(missing))
         if config.get("POSAI_DEMO"):
             raise ConfigError("POSAI_DEMO cannot be enabled when POSAI_ENV=production")
+        if config.get("SHOPIFY_ADMIN_BASE_URL"):
+            # A test-only setting: set by mistake, the client secret, refresh tokens and every
+            # Admin API call would go to that host instead of the shop's.
+            raise ConfigError(
+                "SHOPIFY_ADMIN_BASE_URL sends Shopify calls to a test fake; unset it in production"
+            )
     generated = []
     if not config.get("SECRET_KEY"):
         # Kept in the instance folder so every gunicorn worker and restart agrees on it.

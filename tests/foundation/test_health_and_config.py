@@ -96,3 +96,20 @@ def test_development_fills_throwaway_values_and_says_so(monkeypatch, tmp_path, c
     assert app.config["SECRET_KEY"]
     assert "SECRET_KEY" in app.config["POSAI_GENERATED_SETTINGS"]
     assert "development mode" in caplog.text
+
+
+def test_production_refuses_the_test_only_shopify_address(monkeypatch):
+    monkeypatch.setenv("POSAI_ENV", "production")
+    monkeypatch.setenv("SHOPIFY_ADMIN_BASE_URL", "http://127.0.0.1:9/{shop}")
+    with pytest.raises(ConfigError, match="SHOPIFY_ADMIN_BASE_URL"):
+        create_app(
+            {
+                "SECRET_KEY": "x" * 32,
+                "DATABASE_URL": "sqlite://",
+                "REDIS_URL": "redis://127.0.0.1:1/0",
+                "SHOPIFY_API_KEY": "k",
+                "SHOPIFY_API_SECRET": "s" * 32,
+                "APP_URL": "https://a.example",
+                "POSAI_ENCRYPTION_KEYS": "k",
+            }
+        )
