@@ -9,6 +9,7 @@ the same host. POS tokens carry no `sid`/`iss`/`sub`, so none of those is requir
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
@@ -20,6 +21,8 @@ from urllib.parse import urlsplit
 import jwt
 
 from posai_app.auth.domains import is_valid_shop_domain
+
+log = logging.getLogger(__name__)
 
 LEEWAY_SECONDS = 10
 MAX_VERIFIED_TOKENS = 10_000
@@ -40,7 +43,25 @@ class SessionTokenError(Exception):
 def _library_verify(token: str, config: Mapping[str, Any]) -> dict[str, Any]:
     from shopify_app import verify_pos_ui_ext_req
 
-    result = verify_pos_ui_ext_req(
+    try:
+        result = _library_call(verify_pos_ui_ext_req, token, config)
+    except (TypeError, ValueError, AttributeError, KeyError):
+        # shopifyapp 1.0.x raises on signed claims of the wrong type (a numeric or list `dest`):
+        # a token we cannot read is an invalid token, never a 500.
+        log.info("session token rejected: the library could not read its claims")
+        raise SessionTokenError("invalid", "Session token is invalid") from None
+    if result.ok and result.id_token is not None:
+        return dict(result.id_token.claims)
+    code = result.log.code if result.log else "invalid_id_token"
+    if code == "expired_id_token":
+        raise SessionTokenError("expired", "Session token has expired")
+    if code == "invalid_aud":
+        raise SessionTokenError("wrong_audience", "Session token was issued for another app")
+    raise SessionTokenError("invalid", "Session token is invalid")
+
+
+def _library_call(verify_pos_ui_ext_req, token: str, config: Mapping[str, Any]):
+    return verify_pos_ui_ext_req(
         {
             "method": "POST",
             "headers": {"authorization": f"Bearer {token}"},
@@ -53,14 +74,6 @@ def _library_verify(token: str, config: Mapping[str, Any]) -> dict[str, Any]:
             "old_client_secret": config.get("SHOPIFY_API_SECRET_OLD") or None,
         },
     )
-    if result.ok and result.id_token is not None:
-        return dict(result.id_token.claims)
-    code = result.log.code if result.log else "invalid_id_token"
-    if code == "expired_id_token":
-        raise SessionTokenError("expired", "Session token has expired")
-    if code == "invalid_aud":
-        raise SessionTokenError("wrong_audience", "Session token was issued for another app")
-    raise SessionTokenError("invalid", "Session token is invalid")
 
 
 def _shop_domain_from_dest(dest: object) -> str:

@@ -180,3 +180,13 @@ def test_a_remembered_token_counts_only_for_the_credentials_that_verified_it(cfg
     other_app = {**cfg, "SHOPIFY_API_SECRET": "another-secret-0123456789abcdef0123456789abcdef"}
     other_app["SHOPIFY_API_SECRET_OLD"] = None
     assert _refused(other_app, token) == "invalid"
+
+
+@pytest.mark.parametrize("dest", [123, ["https://alpha-shop.myshopify.com"], {"shop": "x"}, True])
+def test_a_signed_token_with_a_dest_of_the_wrong_type_is_401_not_500(client, shop, app, dest):
+    token = make_session_token(app.config, shop.domain, dest=dest)
+    response = client.post(
+        "/api/recommendations", json={"cartVariantIds": ["1"]}, headers={"Authorization": f"Bearer {token}"}
+    )
+    assert response.status_code == 401
+    assert response.json["error"]["code"] == "unauthorized"
