@@ -158,6 +158,9 @@ class EvaluationRun(ShopOwned, db.Model):
     results: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
     chosen_metric: Mapped[str | None] = mapped_column(sa.String(64))
     duration_seconds: Mapped[float | None] = mapped_column(sa.Float)
+    # Written every few seconds by the job while it runs: a run whose heartbeat stopped died with
+    # its worker (training.services.DEAD_AFTER).
+    heartbeat_at: Mapped[datetime | None] = mapped_column(TZDateTime)
 
 
 class WebhookDelivery(ShopOwned, db.Model):

@@ -304,10 +304,9 @@ def latest_run(shop_id: int) -> dict[str, Any] | None:
     if run is None:
         return None
     out = _run_dict(run)
-    started = out["started_at"]
-    out["active"] = run.status in ACTIVE_RUN_STATUSES and (
-        started is None or datetime.now(UTC) - started < STALE_AFTER
-    )
+    from posai_app.training.services import run_is_alive
+
+    out["active"] = run.status in ACTIVE_RUN_STATUSES and (run.status != "running" or run_is_alive(run))
     return out
 
 

@@ -7,15 +7,19 @@ debounced after new orders, nightly, and on demand (`posai train`, admin page).
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
+from flask import current_app
 
 from posai_app.cache_signals import touch
 from posai_app.extensions import db
-from posai_app.models import EvaluationRun, RecommenderConfig, Shop, VariantNeighbor, VariantStat
+from posai_app.models import EvaluationRun, RecommenderConfig, Shop, VariantNeighbor, VariantStat, utcnow
+from posai_app.training import services as training_services
 from posai_app.training.baskets import load_history, order_counts, recent_counts
 from posai_app.training.index_rows import insert_neighbors, insert_stats
 
@@ -49,6 +53,11 @@ def train_shop(
     db.session.commit()
     run_id = run.id
     started = time.perf_counter()
+    with _heartbeat(run_id):
+        return _train_run(shop_id, run_id, config, started, progress)
+
+
+def _train_run(shop_id: int, run_id: int, config, started: float, progress) -> int:
     try:
         history = load_history(shop_id)
         if not (history.lengths >= 2).any():
@@ -64,6 +73,40 @@ def train_shop(
         db.session.rollback()
         _mark_failed(run_id, exc, time.perf_counter() - started)
         raise
+
+
+@contextmanager
+def _heartbeat(run_id: int) -> Iterator[None]:
+    """Write the run's `heartbeat_at` every HEARTBEAT_SECONDS from a thread while the job works.
+
+    Its own connection and transaction: the job's session may be mid-transaction for minutes.
+    When the worker dies, the heartbeat stops with it and `running_run` retires the run.
+    """
+    app = current_app._get_current_object()
+    stop = threading.Event()
+
+    def beat() -> None:
+        with app.app_context():
+            while True:
+                try:
+                    with db.engine.begin() as conn:
+                        conn.execute(
+                            sa.update(EvaluationRun)
+                            .where(EvaluationRun.id == run_id)
+                            .values(heartbeat_at=utcnow())
+                        )
+                except Exception:  # a missed beat is not the job's failure; the next one retries
+                    log.warning("training run %s: heartbeat not written this time", run_id)
+                if stop.wait(training_services.HEARTBEAT_SECONDS):
+                    return
+
+    thread = threading.Thread(target=beat, name=f"train-heartbeat-{run_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5)
 
 
 def _config_for(shop_id: int) -> RecommenderConfig:

@@ -11,27 +11,47 @@ from posai_app.models import EvaluationRun
 from posai_app.queue import enqueue
 
 TRAIN_JOB = "posai_app.training.jobs.train_shop"
-# A run still "running" after this long died with its worker; it no longer blocks a new one.
-STALE_RUN = timedelta(hours=2)
+HEARTBEAT_SECONDS = 10.0  # how often a running train job writes `heartbeat_at`
+# A "running" run without a heartbeat for this long died with its worker (SIGKILL, OOM, a lost
+# machine): it is marked failed and no longer blocks a new run.
+DEAD_AFTER = timedelta(seconds=60)
+DIED = "The worker running this training stopped (no heartbeat for {seconds:.0f} s); train again."
 
 
 def train_job_id(shop_id: int) -> str:
     return f"train-{shop_id}"
 
 
+def last_sign_of_life(run: EvaluationRun) -> datetime | None:
+    moment = run.heartbeat_at or run.started_at
+    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
+
+
+def run_is_alive(run: EvaluationRun, now: datetime | None = None) -> bool:
+    """A running run whose job still reports (its heartbeat, or its start, within DEAD_AFTER)."""
+    seen = last_sign_of_life(run)
+    return run.status == "running" and (seen is None or (now or datetime.now(UTC)) - seen < DEAD_AFTER)
+
+
 def running_run(shop_id: int) -> EvaluationRun | None:
-    """The shop's in-progress run, if a live one exists."""
-    since = datetime.now(UTC) - STALE_RUN
-    return db.session.scalar(
+    """The shop's live in-progress run, if any; runs whose worker died are marked failed first."""
+    runs = db.session.scalars(
         sa.select(EvaluationRun)
-        .where(
-            EvaluationRun.shop_id == shop_id,
-            EvaluationRun.status == "running",
-            EvaluationRun.started_at >= since,
-        )
+        .where(EvaluationRun.shop_id == shop_id, EvaluationRun.status == "running")
         .order_by(EvaluationRun.started_at.desc())
-        .limit(1)
-    )
+    ).all()
+    now = datetime.now(UTC)
+    alive = None
+    for run in runs:
+        if run_is_alive(run, now):
+            alive = alive or run
+            continue
+        run.status = "failed"
+        run.error = DIED.format(seconds=DEAD_AFTER.total_seconds())
+        run.finished_at = now
+    if len(runs) > (1 if alive else 0):
+        db.session.commit()
+    return alive
 
 
 def request_training(shop_id: int, trigger: str) -> dict:

@@ -147,8 +147,11 @@ def add_run(
     error: str | None = None,
     progress: dict | None = None,
 ) -> EvaluationRun:
+    # A live run beats (training.jobs._heartbeat); one given an old start stands for a dead one.
+    heartbeat_at = datetime.now(UTC) if status == "running" and started_at is None else None
     started_at = started_at or datetime.now(UTC) - timedelta(minutes=5)
     run = EvaluationRun(
+        heartbeat_at=heartbeat_at,
         shop_id=shop_id,
         started_at=started_at,
         finished_at=None if status == "running" else started_at + timedelta(seconds=3),
