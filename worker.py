@@ -62,12 +62,16 @@ def run_worker(queues: list[str] | None = None, *, burst: bool = False) -> None:
         from posai_app.extensions import db
 
         db.engine.dispose()
-        # RQ retries the scheduler lock only at its maintenance pass (every 10 min by default):
-        # a worker restarted after a crash, whose predecessor's lock (61 s TTL) was still
-        # there at start, would run no scheduler (retries, debounced retrains, the nightly
-        # job) for 10 minutes. A pass a minute brings it up within two.
+        # RQ retries the scheduler lock only at its maintenance pass (every 10 min by default),
+        # and an idle worker reaches that pass only between two blocking dequeues (each
+        # worker_ttl - 15 s, 405 s by default): a worker restarted after a crash, whose
+        # predecessor's lock (61 s TTL) was still there at start, would run no scheduler
+        # (retries, debounced retrains, the nightly job) for up to 10 minutes. A pass and a
+        # dequeue wait of a minute bring it up within two.
         maintenance = int(os.environ.get("POSAI_WORKER_MAINTENANCE_SECONDS", MAINTENANCE_SECONDS))
-        worker = Worker(names, connection=redis, maintenance_interval=maintenance)
+        worker = Worker(
+            names, connection=redis, maintenance_interval=maintenance, worker_ttl=maintenance + 15
+        )
         stop.hand_to(worker)
         worker.work(with_scheduler=True, burst=burst)
 

@@ -20,7 +20,8 @@ LOCK = "rq:scheduler-lock:high"
 @pytest.mark.redis
 def test_a_stale_scheduler_lock_is_taken_over_at_the_next_maintenance_pass(requires_redis, tmp_path):
     redis = Redis.from_url(requires_redis)
-    redis.set(LOCK, "worker-killed-by-the-oom-killer", ex=3)  # what a SIGKILLed scheduler leaves
+    # What a SIGKILLed scheduler leaves: a lock that outlives the new worker's start-up.
+    redis.set(LOCK, "worker-killed-by-the-oom-killer", ex=8)
     env = {
         **os.environ,
         "REDIS_URL": requires_redis,
