@@ -31,10 +31,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from posai_app.training.index_rows import COPY_HEADER, COPY_TRAILER  # noqa: E402
+
 ONLINE_RETAIL = ROOT / "posai_app" / "data" / "online_retail" / "orders.csv.gz"
 PG_EPOCH = 946_684_800  # 2000-01-01 in Unix seconds: binary timestamps count from there
-COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags, no header extension
-COPY_TRAILER = b"\xff\xff"
 LINE_COLUMNS = (
     "shop_id, line_item_id, order_id, created_at, variant_id, product_id, title, quantity, is_custom_sale"
 )

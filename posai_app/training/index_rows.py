@@ -16,8 +16,9 @@ from posai_app.extensions import db
 from posai_app.models import VariantNeighbor, VariantStat
 
 INSERT_BATCH = 5_000
-_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, no flags, no header extension
-_COPY_TRAILER = b"\xff\xff"
+# PostgreSQL's binary COPY framing (also used by bench/train_end_to_end.py to load shops).
+COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, no flags, no header extension
+COPY_TRAILER = b"\xff\xff"
 _COPY_CHUNK = 500_000  # rows per write
 
 
@@ -56,7 +57,7 @@ def insert_neighbors(shop_id: int, index) -> None:
         "FROM STDIN (FORMAT BINARY)"
     )
     with _cursor() as cursor, cursor.copy(statement) as copy:
-        copy.write(_COPY_HEADER)
+        copy.write(COPY_HEADER)
         for start in range(0, len(sources), _COPY_CHUNK):
             stop = min(start + _COPY_CHUNK, len(sources))
             rows = np.empty(stop - start, dtype=row)
@@ -67,7 +68,7 @@ def insert_neighbors(shop_id: int, index) -> None:
             rows["l_co"], rows["co"] = 4, co_counts[start:stop]
             rows["l_score"], rows["score"] = 8, scores[start:stop]
             copy.write(rows.tobytes())
-        copy.write(_COPY_TRAILER)
+        copy.write(COPY_TRAILER)
 
 
 def insert_stats(shop_id: int, counts: Mapping[str, int], recent: Mapping[str, int]) -> None:
