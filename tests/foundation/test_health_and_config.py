@@ -72,21 +72,22 @@ def test_production_refuses_to_start_listing_every_missing_secret(monkeypatch):
     assert "SHOPIFY_API_KEY" not in message
 
 
+# Every setting production requires, so a test can show what else it refuses.
+PRODUCTION_SETTINGS = {
+    "SECRET_KEY": "x" * 32,
+    "DATABASE_URL": "sqlite://",
+    "REDIS_URL": "redis://127.0.0.1:1/0",
+    "SHOPIFY_API_KEY": "k",
+    "SHOPIFY_API_SECRET": "s" * 32,
+    "APP_URL": "https://a.example",
+    "POSAI_ENCRYPTION_KEYS": "k",
+}
+
+
 def test_production_refuses_demo_mode(monkeypatch):
     monkeypatch.setenv("POSAI_ENV", "production")
     with pytest.raises(ConfigError, match="POSAI_DEMO"):
-        create_app(
-            {
-                "SECRET_KEY": "x" * 32,
-                "DATABASE_URL": "sqlite://",
-                "REDIS_URL": "redis://127.0.0.1:1/0",
-                "SHOPIFY_API_KEY": "k",
-                "SHOPIFY_API_SECRET": "s" * 32,
-                "APP_URL": "https://a.example",
-                "POSAI_ENCRYPTION_KEYS": "k",
-                "POSAI_DEMO": True,
-            }
-        )
+        create_app({**PRODUCTION_SETTINGS, "POSAI_DEMO": True})
 
 
 def test_development_fills_throwaway_values_and_says_so(monkeypatch, tmp_path, caplog):
@@ -102,14 +103,4 @@ def test_production_refuses_the_test_only_shopify_address(monkeypatch):
     monkeypatch.setenv("POSAI_ENV", "production")
     monkeypatch.setenv("SHOPIFY_ADMIN_BASE_URL", "http://127.0.0.1:9/{shop}")
     with pytest.raises(ConfigError, match="SHOPIFY_ADMIN_BASE_URL"):
-        create_app(
-            {
-                "SECRET_KEY": "x" * 32,
-                "DATABASE_URL": "sqlite://",
-                "REDIS_URL": "redis://127.0.0.1:1/0",
-                "SHOPIFY_API_KEY": "k",
-                "SHOPIFY_API_SECRET": "s" * 32,
-                "APP_URL": "https://a.example",
-                "POSAI_ENCRYPTION_KEYS": "k",
-            }
-        )
+        create_app(PRODUCTION_SETTINGS)
