@@ -271,17 +271,15 @@ class FakeShopify:
     ) -> tuple[bytes, dict[str, str]]:
         """(body, headers) exactly as Shopify sends a webhook."""
         body = json.dumps(payload).encode()
-        digest = base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
-        headers = {
-            "Content-Type": "application/json",
-            "X-Shopify-Topic": topic,
-            "X-Shopify-Hmac-Sha256": digest,
-            "X-Shopify-Shop-Domain": shop_domain,
-            "X-Shopify-Webhook-Id": webhook_id or str(uuid.uuid4()),
-            "X-Shopify-Api-Version": self.api_version,
-            "X-Shopify-Triggered-At": triggered_at or datetime.now(UTC).isoformat(),
-            "X-Shopify-Event-Id": str(uuid.uuid4()),
-        }
+        headers = webhook_headers(
+            topic,
+            shop_domain,
+            body,
+            secret,
+            api_version=self.api_version,
+            webhook_id=webhook_id,
+            triggered_at=triggered_at,
+        )
         return body, headers
 
     def deliver(
@@ -591,6 +589,30 @@ def _max_cost_exceeded(cost: int, throttle_status: dict) -> dict:
         "extensions": {
             "cost": {"requestedQueryCost": cost, "actualQueryCost": None, "throttleStatus": throttle_status}
         },
+    }
+
+
+def webhook_headers(
+    topic: str,
+    shop_domain: str,
+    body: bytes,
+    secret: str,
+    *,
+    api_version: str = API_VERSION,
+    webhook_id: str | None = None,
+    triggered_at: str | None = None,
+) -> dict[str, str]:
+    """The headers Shopify sends with a webhook whose body is exactly `body` (any bytes)."""
+    digest = base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+    return {
+        "Content-Type": "application/json",
+        "X-Shopify-Topic": topic,
+        "X-Shopify-Hmac-Sha256": digest,
+        "X-Shopify-Shop-Domain": shop_domain,
+        "X-Shopify-Webhook-Id": webhook_id or str(uuid.uuid4()),
+        "X-Shopify-Api-Version": api_version,
+        "X-Shopify-Triggered-At": triggered_at or datetime.now(UTC).isoformat(),
+        "X-Shopify-Event-Id": str(uuid.uuid4()),
     }
 
 

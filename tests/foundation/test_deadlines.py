@@ -3,9 +3,6 @@ or closed, every endpoint still answers in time, with a JSON error naming the de
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
 import socket
 import time
@@ -14,6 +11,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from tests.fakeshopify.server import webhook_headers
 from tests.helpers import TEST_SETTINGS, make_session_token
 
 # Shopify gives a webhook 5 s and POS requests are abandoned after a few seconds.
@@ -40,10 +38,6 @@ def closed_port() -> int:
     return port
 
 
-def sign_webhook(body: bytes, secret: str) -> str:
-    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
-
-
 def _app(tmp_path, **settings):
     from posai_app import create_app
 
@@ -57,17 +51,13 @@ def _requests(app):
     token = make_session_token(app.config, "alpha-shop.myshopify.com")
     bearer = {"Authorization": f"Bearer {token}"}
     body = json.dumps({"id": 1, "line_items": []}).encode()
-    webhook_headers = {
-        "Content-Type": "application/json",
-        "X-Shopify-Topic": "orders/create",
-        "X-Shopify-Shop-Domain": "alpha-shop.myshopify.com",
-        "X-Shopify-Webhook-Id": "w-1",
-        "X-Shopify-Hmac-Sha256": sign_webhook(body, app.config["SHOPIFY_API_SECRET"]),
-    }
+    webhook = webhook_headers(
+        "orders/create", "alpha-shop.myshopify.com", body, app.config["SHOPIFY_API_SECRET"]
+    )
     return [
         ("GET", "/readyz", {}, None, REQUEST_DEADLINE),
         ("POST", "/api/recommendations", bearer, {"cartVariantIds": ["1"]}, REQUEST_DEADLINE),
-        ("POST", "/webhooks", webhook_headers, body, WEBHOOK_DEADLINE),
+        ("POST", "/webhooks", webhook, body, WEBHOOK_DEADLINE),
         ("GET", "/app", {**bearer, "HX-Request": "true"}, None, REQUEST_DEADLINE),
     ]
 

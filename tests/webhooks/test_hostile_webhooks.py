@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from posai_app.extensions import db
 from posai_app.ingest import jobs, services
 from posai_app.models import OrderLineItem, WebhookDelivery
+from tests.fakeshopify.server import webhook_headers
 from tests.helpers import TEST_API_SECRET
 from tests.webhooks import examples
 
@@ -41,15 +42,9 @@ def _order(order_id: int, *, title: str = "Lunch bag", quantity: int = 1, line_i
 
 
 def _post_raw(client, fake, shop, topic: str, body: bytes):
-    _, headers = fake.webhook(topic, shop.domain, {}, TEST_API_SECRET)
-    import base64
-    import hashlib
-    import hmac
-
-    headers["X-Shopify-Hmac-Sha256"] = base64.b64encode(
-        hmac.new(TEST_API_SECRET.encode(), body, hashlib.sha256).digest()
-    ).decode()
-    return client.post("/webhooks", data=body, headers=headers)
+    return client.post(
+        "/webhooks", data=body, headers=webhook_headers(topic, shop.domain, body, TEST_API_SECRET)
+    )
 
 
 def _line_items(shop_id: int) -> list[tuple]:
