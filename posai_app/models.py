@@ -34,6 +34,13 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def aware(moment: datetime | None) -> datetime | None:
+    """SQLite hands timestamps back naive; they were stored as UTC."""
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment
+
+
 class Shop(db.Model):
     __tablename__ = "shops"
 

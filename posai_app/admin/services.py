@@ -31,6 +31,7 @@ from posai_app.models import (
     Shop,
     SyncState,
     VariantNeighbor,
+    aware,
 )
 from posai_app.queue import get_redis
 from posai_app.tenancy import select_for_shop
@@ -83,13 +84,6 @@ log = logging.getLogger(__name__)
 
 class ServiceUnavailable(AppError):
     status, code = 503, "service_unavailable"
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes; they were stored as UTC."""
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
 
 
 def get_shop(shop_id: int) -> Shop:
@@ -189,8 +183,8 @@ def _history_counts(shop_id: int, *, cached_only: bool = False) -> dict[str, Any
         "multi_item_orders": int(multi),
         "variants": variants,
         "products": products,
-        "first_order_at": _aware(first_at),
-        "last_order_at": _aware(last_at),
+        "first_order_at": aware(first_at),
+        "last_order_at": aware(last_at),
     }
     _cache_put(_summary_cache, shop_id, (fingerprint, now + SUMMARY_TTL_SECONDS, counts))
     return counts
@@ -225,7 +219,7 @@ def sync_states(shop_id: int) -> dict[str, dict[str, Any]]:
     now = datetime.now(UTC)
     out: dict[str, dict[str, Any]] = {}
     for row in rows:
-        updated = _aware(row.updated_at) or _aware(row.started_at)
+        updated = aware(row.updated_at) or aware(row.started_at)
         active = row.status in ACTIVE_SYNC_STATUSES and (updated is None or now - updated < STALE_AFTER)
         total = row.total_count
         percent = None
@@ -239,12 +233,12 @@ def sync_states(shop_id: int) -> dict[str, dict[str, Any]]:
             "processed": row.processed_count or 0,
             "total": total,
             "percent": percent,
-            "oldest_record_at": _aware(row.oldest_record_at),
+            "oldest_record_at": aware(row.oldest_record_at),
             "all_history": row.all_history,
             "last_error": row.last_error,
-            "started_at": _aware(row.started_at),
-            "finished_at": _aware(row.finished_at),
-            "last_synced_at": _aware(row.last_synced_at),
+            "started_at": aware(row.started_at),
+            "finished_at": aware(row.finished_at),
+            "last_synced_at": aware(row.last_synced_at),
             "updated_at": updated,
             "failed": row.status in ("failed", "error"),
         }
@@ -262,7 +256,7 @@ def live_config(shop_id: int) -> dict[str, Any] | None:
     return {
         "metric": config.metric,
         "explanation": scorer_explanation(config.metric),
-        "trained_at": _aware(config.trained_at),
+        "trained_at": aware(config.trained_at),
         "train_orders": config.train_orders,
         "model_version": config.model_version,
         "status": config.status,
@@ -282,8 +276,8 @@ def _run_dict(run: EvaluationRun) -> dict[str, Any]:
         "status": run.status,
         "trigger": run.trigger,
         "error": run.error,
-        "started_at": _aware(run.started_at),
-        "finished_at": _aware(run.finished_at),
+        "started_at": aware(run.started_at),
+        "finished_at": aware(run.finished_at),
         "duration_seconds": run.duration_seconds,
         "phase": progress.get("phase"),
         "done": done,
@@ -405,7 +399,7 @@ def run_history(shop_id: int, limit: int = 30) -> list[dict[str, Any]]:
         points.append(
             {
                 "run_id": run.id,
-                "at": _aware(run.finished_at) or _aware(run.started_at),
+                "at": aware(run.finished_at) or aware(run.started_at),
                 "metric": chosen,
                 "hitRate": _num(figures.get("hitRate")),
                 "baseline": _num(baseline.get("hitRate")),

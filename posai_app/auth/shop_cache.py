@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from posai_app.cache_signals import shop_cache
 from posai_app.extensions import db
-from posai_app.models import DEFAULT_SETTINGS, Shop
+from posai_app.models import DEFAULT_SETTINGS, Shop, aware
 
 MAX_CACHED_SHOPS = 4096
 _ids_by_domain: dict[str, int] = {}  # a shop's id never changes; a deleted shop is detected at load
@@ -39,10 +39,6 @@ def token_usable(
     now = now or datetime.now(UTC)
     # Both tokens dead: a refresh cannot succeed, but an exchange of a session token can.
     return not (refresh_expires and access_expires and refresh_expires <= now and access_expires <= now)
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
 @dataclass(frozen=True)
@@ -92,8 +88,8 @@ def _load(shop_id: int) -> ShopSnapshot | None:
         installed=row.installed_at is not None and row.uninstalled_at is None,
         needs_reauth=bool(row.needs_reauth),
         has_access_token=bool(row.has_access_token),
-        access_token_expires_at=_aware(row.access_token_expires_at),
-        refresh_token_expires_at=_aware(row.refresh_token_expires_at),
+        access_token_expires_at=aware(row.access_token_expires_at),
+        refresh_token_expires_at=aware(row.refresh_token_expires_at),
         settings=MappingProxyType(dict(row.settings or {})),
     )
 

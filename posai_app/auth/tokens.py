@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from posai_app.errors import AppError, Unauthorized
 from posai_app.extensions import db
-from posai_app.models import Shop
+from posai_app.models import Shop, aware
 from posai_app.queue import get_redis
 from posai_app.shopify.urls import shop_base_url
 
@@ -108,13 +108,6 @@ def _as_token_response(token: Any) -> dict[str, Any]:
         if (refresh_in := _seconds_until(token.refresh_token_expires)) is not None:
             response["refresh_token_expires_in"] = refresh_in
     return response
-
-
-def aware(moment: datetime | None) -> datetime | None:
-    """SQLite hands timestamps back naive; they were stored as UTC."""
-    if moment is not None and moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment
 
 
 # --------------------------------------------------------------------------- token exchange

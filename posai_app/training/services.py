@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 
 from posai_app.extensions import db
-from posai_app.models import EvaluationRun
+from posai_app.models import EvaluationRun, aware
 from posai_app.queue import enqueue
 
 TRAIN_JOB = "posai_app.training.jobs.train_shop"
@@ -23,8 +23,7 @@ def train_job_id(shop_id: int) -> str:
 
 
 def last_sign_of_life(run: EvaluationRun) -> datetime | None:
-    moment = run.heartbeat_at or run.started_at
-    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
+    return aware(run.heartbeat_at or run.started_at)
 
 
 def run_is_alive(run: EvaluationRun, now: datetime | None = None) -> bool:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 
 from posai_app.extensions import db
-from posai_app.models import EvaluationRun, Shop
+from posai_app.models import EvaluationRun, Shop, aware
 from posai_app.queue import get_queue, get_redis
 from posai_app.training.services import TRAIN_JOB, request_training, train_job_id
 
@@ -28,7 +28,7 @@ def request_debounced_retrain(shop_id: int) -> str:
         last = db.session.scalar(
             sa.select(sa.func.max(EvaluationRun.started_at)).where(EvaluationRun.shop_id == shop_id)
         )
-        if last is not None and _aware(last) > datetime.now(UTC) - interval:
+        if last is not None and aware(last) > datetime.now(UTC) - interval:
             return "debounced"
         request_training(shop_id, "new_orders")
         return "queued"
@@ -44,7 +44,3 @@ def request_debounced_retrain(shop_id: int) -> str:
         job_timeout=3600,
     )
     return "scheduled"
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
