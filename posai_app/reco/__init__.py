@@ -11,15 +11,14 @@ from typing import TYPE_CHECKING, Any
 from posai_app.reco.orders import Order, OrdersFileError, load_orders_csv
 
 if TYPE_CHECKING:
-    from posai_app.reco.engine import evaluate
-    from posai_app.reco.evaluation import EvaluationReport
+    from posai_app.reco.evaluation import EvaluationReport, evaluate
     from posai_app.reco.index import NeighborIndex
     from posai_app.reco.scorers import BASIC, ORIGINAL, POPULARITY, SCORERS, SELECTION_ORDER, ScorerSpec
+    from posai_app.reco.selection import TrainingResult, train
     from posai_app.reco.stats import History
-    from posai_app.reco.training import TrainingResult, train
 
 _LAZY = {
-    "evaluate": "posai_app.reco.engine",
+    "evaluate": "posai_app.reco.evaluation",
     "EvaluationReport": "posai_app.reco.evaluation",
     "NeighborIndex": "posai_app.reco.index",
     "SCORERS": "posai_app.reco.scorers",
@@ -29,8 +28,8 @@ _LAZY = {
     "SELECTION_ORDER": "posai_app.reco.scorers",
     "ScorerSpec": "posai_app.reco.scorers",
     "History": "posai_app.reco.stats",
-    "TrainingResult": "posai_app.reco.training",
-    "train": "posai_app.reco.training",
+    "TrainingResult": "posai_app.reco.selection",
+    "train": "posai_app.reco.selection",
 }
 
 __all__ = [

@@ -105,11 +105,11 @@ def evaluate(orders_csv: str, k: int, as_json: bool, tuned: bool, quiet: bool) -
     orders = _load(orders_csv)
     progress = _progress(not quiet)
     if tuned:
-        from posai_app.reco.training import train
+        from posai_app.reco.selection import train
 
         report = train(orders, k=k, progress=progress, build_index=False).report.to_dict()
     else:
-        from posai_app.reco.engine import evaluate as run
+        from posai_app.reco.evaluation import evaluate as run
 
         report = run(orders, k=k, progress=progress).to_dict()
     click.echo(json.dumps(report, indent=1) if as_json else format_table(report))
@@ -140,7 +140,7 @@ def recommend_batch(orders_csv: str, carts_jsonl, k: int, quiet: bool) -> None:
             )
         carts.append([str(v) for v in cart])
     orders = _load(orders_csv)
-    from posai_app.reco.training import train
+    from posai_app.reco.selection import train
 
     result = train(orders, k=k, progress=_progress(not quiet))
     if not quiet:

@@ -88,7 +88,7 @@ def test_report_json_shape():
 
 
 def test_best_is_highest_hit_rate_with_ties_to_the_earlier_scorer():
-    from posai_app.reco.engine import select_best
+    from posai_app.reco.evaluation import select_best
 
     results = {"cooccurrence": {"hitRate": 0.1}, "cosine": {"hitRate": 0.2}, "lift": {"hitRate": 0.2}}
     assert select_best(results, ["cooccurrence", "cosine", "confidence", "lift", "jaccard"]) == "cosine"

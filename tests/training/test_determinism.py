@@ -13,7 +13,7 @@ import time
 import pytest
 
 from posai_app.reco import train
-from tests.reco.test_training import synthetic
+from tests.reco.test_selection import synthetic
 
 
 def serialized(result) -> bytes:
@@ -66,7 +66,7 @@ def test_a_slow_clock_changes_nothing(history, quiet_run, monkeypatch):
 
 
 def test_a_runaway_job_stops_with_a_clear_error(history):
-    from posai_app.reco.training import TrainingRunaway
+    from posai_app.reco.selection import TrainingRunaway
 
     with pytest.raises(TrainingRunaway, match="limit 0s"):
         train(history, k=2, top_n=10, runaway_seconds=0.0)

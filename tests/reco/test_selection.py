@@ -98,7 +98,7 @@ def test_tiny_history_falls_back_without_failing():
 
 
 def test_dense_ease_cut_is_planned_from_the_shape_and_stated(monkeypatch):
-    from posai_app.reco import training
+    from posai_app.reco import selection as training
 
     monkeypatch.setattr(training, "EASE_WORK", 1e6)  # room for a 500-variant head at most
     monkeypatch.setattr(training, "EASE_MIN_VARIANTS", 10)
@@ -128,7 +128,7 @@ def test_progress_is_reported():
 
 
 def test_a_sparse_catalog_beyond_the_dense_plan_serves_sparse_ease_on_every_variant(monkeypatch):
-    from posai_app.reco import training
+    from posai_app.reco import selection as training
 
     monkeypatch.setattr(training, "EASE_WORK", 1e5)  # a 29-variant head for the served fits
     monkeypatch.setattr(training, "EASE_MIN_VARIANTS", 10)

@@ -25,8 +25,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from posai_app.reco.engine import _noop, select_best
-from posai_app.reco.evaluation import MAX_CASES, Cases, EvaluationReport, Progress
+from posai_app.reco.evaluation import MAX_CASES, Cases, EvaluationReport, Progress, _noop, select_best
 from posai_app.reco.index import NeighborIndex, truncate
 from posai_app.reco.orders import Order
 from posai_app.reco.scorers import (
