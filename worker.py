@@ -41,8 +41,8 @@ def run_worker(queues: list[str] | None = None, *, burst: bool = False) -> None:
     stop = _StopDuringStartUp()
     from rq import Worker
 
-    from posai_app import create_app
     from posai_app.config import JOB_SETTINGS
+    from posai_app.factory import create_app
     from posai_app.queue import get_redis
 
     app = create_app(JOB_SETTINGS)
@@ -52,12 +52,9 @@ def run_worker(queues: list[str] | None = None, *, burst: bool = False) -> None:
             sys.exit("REDIS_URL is not set: without Redis, jobs run inline in the web process.")
         names = queues or list(app.config["RQ_QUEUES"])
         logging.getLogger("posai_app.worker").info("worker starting on queues %s", ", ".join(names))
-        try:
-            from posai_app.schedule import register_periodic_jobs
-        except ModuleNotFoundError:
-            register_periodic_jobs = None
-        if register_periodic_jobs is not None:
-            register_periodic_jobs()
+        from posai_app.schedule import register_periodic_jobs
+
+        register_periodic_jobs()
         # Release pooled DB connections so forked work horses open their own.
         from posai_app.extensions import db
 

@@ -1,5 +1,6 @@
 """Initial-sync throughput: the whole Online Retail history through the fake Shopify into PostgreSQL.
 
+from posai_app.ingest.summary import count_rows
     .venv/bin/python bench/ingest_sync.py [--server postgresql://postgres@127.0.0.1:5432/postgres]
 
 The fake runs in its own process (as Shopify would be elsewhere), so the figures are the
@@ -77,7 +78,8 @@ def _run(url: str, admin_base_url: str) -> None:
 
     from posai_app import create_app
     from posai_app.extensions import db
-    from posai_app.ingest import jobs, services
+    from posai_app.ingest import sync as jobs
+    from posai_app.ingest.summary import count_rows
     from posai_app.models import Shop
     from tests.helpers import TEST_SETTINGS
 
@@ -105,7 +107,7 @@ def _run(url: str, admin_base_url: str) -> None:
         started = time.perf_counter()
         jobs.sync_shop(shop.id, train=False)
         elapsed = time.perf_counter() - started
-        counts = services.count_rows(shop.id)
+        counts = count_rows(shop.id)
     print(f"orders={counts['orders']} line_items={counts['line_items']} variants={counts['variants']}")
     print(f"initial sync: {elapsed:.1f} s, {counts['line_items'] / elapsed:,.0f} line items/s")
     print(f"peak RSS of the sync process: {_rss_mb():.0f} MB (before the sync: {rss_before:.0f} MB)")

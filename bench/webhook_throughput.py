@@ -133,8 +133,8 @@ def _deliver(app, url: str, order_count: int, concurrency: int) -> None:
     import sqlalchemy as sa
     from rq import SimpleWorker
 
+    from posai_app.demo import payloads as shopify_shape
     from posai_app.extensions import db
-    from posai_app.ingest import shopify_shape
     from posai_app.models import OrderLineItem, WebhookDelivery
     from posai_app.queue import get_redis
     from tests.fakeshopify import FakeShopify

@@ -4,9 +4,10 @@ The request path keeps per-process copies of what every POS request reads (the s
 install state and settings, its catalog rows, its neighbour index) so that a cart is
 answered without SQL. Whatever changes those rows calls `touch(shop_id, kind)` inside its
 transaction; the signal goes out only after the transaction commits, so a process that
-reloads on seeing it finds the new rows. ORM inserts, updates and deletes of the watched
-models are touched automatically at flush (`WATCHED`); the services that write with Core
-bulk statements (ingestion upserts, stock updates, shop deletion) touch explicitly.
+reloads on seeing it finds the new rows. A model names the kinds its rows raise in its
+`__signals__` attribute: ORM inserts, updates and deletes of such rows are touched
+automatically at flush; code that writes with Core bulk statements (ingestion upserts,
+stock updates, shop deletion, index publishing) touches explicitly.
 
 A signal is a random token per (shop, kind) in the Redis hash `posai:signals:{shop_id}` when
 REDIS_URL is set (shared by every web and worker machine), else in this process (the
@@ -36,7 +37,7 @@ from flask import Flask, current_app
 
 log = logging.getLogger(__name__)
 
-KINDS = ("shop", "catalog", "model")
+KINDS = ("shop", "catalog", "model", "orders")
 REDIS_PREFIX = "posai:signals:"
 REDIS_RETRY_SECONDS = 1.0  # after a failed read, don't try Redis again on the request path for this long
 DEGRADED_MAX_AGE = 2.0  # while the signals cannot be read: how long a cached value may be served
@@ -125,7 +126,7 @@ class Signals:
 
     # ---------------------------------------------------------------- caches
 
-    def cache(self, name: str, kind: str, max_shops: int) -> ShopCache:
+    def cache(self, name: str, kind: str | tuple[str, ...], max_shops: int) -> ShopCache:
         """This app's per-process cache called `name`, invalidated by signals of `kind`."""
         cache = self._caches.get(name)
         if cache is None:
@@ -146,9 +147,13 @@ class Signals:
 
 
 class ShopCache(Generic[T]):
-    """Per-shop values, least recently used first out, each stamped with the token it was loaded under."""
+    """Per-shop values, least recently used first out, each stamped with the token it was loaded under.
 
-    def __init__(self, signals: Signals, kind: str, max_shops: int):
+    `kind` is one signal kind, or a tuple of kinds when a value depends on several (any of
+    them changing makes it stale).
+    """
+
+    def __init__(self, signals: Signals, kind: str | tuple[str, ...], max_shops: int):
         self.signals, self.kind, self.max_shops = signals, kind, max_shops
         self._entries: OrderedDict[int, tuple[str | None, float, T]] = OrderedDict()
         self._lock = threading.Lock()
@@ -175,8 +180,11 @@ class ShopCache(Generic[T]):
         return (token, None, None) if fresh is None else (token, fresh[2], fresh[1])
 
     def _token(self, shop_id: int) -> str | None:
-        token = self.signals.token(shop_id, self.kind)
-        return DEGRADED if token is False else token
+        kinds = self.kind if isinstance(self.kind, tuple) else (self.kind,)
+        tokens = [self.signals.token(shop_id, kind) for kind in kinds]
+        if any(token is False for token in tokens):
+            return DEGRADED
+        return tokens[0] if len(tokens) == 1 else "|".join(str(token) for token in tokens)
 
     def _fresh(self, shop_id: int, token: str | None) -> tuple[str | None, float, T] | None:
         """The entry if it was loaded under `token` and is younger than max age (marked recently used).
@@ -216,7 +224,6 @@ class ShopCache(Generic[T]):
 
 
 def init_app(app: Flask) -> None:
-    testing = bool(app.config.get("TESTING"))
     redis = None
     if app.config.get("REDIS_URL"):
         from redis import Redis
@@ -227,7 +234,7 @@ def init_app(app: Flask) -> None:
     max_age = app.config.get("SERVING_CACHE_MAX_AGE")
     app.extensions[_OWNER] = Signals(
         redis,
-        check_interval=float(interval if interval is not None else (0.0 if testing else 0.25)),
+        check_interval=float(interval if interval is not None else 0.25),
         max_age=float(max_age if max_age is not None else (300.0 if redis is not None else 2.0)),
     )
     _listen_once()
@@ -237,7 +244,7 @@ def signals() -> Signals:
     return current_app.extensions[_OWNER]
 
 
-def shop_cache(name: str, kind: str, max_shops: int) -> ShopCache:
+def shop_cache(name: str, kind: str | tuple[str, ...], max_shops: int) -> ShopCache:
     return signals().cache(name, kind, max_shops)
 
 
@@ -258,34 +265,23 @@ def touch(shop_id: int, *kinds: str, session: Any = None) -> None:
     session.info.setdefault(_PENDING, set()).update((int(shop_id), k) for k in (kinds or KINDS))
 
 
-# ORM objects whose insert/update/delete change what the request path caches: model -> kinds.
-def _watched() -> dict[type, tuple[str, ...]]:
-    from posai_app import models
-
-    return {
-        models.ProductVariant: ("catalog",),
-        models.RecommenderConfig: ("model",),
-        models.VariantNeighbor: ("model",),
-        models.VariantStat: ("model",),
-    }
-
-
 def _after_flush(session, _context) -> None:
-    from posai_app.models import Shop
-
-    watched = _watched()
+    """Collect the signals of flushed rows whose model names some in `__signals__`."""
     pending: set[tuple[int, str]] = set()
     for obj in (*session.new, *session.dirty, *session.deleted):
-        if isinstance(obj, Shop):
+        kinds = getattr(type(obj), "__signals__", None)
+        if not kinds:
+            continue
+        shop_id = getattr(obj, "shop_id", None)
+        if shop_id is None and getattr(type(obj), "__tablename__", None) == "shops":
             if obj in session.deleted or obj in session.new:
                 # A new shop may reuse a deleted one's id (SQLite): nothing cached under it is its own.
                 pending.update((obj.id, k) for k in KINDS)
-            elif session.is_modified(obj):
-                pending.add((obj.id, "shop"))
-        elif (kinds := watched.get(type(obj))) is not None and obj.shop_id is not None:
-            if obj in session.dirty and not session.is_modified(obj):
                 continue
-            pending.update((obj.shop_id, k) for k in kinds)
+            shop_id = obj.id
+        if shop_id is None or (obj in session.dirty and not session.is_modified(obj)):
+            continue
+        pending.update((shop_id, k) for k in kinds)
     if pending:
         try:
             owner = current_app.extensions[_OWNER]

@@ -42,7 +42,8 @@ class BaseConfig:
     POSAI_DEMO = False
     SHOPIFY_API_VERSION = API_VERSION  # posai_app/shopify/version.py, the one definition
     SHOPIFY_SCOPES = "read_products,read_orders,read_all_orders,read_inventory"
-    # Tests point these at local fakes; production leaves them unset (real Shopify).
+    # Test-only: tests point it at the local fake through create_app's overrides. It is never
+    # read from the environment, and production refuses it at start-up.
     SHOPIFY_ADMIN_BASE_URL = None  # e.g. "http://127.0.0.1:9999/{shop}" -> replaces "https://{shop}"
     RQ_QUEUES = ("high", "ingest", "train", "default", "low")
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
@@ -84,7 +85,6 @@ def from_env() -> dict[str, Any]:
         "SHOPIFY_API_SECRET",
         "SHOPIFY_API_SECRET_OLD",
         "SHOPIFY_API_VERSION",
-        "SHOPIFY_ADMIN_BASE_URL",
         "APP_URL",
         "POSAI_ENV",
     ):
@@ -151,7 +151,7 @@ def finalize(config: dict[str, Any], instance_path: str) -> None:
     config["DATABASE_URL"] = normalize_database_url(config["DATABASE_URL"])
     config["SQLALCHEMY_DATABASE_URI"] = config["DATABASE_URL"]
     config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(config)
-    if generated and not config.get("TESTING"):
+    if generated:
         log.warning("development mode: using generated or demo values for %s", ", ".join(generated))
     config["POSAI_GENERATED_SETTINGS"] = tuple(generated)
 

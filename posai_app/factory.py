@@ -57,25 +57,25 @@ def _enable_sqlite_foreign_keys(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    import importlib
-
+    from posai_app.admin.views import bp as admin_bp
+    from posai_app.api.views import api_bp
+    from posai_app.auth.views import bp as auth_bp
     from posai_app.health import bp as health_bp
+    from posai_app.webhooks.views import bp as webhooks_bp
 
-    app.register_blueprint(health_bp)
-    # Feature blueprints: each package exposes `bp` (and optionally `api_bp`).
-    for name in ("auth", "webhooks", "api", "admin"):
-        try:
-            module = importlib.import_module(f"posai_app.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"posai_app.{name}":
-                raise  # a broken import inside an existing feature must not be hidden
-            continue
-        for attr in ("bp", "api_bp"):
-            if (blueprint := getattr(module, attr, None)) is not None:
-                app.register_blueprint(blueprint)
+    for blueprint in (health_bp, auth_bp, webhooks_bp, api_bp, admin_bp):
+        app.register_blueprint(blueprint)
 
 
 def _register_cli(app: Flask) -> None:
-    from posai_app.cli import register_app_commands
+    """Every feature's commands on app.cli (the engine's too, so `flask --app posai_app` has them)."""
+    from posai_app import ops_cli
+    from posai_app.auth import cli as auth_cli
+    from posai_app.demo import cli as demo_cli
+    from posai_app.ingest import cli as ingest_cli
+    from posai_app.reco import cli as engine_cli
+    from posai_app.training import cli as training_cli
 
-    register_app_commands(app)
+    for module in (engine_cli, auth_cli, ingest_cli, training_cli, demo_cli, ops_cli):
+        for command in module.commands:
+            app.cli.add_command(command)

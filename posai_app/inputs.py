@@ -25,7 +25,7 @@ from decimal import Decimal
 from itertools import accumulate
 from typing import Any
 
-from posai_app.errors import BadRequest
+from posai_app.errors import BadRequest, ValidationFailed
 
 MAX_ID = 10**18 - 1  # 18 digits: within PostgreSQL's bigint, and a pattern the spec can state
 MAX_JSON_DEPTH = 64
@@ -107,3 +107,20 @@ def _refuse_constant(name: str) -> Any:
 def clean_text(value: str) -> str:
     """`value` without NUL and the C0 control characters other than tab, newline and return."""
     return _CONTROL.sub("", value) if _CONTROL.search(value) else value
+
+
+def parse_ids(values: list[str], field: str, limit: int = 100) -> list[int]:
+    """Numeric Shopify ids from form values (GIDs accepted), deduplicated in order; 422 otherwise."""
+    out: list[int] = []
+    for raw in values:
+        text = str(raw).strip()
+        if not text:
+            continue
+        value = parse_id(text)
+        if value is None:
+            raise ValidationFailed(f"{str(raw)[:40]!r} is not a valid id", details={field: str(raw)[:40]})
+        if value not in out:
+            out.append(value)
+    if len(out) > limit:
+        raise ValidationFailed(f"At most {limit} ids are allowed", details={field: len(out)})
+    return out

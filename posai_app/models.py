@@ -8,26 +8,53 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
 from posai_app.crypto import EncryptedText
 from posai_app.extensions import db
-from posai_app.tenancy import ShopOwned
 
 TZDateTime = sa.DateTime(timezone=True)
 Money = sa.Numeric(14, 2)
 # SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
-DEFAULT_SETTINGS: dict[str, Any] = {
-    "recommendation_limit": 2,
-    "excluded_product_ids": [],
-    "bestseller_fallback": True,
-    "retrain_interval_minutes": 60,
-}
+
+class SyncStatus(StrEnum):
+    """sync_states.status: the only values ingest writes."""
+
+    IDLE = "idle"  # the row exists, no sync has run yet
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class RunStatus(StrEnum):
+    """evaluation_runs.status: the only values the train job writes."""
+
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    INSUFFICIENT_DATA = "insufficient_data"
+    FAILED = "failed"
+
+
+class ModelStatus(StrEnum):
+    """recommender_configs.status: what the API serves from."""
+
+    UNTRAINED = "untrained"
+    TRAINED = "trained"
+    INSUFFICIENT_DATA = "insufficient_data"
+
+
+class ShopOwned:
+    """Mixin: a non-null, indexed shop_id FK that cascades on delete."""
+
+    @declared_attr
+    def shop_id(cls) -> Mapped[int]:  # noqa: N805
+        return mapped_column(sa.ForeignKey("shops.id", ondelete="CASCADE"), nullable=False, index=True)
 
 
 def utcnow() -> datetime:
@@ -43,6 +70,7 @@ def aware(moment: datetime | None) -> datetime | None:
 
 class Shop(db.Model):
     __tablename__ = "shops"
+    __signals__ = ("shop",)  # cache_signals: what a change of these rows makes stale
 
     id: Mapped[int] = mapped_column(primary_key=True)
     domain: Mapped[str] = mapped_column(sa.String(255), unique=True)
@@ -64,12 +92,10 @@ class Shop(db.Model):
     def is_installed(self) -> bool:
         return self.installed_at is not None and self.uninstalled_at is None
 
-    def setting(self, name: str) -> Any:
-        return (self.settings or {}).get(name, DEFAULT_SETTINGS[name])
-
 
 class ProductVariant(ShopOwned, db.Model):
     __tablename__ = "product_variants"
+    __signals__ = ("catalog",)  # cache_signals: what a change of these rows makes stale
     __table_args__ = (
         sa.UniqueConstraint("shop_id", "variant_id"),
         sa.Index("ix_product_variants_shop_id_inventory_item_id", "shop_id", "inventory_item_id"),
@@ -123,6 +149,7 @@ class VariantNeighbor(ShopOwned, db.Model):
     """The serving index: each source variant's top-N neighbours under the live metric."""
 
     __tablename__ = "variant_neighbors"
+    __signals__ = ("model",)  # cache_signals: what a change of these rows makes stale
 
     shop_id: Mapped[int] = mapped_column(
         sa.ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True, index=True
@@ -135,6 +162,7 @@ class VariantNeighbor(ShopOwned, db.Model):
 
 class RecommenderConfig(ShopOwned, db.Model):
     __tablename__ = "recommender_configs"
+    __signals__ = ("model",)  # cache_signals: what a change of these rows makes stale
     __table_args__ = (sa.UniqueConstraint("shop_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -208,6 +236,7 @@ class VariantStat(ShopOwned, db.Model):
     """Per-variant order counts from the last training: tie-breaks and the bestseller fallback."""
 
     __tablename__ = "variant_stats"
+    __signals__ = ("model",)  # cache_signals: what a change of these rows makes stale
 
     shop_id: Mapped[int] = mapped_column(
         sa.ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True, index=True
@@ -243,3 +272,9 @@ class ShopifyTombstone(ShopOwned, db.Model):
     resource_id: Mapped[int] = mapped_column(sa.BigInteger)
     reason: Mapped[str] = mapped_column(sa.String(32))  # "deleted" | "redacted"
     deleted_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+
+
+def shop_owned_models() -> list[type]:
+    """Every mapped model that carries shop_id, children first (safe delete order)."""
+    owned = [m.class_ for m in db.Model.registry.mappers if issubclass(m.class_, ShopOwned)]
+    return sorted(owned, key=lambda m: m.__tablename__)

@@ -1,9 +1,10 @@
 """Background jobs: RQ on Redis when REDIS_URL is set, otherwise inline in-process.
 
 Without Redis, a job enqueued from a web request runs in a background thread of that
-process (fine for the demo and development; production sets REDIS_URL).
+process, one at a time per job id (fine for the demo and development; production sets
+REDIS_URL); INLINE_JOBS_IN_BACKGROUND=False runs it inside the request instead (tests).
 Job functions are plain module-level functions taking ids and plain values, called
-by dotted path ("posai_app.ingest.jobs.sync_shop"), so the web process never imports
+by dotted path ("posai_app.ingest.sync.sync_shop"), so the web process never imports
 heavy job code just to enqueue. Inline jobs run in a fresh app context (their own
 database session), so callers must commit before enqueueing — as they would with RQ.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 import importlib
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -20,6 +22,8 @@ from flask import Flask, current_app, has_request_context
 
 log = logging.getLogger(__name__)
 
+# The retry policy of every job that is safe to run again: (attempts, seconds between them).
+RETRY = (3, [10, 60, 300])
 # Statuses in which an existing job with the same id still counts as "pending".
 _PENDING = {"queued", "started", "deferred", "scheduled"}
 
@@ -76,7 +80,7 @@ def enqueue(
     new is enqueued (a second "retrain" click or webhook burst folds into the first).
     """
     if get_redis() is None:
-        _run_inline(func, args, kwargs)
+        _run_inline(func, args, kwargs, job_id)
         return None
     from rq import Retry
     from rq.exceptions import DuplicateJobError, NoSuchJobError
@@ -114,9 +118,14 @@ def enqueue(
             return job_id
 
 
-def _run_inline(func: str | Callable, args: tuple, kwargs: dict) -> None:
-    """Run a job in this process. From a web request (outside tests) it runs in a thread,
-    so the response returns at once and the page can poll progress, as with a worker."""
+_inline_threads: dict[str, threading.Thread] = {}
+_inline_lock = threading.Lock()
+
+
+def _run_inline(func: str | Callable, args: tuple, kwargs: dict, job_id: str | None = None) -> None:
+    """Run a job in this process. From a web request it runs in a thread (unless the app sets
+    INLINE_JOBS_IN_BACKGROUND=False), so the response returns at once and the page can poll
+    progress, as with a worker; a job whose id is already running in a thread is not started again."""
     app = current_app._get_current_object()
     fn = resolve(func)
 
@@ -132,7 +141,30 @@ def _run_inline(func: str | Callable, args: tuple, kwargs: dict) -> None:
             finally:
                 db.session.remove()
 
-    if has_request_context() and not app.config.get("TESTING"):
-        threading.Thread(target=run, name=f"inline-job-{getattr(fn, '__name__', 'job')}", daemon=True).start()
-    else:
+    if not (has_request_context() and app.config.get("INLINE_JOBS_IN_BACKGROUND", True)):
         run()
+        return
+    with _inline_lock:
+        if job_id is not None and inline_job_running(job_id):
+            return
+        thread = threading.Thread(
+            target=run, name=f"inline-job-{job_id or getattr(fn, '__name__', 'job')}", daemon=True
+        )
+        if job_id is not None:
+            _inline_threads[job_id] = thread
+        thread.start()
+
+
+def inline_job_running(job_id: str) -> bool:
+    """Whether this process runs the inline job with this id in a background thread right now."""
+    thread = _inline_threads.get(job_id)
+    return thread is not None and thread.is_alive()
+
+
+def wait_for_inline_jobs(timeout: float = 120.0) -> None:
+    """Join this process's inline job threads (tests, and an orderly shutdown)."""
+    deadline = time.monotonic() + timeout
+    with _inline_lock:
+        threads = list(_inline_threads.values())
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))

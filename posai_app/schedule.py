@@ -25,7 +25,7 @@ from posai_app.queue import enqueue, get_queue, get_redis
 log = logging.getLogger(__name__)
 
 NIGHTLY_QUEUE = "low"
-RETRY = (3, [60, 300, 900])
+NIGHTLY_RETRY = (3, [60, 300, 900])  # slower than queue.RETRY: a nightly job has all night
 
 
 def next_nightly_run(now: datetime | None = None, hour: int | None = None) -> datetime:
@@ -83,7 +83,7 @@ def run_nightly() -> int:
             shop_id,
             job_id=f"reconcile-{shop_id}",
             coalesce=True,
-            retry=RETRY,
+            retry=NIGHTLY_RETRY,
         )
     if get_redis() is not None:
         register_periodic_jobs(datetime.now(UTC) + timedelta(minutes=1))
@@ -92,10 +92,10 @@ def run_nightly() -> int:
 
 def reconcile_and_retrain(shop_id: int) -> None:
     """The nightly job for one shop: repair missed webhooks, then retrain on the result."""
-    from posai_app.ingest import jobs
+    from posai_app.ingest import sync
 
-    result = jobs.reconcile_shop(shop_id)
+    result = sync.reconcile_shop(shop_id)
     if result.get("continued"):
         return  # the continuation (reconcile_shop) finishes the repair; the next night retrains
     if not any(isinstance(r, dict) and r.get("skipped") for r in result.values()):
-        jobs.enqueue_training(shop_id, "nightly")
+        sync.enqueue_training(shop_id, "nightly")

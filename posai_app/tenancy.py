@@ -1,32 +1,33 @@
 """The one way to read merchant data: every query is filtered by shop_id.
 
-Every table but `shops` carries `shop_id` through `ShopOwned`. Reads go through
-`select_for_shop` / `get_for_shop_or_404`; a shop's rows are removed in one
-transaction by `delete_shop_data`.
+Every table but `shops` carries `shop_id` (models.ShopOwned). Reads of shop-owned rows go
+through `select_for_shop` / `get_for_shop_or_404`, writes through `update_for_shop` /
+`delete_for_shop`: the shop filter is never written by hand.
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
 from posai_app.errors import NotFound
 from posai_app.extensions import db
 
 
-class ShopOwned:
-    """Mixin: a non-null, indexed shop_id FK that cascades on delete."""
+def of_shop(model, shop_id: int) -> sa.ColumnElement[bool]:
+    """The criterion "this row belongs to the shop", for a model, an alias or a Core table.
 
-    @declared_attr
-    def shop_id(cls) -> Mapped[int]:  # noqa: N805
-        return mapped_column(sa.ForeignKey("shops.id", ondelete="CASCADE"), nullable=False, index=True)
-
-
-def select_for_shop(model, shop_id: int) -> sa.Select:
-    """SELECT model rows belonging to one shop (add further filters to the result)."""
-    if not isinstance(shop_id, int):
+    The one place a shop filter is written: every query of shop-owned rows uses it, directly
+    or through the helpers below (a test fails on a hand-written `shop_id ==` elsewhere).
+    """
+    if not isinstance(shop_id, int) or isinstance(shop_id, bool):
         raise TypeError("shop_id must be an int")
-    return sa.select(model).where(model.shop_id == shop_id)
+    column = model.c.shop_id if isinstance(model, sa.Table) else model.shop_id
+    return column == shop_id
+
+
+def select_for_shop(model, shop_id: int, *columns) -> sa.Select:
+    """SELECT one shop's rows of `model` (or only `columns` of them); add further filters to it."""
+    return sa.select(*(columns or (model,))).where(of_shop(model, shop_id))
 
 
 def get_for_shop_or_404(model, object_id: int, shop_id: int):
@@ -37,28 +38,11 @@ def get_for_shop_or_404(model, object_id: int, shop_id: int):
     return row
 
 
-def shop_owned_models() -> list[type]:
-    """Every mapped model that carries shop_id, children first (safe delete order)."""
-    from posai_app import models  # noqa: F401  (registers every model)
-
-    owned = [m.class_ for m in db.Model.registry.mappers if issubclass(m.class_, ShopOwned)]
-    return sorted(owned, key=lambda m: m.__tablename__)
+def update_for_shop(model, shop_id: int) -> sa.Update:
+    """UPDATE of one shop's rows of `model` (add .where(...) and .values(...))."""
+    return sa.update(model).where(of_shop(model, shop_id))
 
 
-def delete_shop_data(shop_id: int, *, keep_shop: bool = False) -> dict[str, int]:
-    """Delete every row of one shop in the current transaction; the caller commits.
-
-    Explicit deletes (not only ON DELETE CASCADE) so SQLite without foreign keys
-    and tables added later are covered too. Returns the row counts removed.
-    """
-    from posai_app.cache_signals import touch
-    from posai_app.models import Shop
-
-    touch(shop_id)  # every cached view of this shop is stale once this commits
-    removed: dict[str, int] = {}
-    for model in shop_owned_models():
-        result = db.session.execute(sa.delete(model).where(model.shop_id == shop_id))
-        removed[model.__tablename__] = result.rowcount or 0
-    if not keep_shop:
-        db.session.execute(sa.delete(Shop).where(Shop.id == shop_id))
-    return removed
+def delete_for_shop(model, shop_id: int) -> sa.Delete:
+    """DELETE of one shop's rows of `model` (add .where(...) to narrow it)."""
+    return sa.delete(model).where(of_shop(model, shop_id))

@@ -18,6 +18,9 @@ import sqlalchemy as sa
 
 from tests.helpers import TEST_SETTINGS, make_session_token
 
+# Fixture modules every test package may use (instead of re-importing fixtures with `noqa`).
+pytest_plugins = ["tests.fakeshopify.fixtures"]
+
 _BACKENDS: dict[str, str | None] = {}
 
 

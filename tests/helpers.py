@@ -23,6 +23,8 @@ TEST_SETTINGS: dict[str, Any] = {
     "POSAI_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
     "APP_URL": "https://posai.test",
     "POSAI_ENV": "test",
+    "INLINE_JOBS_IN_BACKGROUND": False,  # inline jobs run inside the request: tests see their effect at once
+    "SERVING_CACHE_CHECK_INTERVAL": 0.0,  # a change is seen by the next request, not 0.25 s later
 }
 
 
@@ -45,3 +47,25 @@ def make_session_token(
     payload.update(claims)
     payload = {k: v for k, v in payload.items() if v is not None}
     return jwt.encode(payload, secret or config["SHOPIFY_API_SECRET"], algorithm="HS256")
+
+
+def fail_after_batches(count: int, error: BaseException | type[BaseException], resource: str = "orders"):
+    """An `on_progress` for sync_shop that raises `error` once `count` bulk batches are committed.
+
+    Simulates a worker killed (or a budget spent) right after a commit: the sync reports
+    after every commit, and a bulk batch is the report whose cursor counts new parents.
+    """
+    from posai_app.ingest.sync import load_cursor
+
+    seen: set[int] = set()
+
+    def report(state) -> None:
+        if state.resource != resource:
+            return
+        groups = load_cursor(state).get("groups") or 0
+        if groups and groups not in seen:
+            seen.add(groups)
+            if len(seen) == count:
+                raise error
+
+    return report

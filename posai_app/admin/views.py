@@ -12,15 +12,32 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Response, current_app, jsonify, make_response, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 
-from posai_app.admin import bp, services
+from posai_app import inputs
+from posai_app.admin import services
 from posai_app.admin.charts import bar_chart, trend_chart
 from posai_app.admin.demo import demo_enabled, demo_shop, demo_token_ttl, mint_demo_session_token
 from posai_app.auth.decorators import current_shop_id, fresh_token_may_cure, shop_required
 from posai_app.auth.domains import is_valid_shop_domain
 from posai_app.errors import NotFound, Unauthorized, ValidationFailed
 from posai_app.extensions import db
+from posai_app.ingest import catalog, summary
+from posai_app.shops import lifecycle
+from posai_app.shops import settings as shop_settings
+from posai_app.training import report as training_report
+
+bp = Blueprint("admin", __name__)
 
 REPORT_CHANGED = "report-changed"
 SETTINGS_CHANGED = "settings-changed"
@@ -110,7 +127,7 @@ def session_token_bounce():
 
 @shop_required
 def _embedded_index():
-    shop = services.get_shop(current_shop_id())
+    shop = lifecycle.get_shop(current_shop_id())
     return _render_index(shop.id, shop.domain, demo_token=None)
 
 
@@ -118,9 +135,9 @@ def _render_index(shop_id: int, shop_domain: str, demo_token: str | None):
     context = {
         **_report_context(shop_id),
         # A big history takes a moment to count: the page then loads that card on its own.
-        "summary": services.data_summary(shop_id, cached_only=True),
+        "summary": summary.data_summary(shop_id, cached_only=True),
         "pairs": services.top_pairs(shop_id),
-        "settings": services.current_settings(shop_id),
+        "settings": shop_settings.current_settings(shop_id),
         **_status_context(shop_id),
         "shop_domain": shop_domain,
         "demo_token": demo_token,
@@ -148,11 +165,11 @@ def demo_token():
 
 
 def _report_context(shop_id: int) -> dict[str, Any]:
-    report = services.evaluation_report(shop_id)
-    history = services.run_history(shop_id)
+    report = training_report.evaluation_report(shop_id)
+    history = training_report.run_history(shop_id)
     k = report["k"] if report else 2
     return {
-        "live": services.live_config(shop_id),
+        "live": training_report.live_config(shop_id),
         "report": report,
         "history": history,
         "bar_chart": bar_chart(report["rows"], k=k) if report else "",
@@ -169,7 +186,7 @@ def show_report():
 @bp.get("/app/summary")
 @shop_required
 def show_summary():
-    return render_template("admin/_summary.html", summary=services.data_summary(current_shop_id()))
+    return render_template("admin/_summary.html", summary=summary.data_summary(current_shop_id()))
 
 
 @bp.get("/app/pairs")
@@ -233,7 +250,7 @@ def show_status():
 @shop_required
 def retrain():
     shop_id = current_shop_id()
-    before = services.max_run_id(shop_id)
+    before = training_report.max_run_id(shop_id)
     since = time.time()
     outcome = services.request_training(shop_id)
     db.session.commit()
@@ -274,9 +291,9 @@ def search_products():
     query = request.args.get("q", "")
     shop_id = current_shop_id()
     if purpose == "preview":
-        results = services.search_variants(shop_id, query)
+        results = catalog.search_variants(shop_id, query)
     else:
-        results = services.search_products(shop_id, query)
+        results = catalog.search_products(shop_id, query)
     return render_template("admin/_search_results.html", results=results, purpose=purpose, query=query)
 
 
@@ -284,14 +301,14 @@ def search_products():
 @shop_required
 def preview():
     shop_id = current_shop_id()
-    cart = services.parse_ids(request.form.getlist("variant_id"), "variant_id")
-    add = services.parse_ids(request.form.getlist("add"), "add")
-    remove = set(services.parse_ids(request.form.getlist("remove"), "remove"))
+    cart = inputs.parse_ids(request.form.getlist("variant_id"), "variant_id")
+    add = inputs.parse_ids(request.form.getlist("add"), "add")
+    remove = set(inputs.parse_ids(request.form.getlist("remove"), "remove"))
     cart = [v for v in cart + [a for a in add if a not in cart] if v not in remove]
     if len(cart) > 100:
         raise ValidationFailed("A preview cart holds at most 100 items", details={"variant_id": len(cart)})
     explain = request.form.get("explain") in ("1", "on", "true")
-    items = services.variants_by_ids(shop_id, cart)
+    items = catalog.variants_by_ids(shop_id, cart)
     result = services.preview(shop_id, [i["variant_id"] for i in items], explain=explain) if items else None
     return render_template("admin/_preview.html", cart=items, result=result, explain=explain)
 
@@ -301,17 +318,17 @@ def preview():
 
 def _limits() -> dict[str, int]:
     return {
-        "limit_min": services.LIMIT_MIN,
-        "limit_max": services.LIMIT_MAX,
-        "interval_min": services.RETRAIN_INTERVAL_MIN,
-        "interval_max": services.RETRAIN_INTERVAL_MAX,
+        "limit_min": shop_settings.LIMIT_MIN,
+        "limit_max": shop_settings.LIMIT_MAX,
+        "interval_min": shop_settings.RETRAIN_INTERVAL_MIN,
+        "interval_max": shop_settings.RETRAIN_INTERVAL_MAX,
     }
 
 
 @bp.get("/app/settings")
 @shop_required
 def show_settings():
-    settings = services.current_settings(current_shop_id())
+    settings = shop_settings.current_settings(current_shop_id())
     return render_template("admin/_settings.html", settings=settings, limits=_limits(), errors={})
 
 
@@ -320,11 +337,11 @@ def show_settings():
 def update_settings():
     shop_id = current_shop_id()
     try:
-        settings = services.update_settings(shop_id, request.form.to_dict())
+        settings = shop_settings.update_settings(shop_id, request.form.to_dict())
     except ValidationFailed as exc:
         db.session.rollback()
         # Re-show what the merchant typed next to the messages; htmx swaps this 422 (see base.html).
-        typed = {**services.current_settings(shop_id), **request.form.to_dict()}
+        typed = {**shop_settings.current_settings(shop_id), **request.form.to_dict()}
         typed["bestseller_fallback"] = request.form.get("bestseller_fallback") in ("1", "on", "true", "yes")
         body = render_template(
             "admin/_settings.html", settings=typed, limits=_limits(), errors=exc.details or {}, message=None
@@ -343,7 +360,7 @@ def update_settings():
 def _exclusions_response(
     shop_id: int, message: str | None = None, error: str | None = None, status: int = 200
 ):
-    settings = services.current_settings(shop_id)
+    settings = shop_settings.current_settings(shop_id)
     response = make_response(
         render_template("admin/_exclusions.html", settings=settings, message=message, error=error), status
     )
@@ -353,7 +370,7 @@ def _exclusions_response(
 
 
 def _one_product_id() -> int:
-    ids = services.parse_ids(request.form.getlist("product_id"), "product_id")
+    ids = inputs.parse_ids(request.form.getlist("product_id"), "product_id")
     if len(ids) != 1:
         raise ValidationFailed("Pick exactly one product", details={"product_id": len(ids)})
     return ids[0]
@@ -365,7 +382,7 @@ def add_exclusion():
     shop_id = current_shop_id()
     try:
         product_id = _one_product_id()
-        services.add_excluded_product(shop_id, product_id)
+        shop_settings.add_excluded_product(shop_id, product_id)
     except ValidationFailed as exc:
         db.session.rollback()
         return _exclusions_response(shop_id, error=exc.message, status=422)
@@ -381,6 +398,6 @@ def remove_exclusion():
         product_id = _one_product_id()
     except ValidationFailed as exc:
         return _exclusions_response(shop_id, error=exc.message, status=422)
-    services.remove_excluded_product(shop_id, product_id)
+    shop_settings.remove_excluded_product(shop_id, product_id)
     db.session.commit()
     return _exclusions_response(shop_id, message="Product can be recommended again.")

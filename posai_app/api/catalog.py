@@ -18,6 +18,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from posai_app.cache_signals import shop_cache
 from posai_app.extensions import db
 from posai_app.models import ProductVariant
+from posai_app.tenancy import of_shop
 
 MAX_CACHED_SHOPS = 256
 MAX_ROWS_PER_SHOP = 200_000
@@ -61,7 +62,7 @@ def _query(shop_id: int, ids: list[int]) -> dict[int, VariantInfo]:
         match = _VARIANTS.c.variant_id == sa.any_(sa.bindparam("ids", ids, type_=ARRAY(sa.BigInteger)))
     else:
         match = _VARIANTS.c.variant_id.in_(ids)
-    rows = db.session.connection().execute(sa.select(*_COLUMNS).where(_VARIANTS.c.shop_id == shop_id, match))
+    rows = db.session.connection().execute(sa.select(*_COLUMNS).where(of_shop(_VARIANTS, shop_id), match))
     return {
         r.variant_id: VariantInfo(
             r.variant_id,

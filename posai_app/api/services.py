@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 
 from posai_app.api.catalog import VariantInfo, catalog_rows
 from posai_app.api.serving import serving_state
-from posai_app.auth.shop_cache import shop_snapshot
+from posai_app.shops.snapshot import shop_snapshot
 
 # How many ranked candidates to consider per requested item before giving up on the model.
 CANDIDATES_PER_SLOT = 10

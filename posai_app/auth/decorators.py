@@ -16,12 +16,13 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from flask import current_app, g, request
 
-from posai_app.auth import services, tokens
+from posai_app.auth import tokens
 from posai_app.auth.session_token import SessionTokenError, verify_session_token
-from posai_app.auth.shop_cache import snapshot_for_domain, token_usable
 from posai_app.errors import Unauthorized
 from posai_app.extensions import db
 from posai_app.models import Shop
+from posai_app.shops.lifecycle import install_shop
+from posai_app.shops.snapshot import snapshot_for_domain, token_usable
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +112,7 @@ def _install_by_token_exchange(shop_domain: str, token: str) -> Shop:
                     "This shop has uninstalled the app", details={"reason": "uninstalled"}
                 ) from None
             raise
-        return services.install_shop(shop_domain, token_response)
+        return install_shop(shop_domain, token_response)
 
 
 def shop_required(view: F) -> F:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flask import Response, g, request
 
-from posai_app.auth import bp
 from posai_app.auth.domains import is_valid_shop_domain
 
 FALLBACK_ANCESTORS = "https://admin.shopify.com https://*.myshopify.com"
@@ -17,7 +16,6 @@ def frame_ancestors(shop_domain: str | None) -> str:
     return FALLBACK_ANCESTORS
 
 
-@bp.after_app_request
 def set_frame_ancestors(response: Response) -> Response:
     # The verified shop when @shop_required ran; else the `shop` query Shopify adds when it
     # loads an embedded page (only ever used to narrow framing, never to pick data).

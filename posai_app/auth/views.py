@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from flask import current_app, redirect, request
+from flask import Blueprint, current_app, redirect, request
 
-from posai_app.auth import bp, oauth, services
+from posai_app.auth import oauth
+from posai_app.auth.headers import set_frame_ancestors
+from posai_app.shops.lifecycle import install_shop
+
+bp = Blueprint("auth", __name__)
+bp.after_app_request(set_frame_ancestors)  # every response: only the shop's admin may frame us
 
 _COOKIE_PATH = "/auth"
 
@@ -39,7 +44,7 @@ def finish_install():
     if not code:
         raise oauth.AuthorizationCodeRejected("The callback carries no authorization code")
     token_response = oauth.exchange_authorization_code(shop_domain, code)
-    services.install_shop(shop_domain, token_response)
+    install_shop(shop_domain, token_response)
     response = redirect(oauth.embedded_app_url(shop_domain, request.args.get("host")))
     response.headers["Cache-Control"] = "no-store"
     response.delete_cookie(oauth.STATE_COOKIE, path=_COOKIE_PATH)

@@ -13,6 +13,8 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from posai_app.tenancy import of_shop
+
 # Long enough for a training run started from the page while jobs run inline (no REDIS_URL).
 DEMO_GUNICORN_TIMEOUT = "600"
 
@@ -34,9 +36,9 @@ def demo(reset: bool, no_serve: bool, port: int, orders_path: str | None) -> Non
     from flask_migrate import upgrade
 
     from posai_app.demo.importer import ensure_demo_shop, import_history, reset_demo_shop
+    from posai_app.demo.payloads import DATA_PATH
     from posai_app.demo.tryout import describe_tryout
-    from posai_app.ingest.services import count_rows
-    from posai_app.ingest.shopify_shape import DATA_PATH
+    from posai_app.ingest.summary import count_rows
     from posai_app.progress import PhaseBars
     from posai_app.training.jobs import train_shop
 
@@ -78,12 +80,10 @@ def _is_trained(shop_id: int) -> bool:
     import sqlalchemy as sa
 
     from posai_app.extensions import db
-    from posai_app.models import RecommenderConfig
+    from posai_app.models import ModelStatus, RecommenderConfig
 
-    status = db.session.scalar(
-        sa.select(RecommenderConfig.status).where(RecommenderConfig.shop_id == shop_id)
-    )
-    return status in ("trained", "insufficient_data")
+    status = db.session.scalar(sa.select(RecommenderConfig.status).where(of_shop(RecommenderConfig, shop_id)))
+    return status in (ModelStatus.TRAINED, ModelStatus.INSUFFICIENT_DATA)
 
 
 def _backend_summary(config) -> str:

@@ -8,12 +8,14 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 
 from posai_app.demo import DEMO_SHOP_DOMAIN
+from posai_app.demo.payloads import DATA_PATH, iter_order_payloads, product_payloads, read_rows
 from posai_app.extensions import db
-from posai_app.ingest import services
+from posai_app.ingest.orders import upsert_orders
 from posai_app.ingest.parse import order_from_rest, product_from_rest
-from posai_app.ingest.shopify_shape import DATA_PATH, iter_order_payloads, product_payloads, read_rows
+from posai_app.ingest.products import upsert_products
+from posai_app.ingest.upserts import UpsertResult
 from posai_app.models import Shop
-from posai_app.tenancy import delete_shop_data
+from posai_app.shops.lifecycle import delete_shop_data
 
 Progress = Callable[[str, int, int | None], None]
 
@@ -54,24 +56,24 @@ def import_history(shop_id: int, path: str = DATA_PATH, progress: Progress | Non
     products = [product_from_rest(p) for p in product_payloads(read_rows(path))]
     done = [0]
 
-    def products_batch(result: services.UpsertResult) -> None:
+    def products_batch(result: UpsertResult) -> None:
         db.session.commit()
         done[0] += result.products
         if progress:
             progress("products", done[0], len(products))
 
-    product_result = services.upsert_products(shop_id, products, on_batch=products_batch)
+    product_result = upsert_products(shop_id, products, on_batch=products_batch)
     db.session.commit()
     order_count = sum(1 for _ in iter_order_payloads(path)) if progress else None
     done[0] = 0
 
-    def orders_batch(result: services.UpsertResult) -> None:
+    def orders_batch(result: UpsertResult) -> None:
         db.session.commit()  # a crash mid-import leaves whole batches, resumable by re-running
         done[0] += result.orders
         if progress:
             progress("orders", done[0], order_count)
 
-    order_result = services.upsert_orders(
+    order_result = upsert_orders(
         shop_id, (order_from_rest(o) for o in iter_order_payloads(path)), on_batch=orders_batch
     )
     db.session.commit()

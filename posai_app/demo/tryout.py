@@ -11,6 +11,7 @@ from flask import current_app
 from posai_app.demo import DEMO_SHOP_DOMAIN
 from posai_app.extensions import db
 from posai_app.models import OrderLineItem, ProductVariant
+from posai_app.tenancy import of_shop
 
 CURL_TOKEN_TTL_SECONDS = 3600
 
@@ -20,7 +21,7 @@ def sample_cart(shop_id: int, size: int = 3, scan_lines: int = 5_000) -> list[in
     sellable = set(
         db.session.scalars(
             sa.select(ProductVariant.variant_id).where(
-                ProductVariant.shop_id == shop_id,
+                of_shop(ProductVariant, shop_id),
                 ProductVariant.status == "active",
                 ProductVariant.deleted_at.is_(None),
                 ProductVariant.is_gift_card.is_(False),
@@ -30,7 +31,7 @@ def sample_cart(shop_id: int, size: int = 3, scan_lines: int = 5_000) -> list[in
     # Newest line items first, through the (shop_id, created_at) index; no aggregation in SQL.
     rows = db.session.execute(
         sa.select(OrderLineItem.order_id, OrderLineItem.variant_id)
-        .where(OrderLineItem.shop_id == shop_id, OrderLineItem.variant_id.is_not(None))
+        .where(of_shop(OrderLineItem, shop_id), OrderLineItem.variant_id.is_not(None))
         .order_by(OrderLineItem.created_at.desc(), OrderLineItem.order_id.desc(), OrderLineItem.line_item_id)
         .limit(scan_lines)
     ).all()
@@ -73,7 +74,7 @@ def describe_tryout(shop_id: int, port: int) -> str:
         v.variant_id: v.product_title
         for v in db.session.scalars(
             sa.select(ProductVariant).where(
-                ProductVariant.shop_id == shop_id, ProductVariant.variant_id.in_(cart)
+                of_shop(ProductVariant, shop_id), ProductVariant.variant_id.in_(cart)
             )
         )
     }

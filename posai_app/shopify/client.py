@@ -361,15 +361,9 @@ def client_for_shop(shop_id: int) -> AdminClient:
 
 
 def _token_functions(shop) -> tuple[str, Callable[[str], str] | None]:
+    from posai_app.auth.tokens import get_access_token, refresh_access_token
+
     shop_id = shop.id
-    try:
-        from posai_app.auth.tokens import get_access_token, refresh_access_token
-    except ModuleNotFoundError as exc:  # the auth module is optional until it lands
-        if not (exc.name or "").startswith("posai_app.auth"):
-            raise
-        if not shop.access_token:
-            raise ShopifyAuthError(f"{shop.domain}: no access token stored") from None
-        return shop.access_token, None
 
     def refresh(stale: str) -> str:
         return refresh_access_token(shop_id, stale)

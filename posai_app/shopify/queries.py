@@ -149,7 +149,7 @@ class Document:
     bulk: bool = False
 
 
-_SEARCH = "updated_at:>='2026-01-01T00:00:00Z'"  # the shape of the catch-up filter (ingest.jobs)
+_SEARCH = "updated_at:>='2026-01-01T00:00:00Z'"  # the shape of the catch-up filter (ingest.sync)
 _ID = {
     "product": "gid://shopify/Product/1",
     "order": "gid://shopify/Order/1",

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from posai_app.extensions import db
 from posai_app.models import OrderLineItem, ProductVariant
 from posai_app.reco import Order
+from posai_app.tenancy import of_shop
 
 if TYPE_CHECKING:
     import numpy as np
@@ -42,13 +43,13 @@ def trainable_line_items(shop_id: int, *columns) -> sa.Select:
     Selects `columns` (default: order id, created_at, variant id) in basket order.
     """
     gift_cards = sa.select(ProductVariant.variant_id).where(
-        ProductVariant.shop_id == shop_id, ProductVariant.is_gift_card.is_(True)
+        of_shop(ProductVariant, shop_id), ProductVariant.is_gift_card.is_(True)
     )
     columns = columns or (OrderLineItem.order_id, OrderLineItem.created_at, OrderLineItem.variant_id)
     return (
         sa.select(*columns)
         .where(
-            OrderLineItem.shop_id == shop_id,
+            of_shop(OrderLineItem, shop_id),
             OrderLineItem.variant_id.is_not(None),
             OrderLineItem.is_custom_sale.is_(False),
             OrderLineItem.cancelled_at.is_(None),

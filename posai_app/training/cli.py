@@ -14,7 +14,7 @@ def train(shop_domain: str) -> None:
     import sqlalchemy as sa
 
     from posai_app.extensions import db
-    from posai_app.models import EvaluationRun, Shop
+    from posai_app.models import EvaluationRun, RunStatus, Shop
     from posai_app.progress import PhaseBars
     from posai_app.training.jobs import train_shop
     from posai_app.training.report import format_report
@@ -27,8 +27,8 @@ def train(shop_domain: str) -> None:
         run_id = train_shop(shop.id, "cli", progress=progress)
     run = db.session.get(EvaluationRun, run_id)
     click.echo(format_report(run))
-    if run.status != "succeeded":
-        raise SystemExit(1 if run.status == "failed" else 0)
+    if run.status != RunStatus.SUCCEEDED:
+        raise SystemExit(1 if run.status == RunStatus.FAILED else 0)
 
 
 commands = [train]

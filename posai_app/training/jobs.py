@@ -18,7 +18,16 @@ from flask import current_app
 
 from posai_app.cache_signals import touch
 from posai_app.extensions import db
-from posai_app.models import EvaluationRun, RecommenderConfig, Shop, VariantNeighbor, VariantStat, utcnow
+from posai_app.models import (
+    EvaluationRun,
+    ModelStatus,
+    RecommenderConfig,
+    RunStatus,
+    Shop,
+    VariantNeighbor,
+    VariantStat,
+    utcnow,
+)
 from posai_app.training import services as training_services
 from posai_app.training.baskets import load_history, order_counts, recent_counts
 from posai_app.training.index_rows import insert_neighbors, insert_stats
@@ -44,7 +53,7 @@ def train_shop(
     config = _config_for(shop_id)
     run = EvaluationRun(
         shop_id=shop_id,
-        status="running",
+        status=RunStatus.RUNNING,
         trigger=trigger,
         k=config.k,
         progress={"phase": "loading", "done": 0, "total": 0},
@@ -112,7 +121,7 @@ def _heartbeat(run_id: int) -> Iterator[None]:
 def _config_for(shop_id: int) -> RecommenderConfig:
     config = db.session.scalar(sa.select(RecommenderConfig).where(RecommenderConfig.shop_id == shop_id))
     if config is None:
-        config = RecommenderConfig(shop_id=shop_id, k=2, model_version=0, status="untrained")
+        config = RecommenderConfig(shop_id=shop_id, k=2, model_version=0, status=ModelStatus.UNTRAINED)
         db.session.add(config)
         db.session.flush()
     return config
@@ -153,10 +162,10 @@ def _publish(shop_id: int, run_id: int, result, recent: dict[str, int], seconds:
     config.trained_at = datetime.now(UTC)
     config.model_version = (config.model_version or 0) + 1
     config.train_orders = int(result.train_orders)
-    config.status = "trained"
+    config.status = ModelStatus.TRAINED
     config.status_message = None
     run = db.session.get(EvaluationRun, run_id)
-    run.status = "succeeded"
+    run.status = RunStatus.SUCCEEDED
     run.finished_at = datetime.now(UTC)
     run.train_orders = report.get("trainOrders")
     run.evaluated_orders = report.get("evaluatedOrders")
@@ -177,13 +186,13 @@ def _publish_insufficient(shop_id: int, run_id: int, history, seconds: float) ->
     db.session.execute(sa.delete(VariantStat).where(VariantStat.shop_id == shop_id))
     insert_stats(shop_id, counts, recent)
     config = _config_for(shop_id)
-    config.status = "insufficient_data"
+    config.status = ModelStatus.INSUFFICIENT_DATA
     config.status_message = INSUFFICIENT_MESSAGE
     config.metric = None
     config.trained_at = datetime.now(UTC)
     config.model_version = (config.model_version or 0) + 1
     run = db.session.get(EvaluationRun, run_id)
-    run.status = "insufficient_data"
+    run.status = RunStatus.INSUFFICIENT_DATA
     run.error = INSUFFICIENT_MESSAGE
     run.train_orders = history.n_orders
     run.evaluated_orders = 0
@@ -198,7 +207,7 @@ def _mark_failed(run_id: int, exc: Exception, seconds: float) -> None:
         sa.update(EvaluationRun)
         .where(EvaluationRun.id == run_id)
         .values(
-            status="failed",
+            status=RunStatus.FAILED,
             error=f"{exc.__class__.__name__}: {exc}"[:2000],
             finished_at=datetime.now(UTC),
             duration_seconds=seconds,

@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 
 from posai_app.extensions import db
-from posai_app.models import EvaluationRun, aware
+from posai_app.models import EvaluationRun, RunStatus, aware
 from posai_app.queue import enqueue
+from posai_app.tenancy import of_shop
 
 TRAIN_JOB = "posai_app.training.jobs.train_shop"
 HEARTBEAT_SECONDS = 10.0  # how often a running train job writes `heartbeat_at`
@@ -29,14 +30,16 @@ def last_sign_of_life(run: EvaluationRun) -> datetime | None:
 def run_is_alive(run: EvaluationRun, now: datetime | None = None) -> bool:
     """A running run whose job still reports (its heartbeat, or its start, within DEAD_AFTER)."""
     seen = last_sign_of_life(run)
-    return run.status == "running" and (seen is None or (now or datetime.now(UTC)) - seen < DEAD_AFTER)
+    return run.status == RunStatus.RUNNING and (
+        seen is None or (now or datetime.now(UTC)) - seen < DEAD_AFTER
+    )
 
 
 def running_run(shop_id: int) -> EvaluationRun | None:
     """The shop's live in-progress run, if any; runs whose worker died are marked failed first."""
     runs = db.session.scalars(
         sa.select(EvaluationRun)
-        .where(EvaluationRun.shop_id == shop_id, EvaluationRun.status == "running")
+        .where(of_shop(EvaluationRun, shop_id), EvaluationRun.status == RunStatus.RUNNING)
         .order_by(EvaluationRun.started_at.desc())
     ).all()
     now = datetime.now(UTC)
@@ -45,7 +48,7 @@ def running_run(shop_id: int) -> EvaluationRun | None:
         if run_is_alive(run, now):
             alive = alive or run
             continue
-        run.status = "failed"
+        run.status = RunStatus.FAILED
         run.error = DIED.format(seconds=DEAD_AFTER.total_seconds())
         run.finished_at = now
     if len(runs) > (1 if alive else 0):

@@ -9,6 +9,8 @@ import sqlalchemy as sa
 from posai_app.extensions import db
 from posai_app.models import EvaluationRun, Shop, aware
 from posai_app.queue import get_queue, get_redis
+from posai_app.shops.settings import shop_setting
+from posai_app.tenancy import of_shop
 from posai_app.training.services import TRAIN_JOB, request_training, train_job_id
 
 
@@ -22,11 +24,11 @@ def request_debounced_retrain(shop_id: int) -> str:
     shop = db.session.get(Shop, shop_id)
     if shop is None:
         return "no_shop"
-    interval = timedelta(minutes=max(1, int(shop.setting("retrain_interval_minutes"))))
+    interval = timedelta(minutes=max(1, int(shop_setting(shop, "retrain_interval_minutes"))))
     redis = get_redis()
     if redis is None:
         last = db.session.scalar(
-            sa.select(sa.func.max(EvaluationRun.started_at)).where(EvaluationRun.shop_id == shop_id)
+            sa.select(sa.func.max(EvaluationRun.started_at)).where(of_shop(EvaluationRun, shop_id))
         )
         if last is not None and aware(last) > datetime.now(UTC) - interval:
             return "debounced"

@@ -1,7 +1,7 @@
 """POST /webhooks: verify the HMAC, record the delivery (dedupe), enqueue the work, answer 200.
 
 Shopify waits at most 5 s and retries on anything but 2xx, so this view does no work
-itself: the job `posai_app.ingest.jobs.process_webhook` applies the payload.
+itself: the job `posai_app.webhooks.handlers.process_webhook` applies the payload.
 """
 
 from __future__ import annotations
@@ -9,22 +9,22 @@ from __future__ import annotations
 import logging
 
 import sqlalchemy as sa
-from flask import Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 
 from posai_app.errors import BadRequest, error_response
-from posai_app.extensions import db
+from posai_app.extensions import db, insert
 from posai_app.inputs import parse_json
 from posai_app.models import Shop, WebhookDelivery, utcnow
-from posai_app.queue import enqueue
-from posai_app.webhooks import bp
-from posai_app.webhooks.topics import COMPLIANCE_TOPICS, HANDLED_TOPICS
+from posai_app.queue import RETRY, enqueue
+from posai_app.webhooks.handlers import PROCESS_JOB, TOPICS
 from posai_app.webhooks.verify import verify_hmac
 
 log = logging.getLogger(__name__)
 
+bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
+
 # Orders with many line items make large bodies; the app-wide request limit is smaller.
 MAX_WEBHOOK_BYTES = 25 * 1024 * 1024
-RETRY = (3, [10, 60, 300])
 
 
 @bp.before_request
@@ -49,14 +49,14 @@ def receive_webhook():
     payload = parse_json(body, what="Webhook body")
     if not isinstance(payload, dict):
         raise BadRequest("Webhook body must be a JSON object")
-    if topic not in HANDLED_TOPICS:
+    if topic not in TOPICS:
         log.info("webhook %s: unhandled topic %s from %s acknowledged", webhook_id, topic, shop_domain)
         return _ack("ignored")
     shop = db.session.scalar(sa.select(Shop).where(Shop.domain == shop_domain))
     if shop is None:
         log.info("webhook %s: %s for unknown shop %s acknowledged", webhook_id, topic, shop_domain)
         return _ack("unknown_shop")
-    if not shop.is_installed and topic not in COMPLIANCE_TOPICS:
+    if not shop.is_installed and not TOPICS[topic].compliance:
         return _ack("not_installed")
     delivery_id = _record_delivery(shop.id, webhook_id, topic)
     if delivery_id is None:
@@ -64,7 +64,7 @@ def receive_webhook():
     try:
         enqueue(
             "high",
-            "posai_app.ingest.jobs.process_webhook",
+            PROCESS_JOB,
             shop.id,
             delivery_id,
             topic,
@@ -85,10 +85,6 @@ def receive_webhook():
 
 def _record_delivery(shop_id: int, webhook_id: str, topic: str) -> int | None:
     """Insert the delivery; None if this webhook id was already recorded (a redelivery)."""
-    if db.engine.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
     stmt = (
         insert(WebhookDelivery)
         .values(

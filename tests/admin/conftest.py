@@ -9,14 +9,15 @@ from tests.admin import shopdata
 
 
 @pytest.fixture(autouse=True)
-def _fresh_serving_cache():
+def _fresh_serving_cache(app):
     """The admin page caches per shop id in-process; ids restart between tests."""
-    from posai_app.admin.services import clear_caches, wait_for_background_jobs
+    from posai_app.cache_signals import forget
+    from posai_app.queue import wait_for_inline_jobs
 
-    clear_caches()
+    forget(app=app)
     yield
-    wait_for_background_jobs()  # no job thread may outlive its test's data
-    clear_caches()
+    wait_for_inline_jobs()  # no job thread may outlive its test's data
+    forget(app=app)
 
 
 @pytest.fixture

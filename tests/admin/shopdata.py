@@ -5,22 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-import pytest
-
 from posai_app.extensions import db
 from posai_app.models import EvaluationRun, OrderLineItem, ProductVariant, SyncState
-
-
-def engine_available() -> bool:
-    """The recommender engine (posai_app.reco, issue 3) is importable: training and serving work."""
-    try:
-        from posai_app.reco import NeighborIndex, train  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-requires_engine = pytest.mark.skipif(not engine_available(), reason="posai_app.reco engine not in this build")
 
 # variant_id: (product_id, product title, variant title, inventory, status)
 CATALOG = {

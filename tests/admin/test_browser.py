@@ -194,8 +194,6 @@ def test_report_chart_and_settings_in_a_real_browser(app, demo_app, server, brow
 
 
 def test_preview_and_retrain_in_a_real_browser(app, demo_app, server, browser, run_jobs, monkeypatch):
-    if not shopdata.engine_available():
-        pytest.skip("posai_app.reco engine not in this build: preview and retrain need it")
     from playwright.sync_api import expect
 
     shop_id = demo_app.config["_TEST_SHOP_ID"]

@@ -45,7 +45,7 @@ def test_trend_chart_needs_two_runs_and_plots_each():
 
 
 def test_a_blend_has_an_explanation():
-    from posai_app.admin.services import scorer_explanation
+    from posai_app.training.report import scorer_explanation
 
     assert (
         scorer_explanation("ease+ease_decay")

@@ -7,13 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
-from posai_app.admin.services import wait_for_background_jobs
 from posai_app.extensions import db
-from posai_app.ingest.jobs import RETRY, SYNC_JOB_TIMEOUT
+from posai_app.ingest.sync import SYNC_JOB_TIMEOUT
 from posai_app.models import EvaluationRun
+from posai_app.queue import RETRY, wait_for_inline_jobs
 from tests.admin import shopdata
-
-requires_engine = shopdata.requires_engine
 
 
 def _runs(app, shop_id: int) -> list[EvaluationRun]:
@@ -114,7 +112,6 @@ def test_double_clicked_retrain_enqueues_one_job(app, client, stocked_shop, hx, 
     assert "Queued: waiting for a worker" in client.get(poll, headers=hx(stocked_shop)).get_data(as_text=True)
 
 
-@requires_engine
 def test_retrain_then_poll_until_the_new_run_is_shown(app, client, reported_shop, hx, run_jobs):
     before = len(_runs(app, reported_shop.id))
     response = client.post("/app/retrain", headers=hx(reported_shop))
@@ -122,7 +119,7 @@ def test_retrain_then_poll_until_the_new_run_is_shown(app, client, reported_shop
     poll = _poll_url(response.get_data(as_text=True))
     assert poll, "the page follows the requested training"
     run_jobs()  # RQ; without Redis the job runs in a thread of the web process
-    wait_for_background_jobs()
+    wait_for_inline_jobs()
     final = client.get(poll, headers=hx(reported_shop))
     assert final.headers.get("HX-Trigger") == "report-changed"
     runs = _runs(app, reported_shop.id)
@@ -159,11 +156,10 @@ def test_failed_sync_shows_the_reason_and_a_retry(app, client, shop, hx):
 
 def test_resync_enqueues_one_coalesced_sync_job(app, client, shop, hx, monkeypatch):
     calls = []
-    monkeypatch.setattr("posai_app.admin.services._require_job", lambda module, what: None)
-    monkeypatch.setattr("posai_app.ingest.jobs.enqueue", lambda *a, **k: calls.append((a, k)))
+    monkeypatch.setattr("posai_app.ingest.sync.enqueue", lambda *a, **k: calls.append((a, k)))
     response = client.post("/app/resync", headers=hx(shop))
     assert response.status_code == 200
-    wait_for_background_jobs()
+    wait_for_inline_jobs()
     # One job per shop, coalesced by id (without Redis a web-process thread makes the same call).
     expected = {
         "job_id": f"sync-{shop.id}",
@@ -171,7 +167,7 @@ def test_resync_enqueues_one_coalesced_sync_job(app, client, shop, hx, monkeypat
         "job_timeout": SYNC_JOB_TIMEOUT,
         "retry": RETRY,
     }
-    assert calls == [(("ingest", "posai_app.ingest.jobs.sync_shop", shop.id), expected)]
+    assert calls == [(("ingest", "posai_app.ingest.sync.sync_shop", shop.id), expected)]
     html = response.get_data(as_text=True)
     assert "Queued: waiting for a worker to start the sync" in html
     assert "sync_since=" in _poll_url(html)
@@ -179,7 +175,7 @@ def test_resync_enqueues_one_coalesced_sync_job(app, client, shop, hx, monkeypat
 
 def test_resync_while_syncing_starts_nothing_new(app, client, shop, hx, monkeypatch):
     calls = []
-    monkeypatch.setattr("posai_app.ingest.jobs.enqueue", lambda *a, **k: calls.append(a))
+    monkeypatch.setattr("posai_app.ingest.sync.enqueue", lambda *a, **k: calls.append(a))
     with app.app_context():
         shopdata.add_sync(shop.id, "orders", status="running", processed_count=10)
         db.session.commit()
@@ -194,19 +190,11 @@ def test_double_clicked_resync_enqueues_one_job(app, client, shop, hx, requires_
 
     from posai_app.queue import get_redis
 
-    monkeypatch.setattr("posai_app.admin.services._require_job", lambda module, what: None)
     client.post("/app/resync", headers=hx(shop))
     client.post("/app/resync", headers=hx(shop))
     with app.app_context():
         queue = Queue("ingest", connection=get_redis())
         assert queue.job_ids == [f"sync-{shop.id}"]
-
-
-def test_missing_job_feature_is_a_503_not_a_500(client, shop, hx, monkeypatch):
-    monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
-    response = client.post("/app/resync", headers=hx(shop))
-    assert response.status_code == 503
-    assert "not available" in response.get_data(as_text=True)
 
 
 def test_jobs_of_another_shop_are_invisible(app, client, shop, other_shop, hx):
@@ -220,14 +208,13 @@ def test_jobs_of_another_shop_are_invisible(app, client, shop, other_shop, hx):
 
 
 def test_requested_sync_is_followed_until_the_job_has_written(app, client, shop, hx, monkeypatch):
-    monkeypatch.setattr("posai_app.admin.services._require_job", lambda module, what: None)
-    monkeypatch.setattr("posai_app.ingest.jobs.enqueue", lambda *a, **k: None)
+    monkeypatch.setattr("posai_app.ingest.sync.enqueue", lambda *a, **k: None)
     with app.app_context():  # an earlier, resumed sync: started long ago
         day_ago = datetime.now(UTC) - timedelta(days=1)
         shopdata.add_sync(shop.id, "orders", status="failed", started_at=day_ago, updated_at=day_ago)
         db.session.commit()
     poll = _poll_url(client.post("/app/resync", headers=hx(shop)).get_data(as_text=True))
-    wait_for_background_jobs()
+    wait_for_inline_jobs()
     assert "Queued" in client.get(poll, headers=hx(shop)).get_data(as_text=True)
     with app.app_context():
         from posai_app.models import SyncState
@@ -255,17 +242,18 @@ def test_double_clicked_retrain_without_redis_runs_one_job(app, client, shop, hx
 
     calls, release = [], threading.Event()
 
-    def slow_request(shop_id, trigger):
+    def slow_training(shop_id, trigger):
         calls.append((shop_id, trigger))
         release.wait(10)
-        return {"status": "queued", "run_id": None}
 
     monkeypatch.setattr("posai_app.admin.services.get_redis", lambda: None)
-    monkeypatch.setattr("posai_app.training.services.request_training", slow_request)
+    monkeypatch.setattr("posai_app.queue.get_redis", lambda: None)
+    monkeypatch.setattr("posai_app.training.jobs.train_shop", slow_training)
+    monkeypatch.setitem(app.config, "INLINE_JOBS_IN_BACKGROUND", True)  # as in `make demo`
     first = client.post("/app/retrain", headers=hx(shop))
     second = client.post("/app/retrain", headers=hx(shop))
     release.set()
-    wait_for_background_jobs()
+    wait_for_inline_jobs()
     assert first.status_code == second.status_code == 200
     assert "already in progress" in second.get_data(as_text=True)
     assert calls == [(shop.id, "admin")]

@@ -96,7 +96,6 @@ def test_another_shops_product_cannot_be_excluded(app, client, stocked_shop, oth
     assert "excluded_product_ids" not in _settings(app, stocked_shop.id)
 
 
-@shopdata.requires_engine
 def test_settings_are_honoured_by_the_api_immediately(app, client, reported_shop, hx, auth_headers):
     cart = {"cartVariantIds": ["2001"]}
     before = client.post("/api/recommendations", json=cart, headers=auth_headers(reported_shop)).json

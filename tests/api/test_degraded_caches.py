@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 from posai_app import cache_signals
-from posai_app.ingest.services import set_inventory_quantity
+from posai_app.ingest.products import set_inventory_quantity
 from tests.api.test_request_caches import commit_in, counting_statements, recommended
 
 NOTHING_LISTENS = "redis://127.0.0.1:1/0"

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from posai_app import cache_signals
 from posai_app.extensions import db
-from posai_app.ingest.services import delete_product, set_inventory_quantity
+from posai_app.ingest.products import delete_product, set_inventory_quantity
 from posai_app.models import RecommenderConfig, Shop
 from tests.api.conftest import add_catalog, add_index
 
@@ -76,7 +76,7 @@ def test_a_deleted_product_is_never_offered_again(app, client, small_shop, auth_
 
 
 def test_a_settings_change_shows_in_the_next_answer(app, client, small_shop, auth_headers):
-    from posai_app.admin.services import add_excluded_product, update_settings
+    from posai_app.shops.settings import add_excluded_product, update_settings
 
     headers = auth_headers(small_shop)
     response = client.post(URL, json={"cartVariantIds": ["1002"]}, headers=headers)
@@ -118,7 +118,7 @@ def test_a_new_model_version_replaces_the_cached_index(app, client, small_shop, 
 
 
 def test_an_uninstalled_shop_is_refused_at_once(app, client, small_shop, auth_headers):
-    from posai_app.auth.services import uninstall_shop
+    from posai_app.shops.lifecycle import uninstall_shop
 
     headers = auth_headers(small_shop)
     recommended(client, headers, ["1002"])

@@ -1,31 +1,13 @@
-"""Auth fixtures: the fake OAuth server over a real socket, the app pointed at it, recorded enqueues."""
+"""Auth fixtures: recorded enqueues and seeded shops (the fake Shopify's OAuth is `fake_shopify`)."""
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-
-from tests.fakes.oauth_server import FakeShopifyOAuth
-from tests.helpers import TEST_API_KEY, TEST_API_SECRET
-
-
-@pytest.fixture(scope="session")
-def _oauth_server() -> Iterator[FakeShopifyOAuth]:
-    server = FakeShopifyOAuth(api_key=TEST_API_KEY, api_secret=TEST_API_SECRET).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def fake_shopify(_oauth_server, app, monkeypatch) -> FakeShopifyOAuth:
-    """The fake, emptied, with the session app's SHOPIFY_ADMIN_BASE_URL pointing at it."""
-    _oauth_server.reset()
-    monkeypatch.setitem(app.config, "SHOPIFY_ADMIN_BASE_URL", _oauth_server.base_url)
-    return _oauth_server
 
 
 @pytest.fixture
@@ -37,7 +19,7 @@ def enqueued(monkeypatch) -> list[tuple[tuple, dict]]:
         calls.append((args, kwargs))
         return kwargs.get("job_id") or "recorded"
 
-    monkeypatch.setattr("posai_app.ingest.jobs.enqueue", _record)
+    monkeypatch.setattr("posai_app.ingest.sync.enqueue", _record)
     return calls
 
 

@@ -9,9 +9,9 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
-from posai_app.auth.services import install_shop, uninstall_shop
 from posai_app.extensions import db
 from posai_app.models import ProductVariant, Shop
+from posai_app.shops.lifecycle import install_shop, uninstall_shop
 from tests.helpers import make_session_token
 
 DOMAIN = "epsilon-shop.myshopify.com"

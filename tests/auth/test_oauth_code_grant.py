@@ -11,7 +11,8 @@ import pytest
 import sqlalchemy as sa
 
 from posai_app.auth.oauth import STATE_COOKIE, sign_query
-from posai_app.ingest.jobs import RETRY, SYNC_JOB_TIMEOUT
+from posai_app.ingest.sync import SYNC_JOB_TIMEOUT
+from posai_app.queue import RETRY
 from tests.helpers import TEST_API_SECRET, TEST_API_SECRET_OLD
 
 DOMAIN = "gamma-shop.myshopify.com"
@@ -79,7 +80,7 @@ def test_code_grant_installs_the_shop_and_lands_in_the_embedded_app(app, client,
     assert shop.access_token_expires_at is not None and shop.scopes == fake_shopify.scope
     assert enqueued == [
         (
-            ("ingest", "posai_app.ingest.jobs.sync_shop", shop.id),
+            ("ingest", "posai_app.ingest.sync.sync_shop", shop.id),
             {"job_id": f"sync-{shop.id}", "coalesce": True, "job_timeout": SYNC_JOB_TIMEOUT, "retry": RETRY},
         )
     ]

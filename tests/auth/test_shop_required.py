@@ -10,7 +10,8 @@ import sqlalchemy as sa
 
 from posai_app.auth.decorators import current_shop, current_shop_id, shop_required
 from posai_app.errors import RETRY_HEADER
-from posai_app.ingest.jobs import RETRY, SYNC_JOB_TIMEOUT
+from posai_app.ingest.sync import SYNC_JOB_TIMEOUT
+from posai_app.queue import RETRY
 from tests.auth.conftest import random_domain
 from tests.helpers import make_session_token
 
@@ -168,7 +169,7 @@ def test_new_shop_is_installed_by_token_exchange(guarded, fake_shopify, enqueued
     assert 89 * 86400 < refresh_left <= 90 * 86400
     assert enqueued == [
         (
-            ("ingest", "posai_app.ingest.jobs.sync_shop", shop.id),
+            ("ingest", "posai_app.ingest.sync.sync_shop", shop.id),
             {"job_id": f"sync-{shop.id}", "coalesce": True, "job_timeout": SYNC_JOB_TIMEOUT, "retry": RETRY},
         )
     ]
@@ -225,7 +226,7 @@ def test_fetch_whose_token_shopify_refuses_is_a_401_app_bridge_retries(guarded, 
 
 
 def test_shop_that_uninstalled_is_401(guarded, fake_shopify, enqueued):
-    from posai_app.auth.services import uninstall_shop
+    from posai_app.shops.lifecycle import uninstall_shop
 
     domain = random_domain()
     client = guarded.test_client()

@@ -31,11 +31,9 @@ def _subscribed(toml) -> set[str]:
 
 
 def _handled() -> set[str]:
-    from posai_app.webhooks import topics
+    from posai_app.webhooks.handlers import TOPICS
 
-    handled = set(topics.HANDLED_TOPICS)
-    # Compliance topics may be kept in a constant of their own beside HANDLED_TOPICS.
-    return handled | set(getattr(topics, "COMPLIANCE_TOPICS", ()))
+    return set(TOPICS)
 
 
 def test_every_subscribed_topic_is_handled_and_every_handled_topic_is_subscribed(toml):
@@ -117,3 +115,9 @@ def test_every_subscribed_topic_exists_is_current_and_its_scope_is_requested(tom
 def test_stock_tracking_topic_is_subscribed(toml):
     # Product webhooks lost inventory_management in 2024-07; InventoryItem.tracked changes come here.
     assert {"inventory_items/create", "inventory_items/update"} <= _subscribed(toml)
+
+
+def test_the_registry_marks_exactly_the_compliance_topics():
+    from posai_app.webhooks.handlers import TOPICS
+
+    assert {name for name, topic in TOPICS.items() if topic.compliance} == COMPLIANCE_TOPICS

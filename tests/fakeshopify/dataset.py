@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterator
 
-from posai_app.ingest import shopify_shape
+from posai_app.demo import payloads as shopify_shape
 
 ORDERS = 19_773
 LINE_ITEMS = 517_767

@@ -9,7 +9,7 @@ THROTTLED when a request costs more than is available. Bulk operations run and s
 JSONL, grouped (children right after their parent) or, as 2026-01+ does by default,
 ungrouped (each child somewhere after its parent). It can be told to fail or drop requests,
 and signs webhooks the way Shopify does. Data are REST-shaped payloads (see
-posai_app.ingest.shopify_shape); GraphQL answers carry GIDs and string prices like the real API.
+posai_app.demo.payloads); GraphQL answers carry GIDs and string prices like the real API.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ import httpx
 from posai_app.shopify.cost import MAX_SINGLE_QUERY_COST, CostError, actual_cost, query_cost
 from posai_app.shopify.version import API_VERSION
 from tests.fakeshopify import bulkfile, resolvers
+from tests.fakeshopify.oauth import FakeShopifyOAuth
 from tests.fakeshopify.shapes import (
     gid,
     line_item_node,
@@ -48,6 +49,7 @@ from tests.fakeshopify.shapes import (
     ts,
     variant_node,
 )
+from tests.helpers import TEST_API_KEY, TEST_API_SECRET
 from tests.shopify_contract import artifacts
 
 # The JSONL form of a bulk query that does not pass groupObjects: Shopify's default from
@@ -121,6 +123,8 @@ class FakeShopify:
         bulk_polls: int = 1,
         api_version: str = API_VERSION,
         grouped: bool = GROUPED_BY_DEFAULT,
+        api_key: str = TEST_API_KEY,
+        api_secret: str = TEST_API_SECRET,
     ):
         self.bucket_size = bucket_size
         self.restore_rate = restore_rate
@@ -142,12 +146,19 @@ class FakeShopify:
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._bulk_counter = 0
+        # OAuth (token exchange, code grant, refresh) on the same socket as the Admin API.
+        self.oauth = FakeShopifyOAuth(api_key=api_key, api_secret=api_secret).mount(lambda: self.base_url)
 
     # -------------------------------------------------------------- lifecycle
 
+    def load_schema(self) -> graphql.GraphQLSchema:
+        """Shopify's Admin schema for this version (skips the calling test when it is not installed)."""
+        if self.schema is None:
+            self.schema = artifacts.admin_schema(self.api_version)
+        return self.schema
+
     def start(self) -> FakeShopify:
-        """Serve; loads Shopify's schema first (skips the calling test when it is not installed)."""
-        self.schema = artifacts.admin_schema(self.api_version)
+        """Serve Admin GraphQL, bulk files and OAuth on one loopback socket."""
         fake = self
 
         class Handler(_Handler):
@@ -648,6 +659,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def do_POST(self) -> None:  # noqa: N802
+        if self.fake.oauth.handles(self.path):
+            self.fake.oauth._handle_post(self)
+            return
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length)
         match = re.fullmatch(r"/([^/]+)/admin/api/([^/]+)/graphql\.json", self.path)
@@ -687,6 +701,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._json(200, fake.graphql(shop, body), {"X-Shopify-API-Version": served})
 
     def do_GET(self) -> None:  # noqa: N802
+        if self.fake.oauth.handles(self.path):
+            self.fake.oauth._handle_get(self)
+            return
         match = re.fullmatch(r"/bulk/([^/]+)/(\d+)\.jsonl", self.path)
         fake = self.fake
         shop = fake.shops.get(match.group(1)) if match else None

@@ -1,4 +1,4 @@
-"""REST-shaped fake data (posai_app.ingest.shopify_shape) as Admin GraphQL nodes: GIDs, string prices.
+"""REST-shaped fake data (posai_app.demo.payloads) as Admin GraphQL nodes: GIDs, string prices.
 
 The pages (run through the real schema, tests.fakeshopify.resolvers) and the bulk JSONL
 files (tests.fakeshopify.server) share these shapes.

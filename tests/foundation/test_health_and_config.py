@@ -101,6 +101,11 @@ def test_development_fills_throwaway_values_and_says_so(monkeypatch, tmp_path, c
 
 def test_production_refuses_the_test_only_shopify_address(monkeypatch):
     monkeypatch.setenv("POSAI_ENV", "production")
-    monkeypatch.setenv("SHOPIFY_ADMIN_BASE_URL", "http://127.0.0.1:9/{shop}")
     with pytest.raises(ConfigError, match="SHOPIFY_ADMIN_BASE_URL"):
-        create_app(PRODUCTION_SETTINGS)
+        create_app({**PRODUCTION_SETTINGS, "SHOPIFY_ADMIN_BASE_URL": "http://127.0.0.1:9/{shop}"})
+
+
+def test_the_test_only_shopify_address_is_never_read_from_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("SHOPIFY_ADMIN_BASE_URL", "http://127.0.0.1:9/{shop}")
+    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path}/dev.db"})
+    assert app.config["SHOPIFY_ADMIN_BASE_URL"] is None

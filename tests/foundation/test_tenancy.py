@@ -20,8 +20,10 @@ from posai_app.models import (
     VariantNeighbor,
     VariantStat,
     WebhookDelivery,
+    shop_owned_models,
 )
-from posai_app.tenancy import delete_shop_data, get_for_shop_or_404, select_for_shop, shop_owned_models
+from posai_app.shops.lifecycle import delete_shop_data
+from posai_app.tenancy import get_for_shop_or_404, select_for_shop
 
 
 def _fill(shop_id: int, title: str) -> None:

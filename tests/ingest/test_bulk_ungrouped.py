@@ -7,12 +7,16 @@ import json
 import pytest
 import sqlalchemy as sa
 
+from posai_app.budget import OutOfTime
 from posai_app.extensions import db
-from posai_app.ingest import jobs, services
+from posai_app.ingest import sync as jobs
+from posai_app.ingest import upserts
+from posai_app.ingest.summary import count_rows
 from posai_app.models import OrderLineItem, ProductVariant, SyncState
 from posai_app.shopify.client import ShopifyTransientError
 from tests.fakeshopify import bulkfile, dataset
 from tests.fakeshopify.server import order_node
+from tests.helpers import fail_after_batches
 
 
 class WorkerKilled(BaseException):
@@ -107,28 +111,18 @@ def test_ungrouped_import_killed_mid_way_resumes_to_the_same_rows(
 ):
     grouped = _grouped_rows(app, fake, shop, history)
     monkeypatch.setattr(fake, "grouped", False)
-    monkeypatch.setattr(services, "DEFAULT_BATCH_ROWS", 300)
+    monkeypatch.setattr(upserts, "DEFAULT_BATCH_ROWS", 300)
     _add(fake, other_shop, history)
-    batches = {"n": 0}
-
-    def die_on_the_third_batch(state):
-        if state.resource == "orders":
-            batches["n"] += 1
-            if batches["n"] == 3:
-                raise WorkerKilled
-
-    monkeypatch.setattr(jobs, "_checkpoint", die_on_the_third_batch)
     with app.app_context():
         with pytest.raises(WorkerKilled):
-            jobs.sync_shop(other_shop.id, train=False)
+            jobs.sync_shop(other_shop.id, train=False, on_progress=fail_after_batches(3, WorkerKilled))
         db.session.rollback()
         state = db.session.scalar(
             sa.select(SyncState).where(SyncState.shop_id == other_shop.id, SyncState.resource == "orders")
         )
-        cursor = jobs._load_cursor(state)
+        cursor = jobs.load_cursor(state)
         assert 0 < cursor["groups"] < len(history[1])
-        assert 0 < services.count_rows(other_shop.id)["line_items"] < len(grouped[0])
-        monkeypatch.setattr(jobs, "_checkpoint", lambda state: None)
+        assert 0 < count_rows(other_shop.id)["line_items"] < len(grouped[0])
         jobs.sync_shop(other_shop.id, train=False)
         assert _snapshot(other_shop.id) == grouped
 
@@ -138,21 +132,12 @@ def test_a_continuation_reads_the_spooled_file_without_downloading_again(
 ):
     grouped = _grouped_rows(app, fake, shop, history)
     monkeypatch.setattr(fake, "grouped", False)
-    monkeypatch.setattr(services, "DEFAULT_BATCH_ROWS", 300)
+    monkeypatch.setattr(upserts, "DEFAULT_BATCH_ROWS", 300)
     monkeypatch.setitem(app.config, "SHOPIFY_BULK_SPOOL_DIR", str(tmp_path))
     _add(fake, other_shop, history)
-    batches = {"n": 0}
-
-    def time_is_up_on_the_second_batch(state):
-        if state.resource == "orders":
-            batches["n"] += 1
-            if batches["n"] == 2:
-                raise jobs.OutOfTime
-
-    monkeypatch.setattr(jobs, "_checkpoint", time_is_up_on_the_second_batch)
     with app.app_context():
-        with pytest.raises(jobs.OutOfTime):
-            jobs.sync_shop(other_shop.id, train=False)
+        with pytest.raises(OutOfTime):
+            jobs.sync_shop(other_shop.id, train=False, on_progress=fail_after_batches(2, OutOfTime))
         db.session.rollback()
         downloads = fake.downloads
         assert [p.name for p in tmp_path.iterdir() if "-orders-" in p.name]  # kept for the continuation
@@ -174,7 +159,7 @@ def test_a_dropped_ungrouped_download_reruns_to_the_same_rows(
         fake.drop_download_after(2000)
         with pytest.raises(ShopifyTransientError):
             jobs.sync_orders(other_shop.id)
-        assert services.count_rows(other_shop.id)["line_items"] == 0  # no parent is complete before the end
+        assert count_rows(other_shop.id)["line_items"] == 0  # no parent is complete before the end
         assert list(tmp_path.iterdir()) == []  # the partial spool is gone
         jobs.sync_orders(other_shop.id)
         assert _snapshot(other_shop.id) == grouped

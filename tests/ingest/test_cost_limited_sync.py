@@ -13,7 +13,8 @@ import pytest
 import sqlalchemy as sa
 
 from posai_app.extensions import db
-from posai_app.ingest import jobs, services
+from posai_app.ingest import sync as jobs
+from posai_app.ingest.sync_state import get_sync_state
 from posai_app.models import OrderLineItem, ProductVariant
 from posai_app.shopify import cost, queries
 from posai_app.shopify.client import ShopifyGraphQLError
@@ -80,7 +81,7 @@ def test_catch_up_resync_and_reconcile_fit_the_cost_limit(app, fake, shop):
         biggest["line_items"] = biggest["line_items"][:400]
         biggest["updated_at"] = "2031-01-02T00:00:00Z"
         fake.set_order(shop.domain, biggest)
-        state = services.get_sync_state(shop.id, "orders")
+        state = get_sync_state(shop.id, "orders")
         state.last_synced_at = sa.func.now()
         db.session.commit()
         jobs.reconcile_shop(shop.id)  # the nightly repair: catch-up of what changed since (with overlap)
@@ -103,6 +104,6 @@ def test_a_page_over_the_limit_fails_the_sync_as_shopify_would(app, fake, shop, 
             jobs.sync_orders(shop.id)
         assert info.value.codes == {"MAX_COST_EXCEEDED"}
         assert info.value.errors[0]["extensions"]["cost"] == 2 + 100 * (1 + 2 + 100 * 5)
-        state = services.get_sync_state(shop.id, "orders")
+        state = get_sync_state(shop.id, "orders")
         assert state.status == "failed" and "max cost limit (1000)" in state.last_error
     assert fake.refused == 1

@@ -6,9 +6,11 @@ import pytest
 import sqlalchemy as sa
 
 from posai_app.extensions import db
-from posai_app.ingest import jobs, services
+from posai_app.ingest import sync as jobs
+from posai_app.ingest.summary import count_rows
 from posai_app.models import OrderLineItem, SyncState
 from tests.fakeshopify import dataset
+from tests.helpers import fail_after_batches
 
 pytestmark = pytest.mark.slow
 
@@ -38,7 +40,7 @@ def test_full_history_syncs_with_exact_counts(app, fake, shop, requires_postgres
     _full_shop(fake, shop)
     with app.app_context():
         jobs.sync_shop(shop.id, train=False)
-        counts = services.count_rows(shop.id)
+        counts = count_rows(shop.id)
         state = db.session.scalar(sa.select(SyncState).where(SyncState.resource == "orders"))
         total, orders, quantity, *_ = _fingerprint(shop.id)
         assert counts == {
@@ -56,7 +58,7 @@ def _expected_fingerprint():
     """The fingerprint an uninterrupted sync produces, computed straight from the CSV."""
     from decimal import Decimal
 
-    from posai_app.ingest import shopify_shape
+    from posai_app.demo import payloads as shopify_shape
 
     lines = orders = quantity = line_ids = variant_ids = 0
     value = Decimal(0)
@@ -73,27 +75,17 @@ def _expected_fingerprint():
 
 def test_sync_killed_mid_download_resumes_to_identical_rows(app, fake, shop, requires_postgres, monkeypatch):
     _full_shop(fake, shop)
-    batches = {"n": 0}
-
-    def die_after_some_batches(state):
-        if state.resource == "orders" and state.phase == "downloading":
-            batches["n"] += 1
-            if batches["n"] == 60:
-                raise WorkerKilled
-
-    monkeypatch.setattr(jobs, "_checkpoint", die_after_some_batches)
     with app.app_context():
         with pytest.raises(WorkerKilled):
-            jobs.sync_shop(shop.id, train=False)
+            jobs.sync_shop(shop.id, train=False, on_progress=fail_after_batches(60, WorkerKilled))
         db.session.rollback()
         db.session.remove()
     with app.app_context():
-        partial = services.count_rows(shop.id)
+        partial = count_rows(shop.id)
         state = db.session.scalar(sa.select(SyncState).where(SyncState.resource == "orders"))
         assert 0 < partial["line_items"] < dataset.LINE_ITEMS
         assert state.bulk_operation_id and state.cursor
         downloads_before = fake.downloads
-        monkeypatch.setattr(jobs, "_checkpoint", lambda state: None)
         jobs.sync_shop(shop.id, train=False)  # the rerun picks up the same bulk operation
         assert fake.downloads == downloads_before + 1
         resumed = tuple(_fingerprint(shop.id))

@@ -8,10 +8,17 @@ from datetime import UTC, datetime
 import pytest
 import sqlalchemy as sa
 
+from posai_app.demo import payloads as shopify_shape
 from posai_app.extensions import db
-from posai_app.ingest import jobs, parse, services, shopify_shape
+from posai_app.ingest import parse, upserts
+from posai_app.ingest import sync as jobs
+from posai_app.ingest.orders import upsert_orders
+from posai_app.ingest.products import upsert_products
+from posai_app.ingest.summary import count_rows
+from posai_app.ingest.sync_state import get_sync_state, sync_summary
 from posai_app.models import OrderLineItem, ProductVariant, SyncState
 from posai_app.shopify.client import ShopifyTransientError
+from posai_app.webhooks import handlers
 from tests.fakeshopify import dataset
 
 
@@ -31,10 +38,9 @@ def test_sync_shop_queues_one_training_job(app, fake, shop, requires_redis):
         jobs.sync_shop(shop.id)
         jobs.sync_shop(shop.id)  # a second sync folds into the queued training
         queued = Queue("train", connection=get_redis()).jobs
-    if queued or __import__("importlib").util.find_spec("posai_app.training.jobs"):
-        assert [(j.func_name, j.args) for j in queued] == [
-            ("posai_app.training.jobs.train_shop", (shop.id, "after_sync"))
-        ]
+    assert [(j.func_name, j.args) for j in queued] == [
+        ("posai_app.training.jobs.train_shop", (shop.id, "after_sync"))
+    ]
 
 
 def test_transient_failure_is_recorded_and_a_rerun_completes(app, fake, shop, monkeypatch):
@@ -44,26 +50,26 @@ def test_transient_failure_is_recorded_and_a_rerun_completes(app, fake, shop, mo
     with app.app_context():
         with pytest.raises(ShopifyTransientError):
             jobs.sync_products(shop.id)
-        state = services.get_sync_state(shop.id, "products")
+        state = get_sync_state(shop.id, "products")
         assert state.status == "failed" and "503" in state.last_error
         jobs.sync_shop(shop.id, train=False)
-        assert services.count_rows(shop.id)["variants"] > 0
+        assert count_rows(shop.id)["variants"] > 0
         assert {s.status for s in db.session.scalars(sa.select(SyncState))} == {"done"}
 
 
 def test_interrupted_download_resumes_from_the_committed_line(app, fake, shop, monkeypatch):
     _, history = _setup(fake, shop, orders=200)
-    monkeypatch.setattr(services, "DEFAULT_BATCH_ROWS", 200)
+    monkeypatch.setattr(upserts, "DEFAULT_BATCH_ROWS", 200)
     with app.app_context():
         jobs.sync_products(shop.id)
         fake.drop_download_after(3000)
         with pytest.raises(ShopifyTransientError):
             jobs.sync_orders(shop.id)
-        state = services.get_sync_state(shop.id, "orders")
-        resume_from = jobs._load_cursor(state)["line"]
+        state = get_sync_state(shop.id, "orders")
+        resume_from = jobs.load_cursor(state)["line"]
         assert 0 < resume_from <= 3000
         jobs.sync_orders(shop.id)
-        assert services.count_rows(shop.id)["line_items"] == sum(len(o["line_items"]) for o in history)
+        assert count_rows(shop.id)["line_items"] == sum(len(o["line_items"]) for o in history)
 
 
 def test_without_read_all_orders_history_is_marked_partial(app, fake, shop):
@@ -74,7 +80,7 @@ def test_without_read_all_orders_history_is_marked_partial(app, fake, shop):
         db.session.get(Shop, shop.id).scopes = "read_products,read_orders"
         db.session.commit()
         jobs.sync_shop(shop.id, train=False)
-        summary = services.sync_summary(shop.id)
+        summary = sync_summary(shop.id)
     assert summary["orders"]["all_history"] is False
     assert summary["orders"]["oldest_record_at"].startswith("2010-12-01")
 
@@ -83,13 +89,17 @@ def test_bulk_finish_webhook_requeues_an_unfinished_sync(app, fake, shop, monkey
     calls = []
     monkeypatch.setattr(jobs, "enqueue", lambda *a, **k: calls.append((a, k)))
     with app.app_context():
-        state = services.get_sync_state(shop.id, "orders")
+        state = get_sync_state(shop.id, "orders")
         state.bulk_operation_id, state.status = "gid://shopify/BulkOperation/1", "running"
         db.session.commit()
-        jobs.handle_bulk_operation_finish(shop.id, {"admin_graphql_api_id": "gid://shopify/BulkOperation/2"})
+        handlers.handle_bulk_operation_finish(
+            shop.id, {"admin_graphql_api_id": "gid://shopify/BulkOperation/2"}
+        )
         assert calls == []
-        jobs.handle_bulk_operation_finish(shop.id, {"admin_graphql_api_id": "gid://shopify/BulkOperation/1"})
-    assert calls[0][0][:3] == ("ingest", "posai_app.ingest.jobs.sync_shop", shop.id)
+        handlers.handle_bulk_operation_finish(
+            shop.id, {"admin_graphql_api_id": "gid://shopify/BulkOperation/1"}
+        )
+    assert calls[0][0][:3] == ("ingest", "posai_app.ingest.sync.sync_shop", shop.id)
 
 
 def test_upserts_converge_whatever_the_order(app, shop):
@@ -99,8 +109,8 @@ def test_upserts_converge_whatever_the_order(app, shop):
     newer["line_items"] = newer["line_items"][:2]
     newer["line_items"][0]["quantity"] = 1234
     with app.app_context():
-        services.upsert_orders(shop.id, [newer])
-        result = services.upsert_orders(shop.id, [order])  # older: ignored entirely
+        upsert_orders(shop.id, [newer])
+        result = upsert_orders(shop.id, [order])  # older: ignored entirely
         db.session.commit()
         rows = db.session.scalars(sa.select(OrderLineItem).order_by(OrderLineItem.line_item_id)).all()
     assert result.stale_skipped == 1
@@ -110,11 +120,11 @@ def test_upserts_converge_whatever_the_order(app, shop):
 def test_product_payload_without_gift_flag_keeps_the_stored_one(app, shop):
     payload = shopify_shape.product_payload("gift_0001_10", "Gift voucher", "10.00", "2011-01-01T00:00:00Z")
     with app.app_context():
-        services.upsert_products(shop.id, [parse.product_from_rest(payload)])
+        upsert_products(shop.id, [parse.product_from_rest(payload)])
         rest = {k: v for k, v in payload.items() if k != "is_gift_card"}
         rest["updated_at"] = "2011-02-01T00:00:00Z"
         rest["variants"] = [dict(payload["variants"][0], price="12.50")]
-        services.upsert_products(shop.id, [parse.product_from_rest(rest)])
+        upsert_products(shop.id, [parse.product_from_rest(rest)])
         db.session.commit()
         variant = db.session.scalar(sa.select(ProductVariant))
     assert variant.is_gift_card is True and str(variant.price) == "12.50"
@@ -175,18 +185,17 @@ def test_sync_hands_over_before_the_job_timeout_and_continuations_finish(
     app, fake, shop, run_jobs, monkeypatch
 ):
     _, history = _setup(fake, shop, orders=30)
-    monkeypatch.setattr(services, "DEFAULT_BATCH_ROWS", 100)
-    monkeypatch.setattr(jobs, "_current_job_timeout", lambda: 180.0)
-    monkeypatch.setattr(jobs, "_budget_seconds", lambda timeout: 0.0)  # every batch spends the budget
+    monkeypatch.setattr(upserts, "DEFAULT_BATCH_ROWS", 100)
     trained = []
     monkeypatch.setattr(jobs, "enqueue_training", lambda *args: trained.append(args))
     from posai_app.queue import enqueue
 
     with app.app_context():
-        enqueue("ingest", "posai_app.ingest.jobs.sync_shop", shop.id, job_id=f"sync-{shop.id}", coalesce=True)
+        # A zero budget: every committed batch spends it, and a continuation takes over.
+        enqueue("ingest", jobs.SYNC_JOB, shop.id, job_id=f"sync-{shop.id}", coalesce=True, budget_seconds=0.0)
     run_jobs()
     with app.app_context():
-        assert services.count_rows(shop.id)["line_items"] == sum(len(o["line_items"]) for o in history)
+        assert count_rows(shop.id)["line_items"] == sum(len(o["line_items"]) for o in history)
         assert {s.status for s in db.session.scalars(sa.select(SyncState))} == {"done"}
     assert trained == [(shop.id, "after_sync")]  # training once, at the very end
 
@@ -194,12 +203,12 @@ def test_sync_hands_over_before_the_job_timeout_and_continuations_finish(
 def test_line_items_edited_out_of_an_order_are_removed(app, shop):
     payload = next(shopify_shape.iter_order_payloads())
     with app.app_context():
-        services.upsert_orders(shop.id, [parse.order_from_rest(payload)])
+        upsert_orders(shop.id, [parse.order_from_rest(payload)])
         edited = copy.deepcopy(payload)
         edited["updated_at"] = "2012-01-01T00:00:00Z"
         edited["line_items"][0]["current_quantity"] = 0  # removed by an order edit
         edited["line_items"][1]["current_quantity"] = 1  # partly removed
-        services.upsert_orders(shop.id, [parse.order_from_rest(edited)])
+        upsert_orders(shop.id, [parse.order_from_rest(edited)])
         db.session.commit()
         rows = {r.line_item_id: r.quantity for r in db.session.scalars(sa.select(OrderLineItem))}
     assert payload["line_items"][0]["id"] not in rows
@@ -248,7 +257,7 @@ def test_concurrent_old_and_new_payloads_converge(app, shop, requires_postgres):
         def apply(order):
             with app.app_context():
                 barrier.wait()
-                services.upsert_orders(shop.id, [order])
+                upsert_orders(shop.id, [order])
                 db.session.commit()
                 db.session.remove()
 
@@ -285,9 +294,9 @@ def test_expired_bulk_file_starts_a_fresh_operation(app, fake, shop):
     )
     with app.app_context():
         jobs.sync_products(shop.id)
-        state = services.get_sync_state(shop.id, "orders")
+        state = get_sync_state(shop.id, "orders")
         state.bulk_operation_id, state.cursor = old_id, '{"mode": "bulk", "line": 3}'  # a sync resumed late
         db.session.commit()
         jobs.sync_orders(shop.id)
-        assert services.count_rows(shop.id)["orders"] == len(history)
-        assert services.get_sync_state(shop.id, "orders").bulk_operation_id != old_id
+        assert count_rows(shop.id)["orders"] == len(history)
+        assert get_sync_state(shop.id, "orders").bulk_operation_id != old_id

@@ -7,7 +7,9 @@ import copy
 import sqlalchemy as sa
 
 from posai_app.extensions import db
-from posai_app.ingest import jobs, services
+from posai_app.ingest import sync as jobs
+from posai_app.ingest.summary import count_rows
+from posai_app.ingest.sync_state import get_sync_state
 from posai_app.models import OrderLineItem, ProductVariant, SyncState
 from tests.fakeshopify import dataset
 
@@ -22,7 +24,7 @@ def test_initial_sync_stores_every_order_line_and_variant(app, fake, shop):
     products, history = _setup(fake, shop)
     with app.app_context():
         result = jobs.sync_shop(shop.id, train=False)
-        counts = services.count_rows(shop.id)
+        counts = count_rows(shop.id)
         states = {s.resource: s for s in db.session.scalars(sa.select(SyncState))}
     assert counts == {
         "orders": len(history),
@@ -45,7 +47,7 @@ def test_catch_up_reads_only_changes_and_applies_them(app, fake, shop):
     changed["line_items"][0]["quantity"] = 99
     fake.set_order(shop.domain, changed)
     with app.app_context():
-        state = services.get_sync_state(shop.id, "orders")
+        state = get_sync_state(shop.id, "orders")
         state.last_synced_at = sa.func.now()
         db.session.commit()
         result = jobs.sync_orders(shop.id)
@@ -71,7 +73,7 @@ def test_catch_up_follows_nested_pages_of_big_orders_and_products(app, fake, sho
     products, history = _setup(fake, shop, orders=3)
     with app.app_context():
         jobs.sync_shop(shop.id, train=False)
-        state = services.get_sync_state(shop.id, "orders")
+        state = get_sync_state(shop.id, "orders")
         since = state.last_synced_at
     big_order = copy.deepcopy(history[0])
     template = big_order["line_items"][0]
@@ -87,7 +89,7 @@ def test_catch_up_follows_nested_pages_of_big_orders_and_products(app, fake, sho
     big_product["updated_at"] = "2031-01-01T00:00:00Z"
     fake.set_product(shop.domain, big_product)
     with app.app_context():
-        state = services.get_sync_state(shop.id, "orders")
+        state = get_sync_state(shop.id, "orders")
         assert state.last_synced_at == since
         jobs.sync_shop(shop.id, train=False)
         lines = db.session.scalar(

@@ -15,7 +15,7 @@ from flask import Flask, request
 
 from posai_app.auth.oauth import InvalidHmac, verify_query_hmac
 from posai_app.webhooks.verify import verify_hmac
-from tests.fakes.oauth_server import FakeShopifyOAuth
+from tests.fakeshopify.oauth import FakeShopifyOAuth
 from tests.helpers import TEST_API_KEY, TEST_API_SECRET, TEST_API_SECRET_OLD
 from tests.shopify_contract import artifacts
 

@@ -16,10 +16,13 @@ import pytest
 import sqlalchemy as sa
 
 from posai_app.extensions import db
-from posai_app.ingest import jobs, parse, services
+from posai_app.ingest import parse
+from posai_app.ingest import sync as jobs
+from posai_app.ingest.products import upsert_products
+from posai_app.ingest.sync_state import get_sync_state
 from posai_app.models import OrderLineItem, ProductVariant, Shop, ShopifyTombstone, WebhookDelivery
-from posai_app.webhooks.topics import HANDLED_TOPICS
-from tests.fakeshopify.fixtures import fake, fake_server  # noqa: F401
+from posai_app.webhooks import handlers
+from posai_app.webhooks.handlers import HANDLED_TOPICS
 from tests.helpers import TEST_API_SECRET
 from tests.webhooks import examples
 
@@ -31,11 +34,11 @@ INVENTORY_ITEM_ID = 271878346596884015  # inventory_items/update's and inventory
 
 @pytest.fixture(autouse=True)
 def no_training(monkeypatch):
-    monkeypatch.setattr(jobs, "_request_retrain", lambda shop_id: None)
+    monkeypatch.setattr(handlers, "request_retrain", lambda shop_id: None)
 
 
 @pytest.fixture
-def deliver(app, client, fake, shop, run_jobs):  # noqa: F811
+def deliver(app, client, fake, shop, run_jobs):
     """deliver(topic, payload) to the test shop -> the endpoint's JSON answer, after the job ran."""
 
     def _deliver(topic: str, payload: dict) -> dict:
@@ -97,7 +100,7 @@ def store_example_product_as_synced(
         "isGiftCard": False,
     }
     node["updatedAt"] = "2021-12-29T00:00:00Z"
-    services.upsert_products(shop_id, [parse.product_from_graphql(node, nodes)])
+    upsert_products(shop_id, [parse.product_from_graphql(node, nodes)])
     db.session.commit()
 
 
@@ -223,11 +226,11 @@ def _bulk_finish(topic, t):
     t.monkeypatch.setattr(jobs, "enqueue", lambda *a, **k: calls.append(a))
     payload = examples.example(topic)
     with t.app.app_context():
-        state = services.get_sync_state(t.shop.id, "products")
+        state = get_sync_state(t.shop.id, "products")
         state.bulk_operation_id, state.status = payload["admin_graphql_api_id"], "running"
         db.session.commit()
     t.deliver(topic, payload)
-    assert calls == [("ingest", "posai_app.ingest.jobs.sync_shop", t.shop.id)]
+    assert calls == [("ingest", "posai_app.ingest.sync.sync_shop", t.shop.id)]
 
 
 @case("customers/data_request")
@@ -264,7 +267,7 @@ def test_shopifys_example_payload_is_stored_as_expected(
     app,
     shop,
     deliver,
-    fake,  # noqa: F811
+    fake,
     monkeypatch,
     caplog,
 ):

@@ -104,7 +104,7 @@ def product(
 
 
 def product_from_shape(rest: dict, topic: str = "products/create") -> dict:
-    """Our dataset's REST-shaped product (posai_app.ingest.shopify_shape) as Shopify would send it.
+    """Our dataset's REST-shaped product (posai_app.demo.payloads) as Shopify would send it.
 
     Only fields Shopify's payload has are carried over: not `inventory_management` (gone
     from product webhooks in 2024-07) nor `is_gift_card` (never in REST bodies).

@@ -10,8 +10,9 @@ import pytest
 import sqlalchemy as sa
 
 from posai_app.extensions import db
-from posai_app.ingest import jobs, services
+from posai_app.ingest.orders import upsert_orders
 from posai_app.models import OrderLineItem, WebhookDelivery
+from posai_app.webhooks import handlers
 from tests.fakeshopify.server import webhook_headers
 from tests.helpers import TEST_API_SECRET
 from tests.webhooks import examples
@@ -19,7 +20,7 @@ from tests.webhooks import examples
 
 @pytest.fixture(autouse=True)
 def no_training(monkeypatch):
-    monkeypatch.setattr(jobs, "_request_retrain", lambda shop_id: None)
+    monkeypatch.setattr(handlers, "request_retrain", lambda shop_id: None)
 
 
 def _order(order_id: int, *, title: str = "Lunch bag", quantity: int = 1, line_id: int | None = None) -> dict:
@@ -90,7 +91,7 @@ def test_a_nul_in_one_order_does_not_fail_the_others_of_its_batch(app, shop):
         parse.order_from_rest(_order(i, title="ok" if i != 2 else "bad\x00\x07title")) for i in (1, 2, 3)
     ]
     with app.app_context():
-        services.upsert_orders(shop.id, orders)
+        upsert_orders(shop.id, orders)
         db.session.commit()
         assert _line_items(shop.id) == [(1, "ok", 1), (2, "badtitle", 1), (3, "ok", 1)]
 

@@ -9,7 +9,8 @@ import pytest
 import sqlalchemy as sa
 
 from posai_app.extensions import db
-from posai_app.ingest import parse, services
+from posai_app.ingest import parse
+from posai_app.ingest.products import upsert_products
 from posai_app.models import ProductVariant, RecommenderConfig, Shop, VariantNeighbor, WebhookDelivery
 from tests.helpers import TEST_API_SECRET
 from tests.webhooks import examples
@@ -59,7 +60,7 @@ def sync_catalog(shop_id: int) -> None:
         _variant_node(SAUCER, SAUCER_ITEM, quantity=4, sku="SAUCER", price="3.00"),
         _variant_node(SPOON, SPOON_ITEM, quantity=9, sku="SPOON", price="1.50"),
     ]
-    services.upsert_products(
+    upsert_products(
         shop_id,
         [
             parse.product_from_graphql(_product_node(CUP_PRODUCT, "Cup"), cup),

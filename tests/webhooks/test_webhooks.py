@@ -9,10 +9,11 @@ import time
 import pytest
 import sqlalchemy as sa
 
+from posai_app.demo import payloads as shopify_shape
 from posai_app.extensions import db
-from posai_app.ingest import jobs, shopify_shape
 from posai_app.models import OrderLineItem, ProductVariant, Shop, WebhookDelivery
-from posai_app.webhooks.topics import HANDLED_TOPICS
+from posai_app.webhooks import handlers
+from posai_app.webhooks.handlers import HANDLED_TOPICS
 from tests.fakeshopify import dataset
 from tests.helpers import TEST_API_SECRET, TEST_API_SECRET_OLD
 from tests.webhooks import examples
@@ -22,7 +23,7 @@ from tests.webhooks import examples
 def no_training(monkeypatch):
     """Retrain requests are recorded, not run (training has its own tests)."""
     calls: list[int] = []
-    monkeypatch.setattr(jobs, "_request_retrain", calls.append)
+    monkeypatch.setattr(handlers, "request_retrain", calls.append)
     return calls
 
 

@@ -19,7 +19,8 @@ import sqlalchemy as sa
 
 from posai_app.cache_signals import shop_cache
 from posai_app.extensions import db
-from posai_app.models import DEFAULT_SETTINGS, Shop, aware
+from posai_app.models import Shop, aware
+from posai_app.shops.settings import setting
 
 MAX_CACHED_SHOPS = 4096
 _ids_by_domain: dict[str, int] = {}  # a shop's id never changes; a deleted shop is detected at load
@@ -53,7 +54,7 @@ class ShopSnapshot:
     settings: Mapping[str, Any]
 
     def setting(self, name: str) -> Any:
-        return self.settings.get(name, DEFAULT_SETTINGS[name])
+        return setting(self.settings, name)
 
     def token_usable(self) -> bool:
         return token_usable(

@@ -1,6 +1,6 @@
-"""A fake of Shopify's OAuth endpoints, served over a real loopback socket in a thread.
+"""The OAuth part of the fake Shopify, served by FakeShopify's socket (server.py) beside the Admin API.
 
-Point the app at it with SHOPIFY_ADMIN_BASE_URL = fake.base_url ("http://127.0.0.1:<port>/{shop}"):
+The app reaches it through SHOPIFY_ADMIN_BASE_URL = fake.base_url ("http://127.0.0.1:<port>/{shop}"):
 - POST /{shop}/admin/oauth/access_token: the three grants Shopify supports for us:
   authorization code, token exchange (ID token -> offline token) and refresh_token.
 - GET  /{shop}/admin/oauth/authorize: "the merchant approved": 302 to redirect_uri with
@@ -18,8 +18,9 @@ import json
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -55,35 +56,17 @@ class FakeShopifyOAuth:
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._origin: Callable[[], str] | None = None
 
-    # ------------------------------------------------------------------ lifecycle
+    # ------------------------------------------------------------------ serving
 
-    def start(self) -> FakeShopifyOAuth:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                fake._handle_post(self)
-
-            def do_GET(self) -> None:  # noqa: N802
-                fake._handle_get(self)
-
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-                pass  # keep test output clean
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
+    def mount(self, origin: Callable[[], str]) -> FakeShopifyOAuth:
+        """Served by another server (FakeShopify) whose origin `origin()` gives."""
+        self._origin = origin
         return self
 
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+    def handles(self, path: str) -> bool:
+        return "/admin/oauth/" in urlsplit(path).path
 
     def reset(self) -> None:
         with self._lock:
@@ -97,8 +80,8 @@ class FakeShopifyOAuth:
 
     @property
     def origin(self) -> str:
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        assert self._origin is not None, "mount() the OAuth fake on a FakeShopify first"
+        return self._origin()
 
     @property
     def base_url(self) -> str:

@@ -1,8 +1,10 @@
-"""Install and uninstall: the shop lifecycle, shared by token exchange, the code grant and webhooks.
+"""The shop lifecycle: install, uninstall, redaction and deletion of a shop's data.
 
-Both functions commit: the install must be durable before the first sync job is enqueued
-(inline jobs run in their own session), and uninstall is a complete unit of work whichever
-caller (webhook job, CLI) runs it.
+Install is shared by token exchange, the code grant and the demo; uninstall and redaction by
+the webhooks and the CLI. `install_shop` and `uninstall_shop` commit: the install must be
+durable before the first sync job is enqueued (inline jobs run in their own session), and an
+uninstall is a complete unit of work whichever caller runs it. `delete_shop_data`,
+`redact_orders` and `redact_shop` work in the caller's transaction.
 """
 
 from __future__ import annotations
@@ -16,12 +18,24 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from posai_app.auth.domains import is_valid_shop_domain
-from posai_app.auth.tokens import aware, store_tokens
+from posai_app.auth.tokens import store_tokens
+from posai_app.cache_signals import touch
+from posai_app.errors import NotFound
 from posai_app.extensions import db
-from posai_app.models import Shop
-from posai_app.tenancy import delete_shop_data
+from posai_app.ingest.orders import delete_orders
+from posai_app.ingest.sync import enqueue_sync
+from posai_app.models import Shop, aware, shop_owned_models
+from posai_app.tenancy import of_shop
 
 log = logging.getLogger(__name__)
+
+
+def get_shop(shop_id: int) -> Shop:
+    """The shop row, or NotFound (a 404 for the admin page)."""
+    shop = db.session.get(Shop, shop_id)
+    if shop is None:
+        raise NotFound(f"Shop {shop_id} not found")
+    return shop
 
 
 def install_shop(shop_domain: str, token_response: Mapping[str, Any]) -> Shop:
@@ -63,8 +77,6 @@ def install_shop(shop_domain: str, token_response: Mapping[str, Any]) -> Shop:
 
 def _enqueue_first_sync(shop_id: int) -> None:
     try:
-        from posai_app.ingest.jobs import enqueue_sync
-
         enqueue_sync(shop_id)
     except Exception:
         # The install is committed and usable; a failed enqueue (Redis down) must not undo it.
@@ -91,3 +103,35 @@ def uninstall_shop(shop_id: int, *, not_after: datetime | None = None) -> None:
     removed = delete_shop_data(shop_id)
     db.session.commit()
     log.info("uninstalled shop %s (id %s): removed %s rows", domain, shop_id, sum(removed.values()))
+
+
+def delete_shop_data(shop_id: int, *, keep_shop: bool = False) -> dict[str, int]:
+    """Delete every row of one shop in the current transaction; the caller commits.
+
+    Explicit deletes (not only ON DELETE CASCADE) so SQLite without foreign keys
+    and tables added later are covered too. Returns the row counts removed.
+    """
+    touch(shop_id)  # every cached view of this shop is stale once this commits
+    removed: dict[str, int] = {}
+    for model in shop_owned_models():
+        result = db.session.execute(sa.delete(model).where(of_shop(model, shop_id)))
+        removed[model.__tablename__] = result.rowcount or 0
+    if not keep_shop:
+        db.session.execute(sa.delete(Shop).where(Shop.id == shop_id))
+    return removed
+
+
+def redact_shop(shop_id: int) -> dict[str, int]:
+    """shop/redact: everything of the shop goes (48 hours after its uninstall, Shopify says)."""
+    removed = delete_shop_data(shop_id)
+    log.info("shop/redact for shop %s: removed %s", shop_id, removed)
+    return removed
+
+
+def redact_orders(shop_id: int, order_ids: list[int]) -> int:
+    """customers/redact: delete the listed orders for good (tombstoned: never re-imported)."""
+    removed = delete_orders(shop_id, order_ids, reason="redacted")
+    log.info(
+        "customers/redact for shop %s: %d orders, %d line items removed", shop_id, len(order_ids), removed
+    )
+    return removed

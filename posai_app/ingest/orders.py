@@ -1,0 +1,134 @@
+"""Orders into order_line_items (and their versions and tombstones): upsert, delete."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from posai_app.cache_signals import touch
+from posai_app.extensions import db
+from posai_app.ingest import upserts
+from posai_app.ingest.parse import parse_datetime
+from posai_app.ingest.upserts import UpsertResult
+from posai_app.models import OrderLineItem, OrderVersion
+from posai_app.tenancy import of_shop
+
+log = logging.getLogger(__name__)
+
+
+def _order_version(order: dict) -> datetime | None:
+    return parse_datetime(order.get("updated_at")) or parse_datetime(order.get("created_at"))
+
+
+def upsert_orders(
+    shop_id: int,
+    orders: Iterable[dict],
+    *,
+    batch_rows: int | None = None,
+    on_batch: Callable[[UpsertResult], None] | None = None,
+) -> UpsertResult:
+    """Upsert orders with their line items; stale, deleted and duplicate payloads change nothing.
+
+    An order's stored line items become exactly the payload's (line items edited out of an
+    order are removed) unless the stored order is newer. Streams: memory is one batch.
+    `on_batch(result_of_batch)` runs after each batch is flushed (jobs commit there).
+    """
+    return upserts.upsert_in_batches(shop_id, orders, "line_items", batch_rows, _upsert_order_batch, on_batch)
+
+
+def _upsert_order_batch(shop_id: int, batch: list[dict]) -> UpsertResult:
+    result = UpsertResult()
+    upserts.lock_shop(shop_id, "orders")
+    touch(shop_id, "orders")  # the admin's cached history counts are recomputed once this commits
+    orders = upserts.newest_per_id(batch, "order_id", _order_version)
+    ids = [o["order_id"] for o in orders]
+    deleted = upserts.tombstoned(shop_id, "order", ids)
+    # Versions live per order (order_versions), not only on line items: an order emptied by a
+    # newer payload has no line item left to carry its version.
+    existing = upserts.stored_versions(
+        shop_id, OrderVersion, OrderVersion.order_id, [i for i in ids if i not in deleted]
+    )
+    rows: list[dict[str, Any]] = []
+    versions: list[dict[str, Any]] = []
+    for order in orders:
+        order_id = order["order_id"]
+        if order_id in deleted:
+            result.deleted_skipped += 1
+            continue
+        version = _order_version(order)
+        if order_id in existing and not upserts.later_or_equal(version, existing[order_id]):
+            result.stale_skipped += 1
+            continue
+        line_items = order.get("line_items") or []
+        if order_id in existing:
+            _prune_line_items(shop_id, order_id, [li["line_item_id"] for li in line_items], version)
+        else:
+            result.new_order_ids.append(order_id)
+        result.orders += 1
+        versions.append({"shop_id": shop_id, "order_id": order_id, "shopify_updated_at": version})
+        created_at = parse_datetime(order["created_at"])
+        cancelled_at = parse_datetime(order.get("cancelled_at"))
+        for item in line_items:
+            rows.append(
+                {
+                    "shop_id": shop_id,
+                    "line_item_id": int(item["line_item_id"]),
+                    "order_id": order_id,
+                    "order_number": order.get("order_number"),
+                    "order_name": order.get("name"),
+                    "created_at": created_at,
+                    "currency": order.get("currency"),
+                    "product_id": item.get("product_id"),
+                    "variant_id": item.get("variant_id"),
+                    "title": item.get("title") or "",
+                    "quantity": int(item.get("quantity") or 0),
+                    "price": upserts.money(item.get("price")),
+                    "sku": item.get("sku"),
+                    "is_custom_sale": bool(item.get("is_custom_sale", item.get("variant_id") is None)),
+                    "cancelled_at": cancelled_at,
+                    "shopify_updated_at": version,
+                }
+            )
+    upserts.upsert_rows(OrderLineItem.__table__, ("shop_id", "line_item_id"), rows)
+    upserts.upsert_rows(OrderVersion.__table__, ("shop_id", "order_id"), versions)
+    result.line_items = len(rows)
+    return result
+
+
+def _prune_line_items(shop_id: int, order_id: int, keep: list[int], version: datetime | None) -> None:
+    """Remove line items an order no longer has (edited out), unless they are newer than this payload."""
+    condition = [
+        of_shop(OrderLineItem, shop_id),
+        OrderLineItem.order_id == order_id,
+    ]
+    if keep:
+        condition.append(OrderLineItem.line_item_id.not_in(keep))
+    if version is not None:
+        condition.append(
+            sa.or_(OrderLineItem.shopify_updated_at.is_(None), OrderLineItem.shopify_updated_at <= version)
+        )
+    db.session.execute(sa.delete(OrderLineItem).where(*condition))
+
+
+def delete_orders(shop_id: int, order_ids: Iterable[int], *, reason: str = "deleted") -> int:
+    """Remove orders and tombstone them so no later payload brings them back; returns line items removed."""
+    ids = sorted({int(i) for i in order_ids})
+    if not ids:
+        return 0
+    upserts.lock_shop(shop_id, "orders")
+    touch(shop_id, "orders")  # the admin's cached history counts are recomputed once this commits
+    upserts.tombstone(shop_id, "order", ids, reason)
+    removed = 0
+    for chunk in upserts.chunks(ids):
+        result = db.session.execute(
+            sa.delete(OrderLineItem).where(of_shop(OrderLineItem, shop_id), OrderLineItem.order_id.in_(chunk))
+        )
+        removed += result.rowcount or 0
+        db.session.execute(
+            sa.delete(OrderVersion).where(of_shop(OrderVersion, shop_id), OrderVersion.order_id.in_(chunk))
+        )
+    return removed

@@ -1,0 +1,217 @@
+"""What each webhook topic does, and the job that applies a recorded delivery.
+
+`TOPICS` is the one registry: the endpoint accepts, and shopify.app.toml subscribes to,
+exactly its topics (compliance topics are configured apart in shopify.app.toml). Handlers
+take the shop id and Shopify's payload, and work in the job's transaction; the writes they
+make are the ingest feature's guarded upserts, so any delivery order ends in the same rows.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from posai_app.extensions import db
+from posai_app.ingest import orders, parse, products
+from posai_app.ingest.sync import RESOURCES, enqueue_sync, request_retrain
+from posai_app.ingest.sync_state import get_sync_state
+from posai_app.inputs import parse_id
+from posai_app.models import SyncStatus, WebhookDelivery, utcnow
+from posai_app.shopify import queries
+from posai_app.shopify.client import client_for_shop
+from posai_app.shopify.gid import from_gid, to_gid
+from posai_app.shops import lifecycle
+
+log = logging.getLogger(__name__)
+
+PROCESS_JOB = "posai_app.webhooks.handlers.process_webhook"  # on the "high" queue
+
+
+def process_webhook(
+    shop_id: int, delivery_id: int | None, topic: str, payload: dict, triggered_at: str | None = None
+) -> None:
+    """Apply one verified, recorded webhook delivery; marks the delivery processed or failed."""
+    spec = TOPICS.get(topic)
+    try:
+        if spec is None:
+            log.info("webhook topic %s for shop %s ignored", topic, shop_id)
+        elif spec.needs_time:
+            spec.handler(shop_id, payload, triggered_at=triggered_at)
+        else:
+            spec.handler(shop_id, payload)
+        _mark_delivery(delivery_id, "processed" if spec else "ignored")
+        db.session.commit()
+    except Exception as exc:
+        db.session.rollback()
+        _mark_delivery(delivery_id, "failed", f"{exc.__class__.__name__}: {exc}"[:2000])
+        db.session.commit()
+        raise
+
+
+def _mark_delivery(delivery_id: int | None, status: str, error: str | None = None) -> None:
+    if delivery_id is None:
+        return
+    delivery = db.session.get(WebhookDelivery, delivery_id)
+    if delivery is None:  # shop/redact and app/uninstalled remove the shop's deliveries too
+        return
+    delivery.status = status
+    delivery.error = error
+    delivery.processed_at = utcnow()
+
+
+def handle_order(shop_id: int, payload: dict) -> None:
+    """orders/create, orders/updated, orders/cancelled: the payload is the whole order."""
+    result = orders.upsert_orders(shop_id, [parse.order_from_rest(payload)])
+    if result.new_order_ids:
+        db.session.commit()  # the retrain must see the new order
+        request_retrain(shop_id)
+
+
+def handle_order_deleted(shop_id: int, payload: dict) -> None:
+    orders.delete_orders(shop_id, [parse.rest_id(payload, "Order")], reason="deleted")
+
+
+def handle_product(shop_id: int, payload: dict) -> None:
+    """products/create, products/update: fields the payload leaves out keep their stored values."""
+    products.upsert_products(shop_id, [parse.product_from_rest(payload)])
+
+
+def handle_product_deleted(shop_id: int, payload: dict) -> None:
+    products.delete_product(shop_id, parse.rest_id(payload, "Product"))
+
+
+class InventoryItemNotStoredError(Exception):
+    """An inventory item's webhook came before its variant (Shopify does not order topics)."""
+
+
+def handle_inventory_item(shop_id: int, payload: dict) -> None:
+    """inventory_items/create|update: whether Shopify tracks the item's stock, for its stored variant.
+
+    The payload names no variant; the variant is found by its stored inventory_item_id.
+    Before that variant is stored (its products/create is still on the way) the job fails
+    and RQ retries it (10 s, 1 min, 5 min); past that, the next sync reads
+    `inventoryItem { tracked }` itself.
+    """
+    item = parse.inventory_item_from_rest(payload)
+    if "tracked" not in item:
+        log.info(
+            "inventory_items/update for item %s carries no `tracked`; ignored", item["inventory_item_id"]
+        )
+        return
+    if not products.set_inventory_tracked(shop_id, item["inventory_item_id"], item["tracked"]):
+        raise InventoryItemNotStoredError(
+            f"inventory item {item['inventory_item_id']} of shop {shop_id} has no stored variant yet"
+        )
+
+
+def handle_inventory_level(shop_id: int, payload: dict) -> None:
+    """inventory_levels/update carries one location's level; read the variant's total from Shopify."""
+    inventory_item_id = parse.inventory_item_id_from_level(payload)
+    variant_id = products.variant_id_for_inventory_item(shop_id, inventory_item_id)
+    if variant_id is None:
+        log.info("inventory item %s of shop %s is not a known variant; ignored", inventory_item_id, shop_id)
+        return
+    with client_for_shop(shop_id) as client:
+        data = client.execute(
+            queries.INVENTORY_ITEM_VARIANT,
+            {"id": to_gid("InventoryItem", inventory_item_id), "first": queries.INVENTORY_ITEM_VARIANTS},
+            operation="InventoryItemVariant",
+        )
+    item = data.get("inventoryItem") or {}
+    edges = (item.get("variants") or {}).get("edges") or []
+    variant = edges[0]["node"] if edges else {}
+    if variant and from_gid(variant.get("id")) == variant_id:
+        products.set_inventory_quantity(shop_id, variant_id, variant.get("inventoryQuantity"))
+
+
+def handle_bulk_operation_finish(shop_id: int, payload: dict) -> None:
+    """A bulk query finished: make sure a sync job picks it up (a running one is not duplicated)."""
+    operation_id = payload.get("admin_graphql_api_id")
+    for resource in RESOURCES:
+        state = get_sync_state(shop_id, resource)
+        if state.bulk_operation_id == operation_id and state.status in (
+            SyncStatus.RUNNING,
+            SyncStatus.FAILED,
+        ):
+            db.session.commit()
+            enqueue_sync(shop_id)  # the same job, timeout and retry as any other sync
+            return
+
+
+def handle_app_uninstalled(shop_id: int, payload: dict, triggered_at: str | None = None) -> None:
+    """Forget the shop; a stale uninstall (triggered before a reinstall) spares the reinstall."""
+    lifecycle.uninstall_shop(shop_id, not_after=parse.parse_datetime(triggered_at))
+
+
+def handle_customers_data_request(shop_id: int, payload: dict) -> None:
+    # POSAI stores no customer data (orders are kept without customer, address or contact fields).
+    log.info(
+        "customers/data_request for shop %s (request %s): POSAI stores no customer data; nothing to report",
+        shop_id,
+        (payload.get("data_request") or {}).get("id"),
+    )
+
+
+def redacted_order_ids(value: Any) -> tuple[list[int], list[Any]]:
+    """(order ids, refused entries) of `orders_to_redact`: a list of ids, as Shopify sends.
+
+    A lone id counts as a list of one; a string is never iterated ("123" is order 123, not
+    orders 1, 2 and 3).
+    """
+    if value is None:
+        return [], []
+    entries = value if isinstance(value, list) else [value]
+    ids = [parse_id(entry if not isinstance(entry, str) else entry.strip(), "Order") for entry in entries]
+    return [i for i in ids if i is not None], [e for e, i in zip(entries, ids, strict=True) if i is None]
+
+
+def handle_customers_redact(shop_id: int, payload: dict) -> None:
+    """Delete (and never re-import) the orders Shopify lists for the redacted customer."""
+    order_ids, refused = redacted_order_ids(payload.get("orders_to_redact"))
+    if refused:
+        log.warning(
+            "customers/redact for shop %s: %d entries of orders_to_redact are not order ids: %r",
+            shop_id,
+            len(refused),
+            refused[:5],
+        )
+    lifecycle.redact_orders(shop_id, order_ids)
+
+
+def handle_shop_redact(shop_id: int, payload: dict) -> None:
+    lifecycle.redact_shop(shop_id)
+
+
+@dataclass(frozen=True)
+class Topic:
+    """A webhook topic POSAI subscribes to, and what applying one of its deliveries does."""
+
+    handler: Callable[..., None]
+    compliance: bool = False  # a mandatory privacy topic (shopify.app.toml's compliance_topics)
+    needs_time: bool = False  # the handler also takes the delivery's triggered-at time
+
+
+TOPICS: dict[str, Topic] = {
+    "orders/create": Topic(handle_order),
+    "orders/updated": Topic(handle_order),
+    "orders/cancelled": Topic(handle_order),
+    "orders/delete": Topic(handle_order_deleted),
+    "products/create": Topic(handle_product),
+    "products/update": Topic(handle_product),
+    "products/delete": Topic(handle_product_deleted),
+    "inventory_levels/update": Topic(handle_inventory_level),
+    # Whether stock is tracked: product webhooks stopped saying in API 2024-07. A new
+    # variant's item is announced by inventory_items/create (usually before products/create).
+    "inventory_items/create": Topic(handle_inventory_item),
+    "inventory_items/update": Topic(handle_inventory_item),
+    "app/uninstalled": Topic(handle_app_uninstalled, needs_time=True),
+    "bulk_operations/finish": Topic(handle_bulk_operation_finish),
+    "customers/data_request": Topic(handle_customers_data_request, compliance=True),
+    "customers/redact": Topic(handle_customers_redact, compliance=True),
+    "shop/redact": Topic(handle_shop_redact, compliance=True),
+}
+HANDLED_TOPICS = tuple(TOPICS)
+DATA_TOPICS = tuple(name for name, topic in TOPICS.items() if not topic.compliance)
+COMPLIANCE_TOPICS = tuple(name for name, topic in TOPICS.items() if topic.compliance)

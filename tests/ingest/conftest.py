@@ -1,1 +1,0 @@
-from tests.fakeshopify.fixtures import fake, fake_server  # noqa: F401
