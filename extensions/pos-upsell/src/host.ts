@@ -34,9 +34,13 @@ export interface PosHost {
   connectivity?: {
     current: SignalLike<{ internetConnected: 'Connected' | 'Disconnected' }>;
   };
+  /** `I18n` in @shopify/ui-extensions build/ts/api.d.ts (see src/i18n.ts). */
   i18n?: {
     formatCurrency(value: number, options?: { currency?: string }): string;
+    translate?(key: string, options?: Record<string, string | number>): unknown;
   };
+  /** `LocaleApiContent` (point-of-sale/api/locale-api/locale-api.d.ts): the IETF locale. */
+  locale?: { current: SignalLike<string> };
 }
 
 // Compile-time proof that both targets' real APIs fit PosHost.

@@ -26,6 +26,8 @@ import {
   REQUEST_TIMEOUT_MS,
 } from './config';
 import type { CartLike, PosHost } from './host';
+import { translatorFor, type Translate } from './i18n';
+import { productName } from './view';
 
 export type Status =
   /** The cart has no products: nothing to ask for. */
@@ -76,6 +78,8 @@ export interface ControllerOptions {
   now?: () => number;
   /** Per-cart answer cache; defaults to the one shared within this JS context. */
   cache?: Map<string, CacheEntry>;
+  /** Translator for the toasts; defaults to POS's `i18n.translate` (src/i18n.ts). */
+  translate?: Translate;
 }
 
 export interface RecommendationsController {
@@ -128,6 +132,7 @@ export function createRecommendationsController(options: ControllerOptions): Rec
   const cacheTtlMs = options.cacheTtlMs ?? CACHE_TTL_MS;
   const cacheMaxEntries = options.cacheMaxEntries ?? CACHE_MAX_ENTRIES;
   const now = options.now ?? (() => Date.now());
+  const t = options.translate ?? translatorFor(host);
 
   let state: ViewState = INITIAL_STATE;
   const listeners = new Set<(state: ViewState) => void>();
@@ -371,9 +376,10 @@ export function createRecommendationsController(options: ControllerOptions): Rec
       return load(currentCart(), opts?.force ?? false);
     },
     async addToCart(rec) {
+      const item = productName(rec, t);
       const numericId = toNumericVariantId(rec.variantId);
       if (numericId === null) {
-        host.toast.show(`Can't add ${rec.productTitle || 'this item'}: unknown variant id`);
+        host.toast.show(t('toast.badVariant', { item }));
         return false;
       }
       if (state.addingVariantId !== null) return false;
@@ -383,17 +389,17 @@ export function createRecommendationsController(options: ControllerOptions): Rec
         lineItemUuid = await host.cart.addLineItem(numericId, 1);
       } catch {
         setState({ addingVariantId: null });
-        host.toast.show(`Couldn't add ${rec.productTitle || 'the item'} to the cart`);
+        host.toast.show(t('toast.failed', { item }));
         return false;
       }
       setState({ addingVariantId: null });
       // "" = the cashier dismissed POS's oversell warning: nothing was added, the cart
       // and the list stay as they are (CartApi.addLineItem in @shopify/ui-extensions).
       if (lineItemUuid === '') {
-        host.toast.show(`${rec.productTitle || 'The item'} was not added`);
+        host.toast.show(t('toast.notAdded', { item }));
         return false;
       }
-      host.toast.show(`Added ${rec.productTitle || 'item'} to the cart`);
+      host.toast.show(t('toast.added', { item }));
       // The cart changed: ask again right away for the new cart (bypassing the
       // debounce; the cart subscription then sees an up-to-date state).
       await load(currentCart(), true);

@@ -9,6 +9,46 @@ import unauthorizedFixture from './fixtures/recorded/unauthorized.json';
 import badRequestFixture from './fixtures/recorded/bad_request.json';
 import untrackedFixture from './fixtures/recorded/untracked.json';
 import type { FetchLike } from '../src/api';
+import { translateFrom, type Replacements } from '../src/i18n';
+import en from '../locales/en.default.json';
+import fr from '../locales/fr.json';
+import de from '../locales/de.json';
+import es from '../locales/es.json';
+import nl from '../locales/nl.json';
+import ja from '../locales/ja.json';
+
+/** The extension's locale files by name (without `.json`), as POS would load them. */
+export const localeFiles: Record<string, unknown> = {
+  'en.default': en,
+  fr,
+  de,
+  es,
+  nl,
+  ja,
+};
+
+/**
+ * Stands in for POS's `shopify.i18n.translate` over the locale files: the locale, then
+ * its language, then the default file (the shop-locale steps of POS's order don't
+ * apply to a fake with one locale). Returns the key when nothing has it.
+ */
+export function fakeTranslate(getLocale: () => string) {
+  return (key: string, replacements?: Replacements): string => {
+    const locale = getLocale();
+    const language = locale.split('-')[0]!;
+    for (const [name, tag] of [
+      [locale, locale],
+      [language, language],
+      ['en.default', 'en'],
+    ] as const) {
+      const file = localeFiles[name];
+      if (file === undefined) continue;
+      const out = translateFrom(file, tag, key, replacements);
+      if (out !== undefined) return out;
+    }
+    return key;
+  };
+}
 
 export interface RecordedFixture {
   status: number;
@@ -71,6 +111,10 @@ export interface FakeShopifyOptions {
   token?: string | null | undefined;
   online?: boolean;
   currency?: string;
+  /** POS locale (IETF); default en-US. */
+  locale?: string;
+  /** false: a POS without i18n.translate (older than 10.19). */
+  translate?: boolean;
 }
 
 export type FakeShopify = ReturnType<typeof createFakeShopify>;
@@ -84,6 +128,7 @@ export function createFakeShopify(options: FakeShopifyOptions = {}) {
   const connectivity = fakeSignal<{ internetConnected: 'Connected' | 'Disconnected' }>({
     internetConnected: options.online === false ? 'Disconnected' : 'Connected',
   });
+  const locale = fakeSignal<string>(options.locale ?? 'en-US');
   const token = 'token' in options ? options.token : 'session-token-1';
   let tokenCount = 0;
 
@@ -119,7 +164,9 @@ export function createFakeShopify(options: FakeShopifyOptions = {}) {
     i18n: {
       formatCurrency: (value: number, opts?: { currency?: string }) =>
         new Intl.NumberFormat('en-US', { style: 'currency', currency: opts?.currency ?? 'USD' }).format(value),
+      translate: options.translate === false ? undefined : vi.fn(fakeTranslate(() => locale.value)),
     },
+    locale: { current: locale },
     // test controls
     setCartVariants(ids: number[]) {
       cart.set({ lineItems: ids.map(line) });
@@ -128,6 +175,9 @@ export function createFakeShopify(options: FakeShopifyOptions = {}) {
       cart.set({
         lineItems: cart.value.lineItems.map((l) => (l.variantId === variantId ? { ...l, quantity } : l)),
       });
+    },
+    setLocale(value: string) {
+      locale.set(value);
     },
     setOnline(online: boolean) {
       connectivity.set({ internetConnected: online ? 'Connected' : 'Disconnected' });
