@@ -121,6 +121,7 @@ function RecommendationRow({
         <s-stack direction="block" gap="small-100">
           {variant ? <s-text>{variant}</s-text> : null}
           {price ? <s-text type="strong">{price}</s-text> : null}
+          {rec.reason ? <s-text>{rec.reason}</s-text> : null}
           <s-text type="small" color="subdued">
             {stockLabel(rec.inventoryQuantity, t)}
           </s-text>

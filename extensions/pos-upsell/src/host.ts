@@ -22,8 +22,16 @@ export interface CartLike {
 export interface PosHost {
   cart: {
     current: SignalLike<CartLike>;
-    /** The new line's UUID, or "" when the cashier dismissed POS's oversell warning. */
-    addLineItem(variantId: number, quantity: number): Promise<string>;
+    /**
+     * The new line's UUID, or "" when the cashier dismissed POS's oversell warning.
+     * `options.properties` are set on the new line in the same operation
+     * (`AddLineItemOptions` in point-of-sale/types/cart.d.ts, 2026.7).
+     */
+    addLineItem(
+      variantId: number,
+      quantity: number,
+      options?: { properties?: Record<string, string> },
+    ): Promise<string>;
   };
   session: {
     /** Resolves to null/undefined when the staff member may not use the app. */

@@ -19,6 +19,7 @@ import {
 } from './api';
 import {
   APP_URL,
+  ATTRIBUTION_PROPERTY,
   CACHE_MAX_ENTRIES,
   CACHE_TTL_MS,
   CART_DEBOUNCE_MS,
@@ -386,7 +387,14 @@ export function createRecommendationsController(options: ControllerOptions): Rec
       setState({ addingVariantId: rec.variantId });
       let lineItemUuid: string;
       try {
-        lineItemUuid = await host.cart.addLineItem(numericId, 1);
+        // With a recommendationId the new line carries it as a property, set in the
+        // same operation (CartApi.addLineItem's options, @shopify/ui-extensions 2026.7):
+        // a dismissed add creates no line, so nothing is tagged or counted.
+        lineItemUuid = rec.recommendationId
+          ? await host.cart.addLineItem(numericId, 1, {
+              properties: { [ATTRIBUTION_PROPERTY]: rec.recommendationId },
+            })
+          : await host.cart.addLineItem(numericId, 1);
       } catch {
         setState({ addingVariantId: null });
         host.toast.show(t('toast.failed', { item }));

@@ -8,6 +8,8 @@ import emptyFixture from './fixtures/recorded/empty.json';
 import unauthorizedFixture from './fixtures/recorded/unauthorized.json';
 import badRequestFixture from './fixtures/recorded/bad_request.json';
 import untrackedFixture from './fixtures/recorded/untracked.json';
+import reasonsDraft from './fixtures/draft/reasons.json';
+import answerIdDraft from './fixtures/draft/answer_id.json';
 import type { FetchLike } from '../src/api';
 import { translateFrom, type Replacements } from '../src/i18n';
 import en from '../locales/en.default.json';
@@ -65,6 +67,16 @@ export const fixtures = {
   untracked: untrackedFixture as RecordedFixture,
 };
 
+/**
+ * Hand-written answers with the fields issue #18 announces (test/fixtures/draft/README.md):
+ * `reasons`: per-suggestion `reason` (one null) and `recommendationId`;
+ * `answerId`: a top-level `recommendationId`, one suggestion with its own, one reason.
+ */
+export const drafts = {
+  reasons: reasonsDraft as RecordedFixture,
+  answerId: answerIdDraft as RecordedFixture,
+};
+
 export function fixtureResponse(fixture: RecordedFixture): Response {
   return new Response(JSON.stringify(fixture.body), { status: fixture.status, headers: fixture.headers });
 }
@@ -104,6 +116,7 @@ interface FakeLine {
   variantId?: number;
   quantity: number;
   title?: string;
+  properties?: Record<string, string>;
 }
 
 export interface FakeShopifyOptions {
@@ -135,14 +148,22 @@ export function createFakeShopify(options: FakeShopifyOptions = {}) {
   const shopify = {
     cart: {
       current: cart,
-      addLineItem: vi.fn(async (variantId: number, quantity: number): Promise<string> => {
-        if (typeof variantId !== 'number' || !Number.isInteger(variantId)) {
-          throw new Error(`addLineItem expects a numeric variant id, got ${typeof variantId}`);
-        }
-        const added = { ...line(variantId), quantity };
-        cart.set({ lineItems: [...cart.value.lineItems, added] });
-        return added.uuid;
-      }),
+      addLineItem: vi.fn(
+        async (
+          variantId: number,
+          quantity: number,
+          addOptions?: { properties?: Record<string, string> },
+        ): Promise<string> => {
+          if (typeof variantId !== 'number' || !Number.isInteger(variantId)) {
+            throw new Error(`addLineItem expects a numeric variant id, got ${typeof variantId}`);
+          }
+          const added: FakeLine = { ...line(variantId), quantity };
+          if (addOptions?.properties) added.properties = { ...addOptions.properties };
+          cart.set({ lineItems: [...cart.value.lineItems, added] });
+          return added.uuid;
+        },
+      ),
+      addLineItemProperties: vi.fn(async (_uuid: string, _properties: Record<string, string>) => {}),
     },
     session: {
       currentSession: {

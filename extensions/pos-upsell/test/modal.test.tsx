@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import renderModal from '../src/Modal';
 import {
   createFakeShopify,
+  drafts,
   fixtures,
   hangingResponder,
   networkErrorResponder,
@@ -300,5 +301,34 @@ describe('Modal in the POS language', () => {
     shopify = createFakeShopify({ variantIds: [1], locale: 'ja-JP' });
     await mountModal(sequenceFetch(hangingResponder));
     expect(body().querySelector('s-spinner')?.getAttribute('accessibilityLabel')).toBe('おすすめを読み込み中');
+  });
+});
+
+describe('Modal: the reason for a suggestion', () => {
+  it('shows the reason the API gives, and nothing for a suggestion without one', async () => {
+    shopify = createFakeShopify({ variantIds: [46812312961178] });
+    await mountModal(sequenceFetch(drafts.reasons));
+    const sections = [...body().querySelectorAll('s-section')];
+    expect(sections[0]!.textContent).toContain('Bought with Lunch Bag Red in 37 orders');
+    // the second has reason: null -> no extra line: variant hidden (Default Title), price, stock
+    const texts = [...sections[1]!.querySelectorAll('s-text')].map((el) => el.textContent);
+    expect(texts).toEqual(['$4.50', '6 in stock']);
+  });
+
+  it('recorded answers (no reason yet) show no reason line', async () => {
+    shopify = createFakeShopify({ variantIds: [46812312961178] });
+    await mountModal(sequenceFetch(fixtures.ok));
+    const texts = [...body().querySelectorAll('s-section')[0]!.querySelectorAll('s-text')].map((el) => el.textContent);
+    expect(texts).toEqual(['Set of 4', '$4.50', '3 in stock']);
+  });
+
+  it('Add tags the line with the recommendationId', async () => {
+    shopify = createFakeShopify({ variantIds: [46812312961178] });
+    await mountModal(sequenceFetch(drafts.reasons, fixtures.empty));
+    await act(async () => {
+      addButtons()[1]!.click();
+    });
+    await flush();
+    expect(shopify.cart.addLineItem).toHaveBeenCalledWith(1011, 1, { properties: { _posai: 'rec_01HZX3A9K3' } });
   });
 });

@@ -3,6 +3,7 @@ import type { Recommendation } from '../src/api';
 import { clearSharedCache, createRecommendationsController, type ControllerOptions } from '../src/state';
 import {
   createFakeShopify,
+  drafts,
   fixtures,
   hangingResponder,
   networkErrorResponder,
@@ -373,5 +374,63 @@ describe('add to cart', () => {
     await expect(controller.addToCart(b!)).resolves.toBe(false);
     await first;
     expect(shopify.cart.addLineItem).toHaveBeenCalledTimes(1);
+  });
+});
+
+describe('add to cart with a recommendationId (line-item property _posai)', () => {
+  it('tags the new line with the suggestion\'s recommendationId, in the same addLineItem call', async () => {
+    const shopify = createFakeShopify({ variantIds: CART });
+    const fetchImpl = sequenceFetch(drafts.reasons, fixtures.empty);
+    const { controller } = setup(shopify, fetchImpl);
+    controller.start();
+    await settle();
+    const rec = controller.getState().recommendations[0]!;
+    expect(rec.recommendationId).toBe('rec_01HZX3A9K2');
+
+    await expect(controller.addToCart(rec)).resolves.toBe(true);
+    expect(shopify.cart.addLineItem).toHaveBeenCalledTimes(1);
+    expect(shopify.cart.addLineItem).toHaveBeenCalledWith(1002, 1, { properties: { _posai: 'rec_01HZX3A9K2' } });
+    expect(shopify.cart.addLineItemProperties).not.toHaveBeenCalled();
+    const lines = shopify.cart.current.value.lineItems;
+    const line = lines[lines.length - 1];
+    expect(line).toMatchObject({ variantId: 1002, quantity: 1, properties: { _posai: 'rec_01HZX3A9K2' } });
+    expect(shopify.toast.show).toHaveBeenCalledWith('Added Coaster to the cart');
+  });
+
+  it('uses the answer-level id when a suggestion has none of its own', async () => {
+    const shopify = createFakeShopify({ variantIds: CART });
+    const { controller } = setup(shopify, sequenceFetch(drafts.answerId, fixtures.empty));
+    controller.start();
+    await settle();
+    await controller.addToCart(controller.getState().recommendations[0]!);
+    expect(shopify.cart.addLineItem).toHaveBeenCalledWith(1002, 1, { properties: { _posai: 'req_7f3a' } });
+  });
+
+  it('a dismissed add (addLineItem resolves "") adds no line, tags nothing and is not counted as added', async () => {
+    const shopify = createFakeShopify({ variantIds: CART });
+    shopify.cart.addLineItem.mockResolvedValueOnce('');
+    const fetchImpl = sequenceFetch(drafts.reasons);
+    const { controller } = setup(shopify, fetchImpl);
+    controller.start();
+    await settle();
+    const before = shopify.cart.current.value.lineItems.length;
+    const rec = controller.getState().recommendations[0]!;
+    await expect(controller.addToCart(rec)).resolves.toBe(false);
+    expect(shopify.cart.addLineItem).toHaveBeenCalledWith(1002, 1, { properties: { _posai: 'rec_01HZX3A9K2' } });
+    expect(shopify.cart.current.value.lineItems).toHaveLength(before);
+    expect(shopify.cart.addLineItemProperties).not.toHaveBeenCalled();
+    expect(shopify.toast.show).toHaveBeenCalledWith('Coaster was not added');
+    expect(shopify.toast.show).not.toHaveBeenCalledWith(expect.stringMatching(/^Added /));
+    expect(fetchImpl).toHaveBeenCalledTimes(1);
+    expect(controller.getState()).toMatchObject({ status: 'ok', addingVariantId: null });
+  });
+
+  it('without a recommendationId the call stays addLineItem(id, 1), with no options', async () => {
+    const shopify = createFakeShopify({ variantIds: CART });
+    const { controller } = setup(shopify, sequenceFetch(fixtures.ok, fixtures.empty));
+    controller.start();
+    await settle();
+    await controller.addToCart(controller.getState().recommendations[0]!);
+    expect(shopify.cart.addLineItem.mock.calls[0]).toEqual([1002, 1]);
   });
 });
