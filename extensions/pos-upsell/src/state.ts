@@ -346,9 +346,20 @@ export function createRecommendationsController(options: ControllerOptions): Rec
     }, debounceMs);
   }
 
+  /**
+   * `shopify.connectivity.current` (ConnectivityApiContent in
+   * point-of-sale/api/connectivity-api/connectivity-api.d.ts). Back online after an
+   * offline state: load again. Gone offline while a request runs: stop waiting for it
+   * (it cannot answer; the cashier would otherwise see a spinner until the timeout)
+   * and say so. A list already shown stays: it is still right for this cart.
+   */
   function onConnectivityChange(value: { internetConnected: 'Connected' | 'Disconnected' }): void {
     if (value.internetConnected === 'Connected' && state.status === 'offline') {
       void load(currentCart(), true);
+    } else if (value.internetConnected === 'Disconnected' && state.status === 'loading') {
+      generation++;
+      cancelPending();
+      setState(failureState(state.cartKey, 'offline', { deviceOffline: true }));
     }
   }
 

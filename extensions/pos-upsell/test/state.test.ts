@@ -434,3 +434,55 @@ describe('add to cart with a recommendationId (line-item property _posai)', () =
     expect(shopify.cart.addLineItem.mock.calls[0]).toEqual([1002, 1]);
   });
 });
+
+describe('connectivity (shopify.connectivity.current)', () => {
+  it('going offline during a request stops waiting at once, shows offline, and reloads when back online', async () => {
+    const shopify = createFakeShopify({ variantIds: CART });
+    const fetchImpl = sequenceFetch(hangingResponder, fixtures.ok);
+    const { controller } = setup(shopify, fetchImpl);
+    controller.start();
+    await settle();
+    expect(controller.getState().status).toBe('loading');
+
+    shopify.setOnline(false);
+    expect(controller.getState()).toMatchObject({ status: 'offline', deviceOffline: true, cartKey: cartKeyOf(CART) });
+    expect((fetchImpl.mock.calls[0]![1].signal as AbortSignal).aborted).toBe(true);
+    await vi.advanceTimersByTimeAsync(10_000); // no late timeout replaces the offline state
+    expect(controller.getState().status).toBe('offline');
+
+    shopify.setOnline(true);
+    await settle();
+    expect(fetchImpl).toHaveBeenCalledTimes(2);
+    expect(controller.getState().status).toBe('ok');
+  });
+
+  it('keeps a list already shown when the device goes offline', async () => {
+    const shopify = createFakeShopify({ variantIds: CART });
+    const fetchImpl = sequenceFetch(fixtures.ok);
+    const { controller } = setup(shopify, fetchImpl);
+    controller.start();
+    await settle();
+    shopify.setOnline(false);
+    expect(controller.getState()).toMatchObject({ status: 'ok', recommendations: OK_RECS });
+    shopify.setOnline(true);
+    await settle();
+    expect(fetchImpl).toHaveBeenCalledTimes(1);
+  });
+
+  it('a cart change while offline asks nothing and says offline', async () => {
+    const shopify = createFakeShopify({ variantIds: CART });
+    const fetchImpl = sequenceFetch(fixtures.ok);
+    const { controller } = setup(shopify, fetchImpl);
+    controller.start();
+    await settle();
+    shopify.setOnline(false);
+    shopify.setCartVariants([...CART, 5]);
+    await vi.advanceTimersByTimeAsync(300);
+    expect(fetchImpl).toHaveBeenCalledTimes(1);
+    expect(controller.getState()).toMatchObject({ status: 'offline', deviceOffline: true });
+  });
+});
+
+function cartKeyOf(ids: number[]): string {
+  return ids.map(String).sort().join(',');
+}

@@ -151,3 +151,22 @@ describe('Tile in the POS language (shopify.i18n.translate, shopify.locale)', ()
     expect(tile().getAttribute('subheading')).toBe('2 suggestions');
   });
 });
+
+describe('Tile and connectivity', () => {
+  it('says offline (tappable) as soon as POS loses the connection mid-request, and counts again once back', async () => {
+    shopify = createFakeShopify({ variantIds: [1] });
+    await mountTile(sequenceFetch(hangingResponder, fixtures.ok));
+    expect(tile().getAttribute('subheading')).toBe('Finding add-ons…');
+    await act(async () => {
+      shopify.setOnline(false);
+    });
+    expect(tile().getAttribute('subheading')).toBe('Offline – tap for details');
+    expect(tile().hasAttribute('disabled')).toBe(false);
+    await act(async () => {
+      shopify.setOnline(true);
+    });
+    await flush();
+    expect(tile().getAttribute('subheading')).toBe('2 suggestions');
+    expect(tile().getAttribute('itemCount')).toBe('2');
+  });
+});
