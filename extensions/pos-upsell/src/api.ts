@@ -7,7 +7,8 @@
  * POSAI_APP_URL override may point at another host.
  *
  * Contract (owned by the Flask API):
- *   request  {"cartVariantIds": ["46812312961178", ...], "limit": 1..10}
+ *   request  {"cartVariantIds": ["46812312961178", ...], "limit": 1..10,
+ *             "locationId": "3"}   (limit and locationId optional)
  *            Authorization: Bearer <session token>, Content-Type: application/json
  *   200      {"metric": "cosine", "recommendations": [{variantId, score, productId,
  *             productTitle, variantTitle, price, inventoryQuantity, source,
@@ -65,6 +66,11 @@ export interface RecommendationRequest {
   token: string;
   cartVariantIds: string[];
   limit?: number;
+  /**
+   * The POS location (`shopify.session.currentSession.locationId`), as a decimal
+   * string like the variant ids. Issue #18: the API filters stock by it.
+   */
+  locationId?: string;
   timeoutMs: number;
   /** Aborts the request without it counting as a timeout (e.g. the cart changed). */
   signal?: AbortSignal;
@@ -211,8 +217,11 @@ export async function requestRecommendations(req: RecommendationRequest): Promis
     else req.signal.addEventListener('abort', onOuterAbort);
   }
 
-  const body: { cartVariantIds: string[]; limit?: number } = { cartVariantIds: req.cartVariantIds };
+  const body: { cartVariantIds: string[]; limit?: number; locationId?: string } = {
+    cartVariantIds: req.cartVariantIds,
+  };
   if (req.limit !== undefined) body.limit = req.limit;
+  if (req.locationId !== undefined) body.locationId = req.locationId;
 
   try {
     let response: Response;

@@ -36,7 +36,8 @@ export interface PosHost {
   session: {
     /** Resolves to null/undefined when the staff member may not use the app. */
     getSessionToken(): Promise<string | null | undefined>;
-    currentSession?: { currency?: string };
+    /** `Session` in point-of-sale/types/session.d.ts (locationId: number). */
+    currentSession?: { currency?: string; locationId?: number };
   };
   toast: { show(content: string): void };
   connectivity?: {

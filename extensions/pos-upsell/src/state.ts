@@ -165,7 +165,24 @@ export function createRecommendationsController(options: ControllerOptions): Rec
     }
   }
 
-  function cacheGet(key: string): CacheEntry | undefined {
+  /** The POS location as a decimal string; undefined when POS gives none. */
+  function locationId(): string | undefined {
+    try {
+      const id = host.session.currentSession?.locationId;
+      return typeof id === 'number' && Number.isSafeInteger(id) && id > 0 ? String(id) : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Answers depend on the location's stock too: one cache entry per cart and location. */
+  function cacheKeyFor(key: string): string {
+    const location = locationId();
+    return location === undefined ? key : `${key}@${location}`;
+  }
+
+  function cacheGet(cartKeyValue: string): CacheEntry | undefined {
+    const key = cacheKeyFor(cartKeyValue);
     const entry = cache.get(key);
     if (!entry) return undefined;
     if (now() - entry.at > cacheTtlMs) {
@@ -175,7 +192,8 @@ export function createRecommendationsController(options: ControllerOptions): Rec
     return entry;
   }
 
-  function cacheSet(key: string, recommendations: Recommendation[]): void {
+  function cacheSet(cartKeyValue: string, recommendations: Recommendation[]): void {
+    const key = cacheKeyFor(cartKeyValue);
     cache.delete(key);
     cache.set(key, { recommendations, at: now() });
     while (cache.size > cacheMaxEntries) {
@@ -280,6 +298,7 @@ export function createRecommendationsController(options: ControllerOptions): Rec
         token,
         cartVariantIds: ids,
         limit,
+        locationId: locationId(),
         timeoutMs,
         signal: abort.signal,
         fetchImpl: options.fetchImpl,

@@ -27,6 +27,12 @@ describe('requestRecommendations', () => {
     expect(sentBody(fetchImpl)).toEqual({ cartVariantIds: ['46812312961178', '2'], limit: 2 });
   });
 
+  it('sends locationId when given', async () => {
+    const fetchImpl = sequenceFetch(fixtures.ok);
+    await requestRecommendations({ ...base, cartVariantIds: ['1'], locationId: '3', fetchImpl });
+    expect(sentBody(fetchImpl)).toEqual({ cartVariantIds: ['1'], locationId: '3' });
+  });
+
   it('omits limit when not given', async () => {
     const fetchImpl = sequenceFetch(fixtures.ok);
     await requestRecommendations({ ...base, cartVariantIds: ['1'], fetchImpl });

@@ -63,7 +63,7 @@ describe('loading and answers', () => {
     await settle();
     expect(statuses).toEqual(['loading', 'ok']);
     expect(controller.getState().recommendations).toEqual(OK_RECS);
-    expect(sentBody(fetchImpl)).toEqual({ cartVariantIds: CART.map(String), limit: 4 });
+    expect(sentBody(fetchImpl)).toEqual({ cartVariantIds: CART.map(String), limit: 4, locationId: '3' });
     expect(sentHeaders(fetchImpl).Authorization).toBe('Bearer session-token-1-1');
   });
 
@@ -73,7 +73,7 @@ describe('loading and answers', () => {
     const { controller } = setup(shopify, fetchImpl, { limit: undefined });
     controller.start();
     await settle();
-    expect(sentBody(fetchImpl)).toEqual({ cartVariantIds: CART.map(String) });
+    expect(sentBody(fetchImpl)).toEqual({ cartVariantIds: CART.map(String), locationId: '3' });
   });
 
   it('shows the empty state when nothing qualifies', async () => {
@@ -125,7 +125,7 @@ describe('cart changes: debounce and per-cart cache', () => {
     await vi.advanceTimersByTimeAsync(1);
     await settle();
     expect(fetchImpl).toHaveBeenCalledTimes(2);
-    expect(sentBody(fetchImpl, 1)).toEqual({ cartVariantIds: ['1', '2', '3', '4'], limit: 4 });
+    expect(sentBody(fetchImpl, 1)).toEqual({ cartVariantIds: ['1', '2', '3', '4'], limit: 4, locationId: '3' });
   });
 
   it('does not ask again when only quantities change', async () => {
@@ -318,6 +318,7 @@ describe('add to cart', () => {
     expect(sentBody(fetchImpl, 1)).toEqual({
       cartVariantIds: [...CART.map(String), rec.variantId],
       limit: 4,
+      locationId: '3',
     });
     expect(controller.getState()).toMatchObject({ status: 'empty', addingVariantId: null });
     // the cart subscription firing for the same new cart does not ask a third time
@@ -486,3 +487,42 @@ describe('connectivity (shopify.connectivity.current)', () => {
 function cartKeyOf(ids: number[]): string {
   return ids.map(String).sort().join(',');
 }
+
+describe('POS location (issue #18: the API filters stock by location)', () => {
+  it("sends shopify.session.currentSession.locationId as locationId, a decimal string", async () => {
+    const shopify = createFakeShopify({ variantIds: CART });
+    expect(shopify.session.currentSession.locationId).toBe(3);
+    const fetchImpl = sequenceFetch(fixtures.ok);
+    const { controller } = setup(shopify, fetchImpl);
+    controller.start();
+    await settle();
+    expect(sentBody(fetchImpl)).toMatchObject({ locationId: '3' });
+  });
+
+  it.each([undefined, 0, -1, 1.5, Number.MAX_SAFE_INTEGER + 2])('leaves locationId out for %s', async (locationId) => {
+    const shopify = createFakeShopify({ variantIds: CART });
+    (shopify.session.currentSession as { locationId?: number }).locationId = locationId;
+    const fetchImpl = sequenceFetch(fixtures.ok);
+    const { controller } = setup(shopify, fetchImpl);
+    controller.start();
+    await settle();
+    expect(sentBody(fetchImpl)).not.toHaveProperty('locationId');
+  });
+
+  it('caches per cart and location: another location asks again', async () => {
+    const cache = new Map();
+    const shopify = createFakeShopify({ variantIds: CART });
+    const fetchImpl = sequenceFetch(fixtures.ok, fixtures.empty);
+    const first = setup(shopify, fetchImpl, { cache }).controller;
+    first.start();
+    await settle();
+    first.stop();
+    shopify.session.currentSession.locationId = 4;
+    const second = setup(shopify, fetchImpl, { cache }).controller;
+    second.start();
+    await settle();
+    expect(fetchImpl).toHaveBeenCalledTimes(2);
+    expect(sentBody(fetchImpl, 1)).toMatchObject({ locationId: '4' });
+    expect(second.getState()).toMatchObject({ status: 'empty', fromCache: false });
+  });
+});
