@@ -57,6 +57,7 @@ export const CACHE_MAX_ENTRIES = 20;
 /**
  * Line-item property that Add sets to the suggestion's `recommendationId` (when the
  * API sends one), so an order line can be traced back to the suggestion. The leading
- * underscore keeps it off receipts and the customer-facing checkout.
+ * underscore is Shopify's convention for a private property (hidden from the
+ * customer, e.g. at checkout).
  */
 export const ATTRIBUTION_PROPERTY = '_posai';
