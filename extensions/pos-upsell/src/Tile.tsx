@@ -2,7 +2,7 @@
 import '@shopify/ui-extensions/preact';
 import { render } from 'preact';
 import type { PosHost } from './host';
-import { useRecommendations } from './useViewState';
+import { useRecommendations, useTranslate } from './useViewState';
 import { tileModel } from './view';
 
 export interface TileAppProps {
@@ -10,9 +10,16 @@ export interface TileAppProps {
   onOpen: () => void;
 }
 
+/**
+ * `s-tile` takes no accessibilityLabel in the 2026.7 POS types (`TileJSXProps` picks
+ * heading, id, itemCount, tone, subheading; components/Tile.d.ts): assistive
+ * technology reads its heading and subheading, so the subheading always says the
+ * state in words ("2 suggestions", "Offline – tap for details"), never only a badge.
+ */
 export function TileApp({ host, onOpen }: TileAppProps) {
-  const { state } = useRecommendations({ host });
-  const model = tileModel(state);
+  const t = useTranslate(host);
+  const { state } = useRecommendations({ host, translate: t });
+  const model = tileModel(state, t);
   return (
     <s-tile
       heading={model.heading}

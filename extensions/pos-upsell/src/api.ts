@@ -7,10 +7,14 @@
  * POSAI_APP_URL override may point at another host.
  *
  * Contract (owned by the Flask API):
- *   request  {"cartVariantIds": ["46812312961178", ...], "limit": 1..10}
+ *   request  {"cartVariantIds": ["46812312961178", ...], "limit": 1..10,
+ *             "locationId": "3"}   (limit and locationId optional)
  *            Authorization: Bearer <session token>, Content-Type: application/json
  *   200      {"metric": "cosine", "recommendations": [{variantId, score, productId,
- *             productTitle, variantTitle, price, inventoryQuantity, source}]}
+ *             productTitle, variantTitle, price, inventoryQuantity, source,
+ *             reason?, recommendationId?}], "recommendationId"?}
+ *            (`reason` and `recommendationId` are optional: announced by issue #18, read
+ *            when present, ignored when absent)
  *   errors   {"error": {"code", "message"}} with 400/401/405/413;
  *            401 carries X-Shopify-Retry-Invalid-Session-Request: 1
  */
@@ -29,6 +33,16 @@ export interface Recommendation {
   /** null when the variant does not track inventory. */
   inventoryQuantity: number | null;
   source: string;
+  /**
+   * Why the backend suggests it, in words the cashier can say aloud ("Bought with
+   * Lunch Bag Red in 37 orders"). Absent when the API sends none (or an empty one).
+   */
+  reason?: string;
+  /**
+   * The API's id for this suggestion (its own, or the answer's top-level one). Absent
+   * when the API sends none; when present, Add tags the new cart line with it.
+   */
+  recommendationId?: string;
 }
 
 export interface ApiError {
@@ -52,6 +66,11 @@ export interface RecommendationRequest {
   token: string;
   cartVariantIds: string[];
   limit?: number;
+  /**
+   * The POS location (`shopify.session.currentSession.locationId`), as a decimal
+   * string like the variant ids. Issue #18: the API filters stock by it.
+   */
+  locationId?: string;
   timeoutMs: number;
   /** Aborts the request without it counting as a timeout (e.g. the cart changed). */
   signal?: AbortSignal;
@@ -113,7 +132,7 @@ function parseRecommendation(value: unknown): Recommendation | null {
         ? value.price.toFixed(2)
         : null;
   const inventory = value.inventoryQuantity;
-  return {
+  const rec: Recommendation = {
     variantId,
     score: typeof value.score === 'number' ? value.score : 0,
     productId: idString(value.productId) ?? '',
@@ -123,6 +142,18 @@ function parseRecommendation(value: unknown): Recommendation | null {
     inventoryQuantity: typeof inventory === 'number' && Number.isFinite(inventory) ? inventory : null,
     source: typeof value.source === 'string' ? value.source : 'model',
   };
+  const reason = optionalText(value.reason);
+  if (reason !== undefined) rec.reason = reason;
+  const recommendationId = optionalText(value.recommendationId);
+  if (recommendationId !== undefined) rec.recommendationId = recommendationId;
+  return rec;
+}
+
+/** A non-blank string, trimmed; undefined for anything else (absent, null, "", a number). */
+function optionalText(value: unknown): string | undefined {
+  if (typeof value !== 'string') return undefined;
+  const text = value.trim();
+  return text === '' ? undefined : text;
 }
 
 /** Validates a 200 body; null when it is not shaped like the contract. */
@@ -131,9 +162,12 @@ export function parseRecommendationsBody(
 ): { metric: string | null; recommendations: Recommendation[] } | null {
   if (!isRecord(body) || !Array.isArray(body.recommendations)) return null;
   const recommendations: Recommendation[] = [];
+  // An id for the whole answer applies to each suggestion that has none of its own.
+  const answerId = optionalText(body.recommendationId);
   for (const item of body.recommendations) {
     const rec = parseRecommendation(item);
     if (rec === null) return null;
+    if (answerId !== undefined && rec.recommendationId === undefined) rec.recommendationId = answerId;
     recommendations.push(rec);
   }
   return { metric: typeof body.metric === 'string' ? body.metric : null, recommendations };
@@ -183,8 +217,11 @@ export async function requestRecommendations(req: RecommendationRequest): Promis
     else req.signal.addEventListener('abort', onOuterAbort);
   }
 
-  const body: { cartVariantIds: string[]; limit?: number } = { cartVariantIds: req.cartVariantIds };
+  const body: { cartVariantIds: string[]; limit?: number; locationId?: string } = {
+    cartVariantIds: req.cartVariantIds,
+  };
   if (req.limit !== undefined) body.limit = req.limit;
+  if (req.locationId !== undefined) body.locationId = req.locationId;
 
   try {
     let response: Response;

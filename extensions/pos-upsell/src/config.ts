@@ -54,3 +54,10 @@ export const REQUEST_TIMEOUT_MS = 8000;
 export const CACHE_TTL_MS = 2 * 60 * 1000;
 /** Number of distinct carts whose last answer is kept. */
 export const CACHE_MAX_ENTRIES = 20;
+/**
+ * Line-item property that Add sets to the suggestion's `recommendationId` (when the
+ * API sends one), so an order line can be traced back to the suggestion. The leading
+ * underscore is Shopify's convention for a private property (hidden from the
+ * customer, e.g. at checkout).
+ */
+export const ATTRIBUTION_PROPERTY = '_posai';

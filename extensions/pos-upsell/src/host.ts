@@ -22,21 +22,34 @@ export interface CartLike {
 export interface PosHost {
   cart: {
     current: SignalLike<CartLike>;
-    /** The new line's UUID, or "" when the cashier dismissed POS's oversell warning. */
-    addLineItem(variantId: number, quantity: number): Promise<string>;
+    /**
+     * The new line's UUID, or "" when the cashier dismissed POS's oversell warning.
+     * `options.properties` are set on the new line in the same operation
+     * (`AddLineItemOptions` in point-of-sale/types/cart.d.ts, 2026.7).
+     */
+    addLineItem(
+      variantId: number,
+      quantity: number,
+      options?: { properties?: Record<string, string> },
+    ): Promise<string>;
   };
   session: {
     /** Resolves to null/undefined when the staff member may not use the app. */
     getSessionToken(): Promise<string | null | undefined>;
-    currentSession?: { currency?: string };
+    /** `Session` in point-of-sale/types/session.d.ts (locationId: number). */
+    currentSession?: { currency?: string; locationId?: number };
   };
   toast: { show(content: string): void };
   connectivity?: {
     current: SignalLike<{ internetConnected: 'Connected' | 'Disconnected' }>;
   };
+  /** `I18n` in @shopify/ui-extensions build/ts/api.d.ts (see src/i18n.ts). */
   i18n?: {
     formatCurrency(value: number, options?: { currency?: string }): string;
+    translate?(key: string, options?: Record<string, string | number>): unknown;
   };
+  /** `LocaleApiContent` (point-of-sale/api/locale-api/locale-api.d.ts): the IETF locale. */
+  locale?: { current: SignalLike<string> };
 }
 
 // Compile-time proof that both targets' real APIs fit PosHost.

@@ -19,6 +19,7 @@ import {
 } from './api';
 import {
   APP_URL,
+  ATTRIBUTION_PROPERTY,
   CACHE_MAX_ENTRIES,
   CACHE_TTL_MS,
   CART_DEBOUNCE_MS,
@@ -26,6 +27,8 @@ import {
   REQUEST_TIMEOUT_MS,
 } from './config';
 import type { CartLike, PosHost } from './host';
+import { translatorFor, type Translate } from './i18n';
+import { productName } from './view';
 
 export type Status =
   /** The cart has no products: nothing to ask for. */
@@ -76,6 +79,8 @@ export interface ControllerOptions {
   now?: () => number;
   /** Per-cart answer cache; defaults to the one shared within this JS context. */
   cache?: Map<string, CacheEntry>;
+  /** Translator for the toasts; defaults to POS's `i18n.translate` (src/i18n.ts). */
+  translate?: Translate;
 }
 
 export interface RecommendationsController {
@@ -128,6 +133,7 @@ export function createRecommendationsController(options: ControllerOptions): Rec
   const cacheTtlMs = options.cacheTtlMs ?? CACHE_TTL_MS;
   const cacheMaxEntries = options.cacheMaxEntries ?? CACHE_MAX_ENTRIES;
   const now = options.now ?? (() => Date.now());
+  const t = options.translate ?? translatorFor(host);
 
   let state: ViewState = INITIAL_STATE;
   const listeners = new Set<(state: ViewState) => void>();
@@ -159,7 +165,24 @@ export function createRecommendationsController(options: ControllerOptions): Rec
     }
   }
 
-  function cacheGet(key: string): CacheEntry | undefined {
+  /** The POS location as a decimal string; undefined when POS gives none. */
+  function locationId(): string | undefined {
+    try {
+      const id = host.session.currentSession?.locationId;
+      return typeof id === 'number' && Number.isSafeInteger(id) && id > 0 ? String(id) : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Answers depend on the location's stock too: one cache entry per cart and location. */
+  function cacheKeyFor(key: string): string {
+    const location = locationId();
+    return location === undefined ? key : `${key}@${location}`;
+  }
+
+  function cacheGet(cartKeyValue: string): CacheEntry | undefined {
+    const key = cacheKeyFor(cartKeyValue);
     const entry = cache.get(key);
     if (!entry) return undefined;
     if (now() - entry.at > cacheTtlMs) {
@@ -169,7 +192,8 @@ export function createRecommendationsController(options: ControllerOptions): Rec
     return entry;
   }
 
-  function cacheSet(key: string, recommendations: Recommendation[]): void {
+  function cacheSet(cartKeyValue: string, recommendations: Recommendation[]): void {
+    const key = cacheKeyFor(cartKeyValue);
     cache.delete(key);
     cache.set(key, { recommendations, at: now() });
     while (cache.size > cacheMaxEntries) {
@@ -274,6 +298,7 @@ export function createRecommendationsController(options: ControllerOptions): Rec
         token,
         cartVariantIds: ids,
         limit,
+        locationId: locationId(),
         timeoutMs,
         signal: abort.signal,
         fetchImpl: options.fetchImpl,
@@ -340,9 +365,20 @@ export function createRecommendationsController(options: ControllerOptions): Rec
     }, debounceMs);
   }
 
+  /**
+   * `shopify.connectivity.current` (ConnectivityApiContent in
+   * point-of-sale/api/connectivity-api/connectivity-api.d.ts). Back online after an
+   * offline state: load again. Gone offline while a request runs: stop waiting for it
+   * (it cannot answer; the cashier would otherwise see a spinner until the timeout)
+   * and say so. A list already shown stays: it is still right for this cart.
+   */
   function onConnectivityChange(value: { internetConnected: 'Connected' | 'Disconnected' }): void {
     if (value.internetConnected === 'Connected' && state.status === 'offline') {
       void load(currentCart(), true);
+    } else if (value.internetConnected === 'Disconnected' && state.status === 'loading') {
+      generation++;
+      cancelPending();
+      setState(failureState(state.cartKey, 'offline', { deviceOffline: true }));
     }
   }
 
@@ -371,29 +407,37 @@ export function createRecommendationsController(options: ControllerOptions): Rec
       return load(currentCart(), opts?.force ?? false);
     },
     async addToCart(rec) {
+      const item = productName(rec, t);
       const numericId = toNumericVariantId(rec.variantId);
       if (numericId === null) {
-        host.toast.show(`Can't add ${rec.productTitle || 'this item'}: unknown variant id`);
+        host.toast.show(t('toast.badVariant', { item }));
         return false;
       }
       if (state.addingVariantId !== null) return false;
       setState({ addingVariantId: rec.variantId });
       let lineItemUuid: string;
       try {
-        lineItemUuid = await host.cart.addLineItem(numericId, 1);
+        // With a recommendationId the new line carries it as a property, set in the
+        // same operation (CartApi.addLineItem's options, @shopify/ui-extensions 2026.7):
+        // a dismissed add creates no line, so nothing is tagged or counted.
+        lineItemUuid = rec.recommendationId
+          ? await host.cart.addLineItem(numericId, 1, {
+              properties: { [ATTRIBUTION_PROPERTY]: rec.recommendationId },
+            })
+          : await host.cart.addLineItem(numericId, 1);
       } catch {
         setState({ addingVariantId: null });
-        host.toast.show(`Couldn't add ${rec.productTitle || 'the item'} to the cart`);
+        host.toast.show(t('toast.failed', { item }));
         return false;
       }
       setState({ addingVariantId: null });
       // "" = the cashier dismissed POS's oversell warning: nothing was added, the cart
       // and the list stay as they are (CartApi.addLineItem in @shopify/ui-extensions).
       if (lineItemUuid === '') {
-        host.toast.show(`${rec.productTitle || 'The item'} was not added`);
+        host.toast.show(t('toast.notAdded', { item }));
         return false;
       }
-      host.toast.show(`Added ${rec.productTitle || 'item'} to the cart`);
+      host.toast.show(t('toast.added', { item }));
       // The cart changed: ask again right away for the new cart (bypassing the
       // debounce; the cart subscription then sees an up-to-date state).
       await load(currentCart(), true);

@@ -1,4 +1,6 @@
 import { useEffect, useState } from 'preact/hooks';
+import type { PosHost } from './host';
+import { currentLocale, translatorFor, type Translate } from './i18n';
 import { createRecommendationsController, type ControllerOptions, type RecommendationsController, type ViewState } from './state';
 
 /**
@@ -20,4 +22,23 @@ export function useRecommendations(
     };
   }, [controller]);
   return { controller, state };
+}
+
+/**
+ * The translator for the host (src/i18n.ts). Follows `shopify.locale.current`, so the
+ * component re-renders in the new language when staff switch POS's language.
+ */
+export function useTranslate(host: Pick<PosHost, 'i18n' | 'locale'>): Translate {
+  const [translate] = useState(() => translatorFor(host));
+  const [, setLocale] = useState(() => currentLocale(host));
+  useEffect(() => {
+    const signal = host.locale?.current;
+    if (!signal) return undefined;
+    try {
+      return signal.subscribe((value) => setLocale(value));
+    } catch {
+      return undefined;
+    }
+  }, [host]);
+  return translate;
 }

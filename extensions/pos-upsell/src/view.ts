@@ -1,9 +1,11 @@
-/** Pure helpers turning controller state into what the cashier reads. */
+/**
+ * Pure helpers turning controller state into what the cashier reads. Every string
+ * goes through a `Translate` (src/i18n.ts); without one, the bundled English is used.
+ */
 import type { Recommendation } from './api';
 import type { PosHost } from './host';
+import { currentLocale, english, type Translate } from './i18n';
 import type { ViewState } from './state';
-
-export const TILE_HEADING = 'Suggested add-ons';
 
 export interface TileModel {
   heading: string;
@@ -12,47 +14,42 @@ export interface TileModel {
   disabled: boolean;
 }
 
-export function tileModel(state: ViewState): TileModel {
+export function tileModel(state: ViewState, t: Translate = english): TileModel {
   const count = state.recommendations.length;
-  const base = { heading: TILE_HEADING, itemCount: undefined as number | undefined };
+  const base = { heading: t('title'), itemCount: undefined as number | undefined };
   switch (state.status) {
     case 'idle':
-      return { ...base, subheading: 'Add items to the cart', disabled: true };
+      return { ...base, subheading: t('tile.idle'), disabled: true };
     case 'loading':
       return count > 0
-        ? { ...base, subheading: 'Updating…', itemCount: count, disabled: false }
-        : { ...base, subheading: 'Finding add-ons…', disabled: true };
+        ? { ...base, subheading: t('tile.updating'), itemCount: count, disabled: false }
+        : { ...base, subheading: t('tile.loading'), disabled: true };
     case 'ok':
-      return {
-        ...base,
-        subheading: count === 1 ? '1 suggestion' : `${count} suggestions`,
-        itemCount: count,
-        disabled: false,
-      };
+      return { ...base, subheading: t('tile.count', { count }), itemCount: count, disabled: false };
     case 'empty':
-      return { ...base, subheading: 'No suggestions for this cart', itemCount: 0, disabled: true };
+      return { ...base, subheading: t('tile.empty'), itemCount: 0, disabled: true };
     // Failures keep the tile tappable: the modal explains and offers a retry.
     case 'offline':
-      return { ...base, subheading: 'Offline – tap for details', disabled: false };
+      return { ...base, subheading: t('tile.offline'), disabled: false };
     case 'no-permission':
-      return { ...base, subheading: 'No access – tap for details', disabled: false };
+      return { ...base, subheading: t('tile.noPermission'), disabled: false };
     case 'unauthorized':
-      return { ...base, subheading: 'Sign-in problem – tap for details', disabled: false };
+      return { ...base, subheading: t('tile.unauthorized'), disabled: false };
     case 'timeout':
-      return { ...base, subheading: 'Taking too long – tap to retry', disabled: false };
+      return { ...base, subheading: t('tile.timeout'), disabled: false };
     case 'error':
-      return { ...base, subheading: 'Unavailable – tap for details', disabled: false };
+      return { ...base, subheading: t('tile.error'), disabled: false };
   }
 }
 
-export function formatPrice(price: string, host: Pick<PosHost, 'session' | 'i18n'>): string {
+export function formatPrice(price: string, host: Pick<PosHost, 'session' | 'i18n' | 'locale'>): string {
   const amount = Number(price);
   if (price === '' || !Number.isFinite(amount)) return price;
   const currency = host.session.currentSession?.currency;
   if (currency) {
     try {
       if (host.i18n) return host.i18n.formatCurrency(amount, { currency });
-      return new Intl.NumberFormat(undefined, { style: 'currency', currency }).format(amount);
+      return new Intl.NumberFormat(currentLocale(host), { style: 'currency', currency }).format(amount);
     } catch {
       // fall through to the plain rendering below
     }
@@ -66,15 +63,31 @@ export function formatPrice(price: string, host: Pick<PosHost, 'session' | 'i18n
  * those). The API only suggests what may be sold, so a tracked quantity of 0 or less
  * is a variant set to keep selling when out of stock.
  */
-export function stockLabel(inventoryQuantity: number | null): string {
-  if (inventoryQuantity === null) return 'Stock not tracked';
-  if (inventoryQuantity <= 0) return 'Out of stock, can still be sold';
-  return `${inventoryQuantity} in stock`;
+export function stockLabel(inventoryQuantity: number | null, t: Translate = english): string {
+  if (inventoryQuantity === null) return t('item.untracked');
+  if (inventoryQuantity <= 0) return t('item.oversell');
+  return t('item.stock', { count: inventoryQuantity });
 }
 
 /** Shopify names the only variant of a product "Default Title": don't show it. */
 export function variantLabel(rec: Recommendation): string {
   return rec.variantTitle && rec.variantTitle !== 'Default Title' ? rec.variantTitle : '';
+}
+
+/** How toasts name a suggestion: its product title; "Variant 123" without one. */
+export function productName(rec: Recommendation, t: Translate = english): string {
+  return rec.productTitle || t('item.unnamed', { id: rec.variantId });
+}
+
+/**
+ * How the Add button names a suggestion (its accessible name, see src/Modal.tsx): the
+ * product with the variant when there is one worth showing ("Lunch Bag – Red"), so
+ * two variants of one product never share a label.
+ */
+export function itemName(rec: Recommendation, t: Translate = english): string {
+  const variant = variantLabel(rec);
+  if (!rec.productTitle) return variant || t('item.unnamed', { id: rec.variantId });
+  return variant ? t('item.withVariant', { product: rec.productTitle, variant }) : rec.productTitle;
 }
 
 export interface Notice {
@@ -85,59 +98,59 @@ export interface Notice {
 }
 
 /** Banner content for the failure states; null for the others. */
-export function noticeFor(state: ViewState): Notice | null {
+export function noticeFor(state: ViewState, t: Translate = english): Notice | null {
+  const code = state.errorCode ? ` ${t('notice.code', { code: state.errorCode })}` : '';
   switch (state.status) {
     case 'offline':
       return state.deviceOffline
         ? {
             tone: 'warning',
-            heading: 'This device is offline',
-            body: 'Suggestions need an internet connection. They come back as soon as the device is online again.',
+            heading: t('notice.deviceOffline.heading'),
+            body: t('notice.deviceOffline.body'),
             retry: true,
           }
         : {
             tone: 'warning',
-            heading: "Can't reach POSAI",
-            body: 'The suggestions server could not be reached. Check the connection and try again.',
+            heading: t('notice.unreachable.heading'),
+            body: t('notice.unreachable.body'),
             retry: true,
           };
     case 'no-permission':
       return {
         tone: 'warning',
-        heading: "You don't have access to POSAI",
-        body:
-          'Shopify POS gives POSAI no sign-in token because the Shopify account this device is logged in with ' +
-          '(the email login, not the staff PIN) is not allowed to use the POSAI app. ' +
-          "An admin can turn on POSAI in that user's app permissions in Shopify admin (Settings › Users), " +
-          'then try again.',
+        heading: t('notice.noPermission.heading'),
+        body: t('notice.noPermission.body'),
         retry: true,
       };
     case 'unauthorized':
       return {
         tone: 'critical',
-        heading: "POSAI couldn't verify this POS session",
-        body:
-          'The server rejected the sign-in token. Try again; if it keeps happening, the app may need to be ' +
-          'reinstalled or reauthorized by an admin.' +
-          (state.errorCode ? ` (${state.errorCode})` : ''),
+        heading: t('notice.unauthorized.heading'),
+        body: t('notice.unauthorized.body') + code,
         retry: true,
       };
     case 'timeout':
       return {
         tone: 'warning',
-        heading: 'Suggestions are taking too long',
-        body: 'The server did not answer in time. You can keep selling and try again.',
+        heading: t('notice.timeout.heading'),
+        body: t('notice.timeout.body'),
         retry: true,
       };
-    case 'error':
+    case 'error': {
+      // The API's own message (English: the API does not know the POS language) when
+      // it sent one; otherwise a localised sentence, with one of its own for an answer
+      // the extension could not read.
+      const detail =
+        state.errorCode === 'bad_response'
+          ? t('notice.error.badResponse')
+          : state.errorMessage || t('notice.error.body');
       return {
         tone: 'critical',
-        heading: "Couldn't load suggestions",
-        body:
-          (state.errorMessage ? `${state.errorMessage} ` : 'Something went wrong on the server. ') +
-          (state.errorCode ? `(${state.errorCode})` : ''),
+        heading: t('notice.error.heading'),
+        body: detail + code,
         retry: true,
       };
+    }
     default:
       return null;
   }

@@ -2,12 +2,13 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   cartKey,
   cartVariantIds,
+  parseRecommendationsBody,
   recommendationsUrl,
   requestRecommendations,
   toNumericVariantId,
 } from '../src/api';
 import { DEFAULT_APP_URL, APP_URL, normalizeBaseUrl } from '../src/config';
-import { fixtures, hangingResponder, networkErrorResponder, sentBody, sentHeaders, sequenceFetch } from './helpers';
+import { drafts, fixtures, hangingResponder, networkErrorResponder, sentBody, sentHeaders, sequenceFetch } from './helpers';
 
 const base = { baseUrl: 'https://api.posai.test', token: 'tok', timeoutMs: 5000 };
 
@@ -24,6 +25,12 @@ describe('requestRecommendations', () => {
       'Content-Type': 'application/json',
     });
     expect(sentBody(fetchImpl)).toEqual({ cartVariantIds: ['46812312961178', '2'], limit: 2 });
+  });
+
+  it('sends locationId when given', async () => {
+    const fetchImpl = sequenceFetch(fixtures.ok);
+    await requestRecommendations({ ...base, cartVariantIds: ['1'], locationId: '3', fetchImpl });
+    expect(sentBody(fetchImpl)).toEqual({ cartVariantIds: ['1'], locationId: '3' });
   });
 
   it('omits limit when not given', async () => {
@@ -161,5 +168,51 @@ describe('ids and urls', () => {
     if (!process.env.POSAI_APP_URL) expect(APP_URL).toBe(DEFAULT_APP_URL);
     expect(DEFAULT_APP_URL).toBe('');
     expect(recommendationsUrl(DEFAULT_APP_URL)).toBe('/api/recommendations');
+  });
+});
+
+describe('optional reason and recommendationId (issue #18; draft fixtures)', () => {
+  it('keeps a reason and a recommendationId per suggestion; a null reason is no reason', async () => {
+    const out = await requestRecommendations({ ...base, cartVariantIds: ['1'], fetchImpl: sequenceFetch(drafts.reasons) });
+    expect(out.kind).toBe('ok');
+    const recs = out.kind === 'ok' ? out.recommendations : [];
+    expect(recs.map((r) => [r.variantId, r.reason, r.recommendationId])).toEqual([
+      ['1002', 'Bought with Lunch Bag Red in 37 orders', 'rec_01HZX3A9K2'],
+      ['1011', undefined, 'rec_01HZX3A9K3'],
+    ]);
+    expect(recs[1]).not.toHaveProperty('reason');
+  });
+
+  it("applies the answer's top-level recommendationId to suggestions without their own", () => {
+    const parsed = parseRecommendationsBody(drafts.answerId.body);
+    expect(parsed?.recommendations.map((r) => r.recommendationId)).toEqual(['req_7f3a', 'rec_own']);
+    expect(parsed?.recommendations.map((r) => r.reason)).toEqual([
+      'Pairs with Espresso Machine (set by the store)',
+      undefined,
+    ]);
+  });
+
+  it.each([undefined, null, '', '   ', 42, { text: 'x' }])('ignores a reason/recommendationId of %j', (value) => {
+    const parsed = parseRecommendationsBody({
+      metric: null,
+      recommendationId: value,
+      recommendations: [{ variantId: '1', reason: value, recommendationId: value }],
+    });
+    expect(parsed?.recommendations[0]).not.toHaveProperty('reason');
+    expect(parsed?.recommendations[0]).not.toHaveProperty('recommendationId');
+  });
+
+  it('trims both', () => {
+    const parsed = parseRecommendationsBody({
+      recommendations: [{ variantId: '1', reason: '  Popular this week ', recommendationId: ' r1 ' }],
+    });
+    expect(parsed?.recommendations[0]).toMatchObject({ reason: 'Popular this week', recommendationId: 'r1' });
+  });
+
+  it('recorded answers (no such fields yet) parse without them', () => {
+    for (const rec of parseRecommendationsBody(fixtures.ok.body)!.recommendations) {
+      expect(rec).not.toHaveProperty('reason');
+      expect(rec).not.toHaveProperty('recommendationId');
+    }
   });
 });

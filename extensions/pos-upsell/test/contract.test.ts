@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { parseErrorBody, parseRecommendationsBody } from '../src/api';
-import { fixtures, type RecordedFixture } from './helpers';
+import { drafts, fixtures, type RecordedFixture } from './helpers';
 
 const NUMERIC_ID = /^[0-9]{1,20}$/;
 const DECIMAL = /^-?[0-9]+(\.[0-9]+)?$/;
@@ -123,5 +123,21 @@ describe('nullable fields from the API schema', () => {
         },
       ],
     });
+  });
+});
+
+describe('draft fixtures (fields announced by issue #18, not recorded yet)', () => {
+  it.each(Object.entries(drafts))('%s is a recorded-style 200 whose suggestions carry every documented field', (_name, f) => {
+    expect(Object.keys(f).sort()).toEqual(['body', 'headers', 'status']);
+    expect(f.status).toBe(200);
+    const body = f.body as { recommendations: Array<Record<string, unknown>>; recommendationId?: unknown };
+    for (const rec of body.recommendations) {
+      for (const key of REQUIRED) expect(rec).toHaveProperty(key);
+      // the announced additions: optional, string (or null for reason)
+      if ('reason' in rec) expect(rec.reason === null || typeof rec.reason === 'string').toBe(true);
+      if ('recommendationId' in rec) expect(typeof rec.recommendationId).toBe('string');
+    }
+    if ('recommendationId' in body) expect(typeof body.recommendationId).toBe('string');
+    expect(parseRecommendationsBody(f.body)?.recommendations).toHaveLength(body.recommendations.length);
   });
 });

@@ -8,7 +8,49 @@ import emptyFixture from './fixtures/recorded/empty.json';
 import unauthorizedFixture from './fixtures/recorded/unauthorized.json';
 import badRequestFixture from './fixtures/recorded/bad_request.json';
 import untrackedFixture from './fixtures/recorded/untracked.json';
+import reasonsDraft from './fixtures/draft/reasons.json';
+import answerIdDraft from './fixtures/draft/answer_id.json';
 import type { FetchLike } from '../src/api';
+import { translateFrom, type Replacements } from '../src/i18n';
+import en from '../locales/en.default.json';
+import fr from '../locales/fr.json';
+import de from '../locales/de.json';
+import es from '../locales/es.json';
+import nl from '../locales/nl.json';
+import ja from '../locales/ja.json';
+
+/** The extension's locale files by name (without `.json`), as POS would load them. */
+export const localeFiles: Record<string, unknown> = {
+  'en.default': en,
+  fr,
+  de,
+  es,
+  nl,
+  ja,
+};
+
+/**
+ * Stands in for POS's `shopify.i18n.translate` over the locale files: the locale, then
+ * its language, then the default file (the shop-locale steps of POS's order don't
+ * apply to a fake with one locale). Returns the key when nothing has it.
+ */
+export function fakeTranslate(getLocale: () => string) {
+  return (key: string, replacements?: Replacements): string => {
+    const locale = getLocale();
+    const language = locale.split('-')[0]!;
+    for (const [name, tag] of [
+      [locale, locale],
+      [language, language],
+      ['en.default', 'en'],
+    ] as const) {
+      const file = localeFiles[name];
+      if (file === undefined) continue;
+      const out = translateFrom(file, tag, key, replacements);
+      if (out !== undefined) return out;
+    }
+    return key;
+  };
+}
 
 export interface RecordedFixture {
   status: number;
@@ -23,6 +65,16 @@ export const fixtures = {
   bad_request: badRequestFixture as RecordedFixture,
   /** 200 whose last suggestion does not track stock (inventoryQuantity null). */
   untracked: untrackedFixture as RecordedFixture,
+};
+
+/**
+ * Hand-written answers with the fields issue #18 announces (test/fixtures/draft/README.md):
+ * `reasons`: per-suggestion `reason` (one null) and `recommendationId`;
+ * `answerId`: a top-level `recommendationId`, one suggestion with its own, one reason.
+ */
+export const drafts = {
+  reasons: reasonsDraft as RecordedFixture,
+  answerId: answerIdDraft as RecordedFixture,
 };
 
 export function fixtureResponse(fixture: RecordedFixture): Response {
@@ -64,6 +116,7 @@ interface FakeLine {
   variantId?: number;
   quantity: number;
   title?: string;
+  properties?: Record<string, string>;
 }
 
 export interface FakeShopifyOptions {
@@ -71,6 +124,10 @@ export interface FakeShopifyOptions {
   token?: string | null | undefined;
   online?: boolean;
   currency?: string;
+  /** POS locale (IETF); default en-US. */
+  locale?: string;
+  /** false: a POS without i18n.translate (older than 10.19). */
+  translate?: boolean;
 }
 
 export type FakeShopify = ReturnType<typeof createFakeShopify>;
@@ -84,20 +141,29 @@ export function createFakeShopify(options: FakeShopifyOptions = {}) {
   const connectivity = fakeSignal<{ internetConnected: 'Connected' | 'Disconnected' }>({
     internetConnected: options.online === false ? 'Disconnected' : 'Connected',
   });
+  const locale = fakeSignal<string>(options.locale ?? 'en-US');
   const token = 'token' in options ? options.token : 'session-token-1';
   let tokenCount = 0;
 
   const shopify = {
     cart: {
       current: cart,
-      addLineItem: vi.fn(async (variantId: number, quantity: number): Promise<string> => {
-        if (typeof variantId !== 'number' || !Number.isInteger(variantId)) {
-          throw new Error(`addLineItem expects a numeric variant id, got ${typeof variantId}`);
-        }
-        const added = { ...line(variantId), quantity };
-        cart.set({ lineItems: [...cart.value.lineItems, added] });
-        return added.uuid;
-      }),
+      addLineItem: vi.fn(
+        async (
+          variantId: number,
+          quantity: number,
+          addOptions?: { properties?: Record<string, string> },
+        ): Promise<string> => {
+          if (typeof variantId !== 'number' || !Number.isInteger(variantId)) {
+            throw new Error(`addLineItem expects a numeric variant id, got ${typeof variantId}`);
+          }
+          const added: FakeLine = { ...line(variantId), quantity };
+          if (addOptions?.properties) added.properties = { ...addOptions.properties };
+          cart.set({ lineItems: [...cart.value.lineItems, added] });
+          return added.uuid;
+        },
+      ),
+      addLineItemProperties: vi.fn(async (_uuid: string, _properties: Record<string, string>) => {}),
     },
     session: {
       currentSession: {
@@ -119,7 +185,9 @@ export function createFakeShopify(options: FakeShopifyOptions = {}) {
     i18n: {
       formatCurrency: (value: number, opts?: { currency?: string }) =>
         new Intl.NumberFormat('en-US', { style: 'currency', currency: opts?.currency ?? 'USD' }).format(value),
+      translate: options.translate === false ? undefined : vi.fn(fakeTranslate(() => locale.value)),
     },
+    locale: { current: locale },
     // test controls
     setCartVariants(ids: number[]) {
       cart.set({ lineItems: ids.map(line) });
@@ -128,6 +196,9 @@ export function createFakeShopify(options: FakeShopifyOptions = {}) {
       cart.set({
         lineItems: cart.value.lineItems.map((l) => (l.variantId === variantId ? { ...l, quantity } : l)),
       });
+    },
+    setLocale(value: string) {
+      locale.set(value);
     },
     setOnline(online: boolean) {
       connectivity.set({ internetConnected: online ? 'Connected' : 'Disconnected' });

@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import renderModal from '../src/Modal';
 import {
   createFakeShopify,
+  drafts,
   fixtures,
   hangingResponder,
   networkErrorResponder,
@@ -39,6 +40,11 @@ const body = () => document.body;
 const text = () => (body().textContent ?? '').replace(/\s+/g, ' ');
 const buttons = (label: string) =>
   [...body().querySelectorAll('s-button')].filter((b) => b.textContent?.trim() === label) as HTMLElement[];
+/** The Add buttons, one per suggestion (labelled "Add <item>", see addLabel). */
+const addButtons = () => [...body().querySelectorAll('s-button[id^="posai-add-"]')] as HTMLElement[];
+/** The Add button's text: it is also its accessible name (s-button has no accessibilityLabel). */
+const addLabel = (rec: Recommendation) =>
+  `Add ${rec.productTitle}${rec.variantTitle && rec.variantTitle !== 'Default Title' ? ` – ${rec.variantTitle}` : ''}`;
 
 beforeEach(() => {
   vi.useFakeTimers();
@@ -67,7 +73,9 @@ describe('Modal (pos.home.modal.render) with a fake shopify global', () => {
     expect(sections[1]!.textContent).not.toContain('Default Title');
     expect(sections[1]!.textContent).toContain(`$${second.price}`);
     expect(sections[1]!.textContent).toContain(`${second.inventoryQuantity} in stock`);
-    expect(buttons('Add')).toHaveLength(2);
+    expect(addButtons()).toHaveLength(2);
+    // each Add button names its item: "Add Coaster – Set of 4", "Add Bestseller candle"
+    expect(addButtons().map((b) => b.textContent?.trim())).toEqual(OK_RECS.map(addLabel));
   });
 
   it('Add puts one unit in the cart via shopify.cart.addLineItem and refreshes the list', async () => {
@@ -76,7 +84,7 @@ describe('Modal (pos.home.modal.render) with a fake shopify global', () => {
     await mountModal(fetchImpl);
 
     await act(async () => {
-      buttons('Add')[0]!.click();
+      addButtons()[0]!.click();
     });
     await flush();
 
@@ -86,7 +94,7 @@ describe('Modal (pos.home.modal.render) with a fake shopify global', () => {
     expect(fetchImpl).toHaveBeenCalledTimes(2);
     expect(sentBody(fetchImpl, 1)).toMatchObject({ cartVariantIds: ['46812312961178', added.variantId] });
     expect(body().querySelector('s-empty-state')?.getAttribute('heading')).toBe('No suggestions for this cart');
-    expect(buttons('Add')).toHaveLength(0);
+    expect(addButtons()).toHaveLength(0);
   });
 
   it('offers untracked variants (inventoryQuantity null) as "Stock not tracked", with Add enabled', async () => {
@@ -97,8 +105,8 @@ describe('Modal (pos.home.modal.render) with a fake shopify global', () => {
     const section = [...body().querySelectorAll('s-section')][index]!;
     expect(section.textContent).toContain('Stock not tracked');
     expect(section.textContent).not.toContain('Out of stock');
-    expect(buttons('Add')).toHaveLength(recs.length);
-    expect(buttons('Add').some((b) => b.hasAttribute('disabled'))).toBe(false);
+    expect(addButtons()).toHaveLength(recs.length);
+    expect(addButtons().some((b) => b.hasAttribute('disabled'))).toBe(false);
   });
 
   it('keeps the list and says so when the cashier dismisses the oversell warning', async () => {
@@ -107,12 +115,12 @@ describe('Modal (pos.home.modal.render) with a fake shopify global', () => {
     const fetchImpl = sequenceFetch(fixtures.ok);
     await mountModal(fetchImpl);
     await act(async () => {
-      buttons('Add')[0]!.click();
+      addButtons()[0]!.click();
     });
     await flush();
     expect(shopify.toast.show).toHaveBeenCalledWith(`${OK_RECS[0]!.productTitle} was not added`);
     expect(fetchImpl).toHaveBeenCalledTimes(1);
-    expect(buttons('Add')).toHaveLength(OK_RECS.length);
+    expect(addButtons()).toHaveLength(OK_RECS.length);
   });
 
   it('shows the Add button as busy while adding', async () => {
@@ -121,9 +129,9 @@ describe('Modal (pos.home.modal.render) with a fake shopify global', () => {
     shopify.cart.addLineItem.mockImplementationOnce(() => new Promise<string>((resolve) => (finish = resolve)));
     await mountModal(sequenceFetch(fixtures.ok));
     await act(async () => {
-      buttons('Add')[0]!.click();
+      addButtons()[0]!.click();
     });
-    const [first, second] = buttons('Add');
+    const [first, second] = addButtons();
     expect(first!.hasAttribute('loading')).toBe(true);
     expect(second!.hasAttribute('disabled')).toBe(true);
     await act(async () => finish('line-x'));
@@ -150,7 +158,7 @@ describe('Modal (pos.home.modal.render) with a fake shopify global', () => {
     });
     await flush();
     expect(fetchImpl).toHaveBeenCalledTimes(2);
-    expect(buttons('Add')).toHaveLength(2);
+    expect(addButtons()).toHaveLength(2);
   });
 
   it('shows the empty state', async () => {
@@ -201,5 +209,126 @@ describe('Modal (pos.home.modal.render) with a fake shopify global', () => {
     expect(banner?.getAttribute('heading')).toBe("Couldn't load suggestions");
     expect(banner?.textContent).toContain(BAD_REQUEST.message);
     expect(banner?.textContent).toContain('(bad_request)');
+  });
+});
+
+describe('Modal in the POS language', () => {
+  const [coaster, candle] = OK_RECS as [Recommendation, Recommendation];
+
+  it.each<[string, string, string[], string, string, string]>([
+    [
+      'fr-FR',
+      'Articles suggérés',
+      ['Ajouter Coaster – Set of 4', 'Ajouter Bestseller candle'],
+      '3 en stock',
+      'Ajouté au panier : Coaster',
+      'Recherche d\'articles complémentaires pour ce panier…',
+    ],
+    [
+      'de-DE',
+      'Passende Artikel',
+      ['Coaster – Set of 4 hinzufügen', 'Bestseller candle hinzufügen'],
+      '3 auf Lager',
+      'Coaster zum Warenkorb hinzugefügt',
+      'Passende Artikel für diesen Warenkorb werden gesucht…',
+    ],
+    [
+      'es-ES',
+      'Artículos sugeridos',
+      ['Agregar Coaster – Set of 4', 'Agregar Bestseller candle'],
+      '3 en stock',
+      'Coaster se agregó al carrito',
+      'Buscando artículos complementarios para este carrito…',
+    ],
+    [
+      'nl-NL',
+      'Aanbevolen artikelen',
+      ['Coaster – Set of 4 toevoegen', 'Bestseller candle toevoegen'],
+      '3 op voorraad',
+      'Coaster toegevoegd aan de winkelwagen',
+      'Aanvullende artikelen zoeken voor deze winkelwagen…',
+    ],
+    [
+      'ja-JP',
+      'おすすめの追加商品',
+      ['「Coaster – Set of 4」を追加', '「Bestseller candle」を追加'],
+      '在庫 3 点',
+      '「Coaster」をカートに追加しました',
+      'このカートに合う追加商品を検索中…',
+    ],
+  ])('%s: list, Add labels, stock, toast and loading text', async (locale, heading, labels, stock, toast, loading) => {
+    expect(coaster.inventoryQuantity).toBe(3);
+    shopify = createFakeShopify({ variantIds: [46812312961178], locale });
+    await mountModal(sequenceFetch(fixtures.ok, hangingResponder));
+    expect(body().querySelector('s-page')?.getAttribute('heading')).toBe(heading);
+    expect(addButtons().map((b) => b.textContent?.trim())).toEqual(labels);
+    expect(body().querySelectorAll('s-section')[0]!.textContent).toContain(stock);
+    expect(candle.productTitle).toBe('Bestseller candle');
+
+    await act(async () => {
+      addButtons()[0]!.click();
+    });
+    await flush();
+    expect(shopify.toast.show).toHaveBeenCalledWith(toast);
+    // the refresh for the new cart hangs: spinner with a localised label and text
+    expect(body().querySelector('s-spinner')?.getAttribute('accessibilityLabel')).not.toBe('Loading suggestions');
+    expect(text()).toContain(loading);
+  });
+
+  it.each<[string, string, string, string]>([
+    ['fr-FR', 'Les suggestions mettent trop de temps', 'Réessayer', 'Aucune suggestion pour ce panier'],
+    ['de-DE', 'Die Vorschläge dauern zu lange', 'Erneut versuchen', 'Keine Vorschläge für diesen Warenkorb'],
+    ['es-ES', 'Las sugerencias tardan demasiado', 'Reintentar', 'No hay sugerencias para este carrito'],
+    ['nl-NL', 'Suggesties duren te lang', 'Opnieuw proberen', 'Geen suggesties voor deze winkelwagen'],
+    ['ja-JP', 'おすすめの読み込みに時間がかかっています', '再試行', 'このカートへのおすすめはありません'],
+  ])('%s: timeout banner with a retry, then the empty state', async (locale, timeout, retry, empty) => {
+    shopify = createFakeShopify({ variantIds: [1], locale });
+    await mountModal(sequenceFetch(hangingResponder, fixtures.empty));
+    await flush(8000);
+    expect(body().querySelector('s-banner')?.getAttribute('heading')).toBe(timeout);
+    await act(async () => {
+      buttons(retry)[0]!.click();
+    });
+    await flush();
+    expect(body().querySelector('s-empty-state')?.getAttribute('heading')).toBe(empty);
+  });
+
+  it('labels the spinner for assistive technology', async () => {
+    shopify = createFakeShopify({ variantIds: [1], locale: 'en-US' });
+    await mountModal(sequenceFetch(hangingResponder));
+    expect(body().querySelector('s-spinner')?.getAttribute('accessibilityLabel')).toBe('Loading suggestions');
+    await act(() => render(null, document.body));
+    shopify = createFakeShopify({ variantIds: [1], locale: 'ja-JP' });
+    await mountModal(sequenceFetch(hangingResponder));
+    expect(body().querySelector('s-spinner')?.getAttribute('accessibilityLabel')).toBe('おすすめを読み込み中');
+  });
+});
+
+describe('Modal: the reason for a suggestion', () => {
+  it('shows the reason the API gives, and nothing for a suggestion without one', async () => {
+    shopify = createFakeShopify({ variantIds: [46812312961178] });
+    await mountModal(sequenceFetch(drafts.reasons));
+    const sections = [...body().querySelectorAll('s-section')];
+    expect(sections[0]!.textContent).toContain('Bought with Lunch Bag Red in 37 orders');
+    // the second has reason: null -> no extra line: variant hidden (Default Title), price, stock
+    const texts = [...sections[1]!.querySelectorAll('s-text')].map((el) => el.textContent);
+    expect(texts).toEqual(['$4.50', '6 in stock']);
+  });
+
+  it('recorded answers (no reason yet) show no reason line', async () => {
+    shopify = createFakeShopify({ variantIds: [46812312961178] });
+    await mountModal(sequenceFetch(fixtures.ok));
+    const texts = [...body().querySelectorAll('s-section')[0]!.querySelectorAll('s-text')].map((el) => el.textContent);
+    expect(texts).toEqual(['Set of 4', '$4.50', '3 in stock']);
+  });
+
+  it('Add tags the line with the recommendationId', async () => {
+    shopify = createFakeShopify({ variantIds: [46812312961178] });
+    await mountModal(sequenceFetch(drafts.reasons, fixtures.empty));
+    await act(async () => {
+      addButtons()[1]!.click();
+    });
+    await flush();
+    expect(shopify.cart.addLineItem).toHaveBeenCalledWith(1011, 1, { properties: { _posai: 'rec_01HZX3A9K3' } });
   });
 });

@@ -3,6 +3,7 @@ import type { Recommendation } from '../src/api';
 import { clearSharedCache, createRecommendationsController, type ControllerOptions } from '../src/state';
 import {
   createFakeShopify,
+  drafts,
   fixtures,
   hangingResponder,
   networkErrorResponder,
@@ -62,7 +63,7 @@ describe('loading and answers', () => {
     await settle();
     expect(statuses).toEqual(['loading', 'ok']);
     expect(controller.getState().recommendations).toEqual(OK_RECS);
-    expect(sentBody(fetchImpl)).toEqual({ cartVariantIds: CART.map(String), limit: 4 });
+    expect(sentBody(fetchImpl)).toEqual({ cartVariantIds: CART.map(String), limit: 4, locationId: '3' });
     expect(sentHeaders(fetchImpl).Authorization).toBe('Bearer session-token-1-1');
   });
 
@@ -72,7 +73,7 @@ describe('loading and answers', () => {
     const { controller } = setup(shopify, fetchImpl, { limit: undefined });
     controller.start();
     await settle();
-    expect(sentBody(fetchImpl)).toEqual({ cartVariantIds: CART.map(String) });
+    expect(sentBody(fetchImpl)).toEqual({ cartVariantIds: CART.map(String), locationId: '3' });
   });
 
   it('shows the empty state when nothing qualifies', async () => {
@@ -124,7 +125,7 @@ describe('cart changes: debounce and per-cart cache', () => {
     await vi.advanceTimersByTimeAsync(1);
     await settle();
     expect(fetchImpl).toHaveBeenCalledTimes(2);
-    expect(sentBody(fetchImpl, 1)).toEqual({ cartVariantIds: ['1', '2', '3', '4'], limit: 4 });
+    expect(sentBody(fetchImpl, 1)).toEqual({ cartVariantIds: ['1', '2', '3', '4'], limit: 4, locationId: '3' });
   });
 
   it('does not ask again when only quantities change', async () => {
@@ -317,6 +318,7 @@ describe('add to cart', () => {
     expect(sentBody(fetchImpl, 1)).toEqual({
       cartVariantIds: [...CART.map(String), rec.variantId],
       limit: 4,
+      locationId: '3',
     });
     expect(controller.getState()).toMatchObject({ status: 'empty', addingVariantId: null });
     // the cart subscription firing for the same new cart does not ask a third time
@@ -373,5 +375,154 @@ describe('add to cart', () => {
     await expect(controller.addToCart(b!)).resolves.toBe(false);
     await first;
     expect(shopify.cart.addLineItem).toHaveBeenCalledTimes(1);
+  });
+});
+
+describe('add to cart with a recommendationId (line-item property _posai)', () => {
+  it('tags the new line with the suggestion\'s recommendationId, in the same addLineItem call', async () => {
+    const shopify = createFakeShopify({ variantIds: CART });
+    const fetchImpl = sequenceFetch(drafts.reasons, fixtures.empty);
+    const { controller } = setup(shopify, fetchImpl);
+    controller.start();
+    await settle();
+    const rec = controller.getState().recommendations[0]!;
+    expect(rec.recommendationId).toBe('rec_01HZX3A9K2');
+
+    await expect(controller.addToCart(rec)).resolves.toBe(true);
+    expect(shopify.cart.addLineItem).toHaveBeenCalledTimes(1);
+    expect(shopify.cart.addLineItem).toHaveBeenCalledWith(1002, 1, { properties: { _posai: 'rec_01HZX3A9K2' } });
+    expect(shopify.cart.addLineItemProperties).not.toHaveBeenCalled();
+    const lines = shopify.cart.current.value.lineItems;
+    const line = lines[lines.length - 1];
+    expect(line).toMatchObject({ variantId: 1002, quantity: 1, properties: { _posai: 'rec_01HZX3A9K2' } });
+    expect(shopify.toast.show).toHaveBeenCalledWith('Added Coaster to the cart');
+  });
+
+  it('uses the answer-level id when a suggestion has none of its own', async () => {
+    const shopify = createFakeShopify({ variantIds: CART });
+    const { controller } = setup(shopify, sequenceFetch(drafts.answerId, fixtures.empty));
+    controller.start();
+    await settle();
+    await controller.addToCart(controller.getState().recommendations[0]!);
+    expect(shopify.cart.addLineItem).toHaveBeenCalledWith(1002, 1, { properties: { _posai: 'req_7f3a' } });
+  });
+
+  it('a dismissed add (addLineItem resolves "") adds no line, tags nothing and is not counted as added', async () => {
+    const shopify = createFakeShopify({ variantIds: CART });
+    shopify.cart.addLineItem.mockResolvedValueOnce('');
+    const fetchImpl = sequenceFetch(drafts.reasons);
+    const { controller } = setup(shopify, fetchImpl);
+    controller.start();
+    await settle();
+    const before = shopify.cart.current.value.lineItems.length;
+    const rec = controller.getState().recommendations[0]!;
+    await expect(controller.addToCart(rec)).resolves.toBe(false);
+    expect(shopify.cart.addLineItem).toHaveBeenCalledWith(1002, 1, { properties: { _posai: 'rec_01HZX3A9K2' } });
+    expect(shopify.cart.current.value.lineItems).toHaveLength(before);
+    expect(shopify.cart.addLineItemProperties).not.toHaveBeenCalled();
+    expect(shopify.toast.show).toHaveBeenCalledWith('Coaster was not added');
+    expect(shopify.toast.show).not.toHaveBeenCalledWith(expect.stringMatching(/^Added /));
+    expect(fetchImpl).toHaveBeenCalledTimes(1);
+    expect(controller.getState()).toMatchObject({ status: 'ok', addingVariantId: null });
+  });
+
+  it('without a recommendationId the call stays addLineItem(id, 1), with no options', async () => {
+    const shopify = createFakeShopify({ variantIds: CART });
+    const { controller } = setup(shopify, sequenceFetch(fixtures.ok, fixtures.empty));
+    controller.start();
+    await settle();
+    await controller.addToCart(controller.getState().recommendations[0]!);
+    expect(shopify.cart.addLineItem.mock.calls[0]).toEqual([1002, 1]);
+  });
+});
+
+describe('connectivity (shopify.connectivity.current)', () => {
+  it('going offline during a request stops waiting at once, shows offline, and reloads when back online', async () => {
+    const shopify = createFakeShopify({ variantIds: CART });
+    const fetchImpl = sequenceFetch(hangingResponder, fixtures.ok);
+    const { controller } = setup(shopify, fetchImpl);
+    controller.start();
+    await settle();
+    expect(controller.getState().status).toBe('loading');
+
+    shopify.setOnline(false);
+    expect(controller.getState()).toMatchObject({ status: 'offline', deviceOffline: true, cartKey: cartKeyOf(CART) });
+    expect((fetchImpl.mock.calls[0]![1].signal as AbortSignal).aborted).toBe(true);
+    await vi.advanceTimersByTimeAsync(10_000); // no late timeout replaces the offline state
+    expect(controller.getState().status).toBe('offline');
+
+    shopify.setOnline(true);
+    await settle();
+    expect(fetchImpl).toHaveBeenCalledTimes(2);
+    expect(controller.getState().status).toBe('ok');
+  });
+
+  it('keeps a list already shown when the device goes offline', async () => {
+    const shopify = createFakeShopify({ variantIds: CART });
+    const fetchImpl = sequenceFetch(fixtures.ok);
+    const { controller } = setup(shopify, fetchImpl);
+    controller.start();
+    await settle();
+    shopify.setOnline(false);
+    expect(controller.getState()).toMatchObject({ status: 'ok', recommendations: OK_RECS });
+    shopify.setOnline(true);
+    await settle();
+    expect(fetchImpl).toHaveBeenCalledTimes(1);
+  });
+
+  it('a cart change while offline asks nothing and says offline', async () => {
+    const shopify = createFakeShopify({ variantIds: CART });
+    const fetchImpl = sequenceFetch(fixtures.ok);
+    const { controller } = setup(shopify, fetchImpl);
+    controller.start();
+    await settle();
+    shopify.setOnline(false);
+    shopify.setCartVariants([...CART, 5]);
+    await vi.advanceTimersByTimeAsync(300);
+    expect(fetchImpl).toHaveBeenCalledTimes(1);
+    expect(controller.getState()).toMatchObject({ status: 'offline', deviceOffline: true });
+  });
+});
+
+function cartKeyOf(ids: number[]): string {
+  return ids.map(String).sort().join(',');
+}
+
+describe('POS location (issue #18: the API filters stock by location)', () => {
+  it("sends shopify.session.currentSession.locationId as locationId, a decimal string", async () => {
+    const shopify = createFakeShopify({ variantIds: CART });
+    expect(shopify.session.currentSession.locationId).toBe(3);
+    const fetchImpl = sequenceFetch(fixtures.ok);
+    const { controller } = setup(shopify, fetchImpl);
+    controller.start();
+    await settle();
+    expect(sentBody(fetchImpl)).toMatchObject({ locationId: '3' });
+  });
+
+  it.each([undefined, 0, -1, 1.5, Number.MAX_SAFE_INTEGER + 2])('leaves locationId out for %s', async (locationId) => {
+    const shopify = createFakeShopify({ variantIds: CART });
+    (shopify.session.currentSession as { locationId?: number }).locationId = locationId;
+    const fetchImpl = sequenceFetch(fixtures.ok);
+    const { controller } = setup(shopify, fetchImpl);
+    controller.start();
+    await settle();
+    expect(sentBody(fetchImpl)).not.toHaveProperty('locationId');
+  });
+
+  it('caches per cart and location: another location asks again', async () => {
+    const cache = new Map();
+    const shopify = createFakeShopify({ variantIds: CART });
+    const fetchImpl = sequenceFetch(fixtures.ok, fixtures.empty);
+    const first = setup(shopify, fetchImpl, { cache }).controller;
+    first.start();
+    await settle();
+    first.stop();
+    shopify.session.currentSession.locationId = 4;
+    const second = setup(shopify, fetchImpl, { cache }).controller;
+    second.start();
+    await settle();
+    expect(fetchImpl).toHaveBeenCalledTimes(2);
+    expect(sentBody(fetchImpl, 1)).toMatchObject({ locationId: '4' });
+    expect(second.getState()).toMatchObject({ status: 'empty', fromCache: false });
   });
 });

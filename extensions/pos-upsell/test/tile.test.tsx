@@ -100,3 +100,73 @@ describe('Tile (pos.home.tile.render) with a fake shopify global', () => {
     expect(tile().hasAttribute('disabled')).toBe(false);
   });
 });
+
+describe('Tile in the POS language (shopify.i18n.translate, shopify.locale)', () => {
+  it.each<[string, string, string, string]>([
+    ['en-US', 'Suggested add-ons', '2 suggestions', 'Offline – tap for details'],
+    ['fr-FR', 'Articles suggérés', '2 suggestions', 'Hors ligne – touchez pour en savoir plus'],
+    ['de-DE', 'Passende Artikel', '2 Vorschläge', 'Offline – für Details tippen'],
+    ['es-MX', 'Artículos sugeridos', '2 sugerencias', 'Sin conexión – toca para ver detalles'],
+    ['nl-BE', 'Aanbevolen artikelen', '2 suggesties', 'Offline – tik voor details'],
+    ['ja-JP', 'おすすめの追加商品', '2件のおすすめ', 'オフライン – タップして詳細を表示'],
+  ])('%s: heading, count and offline state', async (locale, heading, count, offline) => {
+    shopify = createFakeShopify({ variantIds: [1], locale });
+    await mountTile(sequenceFetch(fixtures.ok));
+    expect(tile().getAttribute('heading')).toBe(heading);
+    expect(tile().getAttribute('subheading')).toBe(count);
+    expect(tile().getAttribute('itemCount')).toBe('2');
+    expect(shopify.i18n.translate).toHaveBeenCalled();
+    await act(() => render(null, document.body));
+    clearSharedCache();
+
+    shopify = createFakeShopify({ variantIds: [1], locale, online: false });
+    await mountTile(sequenceFetch(fixtures.ok));
+    expect(tile().getAttribute('subheading')).toBe(offline);
+    expect(tile().hasAttribute('disabled')).toBe(false);
+  });
+
+  it('re-renders in the new language when POS switches locale', async () => {
+    shopify = createFakeShopify({ variantIds: [1], locale: 'en-US' });
+    await mountTile(sequenceFetch(fixtures.ok));
+    expect(tile().getAttribute('subheading')).toBe('2 suggestions');
+    await act(async () => {
+      shopify.setLocale('de-DE');
+    });
+    expect(tile().getAttribute('heading')).toBe('Passende Artikel');
+    expect(tile().getAttribute('subheading')).toBe('2 Vorschläge');
+  });
+
+  it('stops following the locale when unmounted', async () => {
+    shopify = createFakeShopify({ variantIds: [1] });
+    await mountTile(sequenceFetch(fixtures.ok));
+    expect(shopify.locale.current.listenerCount()).toBe(1);
+    await act(() => render(null, document.body));
+    expect(shopify.locale.current.listenerCount()).toBe(0);
+  });
+
+  it('falls back to English on a POS without i18n.translate', async () => {
+    shopify = createFakeShopify({ variantIds: [1], locale: 'fr-FR', translate: false });
+    await mountTile(sequenceFetch(fixtures.ok));
+    expect(tile().getAttribute('heading')).toBe('Suggested add-ons');
+    expect(tile().getAttribute('subheading')).toBe('2 suggestions');
+  });
+});
+
+describe('Tile and connectivity', () => {
+  it('says offline (tappable) as soon as POS loses the connection mid-request, and counts again once back', async () => {
+    shopify = createFakeShopify({ variantIds: [1] });
+    await mountTile(sequenceFetch(hangingResponder, fixtures.ok));
+    expect(tile().getAttribute('subheading')).toBe('Finding add-ons…');
+    await act(async () => {
+      shopify.setOnline(false);
+    });
+    expect(tile().getAttribute('subheading')).toBe('Offline – tap for details');
+    expect(tile().hasAttribute('disabled')).toBe(false);
+    await act(async () => {
+      shopify.setOnline(true);
+    });
+    await flush();
+    expect(tile().getAttribute('subheading')).toBe('2 suggestions');
+    expect(tile().getAttribute('itemCount')).toBe('2');
+  });
+});
