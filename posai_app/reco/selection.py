@@ -19,13 +19,22 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
-from posai_app.reco.evaluation import MAX_CASES, Cases, EvaluationReport, Progress, _noop, select_best
+from posai_app.reco.evaluation import (
+    MAX_CASES,
+    Cases,
+    EvaluationReport,
+    Progress,
+    _noop,
+    engine_threads,
+    select_best,
+)
 from posai_app.reco.index import NeighborIndex, truncate
 from posai_app.reco.orders import Order
 from posai_app.reco.scorers import (
@@ -51,6 +60,7 @@ LAMBDA_FACTORS = (0.25, 1.0, 4.0)  # λ = factor × mean diagonal of XᵀX (a lo
 HALF_LIFE_SHARES = (0.25, 0.5, 1.0)  # half-lives as shares of the outer train's time span
 BLEND_WEIGHTS = (0.25, 0.5, 0.75)  # weight of the leader in a blend with the runner-up
 Z95 = 1.959964  # two-sided 95 % normal quantile
+FOLD_THREADS = 2  # sparse candidates' folds fitted side by side (each holds its fold's matrices)
 RUNAWAY_SECONDS = 1800.0  # a wall-clock guard against a runaway job; it stops, never steers, a run
 
 
@@ -138,42 +148,56 @@ def train(
         return spec.build(stats, **_fit_params(spec, params, plan, serving))
 
     # 1. Tuning and selection on the folds: every candidate as it would be served (top-N rows).
-    tuned: dict[str, _Tuned] = {}
-    # Per-fold matrices of the two best candidates so far: a blend of the final two needs no refit.
-    kept: dict[str, list[sp.csr_matrix]] = {}
-    total = sum(len(grids[s.name]) for s in specs)
-    done = 0
-    for spec in specs:
-        base = tuned.get(spec.decays) if spec.decays else None
-        points = [{**(base.params if base else {}), **p} for p in grids[spec.name]]
-        tried = []
-        best, best_sims = None, None
-        extended = False
-        while points:
-            params = points.pop(0)
-            progress("tuning", done, total)
-            done += 1
-            sims = [fit(spec, params, f.stats, serving=False) for f in folds]
-            hits = np.concatenate(
-                [_served_hits(sim, f, k, top_n) for sim, f in zip(sims, folds, strict=True)]
-                or [np.zeros(0, bool)]
-            )
-            rate = float(hits.mean()) if len(hits) else 0.0
-            tried.append((params, rate))
-            if best is None or rate > best.rate:  # ties keep the earlier (simpler, listed first) point
-                best, best_sims = _Tuned(dict(params), hits, tried), sims
-            del sims
-            if not points and not extended:
-                # A best value on the edge of a log-spaced grid: one more step beyond that edge.
-                extended = True
-                points = _beyond_edge(spec.name, tried, best)
-                total += len(points)
-        if best is not None:
-            tuned[spec.name] = best
-            kept[spec.name] = best_sims
-            for name in _ranked(tuned)[2:]:
-                kept.pop(name, None)
-        del best_sims
+    workers = min(len(folds), FOLD_THREADS, engine_threads())
+    pool = ThreadPoolExecutor(workers) if workers > 1 else None
+    try:
+        tuned: dict[str, _Tuned] = {}
+        # Per-fold matrices of the two best candidates so far: a blend of the final two needs no refit.
+        kept: dict[str, list[sp.csr_matrix]] = {}
+        total = sum(len(grids[s.name]) for s in specs)
+        done = 0
+        for spec in specs:
+            base = tuned.get(spec.decays) if spec.decays else None
+            points = [{**(base.params if base else {}), **p} for p in grids[spec.name]]
+            tried = []
+            best, best_sims = None, None
+            extended = False
+            while points:
+                params = points.pop(0)
+                progress("tuning", done, total)
+                done += 1
+
+                def on_fold(f: _Fold, spec=spec, params=params) -> tuple[sp.csr_matrix, np.ndarray]:
+                    sim = fit(spec, params, f.stats, serving=False)
+                    return sim, _served_hits(sim, f, k, top_n)
+
+                # Folds are independent (each has its own statistics and caches): sparse candidates run
+                # them side by side, since scipy's products and numpy's sorts release the GIL. Dense EASE
+                # runs them in turn, as its factorisation already uses every core. Results come back in
+                # fold order, so nothing depends on which thread finished first.
+                run = pool.map if pool is not None and not spec.dense else map
+                sims, fold_hits = zip(*run(on_fold, folds), strict=True) if folds else ((), ())
+                sims = list(sims)
+                hits = np.concatenate(list(fold_hits) or [np.zeros(0, bool)])
+                rate = float(hits.mean()) if len(hits) else 0.0
+                tried.append((params, rate))
+                if best is None or rate > best.rate:  # ties keep the earlier (simpler, listed first) point
+                    best, best_sims = _Tuned(dict(params), hits, tried), sims
+                del sims
+                if not points and not extended:
+                    # A best value on the edge of a log-spaced grid: one more step beyond that edge.
+                    extended = True
+                    points = _beyond_edge(spec.name, tried, best)
+                    total += len(points)
+            if best is not None:
+                tuned[spec.name] = best
+                kept[spec.name] = best_sims
+                for name in _ranked(tuned)[2:]:
+                    kept.pop(name, None)
+            del best_sims
+    finally:
+        if pool is not None:
+            pool.shutdown()
     progress("tuning", total, total)
 
     selection, chosen, blend = _select(tuned, folds, kept, k, top_n)

@@ -143,13 +143,58 @@ class Stats:
         """Values of (left_t or Xᵀ) @ right on co's entries, in co's order.
 
         `right` (and `left_t`) must have X's (Xᵀ's) sparsity with positive values: a CSR product's
-        entry order depends only on the operands' structure, so it lines up with co's.
+        entry order depends only on the operands' structure, so it lines up with co's. The
+        structure is checked up front, so the product's size is known (co's pairs and the
+        diagonal) and scipy's counting pass is skipped; the same sums as `left_t @ right`.
         """
-        raw = (self._xt if left_t is None else left_t) @ right
-        keep = np.flatnonzero(~_diagonal(raw))
-        if len(keep) != self.co.nnz or not np.array_equal(raw.indices[keep], self.co.indices):
+        from scipy.sparse import _sparsetools
+
+        left = self._xt if left_t is None else left_t
+        lo, hi = self.history.indptr[self.start], self.history.indptr[self.stop]
+        same = (
+            right.shape == (self.n, self.co.shape[0])
+            and left.shape == self._xt.shape
+            and np.array_equal(right.indptr, self.history.indptr[self.start : self.stop + 1] - lo)
+            and np.array_equal(right.indices, self.history.indices[lo:hi])
+            and (
+                left is self._xt
+                or (
+                    np.array_equal(left.indptr, self._xt.indptr)
+                    and np.array_equal(left.indices, self._xt.indices)
+                )
+            )
+        )
+        if not same:
             raise ValueError("weighted Gram product does not share the co-occurrence structure")
-        return raw.data[keep]
+        nnz = self.co.nnz + int(np.count_nonzero(self.counts))  # off-diagonal pairs, then the diagonal
+        idx = np.int32 if max(nnz, left.nnz) < 2**31 - 1 else np.int64
+        indptr = np.empty(left.shape[0] + 1, dtype=idx)
+        indices = np.empty(nnz, dtype=idx)
+        data = np.empty(nnz, dtype=np.float64)
+        _sparsetools.csr_matmat(
+            left.shape[0],
+            right.shape[1],
+            left.indptr.astype(idx, copy=False),
+            left.indices.astype(idx, copy=False),
+            np.asarray(left.data, dtype=np.float64),
+            right.indptr.astype(idx, copy=False),
+            right.indices.astype(idx, copy=False),
+            np.asarray(right.data, dtype=np.float64),
+            indptr,
+            indices,
+            data,
+        )
+        keep = self._cache.get("off_diagonal")
+        if keep is None:
+            keep = np.flatnonzero(row_ids(indptr) != indices)
+            if (
+                int(indptr[-1]) != nnz
+                or len(keep) != self.co.nnz
+                or not np.array_equal(indices[keep], self.co.indices)
+            ):
+                raise ValueError("weighted Gram product does not share the co-occurrence structure")
+            self._cache["off_diagonal"] = keep
+        return data[keep]
 
     def weighted(self, half_life_days: float) -> tuple[np.ndarray, sp.csr_matrix]:
         """Time-decayed counts and co-occurrence: each order weighs 0.5^(age / half-life)."""

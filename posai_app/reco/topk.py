@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-PAD_LIMIT = 8_000_000  # cells of the padded block used to find large-k thresholds
+PAD_LIMIT = 4_000_000  # cells of the padded block of block maxima (larger k)
+BLOCKS_PER_K = 4  # larger k: a row is cut into up to this many blocks per entry wanted
 FLOOR = -1e299  # entries at or below this (cart items, -inf) are never recommended
 ABOVE_FLOOR = float(np.nextafter(FLOOR, np.inf))
-BLOCK_K = 4  # up to this k, thresholds come from block maxima (one pass); beyond, from partitions
+BLOCK_K = 4  # up to this k, the threshold is the smallest of k block maxima; beyond, the k-th largest of more
 
 
 def row_ids(indptr: np.ndarray) -> np.ndarray:
@@ -34,15 +35,9 @@ def topk_rows(
         return out
     if k <= BLOCK_K:
         threshold = _block_threshold(indptr, data, k)
-        candidates = np.flatnonzero(data >= np.repeat(threshold, np.diff(indptr)))
     else:
-        # float32 rounding is monotonic, so these candidates are a superset of the exact top k;
-        # the exact float64 order below then picks them.
-        rows = row_ids(indptr)
-        with np.errstate(over="ignore"):  # below-FLOOR markers become -inf, as intended
-            data32 = data.astype(np.float32)
-        threshold = _kth_largest_padded(indptr, data32, k)
-        candidates = np.flatnonzero((data32 >= threshold[rows]) & (data32 > -np.inf))
+        threshold = _many_block_threshold(indptr, data, k)
+    candidates = np.flatnonzero(data >= np.repeat(threshold, np.diff(indptr)))
     if len(candidates) == 0:
         return out
     c_rows = np.searchsorted(indptr, candidates, side="right") - 1
@@ -78,31 +73,39 @@ def _block_threshold(indptr: np.ndarray, data: np.ndarray, k: int) -> np.ndarray
     return threshold
 
 
-def _kth_largest_padded(indptr: np.ndarray, data: np.ndarray, k: int) -> np.ndarray:
-    """Per row, its k-th largest entry (-inf for rows of <= k entries): partition a -inf padded
-    block of long rows."""
+def _many_block_threshold(indptr: np.ndarray, data: np.ndarray, k: int) -> np.ndarray:
+    """Per row, a value that each of its k best entries reaches, for larger k, from one pass.
+
+    Cut a row longer than k into min(length, BLOCKS_PER_K · k) blocks: their maxima are that many
+    different entries, so the k-th largest of them is at most the row's k-th best entry. Only a
+    little more than k entries per row reach it, and those are then sorted exactly (float64, no
+    rounding). Rows of at most k entries get ABOVE_FLOOR: every entry above FLOOR is a candidate.
+    """
     n = len(indptr) - 1
-    lengths = np.diff(indptr)
-    threshold = np.full(n, -np.inf, dtype=data.dtype)  # rows with <= k entries: all finite ones count
-    long_rows = np.flatnonzero(lengths > k)
-    long_rows = long_rows[np.argsort(lengths[long_rows], kind="stable")]
-    i = 0
-    while i < len(long_rows):
-        width = int(lengths[long_rows[i]])
-        j = i + 1
-        while j < len(long_rows) and (j - i + 1) * int(lengths[long_rows[j]]) <= max(PAD_LIMIT, width):
-            j += 1
-        block_rows = long_rows[i:j]
-        width = int(lengths[block_rows[-1]])
-        block = np.full((len(block_rows), width), -np.inf, dtype=data.dtype)
-        block_lengths = lengths[block_rows]
-        local = np.repeat(np.arange(len(block_rows)), block_lengths)
-        offset = np.arange(int(block_lengths.sum())) - np.repeat(
-            np.cumsum(block_lengths) - block_lengths, block_lengths
-        )
-        source = np.repeat(indptr[block_rows], block_lengths) + offset
-        block[local, offset] = data[source]
-        part = np.partition(block, width - k, axis=1)[:, width - k]
-        threshold[block_rows] = part
-        i = j
+    threshold = np.full(n, ABOVE_FLOOR)
+    used = int(np.searchsorted(indptr[:-1], len(data), side="left"))  # rows starting inside data
+    starts = indptr[:used]
+    lengths = indptr[1 : used + 1] - starts
+    long_rows = lengths > k
+    if not long_rows.any():
+        return threshold
+    # Every used row gets at least one cut (its start), so each row's last block ends where the
+    # next row starts; short rows' single block is not used.
+    blocks = np.where(long_rows, np.minimum(lengths, BLOCKS_PER_K * k), 1)
+    first = np.cumsum(blocks) - blocks
+    j = np.arange(int(blocks.sum())) - np.repeat(first, blocks)
+    row_of_cut = np.repeat(np.arange(used), blocks)
+    cuts = starts[row_of_cut] + (lengths[row_of_cut] * j) // blocks[row_of_cut]
+    maxima = np.maximum.reduceat(data, cuts)
+    rows = np.flatnonzero(long_rows)
+    width = int(blocks[rows].max())
+    for lo in range(0, len(rows), max(1, PAD_LIMIT // width)):
+        part = rows[lo : lo + max(1, PAD_LIMIT // width)]
+        pad = np.full((len(part), width), -np.inf)
+        sizes = blocks[part]
+        local = np.repeat(np.arange(len(part)), sizes)
+        offset = np.arange(int(sizes.sum())) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+        pad[local, offset] = maxima[np.repeat(first[part], sizes) + offset]
+        kth = np.partition(pad, width - k, axis=1)[:, width - k]
+        threshold[part] = np.maximum(kth, ABOVE_FLOOR)
     return threshold

@@ -73,3 +73,23 @@ def test_nothing_to_rank():
         [-1, -1],
         [-1, -1],
     ]
+
+
+@pytest.mark.parametrize("k", [5, 7, 12, 50])
+@pytest.mark.parametrize("seed", range(4))
+def test_larger_k_on_long_rows_matches_a_full_sort(seed, k):
+    # Rows from empty to many times k (the index's top-50 path), ties and cart markers included.
+    rng = np.random.default_rng(100 + seed)
+    n_rows, n_cols = 80, 900
+    lengths = rng.choice([0, 1, k - 1, k, k + 1, 3 * k, 4 * k + 3, 17 * k], size=n_rows).clip(0, n_cols)
+    lengths[0] = lengths[-1] = 0
+    indptr = np.zeros(n_rows + 1, dtype=np.int64)
+    np.cumsum(lengths, out=indptr[1:])
+    indices = np.concatenate([rng.permutation(n_cols)[:size] for size in lengths]).astype(np.int32)
+    data = rng.integers(1, 40, size=len(indices)).astype(np.float64) / 8
+    data[rng.random(len(data)) < 0.1] = -np.inf
+    data[rng.random(len(data)) < 0.1] = -1e300
+    tie_rank = rng.permutation(n_cols)
+    for positions in (False, True):
+        expected = brute_force(indptr, indices, data, k, tie_rank, positions)
+        assert np.array_equal(topk_rows(indptr, indices, data, k, tie_rank, positions), expected)
