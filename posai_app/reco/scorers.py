@@ -29,7 +29,8 @@ class ScorerSpec:
     grid: tuple[dict[str, Any], ...] = ({},)  # one representative point; train() scales its grids to the data
     selectable: bool = True
     exact: bool = True  # evaluated on full neighbourhoods (the issue-3 definition), not the served top-N
-    description: str = ""
+    description: str = ""  # the formula, for engineers and the CLI report
+    label: str = ""  # what it does in plain words, for the merchant's admin page
     needs_times: bool = False
     dense: bool = False
     decays: str | None = None  # for a time-decayed candidate: the undecayed one whose settings it extends
@@ -204,11 +205,28 @@ POPULARITY = "popularity"
 SCORERS: dict[str, ScorerSpec] = {
     spec.name: spec
     for spec in (
-        ScorerSpec("cooccurrence", cooccurrence, description="co"),
-        ScorerSpec("cosine", cosine, description="co / sqrt(cA·cB)"),
-        ScorerSpec("confidence", confidence, description="co / cA"),
-        ScorerSpec("lift", lift, description="co·N / (cA·cB)"),
-        ScorerSpec("jaccard", jaccard, description="co / (cA + cB − co)"),
+        ScorerSpec("cooccurrence", cooccurrence, description="co", label="Bought together most often."),
+        ScorerSpec(
+            "cosine",
+            cosine,
+            description="co / sqrt(cA·cB)",
+            label="Bought together, balanced for how popular both items are.",
+        ),
+        ScorerSpec(
+            "confidence",
+            confidence,
+            description="co / cA",
+            label="Of the orders with the cart item, the share that also had this one.",
+        ),
+        ScorerSpec(
+            "lift",
+            lift,
+            description="co·N / (cA·cB)",
+            label="Bought together more often than chance would predict.",
+        ),
+        ScorerSpec(
+            "jaccard", jaccard, description="co / (cA + cB − co)", label="Overlap of the two items' orders."
+        ),
     )
 }
 
@@ -367,6 +385,7 @@ SCORERS.update(
                 grid=tuple({"alpha": a, "shrink": 10.0} for a in (0.25, 0.5)),
                 exact=False,
                 description="co / (cB^α · cA^(1−α) + h)",
+                label="Bought together, tuned for how strongly the cart item points to this one.",
             ),
             ScorerSpec(
                 "bm25",
@@ -374,6 +393,7 @@ SCORERS.update(
                 grid=({"k1": 1.2, "b": 0.75},),
                 exact=False,
                 description="BM25-weighted item kNN",
+                label="Bought together, down-weighting very large orders and very common items.",
             ),
             ScorerSpec(
                 "rp3beta",
@@ -381,6 +401,7 @@ SCORERS.update(
                 grid=tuple({"beta": b} for b in (0.3, 0.5)),
                 exact=False,
                 description="RP3β random walk with popularity penalty",
+                label="A random walk from the cart item through shared orders, with bestsellers toned down.",
             ),
             ScorerSpec(
                 "ease",
@@ -389,6 +410,7 @@ SCORERS.update(
                 exact=False,
                 dense=True,
                 description="EASE, restricted to the most-bought variants",
+                label="A model fitted to whole baskets of your most-bought items at once.",
             ),
             ScorerSpec(
                 "asymmetric_decay",
@@ -398,6 +420,7 @@ SCORERS.update(
                 needs_times=True,
                 decays="asymmetric",
                 description="asymmetric cosine on time-decayed counts",
+                label="Like asymmetric, with recent orders counting more than old ones.",
             ),
             ScorerSpec(
                 "rp3beta_decay",
@@ -407,6 +430,7 @@ SCORERS.update(
                 needs_times=True,
                 decays="rp3beta",
                 description="RP3β on time-decayed orders",
+                label="Like rp3beta, with recent orders counting more than old ones.",
             ),
             ScorerSpec(
                 "ease_decay",
@@ -417,6 +441,7 @@ SCORERS.update(
                 needs_times=True,
                 decays="ease",
                 description="EASE on time-decayed orders",
+                label="Like ease, with recent orders counting more than old ones.",
             ),
         )
     }
@@ -428,6 +453,10 @@ def _popularity(stats: Stats) -> sp.csr_matrix:
 
 
 SCORERS[POPULARITY] = ScorerSpec(
-    POPULARITY, _popularity, selectable=False, description="most-bought training variants not in the cart"
+    POPULARITY,
+    _popularity,
+    selectable=False,
+    description="most-bought training variants not in the cart",
+    label="Baseline: the shop's bestsellers, whatever is in the cart.",
 )
 SELECTION_ORDER = tuple(name for name, spec in SCORERS.items() if spec.selectable)

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from posai_app.extensions import db
 from posai_app.models import EvaluationRun, RecommenderConfig, RunStatus, aware
+from posai_app.reco.scorers import SCORERS
 from posai_app.tenancy import of_shop, select_for_shop
 
 
@@ -70,30 +71,13 @@ METRIC_EXPLANATIONS = {
 }
 
 
-SCORER_EXPLANATIONS = {
-    "cooccurrence": "Bought together most often.",
-    "cosine": "Bought together, balanced for how popular both items are.",
-    "confidence": "Of the orders with the cart item, the share that also had this one.",
-    "lift": "Bought together more often than chance would predict.",
-    "jaccard": "Overlap of the two items' orders.",
-    "asymmetric": "Bought together, tuned for how strongly the cart item points to this one.",
-    "asymmetric_cosine": "Bought together, tuned for how strongly the cart item points to this one.",
-    "bm25": "Bought together, down-weighting very large orders and very common items.",
-    "rp3beta": "A random walk from the cart item through shared orders, with bestsellers toned down.",
-    "ease": "A model fitted to whole baskets of your most-bought items at once.",
-    "asymmetric_decay": "Like asymmetric, with recent orders counting more than old ones.",
-    "rp3beta_decay": "Like rp3beta, with recent orders counting more than old ones.",
-    "ease_decay": "Like ease, with recent orders counting more than old ones.",
-    BASELINE_METRIC: "Baseline: the shop's bestsellers, whatever is in the cart.",
-}
-
-
 def scorer_explanation(name: str | None) -> str:
     """The plain-language line for a scorer, or for a blend of two ("ease+ease_decay")."""
     if name and "+" in name:
         first, _, second = name.partition("+")
         return f"A blend of {first} and {second}: both scores, weighted, added up."
-    return SCORER_EXPLANATIONS.get(name or "", "")
+    spec = SCORERS.get(name or "")
+    return spec.label if spec is not None else ""
 
 
 ACTIVE_RUN_STATUSES = {RunStatus.RUNNING}
