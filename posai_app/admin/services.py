@@ -592,7 +592,7 @@ def parse_ids(values: list[str], field: str, limit: int = 100) -> list[int]:
 def preview(shop_id: int, variant_ids: list[int], explain: bool) -> dict[str, Any]:
     """What the POS would get for this cart: the very function behind POST /api/recommendations."""
     try:
-        from posai_app.api.services import recommend_for_cart
+        from posai_app.api.recommendations import recommend_for_cart
     except ModuleNotFoundError as exc:  # the API feature is developed in parallel (issue 6)
         raise ServiceUnavailable("Recommendations are not available yet in this build") from exc
     return recommend_for_cart(shop_id, variant_ids, explain=explain)

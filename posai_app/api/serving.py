@@ -18,12 +18,12 @@ import sqlalchemy as sa
 from posai_app.cache_signals import shop_cache
 from posai_app.extensions import db
 from posai_app.models import RecommenderConfig, VariantNeighbor, VariantStat
+from posai_app.reco.serving import rank_bestsellers
 
 if TYPE_CHECKING:
     from posai_app.reco import NeighborIndex
 
 MAX_CACHED_SHOPS = 64
-BESTSELLER_POOL = 200
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ class ServingState:
     version: tuple  # (model_version, trained_at): changes whenever training publishes
     metric: str
     index: NeighborIndex | None
-    bestsellers: tuple[tuple[int, float], ...]  # (variant_id, recent order count), best first
+    bestsellers: tuple[tuple[str, float], ...]  # (variant id, recent order count), best first
 
 
 def serving_state(shop_id: int) -> ServingState:
@@ -72,6 +72,4 @@ def _load(shop_id: int, version: tuple, metric: str) -> ServingState:
     index = (
         NeighborIndex.from_rows(((str(a), str(b), co, s) for a, b, co, s in rows), counts) if rows else None
     )
-    ranked = sorted(stats, key=lambda r: (-r[2], -r[1], str(r[0])))
-    bestsellers = tuple((int(v), float(recent)) for v, _, recent in ranked[:BESTSELLER_POOL] if recent > 0)
-    return ServingState(version=version, metric=metric, index=index, bestsellers=bestsellers)
+    return ServingState(version=version, metric=metric, index=index, bestsellers=rank_bestsellers(stats))

@@ -20,7 +20,8 @@ from posai_app.cache_signals import touch
 from posai_app.extensions import db
 from posai_app.models import EvaluationRun, RecommenderConfig, Shop, VariantNeighbor, VariantStat, utcnow
 from posai_app.training import services as training_services
-from posai_app.training.baskets import load_history, order_counts, recent_counts
+from posai_app.reco.serving import order_counts, recent_counts
+from posai_app.training.baskets import load_history
 from posai_app.training.index_rows import insert_neighbors, insert_stats
 
 log = logging.getLogger(__name__)
