@@ -10,6 +10,7 @@ from posai_app.api.catalog import VariantInfo, catalog_rows
 from posai_app.api.serving import serving_state
 from posai_app.auth.shop_cache import shop_snapshot
 from posai_app.reco.serving import recommend
+from posai_app.serving.store import UNTRAINED_METRIC
 
 
 def _as_item(info: VariantInfo, score: float, source: str) -> dict:
@@ -32,7 +33,7 @@ def recommend_for_cart(
     """The API body for a cart: {"metric", "recommendations": [...]} (+ "skipped" with explain)."""
     shop = shop_snapshot(shop_id)
     if shop is None:  # deleted while the request was on its way
-        return {"metric": "popularity", "recommendations": []}
+        return {"metric": UNTRAINED_METRIC, "recommendations": []}
     state = serving_state(shop_id)
 
     def catalog(variant_ids: Sequence[str]) -> dict[str, VariantInfo]:
