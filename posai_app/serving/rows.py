@@ -1,7 +1,8 @@
-"""Writing a trained index's rows inside the publish transaction.
+"""Writing an index's rows (its most co-purchased pairs, per-variant stats) inside the publish
+transaction.
 
-A 50,000-variant shop has up to 2.5 million neighbour rows: on PostgreSQL they go in as one
-binary COPY built from the index's arrays (no Python object per row); other databases get
+On PostgreSQL they go in as binary COPY built from the index's arrays (no Python object per
+row; a whole index of a 50,000-variant shop would be 2.5 million rows); other databases get
 batched INSERTs. Either way the rows go through the session's connection, so they commit or
 roll back with the rest of the publish.
 """
@@ -22,32 +23,39 @@ COPY_TRAILER = b"\xff\xff"
 _COPY_CHUNK = 500_000  # rows per write
 
 
-def insert_neighbors(shop_id: int, index) -> None:
-    """The index's neighbour rows (source, target, co-count, score) for this shop."""
+def insert_neighbors(shop_id: int, index, top: int | None = None) -> None:
+    """The index's neighbour rows (source, target, co-count, score) for this shop; with `top`, only
+    the `top` most co-purchased (co-count desc, score desc, then source and target ids)."""
+    import numpy as np
+
+    ids = np.fromiter(map(int, index.ids), dtype=np.int64, count=len(index.ids))
+    sources = np.repeat(ids, np.diff(index.indptr))
+    targets = ids[index.targets]
+    co_counts, scores = np.asarray(index.co_counts), np.asarray(index.scores)
+    if top is not None:
+        best = np.lexsort((targets, sources, -scores, -co_counts))[:top]
+        sources, targets, co_counts, scores = sources[best], targets[best], co_counts[best], scores[best]
     if not _is_postgresql():
         _insert_batched(
             VariantNeighbor,
             (
                 {
                     "shop_id": shop_id,
-                    "source_variant_id": int(a),
-                    "target_variant_id": int(b),
-                    "co_count": int(co),
-                    "score": float(score),
+                    "source_variant_id": a,
+                    "target_variant_id": b,
+                    "co_count": co,
+                    "score": score,
                 }
-                for a, b, co, score in index.to_rows()
+                for a, b, co, score in zip(
+                    sources.tolist(), targets.tolist(), co_counts.tolist(), scores.tolist(), strict=True
+                )
             ),
         )
         return
-    import numpy as np
-
-    ids = np.fromiter(map(int, index.ids), dtype=np.int64, count=len(index.ids))
-    sources = np.repeat(ids, np.diff(index.indptr))
-    targets = ids[index.targets]
     # In primary-key order, so each row lands on the btree's rightmost page (several times faster).
     by_key = np.lexsort((targets, sources))
     sources, targets = sources[by_key], targets[by_key]
-    co_counts, scores = index.co_counts[by_key], index.scores[by_key]
+    co_counts, scores = co_counts[by_key], scores[by_key]
     fields = [("n", ">i2"), ("l_shop", ">i4"), ("shop", ">i4"), ("l_source", ">i4"), ("source", ">i8")]
     fields += [("l_target", ">i4"), ("target", ">i8"), ("l_co", ">i4"), ("co", ">i4")]
     fields += [("l_score", ">i4"), ("score", ">f8")]

@@ -1,9 +1,13 @@
 """The one owner of a shop's published serving index: `publish` writes it, `load` reads it.
 
-What is stored: the neighbour rows (`variant_neighbors`, written by posai_app.serving.rows),
-per-variant order counts and recent counts (`variant_stats`: tie order and the bestseller
-fallback, by the rule of posai_app.reco.serving) and the index's identity on the shop's
-`recommender_configs` row: (model_version, trained_at), bumped by every publish.
+What is stored, per shop:
+- `serving_indexes`: one row holding the whole index and its bestseller pool as one compact,
+  versioned object (posai_app.serving.packed), which `load` reads in one query;
+- for people: the PAIR_ROWS most co-purchased pairs in `variant_neighbors` (the admin page's
+  "bought together") and per-variant order counts and recent counts in `variant_stats` (the
+  bestseller rule of posai_app.reco.serving), both written by posai_app.serving.rows;
+- the index's identity on the shop's `recommender_configs` row: (model_version, trained_at),
+  bumped by every publish.
 
 `publish` runs inside the train job's transaction, so the job's config and run updates commit
 with it; it raises the shop's "model" change signal, which every web process sees after the
@@ -12,6 +16,7 @@ commit (posai_app.cache_signals) and answers by calling `load` once.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -20,14 +25,16 @@ import sqlalchemy as sa
 
 from posai_app.cache_signals import touch
 from posai_app.extensions import db
-from posai_app.models import RecommenderConfig, VariantNeighbor, VariantStat
-from posai_app.reco.serving import order_counts, rank_bestsellers, recent_counts
+from posai_app.models import RecommenderConfig, ServingIndexBlob, VariantNeighbor, VariantStat
+from posai_app.reco.serving import rank_bestsellers, variant_stats
+from posai_app.serving import packed
 from posai_app.serving.rows import insert_neighbors, insert_stats
 
 if TYPE_CHECKING:
     from posai_app.reco import NeighborIndex
     from posai_app.reco.stats import History
 
+PAIR_ROWS = 200  # pairs kept for people: the admin page shows the best 10 of its top 40 rows
 UNTRAINED_METRIC = "popularity"  # what the API names the answer of a shop without a trained metric
 
 
@@ -54,16 +61,37 @@ def config_for(shop_id: int) -> RecommenderConfig:
 def publish(shop_id: int, index: NeighborIndex | None, history: History) -> RecommenderConfig:
     """Replace the shop's index with `index` (None: no pairs to learn from, bestsellers only) and
     the stats of `history`, in the caller's transaction; returns the config row (version bumped)."""
-    touch(shop_id, "model")  # web processes reload the index once this commits
-    db.session.execute(sa.delete(VariantNeighbor).where(VariantNeighbor.shop_id == shop_id))
-    db.session.execute(sa.delete(VariantStat).where(VariantStat.shop_id == shop_id))
-    if index is not None:
-        insert_neighbors(shop_id, index)
-    insert_stats(shop_id, order_counts(history), recent_counts(history))
+    save(shop_id, index, variant_stats(history))
     config = config_for(shop_id)
     config.trained_at = datetime.now(UTC)
     config.model_version = (config.model_version or 0) + 1
     return config
+
+
+def save(shop_id: int, index: NeighborIndex | None, stats: Iterable[tuple[str | int, int, int]]) -> None:
+    """Write the index and (variant, orders, recent orders) stats in place of the shop's, in the
+    caller's transaction, leaving the config row alone (publish bumps it)."""
+    stats = [(str(v), int(c), int(r)) for v, c, r in stats]
+    touch(shop_id, "model")  # web processes reload the index once this commits
+    for model in (ServingIndexBlob, VariantNeighbor, VariantStat):
+        db.session.execute(sa.delete(model).where(model.shop_id == shop_id))
+    db.session.execute(
+        sa.insert(ServingIndexBlob).values(
+            shop_id=shop_id,
+            format=packed.FORMAT,
+            variants=len(index) if index is not None else 0,
+            neighbors=index.n_rows if index is not None else 0,
+            payload=packed.pack(index, rank_bestsellers(stats)),
+            published_at=datetime.now(UTC),
+        )
+    )
+    if index is not None and index.n_rows:
+        insert_neighbors(shop_id, index, top=PAIR_ROWS)
+    insert_stats(
+        shop_id,
+        {v: c for v, c, _ in stats},
+        {v: r for v, _, r in stats if r},
+    )
 
 
 def published_version(shop_id: int) -> tuple[tuple, str]:
@@ -78,26 +106,11 @@ def published_version(shop_id: int) -> tuple[tuple, str]:
 
 
 def load(shop_id: int, version: tuple | None = None, metric: str | None = None) -> ServingIndex:
-    """The shop's published index, stats and bestsellers (version and metric read if not given)."""
-    from posai_app.reco import NeighborIndex  # numpy/scipy load once, on first use
-
+    """The shop's published index and bestseller pool: one read (version and metric too if not given)."""
     if version is None or metric is None:
         version, metric = published_version(shop_id)
-    stats = db.session.execute(
-        sa.select(VariantStat.variant_id, VariantStat.order_count, VariantStat.recent_order_count).where(
-            VariantStat.shop_id == shop_id
-        )
-    ).all()
-    counts = {str(v): int(c) for v, c, _ in stats}
-    rows = db.session.execute(
-        sa.select(
-            VariantNeighbor.source_variant_id,
-            VariantNeighbor.target_variant_id,
-            VariantNeighbor.co_count,
-            VariantNeighbor.score,
-        ).where(VariantNeighbor.shop_id == shop_id)
-    ).all()
-    index = (
-        NeighborIndex.from_rows(((str(a), str(b), co, s) for a, b, co, s in rows), counts) if rows else None
+    payload = db.session.scalar(
+        sa.select(ServingIndexBlob.payload).where(ServingIndexBlob.shop_id == shop_id)
     )
-    return ServingIndex(version=version, metric=metric, index=index, bestsellers=rank_bestsellers(stats))
+    index, bestsellers = packed.unpack(payload) if payload is not None else (None, ())
+    return ServingIndex(version=version, metric=metric, index=index, bestsellers=bestsellers)

@@ -14,6 +14,7 @@ from posai_app.models import (
     OrderVersion,
     ProductVariant,
     RecommenderConfig,
+    ServingIndexBlob,
     Shop,
     ShopifyTombstone,
     SyncState,
@@ -58,6 +59,7 @@ def _fill(shop_id: int, title: str) -> None:
                 shop_id=shop_id, source_variant_id=101, target_variant_id=102, co_count=1, score=1.0
             ),
             RecommenderConfig(shop_id=shop_id, metric="cosine"),
+            ServingIndexBlob(shop_id=shop_id, format=1, variants=0, neighbors=0, payload=b""),
             EvaluationRun(shop_id=shop_id, status="succeeded"),
             WebhookDelivery(shop_id=shop_id, webhook_id="same-webhook-id", topic="orders/create"),
             SyncState(shop_id=shop_id, resource="orders"),
