@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from posai_app.training.index_rows import COPY_HEADER, COPY_TRAILER  # noqa: E402
+from posai_app.serving.rows import COPY_HEADER, COPY_TRAILER  # noqa: E402
 
 ONLINE_RETAIL = ROOT / "posai_app" / "data" / "online_retail" / "orders.csv.gz"
 PG_EPOCH = 946_684_800  # 2000-01-01 in Unix seconds: binary timestamps count from there
@@ -162,8 +162,9 @@ def run_job(url: str, shop_id: int) -> dict:
 
     from posai_app import create_app, reco
     from posai_app.extensions import db
-    from posai_app.models import EvaluationRun, VariantNeighbor
+    from posai_app.models import EvaluationRun, ServingIndexBlob
     from posai_app.reco import stats  # noqa: F401  (numpy + scipy: timed apart from the read)
+    from posai_app.serving import store
     from posai_app.training import jobs
 
     imports = time.perf_counter() - t
@@ -181,10 +182,10 @@ def run_job(url: str, shop_id: int) -> dict:
 
     jobs.load_history = timed("read", jobs.load_history)
     reco.train = timed("train", reco.train)
-    jobs.recent_counts = timed("bestsellers", jobs.recent_counts)
+    store.recent_counts = timed("bestsellers", store.recent_counts)
     jobs._publish = timed("publish", jobs._publish)
-    jobs.insert_neighbors = timed("publish_neighbors", jobs.insert_neighbors)
-    jobs.insert_stats = timed("publish_stats", jobs.insert_stats)
+    store.packed.pack = timed("publish_pack", store.packed.pack)
+    store.insert_stats = timed("publish_stats", store.insert_stats)
     app = create_app(_settings(url))
     with app.app_context():
         began, cpu = time.perf_counter(), time.process_time()
@@ -194,7 +195,7 @@ def run_job(url: str, shop_id: int) -> dict:
         results = run.results or {}
         details = results.get("details", {})
         neighbor_rows = db.session.scalar(
-            sa.select(sa.func.count()).select_from(VariantNeighbor).where(VariantNeighbor.shop_id == shop_id)
+            sa.select(ServingIndexBlob.neighbors).where(ServingIndexBlob.shop_id == shop_id)
         )
     return {
         "neighbor_rows": neighbor_rows,
@@ -250,9 +251,9 @@ def _phase_line(label: str, row: dict) -> str:
         for name in ("read", "train", "bestsellers", "publish")
         if f"{name}_s" in row
     )
-    if "publish_neighbors_s" in row:
+    if "publish_pack_s" in row:
         phases += (
-            f" (of which {row['neighbor_rows']:,} neighbour rows {row['publish_neighbors_s']:.1f} s, "
+            f" (of which packing {row['neighbor_rows']:,} neighbours {row['publish_pack_s']:.1f} s, "
             f"stats {row['publish_stats_s']:.1f} s)"
         )
     other = row["job_s"] - sum(

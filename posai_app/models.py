@@ -146,7 +146,8 @@ class OrderLineItem(ShopOwned, db.Model):
 
 
 class VariantNeighbor(ShopOwned, db.Model):
-    """The serving index: each source variant's top-N neighbours under the live metric."""
+    """The most co-purchased pairs of the serving index, for people (the admin page's "bought
+    together"); the index itself is `serving_indexes` (posai_app.serving.store)."""
 
     __tablename__ = "variant_neighbors"
     __signals__ = ("model",)  # cache_signals: what a change of these rows makes stale
@@ -158,6 +159,23 @@ class VariantNeighbor(ShopOwned, db.Model):
     target_variant_id: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True)
     co_count: Mapped[int] = mapped_column(sa.Integer)
     score: Mapped[float] = mapped_column(sa.Float)
+
+
+class ServingIndexBlob(ShopOwned, db.Model):
+    """Each shop's serving index as one compact, versioned object (posai_app.serving.packed),
+    written and read only by posai_app.serving.store."""
+
+    __tablename__ = "serving_indexes"
+    __signals__ = ("model",)  # cache_signals: what a change of these rows makes stale
+
+    shop_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    format: Mapped[int] = mapped_column(sa.Integer)
+    variants: Mapped[int] = mapped_column(sa.Integer)  # variants in the index
+    neighbors: Mapped[int] = mapped_column(sa.BigInteger)  # neighbour entries in the index
+    payload: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    published_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
 
 
 class RecommenderConfig(ShopOwned, db.Model):

@@ -13,97 +13,15 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.orm import aliased
-
-from posai_app.api.services import recommend_for_cart
-from posai_app.cache_signals import shop_cache
-from posai_app.extensions import db
-from posai_app.ingest import catalog
+from posai_app.api.recommendations import recommend_for_cart
 from posai_app.ingest.sync import SYNC_JOB_ID, enqueue_sync
 from posai_app.ingest.sync_state import sync_states
-from posai_app.models import ProductVariant, VariantNeighbor
 from posai_app.queue import get_redis, inline_job_running
-from posai_app.tenancy import of_shop, select_for_shop
 from posai_app.training import services as training
 from posai_app.training.report import latest_run, live_config
 
 # How long "queued, waiting for a worker" is shown after a request before giving up on it.
 QUEUED_GRACE_SECONDS = 15 * 60
-MAX_CACHED_SHOPS = 256
-
-
-def top_pairs(shop_id: int, limit: int = 10) -> list[dict[str, Any]]:
-    """The most co-purchased pairs of the serving index, each unordered pair once, with titles."""
-    # The index only changes when a training publishes, which raises the "model" signal.
-    cache = shop_cache("admin-top-pairs", "model", MAX_CACHED_SHOPS)
-    cached = cache.get_or_load(shop_id, lambda _previous: {})
-    if limit not in cached:
-        token, current, loaded_at = cache.peek(shop_id)
-        current = dict(current if current is not None else cached)
-        current[limit] = _top_pairs(shop_id, limit)
-        cache.put(shop_id, token, current, loaded_at)
-        return current[limit]
-    return cached[limit]
-
-
-def _top_pairs(shop_id: int, limit: int) -> list[dict[str, Any]]:
-    # Pick the top rows first, then join titles to those few (not to the whole index).
-    top = (
-        select_for_shop(VariantNeighbor, shop_id)
-        .with_only_columns(
-            VariantNeighbor.source_variant_id,
-            VariantNeighbor.target_variant_id,
-            VariantNeighbor.co_count,
-            VariantNeighbor.score,
-        )
-        .order_by(
-            VariantNeighbor.co_count.desc(),
-            VariantNeighbor.score.desc(),
-            VariantNeighbor.source_variant_id,
-            VariantNeighbor.target_variant_id,
-        )
-        .limit(limit * 4)
-        .subquery()
-    )
-    source = aliased(ProductVariant)
-    target = aliased(ProductVariant)
-    rows = db.session.execute(
-        sa.select(
-            top.c.source_variant_id,
-            top.c.target_variant_id,
-            top.c.co_count,
-            top.c.score,
-            source.product_title,
-            source.variant_title,
-            target.product_title,
-            target.variant_title,
-        )
-        .select_from(top)
-        .outerjoin(source, sa.and_(of_shop(source, shop_id), source.variant_id == top.c.source_variant_id))
-        .outerjoin(target, sa.and_(of_shop(target, shop_id), target.variant_id == top.c.target_variant_id))
-        .order_by(top.c.co_count.desc(), top.c.score.desc(), top.c.source_variant_id, top.c.target_variant_id)
-    ).all()
-    seen: set[frozenset[int]] = set()
-    pairs = []
-    for src, dst, co, score, s_title, s_variant, t_title, t_variant in rows:
-        key = frozenset((src, dst))
-        if key in seen:
-            continue
-        seen.add(key)
-        pairs.append(
-            {
-                "a": catalog.variant_label(s_title, s_variant, src),
-                "b": catalog.variant_label(t_title, t_variant, dst),
-                "a_variant_id": src,
-                "b_variant_id": dst,
-                "co_count": co,
-                "score": score,
-            }
-        )
-        if len(pairs) == limit:
-            break
-    return pairs
 
 
 def preview(shop_id: int, variant_ids: list[int], explain: bool) -> dict[str, Any]:

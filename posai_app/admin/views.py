@@ -33,6 +33,7 @@ from posai_app.auth.domains import is_valid_shop_domain
 from posai_app.errors import NotFound, Unauthorized, ValidationFailed
 from posai_app.extensions import db
 from posai_app.ingest import catalog, summary
+from posai_app.serving import rows
 from posai_app.shops import lifecycle
 from posai_app.shops import settings as shop_settings
 from posai_app.training import report as training_report
@@ -136,7 +137,7 @@ def _render_index(shop_id: int, shop_domain: str, demo_token: str | None):
         **_report_context(shop_id),
         # A big history takes a moment to count: the page then loads that card on its own.
         "summary": summary.data_summary(shop_id, cached_only=True),
-        "pairs": services.top_pairs(shop_id),
+        "pairs": rows.top_pairs(shop_id),
         "settings": shop_settings.current_settings(shop_id),
         **_status_context(shop_id),
         "shop_domain": shop_domain,
@@ -192,7 +193,7 @@ def show_summary():
 @bp.get("/app/pairs")
 @shop_required
 def show_pairs():
-    return render_template("admin/_pairs.html", pairs=services.top_pairs(current_shop_id()))
+    return render_template("admin/_pairs.html", pairs=rows.top_pairs(current_shop_id()))
 
 
 # --- jobs: status, resync, retrain --------------------------------------------------------------

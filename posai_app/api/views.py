@@ -39,7 +39,7 @@ def recommendations_preflight():
 @shop_required
 def recommend():
     cart, limit = parse_recommendation_request()
-    from posai_app.api.services import recommend_for_cart
+    from posai_app.api.recommendations import recommend_for_cart
 
     return jsonify(recommend_for_cart(current_shop_id(), cart, limit))
 

@@ -48,7 +48,7 @@ def sample_cart(shop_id: int, size: int = 3, scan_lines: int = 5_000) -> list[in
 
 def describe_tryout(shop_id: int, port: int) -> str:
     from posai_app.admin.demo import mint_demo_session_token
-    from posai_app.api.services import recommend_for_cart
+    from posai_app.api.recommendations import recommend_for_cart
 
     base = f"http://127.0.0.1:{port}"
     cart = sample_cart(shop_id)

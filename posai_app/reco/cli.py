@@ -124,7 +124,9 @@ def evaluate(orders_csv: str, k: int, as_json: bool, tuned: bool, quiet: bool) -
 )
 @click.option("--quiet", is_flag=True, help="No progress on stderr.")
 def recommend_batch(orders_csv: str, carts_jsonl, k: int, quiet: bool) -> None:
-    """Learn from ORDERS_CSV as the training job does, then answer each cart of CARTS_JSONL (one per line)."""
+    """Learn from ORDERS_CSV as the training job does, then answer each cart of CARTS_JSONL (one per
+    line) by the API's serving policy: index picks, then the file's recent bestsellers (90 days up to
+    its latest order); every variant of the file counts as sellable and as its own product."""
     carts = []
     for number, line in enumerate(carts_jsonl, start=1):
         if not line.strip():
@@ -139,16 +141,19 @@ def recommend_batch(orders_csv: str, carts_jsonl, k: int, quiet: bool) -> None:
                 f'{carts_jsonl.name}, line {number}: expected {{"cart": ["variant id", ...]}}'
             )
         carts.append([str(v) for v in cart])
-    orders = _load(orders_csv)
+    history = _load(orders_csv)
     from posai_app.reco.selection import train
+    from posai_app.reco.serving import bestsellers, every_variant_sellable, recommend
 
-    result = train(orders, k=k, progress=_progress(not quiet))
+    result = train(history, k=k, progress=_progress(not quiet))
     if not quiet:
         click.echo(f"chosen scorer: {result.metric} {result.params}", err=True)
+    # The API's policy; the file names no products or stock, so every variant is sellable.
+    fallback = bestsellers(history)
     out = sys.stdout
     for cart in carts:
-        recs = result.index.answer(cart, k) if result.index is not None else []
-        out.write(json.dumps({"cart": cart, "recommendations": recs}) + "\n")
+        answer = recommend(result.index, cart, k, every_variant_sellable, fallback)
+        out.write(json.dumps({"cart": cart, "recommendations": answer.variant_ids}) + "\n")
     _skip_final_collection()
 
 

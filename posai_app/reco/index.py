@@ -1,4 +1,7 @@
-"""The serving index: each variant's top-N neighbours; answers a cart in microseconds."""
+"""The neighbour index: each variant's top-N neighbours; ranks a cart's candidates in microseconds.
+
+What a cart is finally served (filters, bestseller fallback) is posai_app.reco.serving.
+"""
 
 from __future__ import annotations
 
@@ -126,26 +129,6 @@ class NeighborIndex:
             s, e = self.indptr[i], self.indptr[i + 1]
             row = self._rows[i] = (self.targets[s:e].tolist(), self.scores[s:e].tolist())
         return row
-
-    def bestsellers(self, limit: int, exclude: Exclude = None) -> list[tuple[str, int]]:
-        """The most-bought variants (popularity fallback): (id, order count), best first."""
-        skip = _excluder(exclude)
-        out = []
-        for vid, count in zip(self.ids, self._counts.tolist(), strict=True):
-            if len(out) >= limit or count <= 0:
-                break
-            if not skip(vid):
-                out.append((vid, count))
-        return out
-
-    def answer(self, cart_ids: Sequence[str], limit: int, exclude: Exclude = None) -> list[str]:
-        """Neighbour recommendations, filled up with bestsellers not in the cart (what the API serves)."""
-        skip = _excluder(exclude)
-        recs = [v for v, _ in self.recommend(cart_ids, limit, skip)]
-        if len(recs) < limit:
-            taken = set(recs) | set(cart_ids)
-            recs += [v for v, _ in self.bestsellers(limit - len(recs), lambda v: v in taken or skip(v))]
-        return recs
 
     def to_rows(self) -> Iterator[tuple[str, str, int, float]]:
         """(source_id, target_id, co_count, score) for every stored neighbour, best first per source."""

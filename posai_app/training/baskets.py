@@ -11,7 +11,7 @@ what `iter_orders` (kept as the readable definition) followed by `History.from_o
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 
     from posai_app.reco.stats import History
 
-RECENT_WINDOW = timedelta(days=90)
 FETCH_BATCH = 100_000  # SQLite rows per fetchmany()
 # PostgreSQL's binary timestamptz counts microseconds from 2000-01-01 UTC; time keys from 1970.
 _PG_EPOCH_US = 946_684_800 * 1_000_000
@@ -204,27 +203,3 @@ def history_from_line_items(orders: np.ndarray, times: np.ndarray, variants: np.
     rank[by_first] = np.arange(len(unique))
     ids = [str(v) for v in unique[by_first].tolist()]
     return History.from_parts(ids, lengths, rank[position.ravel()], basket_times, has_times=True)
-
-
-def order_counts(history: History) -> dict[str, int]:
-    """Orders per variant over the whole history."""
-    import numpy as np
-
-    counts = np.bincount(history.indices, minlength=history.n_variants)
-    return {history.ids[i]: int(counts[i]) for i in np.flatnonzero(counts).tolist()}
-
-
-def recent_counts(history: History, window: timedelta = RECENT_WINDOW) -> dict[str, int]:
-    """Orders per variant in the `window` ending at the shop's latest order (recent bestsellers).
-
-    Anchored at the latest order rather than the wall clock, so a shop whose
-    history stopped a while ago still has bestsellers.
-    """
-    import numpy as np
-
-    if history.n_orders == 0:
-        return {}
-    since = int(history.times.max()) - window // timedelta(microseconds=1)
-    recent = np.repeat(history.times >= since, history.lengths)
-    counts = np.bincount(history.indices[recent], minlength=history.n_variants)
-    return {history.ids[i]: int(counts[i]) for i in np.flatnonzero(counts).tolist()}

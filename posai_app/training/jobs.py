@@ -16,21 +16,11 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from flask import current_app
 
-from posai_app.cache_signals import touch
 from posai_app.extensions import db
-from posai_app.models import (
-    EvaluationRun,
-    ModelStatus,
-    RecommenderConfig,
-    RunStatus,
-    Shop,
-    VariantNeighbor,
-    VariantStat,
-    utcnow,
-)
+from posai_app.models import EvaluationRun, ModelStatus, RunStatus, Shop, utcnow
+from posai_app.serving import store
 from posai_app.training import services as training_services
-from posai_app.training.baskets import load_history, order_counts, recent_counts
-from posai_app.training.index_rows import insert_neighbors, insert_stats
+from posai_app.training.baskets import load_history
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +40,7 @@ def train_shop(
     if shop is None or not shop.is_installed:
         log.info("train_shop: shop %s is gone or uninstalled; nothing to do", shop_id)
         return None
-    config = _config_for(shop_id)
+    config = store.config_for(shop_id)
     run = EvaluationRun(
         shop_id=shop_id,
         status=RunStatus.RUNNING,
@@ -76,7 +66,7 @@ def _train_run(shop_id: int, run_id: int, config, started: float, progress) -> i
         from posai_app import reco
 
         result = reco.train(history, k=config.k, top_n=TOP_N, progress=reporter)
-        _publish(shop_id, run_id, result, recent_counts(history), time.perf_counter() - started)
+        _publish(shop_id, run_id, result, history, time.perf_counter() - started)
         return run_id
     except Exception as exc:
         db.session.rollback()
@@ -118,15 +108,6 @@ def _heartbeat(run_id: int) -> Iterator[None]:
         thread.join(timeout=5)
 
 
-def _config_for(shop_id: int) -> RecommenderConfig:
-    config = db.session.scalar(sa.select(RecommenderConfig).where(RecommenderConfig.shop_id == shop_id))
-    if config is None:
-        config = RecommenderConfig(shop_id=shop_id, k=2, model_version=0, status=ModelStatus.UNTRAINED)
-        db.session.add(config)
-        db.session.flush()
-    return config
-
-
 def _progress_reporter(run_id: int, echo: Callable | None) -> Callable[[str, int, int], None]:
     """Record progress on the run row (for the admin page) at most once a second."""
     last = [0.0]
@@ -148,19 +129,12 @@ def _progress_reporter(run_id: int, echo: Callable | None) -> Callable[[str, int
     return report
 
 
-def _publish(shop_id: int, run_id: int, result, recent: dict[str, int], seconds: float) -> None:
-    """Swap the shop's index, stats, config and run in one transaction."""
+def _publish(shop_id: int, run_id: int, result, history, seconds: float) -> None:
+    """Swap the shop's index (posai_app.serving.store), config and run in one transaction."""
     report = result.report.to_dict()
-    touch(shop_id, "model")  # web processes reload the index once this commits
-    db.session.execute(sa.delete(VariantNeighbor).where(VariantNeighbor.shop_id == shop_id))
-    db.session.execute(sa.delete(VariantStat).where(VariantStat.shop_id == shop_id))
-    insert_neighbors(shop_id, result.index)
-    insert_stats(shop_id, result.index.counts, recent)
-    config = _config_for(shop_id)
+    config = store.publish(shop_id, result.index, history)
     config.metric = result.metric
     config.params = _jsonable(getattr(result, "params", None))
-    config.trained_at = datetime.now(UTC)
-    config.model_version = (config.model_version or 0) + 1
     config.train_orders = int(result.train_orders)
     config.status = ModelStatus.TRAINED
     config.status_message = None
@@ -178,19 +152,11 @@ def _publish(shop_id: int, run_id: int, result, recent: dict[str, int], seconds:
 
 
 def _publish_insufficient(shop_id: int, run_id: int, history, seconds: float) -> None:
-    """No pairs to learn from: publish counts only, so the API serves bestsellers."""
-    counts = order_counts(history)
-    recent = recent_counts(history)
-    touch(shop_id, "model")
-    db.session.execute(sa.delete(VariantNeighbor).where(VariantNeighbor.shop_id == shop_id))
-    db.session.execute(sa.delete(VariantStat).where(VariantStat.shop_id == shop_id))
-    insert_stats(shop_id, counts, recent)
-    config = _config_for(shop_id)
+    """No pairs to learn from: publish no index, only the stats, so the API serves bestsellers."""
+    config = store.publish(shop_id, None, history)
     config.status = ModelStatus.INSUFFICIENT_DATA
     config.status_message = INSUFFICIENT_MESSAGE
     config.metric = None
-    config.trained_at = datetime.now(UTC)
-    config.model_version = (config.model_version or 0) + 1
     run = db.session.get(EvaluationRun, run_id)
     run.status = RunStatus.INSUFFICIENT_DATA
     run.error = INSUFFICIENT_MESSAGE

@@ -168,7 +168,8 @@ def add_sync(shop_id: int, resource: str = "orders", **values) -> SyncState:
 
 def add_index(shop_id: int, version: int = 1, metric: str = "cosine") -> None:
     """A serving index computed by hand from BASKETS (co-counts; score = co-count / 10)."""
-    from posai_app.models import RecommenderConfig, VariantNeighbor, VariantStat
+    from posai_app.models import RecommenderConfig
+    from tests.serving.seed import seed_index
 
     co: dict[tuple[int, int], int] = {}
     counts: dict[int, int] = {}
@@ -178,14 +179,9 @@ def add_index(shop_id: int, version: int = 1, metric: str = "cosine") -> None:
             for b in basket:
                 if a != b:
                     co[(a, b)] = co.get((a, b), 0) + repeat
-    for (a, b), n in co.items():
-        db.session.add(
-            VariantNeighbor(
-                shop_id=shop_id, source_variant_id=a, target_variant_id=b, co_count=n, score=n / 10
-            )
-        )
-    for vid, n in counts.items():
-        db.session.add(VariantStat(shop_id=shop_id, variant_id=vid, order_count=n, recent_order_count=n))
+    seed_index(
+        shop_id, ((a, b, n, n / 10) for (a, b), n in co.items()), ((v, n, n) for v, n in counts.items())
+    )
     db.session.add(
         RecommenderConfig(
             shop_id=shop_id,

@@ -7,7 +7,8 @@ from decimal import Decimal
 import pytest
 
 from posai_app.extensions import db
-from posai_app.models import ProductVariant, RecommenderConfig, VariantNeighbor, VariantStat
+from posai_app.models import ProductVariant, RecommenderConfig
+from tests.serving.seed import seed_index
 
 # variant_id: (product_id, title, qty, tracked, policy, status, gift_card)
 CATALOG = {
@@ -61,29 +62,25 @@ def add_catalog(shop_id: int, prefix: str = "") -> None:
         )
 
 
+# (variant, orders, recent orders): 1011 is the recent bestseller.
+STATS = [(vid, 1, 50 if vid == 1011 else 1) for vid in CATALOG]
+
+
 def add_neighbors(shop_id: int, score_bump: float = 0.0) -> None:
-    """The NEIGHBORS index rows (scores shifted by `score_bump`, as a retrained index would be)."""
-    for source, targets in NEIGHBORS.items():
-        for target, score in targets:
-            db.session.add(
-                VariantNeighbor(
-                    shop_id=shop_id,
-                    source_variant_id=source,
-                    target_variant_id=target,
-                    co_count=int(score) + 1,
-                    score=score + score_bump,
-                )
-            )
+    """The NEIGHBORS index (scores shifted by `score_bump`, as a retrained index would be) and STATS."""
+    seed_index(
+        shop_id,
+        (
+            (source, target, int(score) + 1, score + score_bump)
+            for source, targets in NEIGHBORS.items()
+            for target, score in targets
+        ),
+        STATS,
+    )
 
 
 def add_index(shop_id: int, version: int = 1) -> None:
     add_neighbors(shop_id)
-    for vid in CATALOG:
-        db.session.add(
-            VariantStat(
-                shop_id=shop_id, variant_id=vid, order_count=1, recent_order_count=50 if vid == 1011 else 1
-            )
-        )
     db.session.add(
         RecommenderConfig(shop_id=shop_id, metric="cosine", model_version=version, status="trained")
     )

@@ -173,7 +173,8 @@ NEIGHBORS = [  # (source, target, co_count, score)
 def trained_shop(app, shop):
     """A shop with a catalog, a neighbour index, bestseller stats and a trained config."""
     from posai_app.extensions import db
-    from posai_app.models import ProductVariant, RecommenderConfig, VariantNeighbor, VariantStat
+    from posai_app.models import ProductVariant, RecommenderConfig
+    from tests.serving.seed import seed_index
 
     with app.app_context():
         for variant_id, (product_id, title, variant_title, price, quantity) in CATALOG.items():
@@ -193,22 +194,7 @@ def trained_shop(app, shop):
                     status="active",
                 )
             )
-        for source, target, co_count, score in NEIGHBORS:
-            db.session.add(
-                VariantNeighbor(
-                    shop_id=shop.id,
-                    source_variant_id=source,
-                    target_variant_id=target,
-                    co_count=co_count,
-                    score=score,
-                )
-            )
-        for rank, variant_id in enumerate(CATALOG):
-            db.session.add(
-                VariantStat(
-                    shop_id=shop.id, variant_id=variant_id, order_count=50 - rank, recent_order_count=20
-                )
-            )
+        seed_index(shop.id, NEIGHBORS, ((v, 50 - rank, 20) for rank, v in enumerate(CATALOG)))
         db.session.add(
             RecommenderConfig(
                 shop_id=shop.id,

@@ -14,6 +14,7 @@ from posai_app.models import (
     OrderVersion,
     ProductVariant,
     RecommenderConfig,
+    ServingIndexBlob,
     Shop,
     ShopifyTombstone,
     SyncState,
@@ -60,6 +61,7 @@ def _fill(shop_id: int, title: str) -> None:
                 shop_id=shop_id, source_variant_id=101, target_variant_id=102, co_count=1, score=1.0
             ),
             RecommenderConfig(shop_id=shop_id, metric="cosine"),
+            ServingIndexBlob(shop_id=shop_id, format=1, variants=0, neighbors=0, payload=b""),
             EvaluationRun(shop_id=shop_id, status="succeeded"),
             WebhookDelivery(shop_id=shop_id, webhook_id="same-webhook-id", topic="orders/create"),
             SyncState(shop_id=shop_id, resource="orders"),
@@ -143,3 +145,19 @@ def test_tokens_are_encrypted_at_rest_and_absent_from_repr(app_ctx, shop):
     assert loaded.access_token not in raw.access_token
     assert loaded.refresh_token not in raw.refresh_token
     assert "shpat_" not in repr(loaded)
+
+
+def test_the_shop_filter_is_written_in_one_place():
+    """Every query of shop-owned rows filters through tenancy.of_shop; none spells `shop_id ==`."""
+    import re
+    from pathlib import Path
+
+    package = Path(__file__).resolve().parents[2] / "posai_app"
+    hand_written = [
+        f"{path.relative_to(package.parent)}:{number}"
+        for path in sorted(package.rglob("*.py"))
+        if path.name != "tenancy.py"
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if re.search(r"\.shop_id\s*(==|!=)|\.c\.shop_id\b", line)
+    ]
+    assert hand_written == []

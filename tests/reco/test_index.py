@@ -1,4 +1,4 @@
-"""The serving index: cart scoring, ties, exclusions, fallback, rows round trip."""
+"""The neighbour index: cart scoring, ties, exclusions, rows round trip (the fallback: test_serving)."""
 
 from __future__ import annotations
 
@@ -47,13 +47,6 @@ def test_exclusions_fill_up_from_further_down(index):
 def test_unknown_cart_items_and_limits(index):
     assert index.recommend(["nope"], 3) == []
     assert index.recommend(["A"], 0) == []
-
-
-def test_bestsellers_and_answer_fall_back_to_popularity(index):
-    assert index.bestsellers(2) == [("E", 5), ("A", 3)]
-    assert index.bestsellers(2, exclude={"E"}) == [("A", 3), ("B", 3)]
-    assert index.answer(["D"], 3) == ["A", "E", "B"]
-    assert index.answer(["nope"], 2) == ["E", "A"]
 
 
 def test_rows_round_trip(index):

@@ -13,9 +13,10 @@ import pytest
 
 from posai_app.extensions import db
 from posai_app.models import OrderLineItem, ProductVariant
+from posai_app.reco.serving import order_counts, recent_counts
 from posai_app.reco.stats import History
 from posai_app.training import baskets
-from posai_app.training.baskets import iter_orders, load_history, order_counts, recent_counts
+from posai_app.training.baskets import iter_orders, load_history
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 PLUS_TWO = timezone(timedelta(hours=2))

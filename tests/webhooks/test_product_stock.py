@@ -11,8 +11,9 @@ import sqlalchemy as sa
 from posai_app.extensions import db
 from posai_app.ingest import parse
 from posai_app.ingest.products import upsert_products
-from posai_app.models import ProductVariant, RecommenderConfig, Shop, VariantNeighbor, WebhookDelivery
+from posai_app.models import ProductVariant, RecommenderConfig, Shop, WebhookDelivery
 from tests.helpers import TEST_API_SECRET
+from tests.serving.seed import seed_index
 from tests.webhooks import examples
 
 CUP, SAUCER, SPOON = 5001, 5002, 5003  # variant ids
@@ -67,12 +68,7 @@ def sync_catalog(shop_id: int) -> None:
             parse.product_from_graphql(_product_node(SET_PRODUCT, "Saucer set"), pieces),
         ],
     )
-    for target, score in ((SAUCER, 2.0), (SPOON, 1.0)):
-        db.session.add(
-            VariantNeighbor(
-                shop_id=shop_id, source_variant_id=CUP, target_variant_id=target, co_count=3, score=score
-            )
-        )
+    seed_index(shop_id, [(CUP, SAUCER, 3, 2.0), (CUP, SPOON, 3, 1.0)])
     db.session.add(RecommenderConfig(shop_id=shop_id, metric="cosine", model_version=1, status="trained"))
     db.session.get(Shop, shop_id).settings = {"bestseller_fallback": False}
     db.session.commit()

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from posai_app.extensions import db
 from posai_app.models import VariantNeighbor, VariantStat
 from posai_app.reco.index import NeighborIndex
-from posai_app.training.index_rows import insert_neighbors, insert_stats
+from posai_app.serving.rows import insert_neighbors, insert_stats
 
 
 def small_index() -> NeighborIndex:

@@ -1,0 +1,21 @@
+"""Hand-made serving indexes for tests, stored exactly as training stores one."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+def seed_index(
+    shop_id: int, rows: Iterable[tuple[int, int, int, float]], stats: Iterable[tuple[int, int, int]] = ()
+) -> None:
+    """Store the index of these (source, target, co-count, score) rows and (variant, orders, recent
+    orders) stats for the shop, in the current transaction (the config row is the caller's)."""
+    from posai_app.reco import NeighborIndex
+    from posai_app.serving import store
+
+    rows, stats = list(rows), list(stats)
+    counts = {str(v): int(c) for v, c, _ in stats}
+    index = (
+        NeighborIndex.from_rows([(str(a), str(b), co, s) for a, b, co, s in rows], counts) if rows else None
+    )
+    store.save(shop_id, index, stats)
