@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from posai_app.extensions import db
-from posai_app.models import EvaluationRun, OrderLineItem, ProductVariant, SyncState
+from posai_app.models import EvaluationRun, OrderLineItem, ProductVariant, RunStatus, SyncState, SyncStatus
 
 # variant_id: (product_id, product title, variant title, inventory, status)
 CATALOG = {
@@ -141,7 +141,7 @@ def add_run(
         shop_id=shop_id,
         started_at=started_at,
         finished_at=None if status == "running" else started_at + timedelta(seconds=3),
-        status=status,
+        status=RunStatus(status),  # only what the train job really writes
         trigger="test",
         error=error,
         progress=progress or {"phase": "done", "done": 1, "total": 1},
@@ -160,6 +160,9 @@ def add_run(
 
 
 def add_sync(shop_id: int, resource: str = "orders", **values) -> SyncState:
+    """A sync_states row; its status must be one ingest really writes (SyncStatus)."""
+    if "status" in values:
+        values["status"] = SyncStatus(values["status"])
     state = SyncState(shop_id=shop_id, resource=resource, **values)
     db.session.add(state)
     db.session.flush()

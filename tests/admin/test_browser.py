@@ -57,11 +57,11 @@ def demo_app(app, make_app):
         now = datetime.now(UTC)
         shopdata.add_catalog(shop.id)
         shopdata.add_orders(shop.id)
-        shopdata.add_sync(shop.id, "products", status="succeeded", processed_count=10, last_synced_at=now)
+        shopdata.add_sync(shop.id, "products", status="done", processed_count=10, last_synced_at=now)
         shopdata.add_sync(
             shop.id,
             "orders",
-            status="succeeded",
+            status="done",
             processed_count=41,
             total_count=41,
             last_synced_at=now,

@@ -131,7 +131,7 @@ def test_retrain_then_poll_until_the_new_run_is_shown(app, client, reported_shop
 
 def test_sync_progress_is_shown_with_counts(app, client, shop, hx):
     with app.app_context():
-        shopdata.add_sync(shop.id, "products", status="succeeded", processed_count=3912)
+        shopdata.add_sync(shop.id, "products", status="done", processed_count=3912)
         shopdata.add_sync(
             shop.id, "orders", status="running", phase="importing", processed_count=12400, total_count=19773
         )

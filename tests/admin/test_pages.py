@@ -166,7 +166,7 @@ def test_missing_history_is_flagged(app, client, stocked_shop, auth_headers):
     with app.app_context():
         shop = db.session.get(Shop, stocked_shop.id)
         shop.scopes = "read_products,read_orders"
-        shopdata.add_sync(stocked_shop.id, "orders", status="succeeded", all_history=False)
+        shopdata.add_sync(stocked_shop.id, "orders", status="done", all_history=False)
         db.session.commit()
     html = client.get("/app/summary", headers=auth_headers(stocked_shop)).get_data(as_text=True)
     assert "read_all_orders" in html and "last 60 days" in html
