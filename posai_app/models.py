@@ -190,7 +190,7 @@ class RecommenderConfig(ShopOwned, db.Model):
     trained_at: Mapped[datetime | None] = mapped_column(TZDateTime)
     model_version: Mapped[int] = mapped_column(sa.Integer, default=0)
     train_orders: Mapped[int | None] = mapped_column(sa.Integer)
-    status: Mapped[str] = mapped_column(sa.String(32), default="untrained")
+    status: Mapped[str] = mapped_column(sa.String(32), default=ModelStatus.UNTRAINED.value)
     status_message: Mapped[str | None] = mapped_column(sa.Text)
 
 

@@ -25,7 +25,7 @@ import sqlalchemy as sa
 
 from posai_app.cache_signals import touch
 from posai_app.extensions import db
-from posai_app.models import RecommenderConfig, ServingIndexBlob, VariantNeighbor, VariantStat
+from posai_app.models import ModelStatus, RecommenderConfig, ServingIndexBlob, VariantNeighbor, VariantStat
 from posai_app.reco.serving import rank_bestsellers, variant_stats
 from posai_app.serving import packed
 from posai_app.serving.rows import insert_neighbors, insert_stats
@@ -53,7 +53,7 @@ def config_for(shop_id: int) -> RecommenderConfig:
     """The shop's config row (created, untrained, if it has none yet)."""
     config = db.session.scalar(sa.select(RecommenderConfig).where(of_shop(RecommenderConfig, shop_id)))
     if config is None:
-        config = RecommenderConfig(shop_id=shop_id, k=2, model_version=0, status="untrained")
+        config = RecommenderConfig(shop_id=shop_id, k=2, model_version=0, status=ModelStatus.UNTRAINED)
         db.session.add(config)
         db.session.flush()
     return config
