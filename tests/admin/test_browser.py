@@ -51,7 +51,8 @@ def _require_browser() -> None:
 @pytest.fixture
 def demo_app(app, make_app):
     """A demo-mode app on the test database with a small demo shop, its history and two runs."""
-    demo = make_app(POSAI_DEMO=True)
+    # As `make demo` runs without Redis: a retrain started from the page runs in a thread.
+    demo = make_app(POSAI_DEMO=True, INLINE_JOBS_IN_BACKGROUND=True)
     shop = _add_shop(app, DEMO_SHOP_DOMAIN)
     with app.app_context():
         now = datetime.now(UTC)

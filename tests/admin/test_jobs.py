@@ -112,7 +112,8 @@ def test_double_clicked_retrain_enqueues_one_job(app, client, stocked_shop, hx, 
     assert "Queued: waiting for a worker" in client.get(poll, headers=hx(stocked_shop)).get_data(as_text=True)
 
 
-def test_retrain_then_poll_until_the_new_run_is_shown(app, client, reported_shop, hx, run_jobs):
+def test_retrain_then_poll_until_the_new_run_is_shown(app, client, reported_shop, hx, run_jobs, monkeypatch):
+    monkeypatch.setitem(app.config, "INLINE_JOBS_IN_BACKGROUND", True)  # as in `make demo` (no Redis)
     before = len(_runs(app, reported_shop.id))
     response = client.post("/app/retrain", headers=hx(reported_shop))
     assert response.status_code == 200
