@@ -6,7 +6,9 @@ co-occurrence structure (only pairs bought together at least once are candidates
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -235,34 +237,159 @@ def ease(stats: Stats, lam: float = 50.0, half_life: float = 0.0, max_variants: 
     """EASE (Steck 2019) on the most-bought `max_variants` variants: B = I − P·diag(1/diag P).
 
     P = (XᵀX + λI)⁻¹ is dense and cubic in variants, hence the restriction. B's weights are kept
-    on the co-occurrence pairs (others are not candidates), so the index keeps its shape.
+    on the co-occurrence pairs (others are not candidates), so the index keeps its shape. The
+    factorisation runs on one LAPACK thread (`single_threaded_lapack`), so its floats depend
+    neither on the machine's core count nor on its load; train() runs folds side by side instead.
     """
     from scipy.linalg import lapack
 
-    keep = ease_variants(stats, max_variants)
-    local = np.full(stats.co.shape[0], -1, dtype=np.int64)
-    local[keep] = np.arange(len(keep))
-    a, b = stats.on_rows(local), local[stats.co.indices]
-    both = np.flatnonzero((a >= 0) & (b >= 0))
-    a, b = a[both], b[both]
+    head = _ease_head(stats, max_variants)
+    m = len(head.keep)
     # XᵀWX on the head, scattered from the (decayed) co-occurrence the statistics already hold:
-    # the same sums as a fresh product, without one.
+    # the same sums as a fresh product, without one. LAPACK reads only the upper triangle
+    # (lower=False), so only the pairs a < b are written (co is exactly symmetric).
     counts, co = stats.weighted(half_life) if half_life else (stats.counts, stats.co)
-    gram = np.zeros((len(keep), len(keep)), dtype=np.float32)
-    gram[a, b] = co.data[both]
-    diagonal = np.diag_indices_from(gram)
-    gram[diagonal] = counts[keep]
-    gram[diagonal] += lam
-    factor, info = lapack.spotrf(gram, lower=False, overwrite_a=True, clean=False)
-    if info == 0:
-        inverse, info = lapack.spotri(factor, lower=False, overwrite_c=True)
+    gram = np.zeros((m, m), dtype=np.float32, order="F")  # LAPACK's order: no copy on the way in
+    flat = gram.reshape(-1, order="F")
+    flat[head.upper_cells] = co.data[head.upper_entries]
+    diagonal = flat[:: m + 1]
+    diagonal[:] = counts[head.keep]
+    diagonal += lam
+    with single_threaded_lapack():
+        factor, info = lapack.spotrf(gram, lower=False, overwrite_a=True, clean=False)
+        if info == 0:
+            inverse, info = lapack.spotri(factor, lower=False, overwrite_c=True)
     if info != 0:
         raise np.linalg.LinAlgError(f"EASE: (XᵀX + λI) not positive definite (info={info})")
-    diag = np.diag(inverse).astype(np.float64)
+    inverse_flat = inverse.reshape(-1, order="F")
+    diag = inverse_flat[:: m + 1].astype(np.float64)
     data = np.zeros(stats.co.nnz)
-    # B[a, b] = −P[a, b] / P[b, b]; spotri fills the upper triangle only.
-    data[both] = -inverse[np.minimum(a, b), np.maximum(a, b)] / diag[b]
+    # B[a, b] = −P[a, b] / P[b, b], P read in its upper triangle (spotri fills only that one).
+    values = -inverse_flat[head.cells] / diag[head.columns]
+    if head.entries is None:
+        data[:] = values
+    else:
+        data[head.entries] = values
     return _on_co(stats, data)
+
+
+@dataclass(frozen=True)
+class _Head:
+    """Where the co-occurrence pairs of a dense EASE head sit in its m × m matrices."""
+
+    keep: np.ndarray  # vocabulary indices of the head, ascending
+    entries: np.ndarray | None  # co entries with both ends in the head (None: all of them)
+    cells: np.ndarray  # their cell in the upper triangle (column-major): min(a, b) + max(a, b)·m
+    columns: np.ndarray  # their column b (local)
+    upper_entries: np.ndarray  # co entries with a < b (local), which fill the Gram's upper triangle
+    upper_cells: np.ndarray  # and their cells a + b·m
+
+
+def _ease_head(stats: Stats, max_variants: int) -> _Head:
+    """The head's positions, kept per slice: a λ grid and the decayed twin share them."""
+    key = ("ease_head", max_variants)
+    head = stats._cache.get(key)
+    if head is None:
+        keep = ease_variants(stats, max_variants)
+        m = len(keep)
+        local = np.full(stats.co.shape[0], -1, dtype=np.int64)
+        local[keep] = np.arange(m)
+        a, b = stats.on_rows(local), local[stats.co.indices]
+        entries = None
+        if m < int((stats.counts > 0).sum()):
+            entries = np.flatnonzero((a >= 0) & (b >= 0))
+            a, b = a[entries], b[entries]
+        upper = np.flatnonzero(a < b)
+        cell_type = np.int32 if m * m < 2**31 else np.int64
+        cells = (np.minimum(a, b) + np.maximum(a, b) * m).astype(cell_type)
+        head = _Head(
+            keep,
+            entries,
+            cells,
+            b.astype(np.int32),
+            upper if entries is None else entries[upper],
+            (a[upper] + b[upper] * m).astype(cell_type),
+        )
+        stats._cache[key] = head
+    return head
+
+
+_LAPACK_LOCK = threading.Lock()
+_lapack_users = 0
+_lapack_saved: int | None = None
+
+
+def lapack_threads_control() -> Callable[[int], int] | None:
+    """A setter of the thread count of the OpenBLAS that scipy.linalg calls (returns the old one),
+    or None where that library is not found (another BLAS, or not Linux)."""
+    global _LAPACK_CONTROL
+    if _LAPACK_CONTROL is False:
+        import scipy.linalg.lapack  # noqa: F401  (loads the library)
+
+        _LAPACK_CONTROL = _find_openblas()
+    return _LAPACK_CONTROL
+
+
+_LAPACK_CONTROL: Any = False
+
+
+def _find_openblas() -> Callable[[int], int] | None:
+    import ctypes
+
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = dict.fromkeys(line.split()[-1] for line in maps if "openblas" in line.rsplit("/", 1)[-1])
+    except OSError:
+        return None
+    for path in paths:
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        # scipy's wheels carry their own 32-bit-integer OpenBLAS (prefixed names); numpy's is ILP64
+        # ("…64_" names) and is not the one scipy.linalg calls. A system OpenBLAS has plain names.
+        for prefix in ("scipy_openblas", "openblas"):
+            setter = getattr(lib, f"{prefix}_set_num_threads", None)
+            getter = getattr(lib, f"{prefix}_get_num_threads", None)
+            if setter is not None and getter is not None and "scipy_openblas64" not in path:
+                setter.argtypes, setter.restype = [ctypes.c_int], None
+                getter.argtypes, getter.restype = [], ctypes.c_int
+
+                def control(n: int, setter=setter, getter=getter) -> int:
+                    old = int(getter())
+                    setter(n)
+                    return old
+
+                return control
+    return None
+
+
+@contextmanager
+def single_threaded_lapack() -> Iterator[None]:
+    """LAPACK on one thread while any caller is inside (reference-counted, so concurrent fits on
+    several Python threads all stay single-threaded); the previous count is restored after the last.
+
+    One thread makes a factorisation's floats independent of the machine's core count, and keeps
+    its cost in CPU time what it is on an idle machine: OpenBLAS's threads wait for each other by
+    spinning, so on a loaded machine a two-thread factorisation cost 3-10x its idle CPU time.
+    """
+    global _lapack_users, _lapack_saved
+    control = lapack_threads_control()
+    if control is None:
+        yield
+        return
+    with _LAPACK_LOCK:
+        if _lapack_users == 0:
+            _lapack_saved = control(1)
+        _lapack_users += 1
+    try:
+        yield
+    finally:
+        with _LAPACK_LOCK:
+            _lapack_users -= 1
+            if _lapack_users == 0 and _lapack_saved is not None:
+                control(_lapack_saved)
+                _lapack_saved = None
 
 
 SPARSE_EASE_DENSITY = 50  # entries kept per variant (on average) in the sparsified Gram, L and L⁻¹

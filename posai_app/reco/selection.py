@@ -20,6 +20,7 @@ import math
 import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +46,8 @@ from posai_app.reco.scorers import (
     SPARSE_EASE_DENSITY,
     ScorerSpec,
     basic_writers,
+    lapack_threads_control,
+    single_threaded_lapack,
     sparse_ease,
 )
 from posai_app.reco.stats import DAY_US, History, Stats
@@ -148,9 +151,10 @@ def train(
         return spec.build(stats, **_fit_params(spec, params, plan, serving))
 
     # 1. Tuning and selection on the folds: every candidate as it would be served (top-N rows).
+    parallel_dense = lapack_threads_control() is not None
     workers = min(len(folds), FOLD_THREADS, engine_threads())
     pool = ThreadPoolExecutor(workers) if workers > 1 else None
-    try:
+    with single_threaded_lapack(), pool or nullcontext():
         tuned: dict[str, _Tuned] = {}
         # Per-fold matrices of the two best candidates so far: a blend of the final two needs no refit.
         kept: dict[str, list[sp.csr_matrix]] = {}
@@ -171,11 +175,12 @@ def train(
                     sim = fit(spec, params, f.stats, serving=False)
                     return sim, _served_hits(sim, f, k, top_n)
 
-                # Folds are independent (each has its own statistics and caches): sparse candidates run
-                # them side by side, since scipy's products and numpy's sorts release the GIL. Dense EASE
-                # runs them in turn, as its factorisation already uses every core. Results come back in
-                # fold order, so nothing depends on which thread finished first.
-                run = pool.map if pool is not None and not spec.dense else map
+                # Folds are independent (each has its own statistics and caches): they run side by
+                # side, since scipy's products, numpy's sorts and LAPACK release the GIL. Dense EASE
+                # too when its LAPACK runs on one thread (else in turn: its factorisation would use
+                # every core). Results come back in fold order, so nothing depends on which thread
+                # finished first.
+                run = pool.map if pool is not None and (not spec.dense or parallel_dense) else map
                 sims, fold_hits = zip(*run(on_fold, folds), strict=True) if folds else ((), ())
                 sims = list(sims)
                 hits = np.concatenate(list(fold_hits) or [np.zeros(0, bool)])
@@ -195,79 +200,87 @@ def train(
                 for name in _ranked(tuned)[2:]:
                     kept.pop(name, None)
             del best_sims
-    finally:
-        if pool is not None:
-            pool.shutdown()
-    progress("tuning", total, total)
+        progress("tuning", total, total)
 
-    selection, chosen, blend = _select(tuned, folds, kept, k, top_n)
-    del kept
+        selection, chosen, blend = _select(tuned, folds, kept, k, top_n)
+        del kept
 
-    # 2. The report: every candidate fitted on the outer train, measured on validation.
-    progress("evaluating", 0, len(tuned) + 1)
-    results: dict[str, dict[str, float]] = {}
-    basic = [n for n in BASIC if n in tuned]
-    if basic:
-        recs = outer_cases.recommend_values(
-            outer_stats.co, basic_writers(basic, outer_stats), k, outer_stats.rank
-        )
-        for name, r in zip(basic, recs, strict=True):
-            results[name] = outer_cases.figures(r, k)
-    results[POPULARITY] = outer_cases.figures(outer_cases.popularity(outer_stats, k), k)
-    outer_sims: dict[str, sp.csr_matrix] = {}
-    for i, name in enumerate(tuned):
-        progress("evaluating", i + 1, len(tuned) + 1)
-        if name in results and not (blend and name in blend["of"]):
-            continue
-        sim = fit(SCORERS[name], tuned[name].params, outer_stats)
-        if blend and name in blend["of"]:
-            outer_sims[name] = sim
-        if name not in results:
-            results[name] = _served_figures(sim, outer_stats, outer_cases, k, top_n)
-    if blend:
-        sim = _blend(outer_sims, blend, outer_stats)
-        results[chosen] = _served_figures(sim, outer_stats, outer_cases, k, top_n)
-    progress("evaluating", len(tuned) + 1, len(tuned) + 1)
-    if chosen is None:
-        chosen = select_best(results, BASIC)
-        selection["chosen"] = chosen
-    params = _chosen_params(chosen, blend, tuned)
-    shown = [*BASIC, POPULARITY, *SELECTION_ORDER, chosen]
-    results = {name: results[name] for name in dict.fromkeys(shown) if name in results}
-    if outer_cases.eligible > outer_cases.n:
-        selection["sampledFrom"] = outer_cases.eligible
-    selection["plan"] = plan.describe()
-    report = EvaluationReport(
-        k=k,
-        train_orders=cut,
-        evaluated_orders=outer_cases.n,
-        results=results,
-        best=chosen,
-        params={
-            **{name: t.params for name, t in tuned.items() if name in results},
-            **({chosen: params} if blend else {}),
-        },
-        selection=selection,
-        skipped=skipped,
-    )
+        # 2. The report: every candidate fitted on the outer train, measured on validation.
+        members = blend["of"] if blend else []
+        todo = [name for name in tuned if name not in BASIC or name in members]
+        progress("evaluating", 0, len(todo) + 1)
+        results: dict[str, dict[str, float]] = {}
+        basic = [n for n in BASIC if n in tuned]
+        if basic:
+            recs = outer_cases.recommend_values(
+                outer_stats.co, basic_writers(basic, outer_stats), k, outer_stats.rank
+            )
+            for name, r in zip(basic, recs, strict=True):
+                results[name] = outer_cases.figures(r, k)
+        results[POPULARITY] = outer_cases.figures(outer_cases.popularity(outer_stats, k), k)
+        outer_sims: dict[str, sp.csr_matrix] = {}
 
-    # 3. The serving index: the chosen scorer on all orders.
-    index = None
-    if build_index:
-        progress("index", 0, 1)
-        all_stats = Stats.build(history, 0, history.n_orders)
+        def on_outer(name: str) -> tuple[sp.csr_matrix | None, dict[str, float] | None]:
+            sim = fit(SCORERS[name], tuned[name].params, outer_stats)
+            figures = None if name in results else _served_figures(sim, outer_stats, outer_cases, k, top_n)
+            return (sim if name in members else None), figures
+
+        # Candidates are fitted and measured side by side (results kept by name, in order).
+        outer = (pool.map if pool else map)(on_outer, todo)
+        for i, (name, (sim, figures)) in enumerate(zip(todo, outer, strict=True)):
+            progress("evaluating", i + 1, len(todo) + 1)
+            if sim is not None:
+                outer_sims[name] = sim
+            if figures is not None:
+                results[name] = figures
         if blend:
-            sims = {name: fit(SCORERS[name], tuned[name].params, all_stats) for name in blend["of"]}
-            sim = _blend(sims, blend, all_stats)
-        else:
-            sim = fit(SCORERS[chosen], params, all_stats)
-        index = NeighborIndex.from_matrix(
-            history.ids, all_stats.counts, all_stats.rank, sim, all_stats.co, top_n
+            sim = _blend(outer_sims, blend, outer_stats)
+            results[chosen] = _served_figures(sim, outer_stats, outer_cases, k, top_n)
+        progress("evaluating", len(todo) + 1, len(todo) + 1)
+        if chosen is None:
+            chosen = select_best(results, BASIC)
+            selection["chosen"] = chosen
+        params = _chosen_params(chosen, blend, tuned)
+        shown = [*BASIC, POPULARITY, *SELECTION_ORDER, chosen]
+        results = {name: results[name] for name in dict.fromkeys(shown) if name in results}
+        if outer_cases.eligible > outer_cases.n:
+            selection["sampledFrom"] = outer_cases.eligible
+        selection["plan"] = plan.describe()
+        report = EvaluationReport(
+            k=k,
+            train_orders=cut,
+            evaluated_orders=outer_cases.n,
+            results=results,
+            best=chosen,
+            params={
+                **{name: t.params for name, t in tuned.items() if name in results},
+                **({chosen: params} if blend else {}),
+            },
+            selection=selection,
+            skipped=skipped,
         )
-        progress("index", 1, 1)
-    seconds = time.perf_counter() - started
-    report.seconds = seconds
-    return TrainingResult(report, chosen, params, index, history.n_orders, seconds, history)
+
+        # 3. The serving index: the chosen scorer on all orders.
+        index = None
+        if build_index:
+            progress("index", 0, 1)
+            all_stats = Stats.build(history, 0, history.n_orders)
+            if blend:
+                members = blend["of"]
+                fitted = (pool.map if pool else map)(
+                    lambda name: fit(SCORERS[name], tuned[name].params, all_stats), members
+                )
+                sims = dict(zip(members, fitted, strict=True))
+                sim = _blend(sims, blend, all_stats)
+            else:
+                sim = fit(SCORERS[chosen], params, all_stats)
+            index = NeighborIndex.from_matrix(
+                history.ids, all_stats.counts, all_stats.rank, sim, all_stats.co, top_n
+            )
+            progress("index", 1, 1)
+        seconds = time.perf_counter() - started
+        report.seconds = seconds
+        return TrainingResult(report, chosen, params, index, history.n_orders, seconds, history)
 
 
 class _Guard:
