@@ -36,7 +36,7 @@ from posai_app.reco.evaluation import (
     engine_threads,
     select_best,
 )
-from posai_app.reco.index import NeighborIndex, truncate
+from posai_app.reco.index import NeighborIndex
 from posai_app.reco.orders import Order
 from posai_app.reco.scorers import (
     BASIC,
@@ -51,6 +51,7 @@ from posai_app.reco.scorers import (
     sparse_ease,
 )
 from posai_app.reco.stats import DAY_US, History, Stats
+from posai_app.reco.topk import top_positive_positions
 
 FOLD_STARTS = (0.7, 0.8, 0.9)  # each fold trains on this share of the outer train, validates on the next 0.1
 EASE_WORK = 2e11  # multiply-adds (variants³ per dense fit) for the tuning fits, and again for the served ones
@@ -434,27 +435,23 @@ def _fit_params(spec: ScorerSpec, params: dict[str, Any], plan: _Plan, serving: 
 def _served_hits(sim: sp.csr_matrix, fold: _Fold, k: int, top_n: int) -> np.ndarray:
     """Per fold cart: a hit of the served form (each row's top-N). Only rows of cart items matter,
     so only they are cut to their top N (the same result as cutting every row, for less work)."""
-    recs = fold.cases.recommend(
-        truncate(_cart_rows(sim, fold.cases), fold.stats.rank, top_n), k, fold.stats.rank
-    )
-    return fold.cases.hits(recs)
+    return fold.cases.hits(_served_recommendations(sim, fold.stats, fold.cases, k, top_n))
 
 
-def _cart_rows(sim: sp.csr_matrix, cases: Cases) -> sp.csr_matrix:
-    """sim with the rows of variants in none of the carts emptied."""
+def _served_recommendations(sim: sp.csr_matrix, stats: Stats, cases: Cases, k: int, top_n: int) -> np.ndarray:
+    """Top-K for every case from the served form of sim: the cart items' rows cut to their top-N
+    positive entries (index.truncate's entries, in the same order), other rows empty."""
     used = np.zeros(sim.shape[0], dtype=bool)
     used[cases.cart] = True
-    lengths = np.diff(sim.indptr)
-    keep = np.repeat(used, lengths)
-    indptr = np.zeros(len(lengths) + 1, dtype=np.int64)
-    np.cumsum(np.where(used, lengths, 0), out=indptr[1:])
-    return sp.csr_matrix((sim.data[keep], sim.indices[keep], indptr), shape=sim.shape)
+    kept, counts = top_positive_positions(sim.indptr, sim.indices, sim.data, top_n, stats.rank, used)
+    indptr = np.zeros(sim.shape[0] + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    served = sp.csr_matrix((sim.data[kept], sim.indices[kept], indptr), shape=sim.shape)
+    return cases.recommend(served, k, stats.rank)
 
 
 def _served_figures(sim, stats: Stats, cases: Cases, k: int, top_n: int) -> dict[str, float]:
-    return cases.figures(
-        cases.recommend(truncate(_cart_rows(sim, cases), stats.rank, top_n), k, stats.rank), k
-    )
+    return cases.figures(_served_recommendations(sim, stats, cases, k, top_n), k)
 
 
 def _interval(hits: np.ndarray) -> list[float]:
