@@ -43,12 +43,12 @@ from posai_app.reco.scorers import (
     POPULARITY,
     SCORERS,
     SELECTION_ORDER,
-    SPARSE_EASE_DENSITY,
     ScorerSpec,
     basic_writers,
     lapack_threads_control,
     single_threaded_lapack,
     sparse_ease,
+    sparse_tail,
 )
 from posai_app.reco.stats import DAY_US, History, Stats
 from posai_app.reco.topk import top_positive_positions
@@ -56,10 +56,9 @@ from posai_app.reco.topk import top_positive_positions
 FOLD_STARTS = (0.7, 0.8, 0.9)  # each fold trains on this share of the outer train, validates on the next 0.1
 EASE_WORK = 2e11  # multiply-adds (variants³ per dense fit) for the tuning fits, and again for the served ones
 EASE_MIN_VARIANTS = 500  # never plan dense EASE on fewer than this head (it is cheap there anyway)
-SPARSE_VARIANTS_LIMIT = 7_000  # sparse EASE reads A⁻¹ ≈ KᵀD⁻¹K as a whole, which is close to dense
-# (variants² entries): beyond this it would not fit in memory, and dense EASE keeps its planned head
-SPARSE_ROW_LIMIT = 4 * SPARSE_EASE_DENSITY  # co-occurrence entries per variant up to which the sparse
-# approximation drops little of XᵀX; a denser catalog keeps dense EASE on its planned head
+SPARSE_TAIL_WORK = 2e11  # multiply-adds of the tail's small systems (sparse EASE), per served fit at most
+SPARSE_TAIL_GATHER = 3e8  # co entries gathered into them, per served fit at most: beyond either (a dense
+# catalog far larger than the dense head), the served fits keep dense EASE on its planned head
 LAMBDA_FACTORS = (0.25, 1.0, 4.0)  # λ = factor × mean diagonal of XᵀX (a log-spaced grid around it)
 HALF_LIFE_SHARES = (0.25, 0.5, 1.0)  # half-lives as shares of the outer train's time span
 BLEND_WEIGHTS = (0.25, 0.5, 0.75)  # weight of the leader in a blend with the runner-up
@@ -143,12 +142,12 @@ def train(
     progress("statistics", 2, 2)
 
     grids = _grids(outer_stats, has_times)
-    plan = _plan(history, specs, grids, folds, build_index)
+    plan = _plan(history, specs, grids, folds, build_index, outer_stats)
 
     def fit(spec: ScorerSpec, params: dict[str, Any], stats: Stats, serving: bool = True) -> sp.csr_matrix:
         guard.check(spec.name)
         if spec.dense and serving and plan.serve_sparse:
-            return sparse_ease(stats, **params)
+            return sparse_ease(stats, **_fit_params(spec, params, plan, serving))
         return spec.build(stats, **_fit_params(spec, params, plan, serving))
 
     # 1. Tuning and selection on the folds: every candidate as it would be served (top-N rows).
@@ -382,8 +381,8 @@ class _Plan:
             cuts.append(f"tuning fits on the {self.tune_variants} most-bought")
         if self.serve_sparse:
             out["easeServed"] = (
-                f"sparse approximation (sparse_ease) on all {self.known_variants} variants: dense EASE "
-                f"would fit only {self.serve_variants}"
+                f"sparse approximation (sparse_ease) on all {self.known_variants} variants: dense EASE on "
+                f"the {self.serve_variants} most-bought, each other one regressed on its co-neighbours"
             )
         elif self.serve_fits and self.serve_variants < self.known_variants:
             cuts.append(f"report and index fits on the {self.serve_variants} most-bought")
@@ -401,6 +400,7 @@ def _plan(
     grids: dict[str, list[dict[str, Any]]],
     folds: list[_Fold],
     build_index: bool,
+    outer_stats: Stats,
 ) -> _Plan:
     """Dense EASE's heads from the shape alone: every fit the run will make, counted up front.
 
@@ -419,9 +419,12 @@ def _plan(
         return min(known, max(EASE_MIN_VARIANTS, int((EASE_WORK / fits) ** (1 / 3))))
 
     serve = head(serve_fits)
-    # co-occurrence entries per variant (each pair once per order line of the pair: an upper bound)
-    pairs = float((history.lengths * (history.lengths - 1)).sum()) / max(known, 1)
-    sparse = bool(serve_fits) and serve < known <= SPARSE_VARIANTS_LIMIT and pairs <= SPARSE_ROW_LIMIT
+    # Beyond the served head, the report and the index use sparse EASE (the head dense, the tail
+    # as small regressions) when its tail's work, counted on the outer train, is within bounds.
+    sparse = False
+    if serve_fits and serve < known:
+        solves, gathered = sparse_tail(outer_stats, serve).work()
+        sparse = solves <= SPARSE_TAIL_WORK and gathered <= SPARSE_TAIL_GATHER
     return _Plan(head(tune_fits), serve, known, tune_fits, serve_fits, sparse)
 
 
