@@ -20,6 +20,7 @@ import math
 import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,27 +36,29 @@ from posai_app.reco.evaluation import (
     engine_threads,
     select_best,
 )
-from posai_app.reco.index import NeighborIndex, truncate
+from posai_app.reco.index import NeighborIndex
 from posai_app.reco.orders import Order
 from posai_app.reco.scorers import (
     BASIC,
     POPULARITY,
     SCORERS,
     SELECTION_ORDER,
-    SPARSE_EASE_DENSITY,
     ScorerSpec,
     basic_writers,
+    lapack_threads_control,
+    single_threaded_lapack,
     sparse_ease,
+    sparse_tail,
 )
 from posai_app.reco.stats import DAY_US, History, Stats
+from posai_app.reco.topk import top_positive_positions
 
 FOLD_STARTS = (0.7, 0.8, 0.9)  # each fold trains on this share of the outer train, validates on the next 0.1
 EASE_WORK = 2e11  # multiply-adds (variants³ per dense fit) for the tuning fits, and again for the served ones
 EASE_MIN_VARIANTS = 500  # never plan dense EASE on fewer than this head (it is cheap there anyway)
-SPARSE_VARIANTS_LIMIT = 7_000  # sparse EASE reads A⁻¹ ≈ KᵀD⁻¹K as a whole, which is close to dense
-# (variants² entries): beyond this it would not fit in memory, and dense EASE keeps its planned head
-SPARSE_ROW_LIMIT = 4 * SPARSE_EASE_DENSITY  # co-occurrence entries per variant up to which the sparse
-# approximation drops little of XᵀX; a denser catalog keeps dense EASE on its planned head
+SPARSE_TAIL_WORK = 2e11  # multiply-adds of the tail's small systems (sparse EASE), per served fit at most
+SPARSE_TAIL_GATHER = 3e8  # co entries gathered into them, per served fit at most: beyond either (a dense
+# catalog far larger than the dense head), the served fits keep dense EASE on its planned head
 LAMBDA_FACTORS = (0.25, 1.0, 4.0)  # λ = factor × mean diagonal of XᵀX (a log-spaced grid around it)
 HALF_LIFE_SHARES = (0.25, 0.5, 1.0)  # half-lives as shares of the outer train's time span
 BLEND_WEIGHTS = (0.25, 0.5, 0.75)  # weight of the leader in a blend with the runner-up
@@ -139,18 +142,19 @@ def train(
     progress("statistics", 2, 2)
 
     grids = _grids(outer_stats, has_times)
-    plan = _plan(history, specs, grids, folds, build_index)
+    plan = _plan(history, specs, grids, folds, build_index, outer_stats)
 
     def fit(spec: ScorerSpec, params: dict[str, Any], stats: Stats, serving: bool = True) -> sp.csr_matrix:
         guard.check(spec.name)
         if spec.dense and serving and plan.serve_sparse:
-            return sparse_ease(stats, **params)
+            return sparse_ease(stats, **_fit_params(spec, params, plan, serving))
         return spec.build(stats, **_fit_params(spec, params, plan, serving))
 
     # 1. Tuning and selection on the folds: every candidate as it would be served (top-N rows).
+    parallel_dense = lapack_threads_control() is not None
     workers = min(len(folds), FOLD_THREADS, engine_threads())
     pool = ThreadPoolExecutor(workers) if workers > 1 else None
-    try:
+    with single_threaded_lapack(), pool or nullcontext():
         tuned: dict[str, _Tuned] = {}
         # Per-fold matrices of the two best candidates so far: a blend of the final two needs no refit.
         kept: dict[str, list[sp.csr_matrix]] = {}
@@ -171,11 +175,12 @@ def train(
                     sim = fit(spec, params, f.stats, serving=False)
                     return sim, _served_hits(sim, f, k, top_n)
 
-                # Folds are independent (each has its own statistics and caches): sparse candidates run
-                # them side by side, since scipy's products and numpy's sorts release the GIL. Dense EASE
-                # runs them in turn, as its factorisation already uses every core. Results come back in
-                # fold order, so nothing depends on which thread finished first.
-                run = pool.map if pool is not None and not spec.dense else map
+                # Folds are independent (each has its own statistics and caches): they run side by
+                # side, since scipy's products, numpy's sorts and LAPACK release the GIL. Dense EASE
+                # too when its LAPACK runs on one thread (else in turn: its factorisation would use
+                # every core). Results come back in fold order, so nothing depends on which thread
+                # finished first.
+                run = pool.map if pool is not None and (not spec.dense or parallel_dense) else map
                 sims, fold_hits = zip(*run(on_fold, folds), strict=True) if folds else ((), ())
                 sims = list(sims)
                 hits = np.concatenate(list(fold_hits) or [np.zeros(0, bool)])
@@ -195,79 +200,87 @@ def train(
                 for name in _ranked(tuned)[2:]:
                     kept.pop(name, None)
             del best_sims
-    finally:
-        if pool is not None:
-            pool.shutdown()
-    progress("tuning", total, total)
+        progress("tuning", total, total)
 
-    selection, chosen, blend = _select(tuned, folds, kept, k, top_n)
-    del kept
+        selection, chosen, blend = _select(tuned, folds, kept, k, top_n)
+        del kept
 
-    # 2. The report: every candidate fitted on the outer train, measured on validation.
-    progress("evaluating", 0, len(tuned) + 1)
-    results: dict[str, dict[str, float]] = {}
-    basic = [n for n in BASIC if n in tuned]
-    if basic:
-        recs = outer_cases.recommend_values(
-            outer_stats.co, basic_writers(basic, outer_stats), k, outer_stats.rank
-        )
-        for name, r in zip(basic, recs, strict=True):
-            results[name] = outer_cases.figures(r, k)
-    results[POPULARITY] = outer_cases.figures(outer_cases.popularity(outer_stats, k), k)
-    outer_sims: dict[str, sp.csr_matrix] = {}
-    for i, name in enumerate(tuned):
-        progress("evaluating", i + 1, len(tuned) + 1)
-        if name in results and not (blend and name in blend["of"]):
-            continue
-        sim = fit(SCORERS[name], tuned[name].params, outer_stats)
-        if blend and name in blend["of"]:
-            outer_sims[name] = sim
-        if name not in results:
-            results[name] = _served_figures(sim, outer_stats, outer_cases, k, top_n)
-    if blend:
-        sim = _blend(outer_sims, blend, outer_stats)
-        results[chosen] = _served_figures(sim, outer_stats, outer_cases, k, top_n)
-    progress("evaluating", len(tuned) + 1, len(tuned) + 1)
-    if chosen is None:
-        chosen = select_best(results, BASIC)
-        selection["chosen"] = chosen
-    params = _chosen_params(chosen, blend, tuned)
-    shown = [*BASIC, POPULARITY, *SELECTION_ORDER, chosen]
-    results = {name: results[name] for name in dict.fromkeys(shown) if name in results}
-    if outer_cases.eligible > outer_cases.n:
-        selection["sampledFrom"] = outer_cases.eligible
-    selection["plan"] = plan.describe()
-    report = EvaluationReport(
-        k=k,
-        train_orders=cut,
-        evaluated_orders=outer_cases.n,
-        results=results,
-        best=chosen,
-        params={
-            **{name: t.params for name, t in tuned.items() if name in results},
-            **({chosen: params} if blend else {}),
-        },
-        selection=selection,
-        skipped=skipped,
-    )
+        # 2. The report: every candidate fitted on the outer train, measured on validation.
+        members = blend["of"] if blend else []
+        todo = [name for name in tuned if name not in BASIC or name in members]
+        progress("evaluating", 0, len(todo) + 1)
+        results: dict[str, dict[str, float]] = {}
+        basic = [n for n in BASIC if n in tuned]
+        if basic:
+            recs = outer_cases.recommend_values(
+                outer_stats.co, basic_writers(basic, outer_stats), k, outer_stats.rank
+            )
+            for name, r in zip(basic, recs, strict=True):
+                results[name] = outer_cases.figures(r, k)
+        results[POPULARITY] = outer_cases.figures(outer_cases.popularity(outer_stats, k), k)
+        outer_sims: dict[str, sp.csr_matrix] = {}
 
-    # 3. The serving index: the chosen scorer on all orders.
-    index = None
-    if build_index:
-        progress("index", 0, 1)
-        all_stats = Stats.build(history, 0, history.n_orders)
+        def on_outer(name: str) -> tuple[sp.csr_matrix | None, dict[str, float] | None]:
+            sim = fit(SCORERS[name], tuned[name].params, outer_stats)
+            figures = None if name in results else _served_figures(sim, outer_stats, outer_cases, k, top_n)
+            return (sim if name in members else None), figures
+
+        # Candidates are fitted and measured side by side (results kept by name, in order).
+        outer = (pool.map if pool else map)(on_outer, todo)
+        for i, (name, (sim, figures)) in enumerate(zip(todo, outer, strict=True)):
+            progress("evaluating", i + 1, len(todo) + 1)
+            if sim is not None:
+                outer_sims[name] = sim
+            if figures is not None:
+                results[name] = figures
         if blend:
-            sims = {name: fit(SCORERS[name], tuned[name].params, all_stats) for name in blend["of"]}
-            sim = _blend(sims, blend, all_stats)
-        else:
-            sim = fit(SCORERS[chosen], params, all_stats)
-        index = NeighborIndex.from_matrix(
-            history.ids, all_stats.counts, all_stats.rank, sim, all_stats.co, top_n
+            sim = _blend(outer_sims, blend, outer_stats)
+            results[chosen] = _served_figures(sim, outer_stats, outer_cases, k, top_n)
+        progress("evaluating", len(todo) + 1, len(todo) + 1)
+        if chosen is None:
+            chosen = select_best(results, BASIC)
+            selection["chosen"] = chosen
+        params = _chosen_params(chosen, blend, tuned)
+        shown = [*BASIC, POPULARITY, *SELECTION_ORDER, chosen]
+        results = {name: results[name] for name in dict.fromkeys(shown) if name in results}
+        if outer_cases.eligible > outer_cases.n:
+            selection["sampledFrom"] = outer_cases.eligible
+        selection["plan"] = plan.describe()
+        report = EvaluationReport(
+            k=k,
+            train_orders=cut,
+            evaluated_orders=outer_cases.n,
+            results=results,
+            best=chosen,
+            params={
+                **{name: t.params for name, t in tuned.items() if name in results},
+                **({chosen: params} if blend else {}),
+            },
+            selection=selection,
+            skipped=skipped,
         )
-        progress("index", 1, 1)
-    seconds = time.perf_counter() - started
-    report.seconds = seconds
-    return TrainingResult(report, chosen, params, index, history.n_orders, seconds, history)
+
+        # 3. The serving index: the chosen scorer on all orders.
+        index = None
+        if build_index:
+            progress("index", 0, 1)
+            all_stats = Stats.build(history, 0, history.n_orders)
+            if blend:
+                members = blend["of"]
+                fitted = (pool.map if pool else map)(
+                    lambda name: fit(SCORERS[name], tuned[name].params, all_stats), members
+                )
+                sims = dict(zip(members, fitted, strict=True))
+                sim = _blend(sims, blend, all_stats)
+            else:
+                sim = fit(SCORERS[chosen], params, all_stats)
+            index = NeighborIndex.from_matrix(
+                history.ids, all_stats.counts, all_stats.rank, sim, all_stats.co, top_n
+            )
+            progress("index", 1, 1)
+        seconds = time.perf_counter() - started
+        report.seconds = seconds
+        return TrainingResult(report, chosen, params, index, history.n_orders, seconds, history)
 
 
 class _Guard:
@@ -368,8 +381,8 @@ class _Plan:
             cuts.append(f"tuning fits on the {self.tune_variants} most-bought")
         if self.serve_sparse:
             out["easeServed"] = (
-                f"sparse approximation (sparse_ease) on all {self.known_variants} variants: dense EASE "
-                f"would fit only {self.serve_variants}"
+                f"sparse approximation (sparse_ease) on all {self.known_variants} variants: dense EASE on "
+                f"the {self.serve_variants} most-bought, each other one regressed on its co-neighbours"
             )
         elif self.serve_fits and self.serve_variants < self.known_variants:
             cuts.append(f"report and index fits on the {self.serve_variants} most-bought")
@@ -387,6 +400,7 @@ def _plan(
     grids: dict[str, list[dict[str, Any]]],
     folds: list[_Fold],
     build_index: bool,
+    outer_stats: Stats,
 ) -> _Plan:
     """Dense EASE's heads from the shape alone: every fit the run will make, counted up front.
 
@@ -405,9 +419,12 @@ def _plan(
         return min(known, max(EASE_MIN_VARIANTS, int((EASE_WORK / fits) ** (1 / 3))))
 
     serve = head(serve_fits)
-    # co-occurrence entries per variant (each pair once per order line of the pair: an upper bound)
-    pairs = float((history.lengths * (history.lengths - 1)).sum()) / max(known, 1)
-    sparse = bool(serve_fits) and serve < known <= SPARSE_VARIANTS_LIMIT and pairs <= SPARSE_ROW_LIMIT
+    # Beyond the served head, the report and the index use sparse EASE (the head dense, the tail
+    # as small regressions) when its tail's work, counted on the outer train, is within bounds.
+    sparse = False
+    if serve_fits and serve < known:
+        solves, gathered = sparse_tail(outer_stats, serve).work()
+        sparse = solves <= SPARSE_TAIL_WORK and gathered <= SPARSE_TAIL_GATHER
     return _Plan(head(tune_fits), serve, known, tune_fits, serve_fits, sparse)
 
 
@@ -421,27 +438,23 @@ def _fit_params(spec: ScorerSpec, params: dict[str, Any], plan: _Plan, serving: 
 def _served_hits(sim: sp.csr_matrix, fold: _Fold, k: int, top_n: int) -> np.ndarray:
     """Per fold cart: a hit of the served form (each row's top-N). Only rows of cart items matter,
     so only they are cut to their top N (the same result as cutting every row, for less work)."""
-    recs = fold.cases.recommend(
-        truncate(_cart_rows(sim, fold.cases), fold.stats.rank, top_n), k, fold.stats.rank
-    )
-    return fold.cases.hits(recs)
+    return fold.cases.hits(_served_recommendations(sim, fold.stats, fold.cases, k, top_n))
 
 
-def _cart_rows(sim: sp.csr_matrix, cases: Cases) -> sp.csr_matrix:
-    """sim with the rows of variants in none of the carts emptied."""
+def _served_recommendations(sim: sp.csr_matrix, stats: Stats, cases: Cases, k: int, top_n: int) -> np.ndarray:
+    """Top-K for every case from the served form of sim: the cart items' rows cut to their top-N
+    positive entries (index.truncate's entries, in the same order), other rows empty."""
     used = np.zeros(sim.shape[0], dtype=bool)
     used[cases.cart] = True
-    lengths = np.diff(sim.indptr)
-    keep = np.repeat(used, lengths)
-    indptr = np.zeros(len(lengths) + 1, dtype=np.int64)
-    np.cumsum(np.where(used, lengths, 0), out=indptr[1:])
-    return sp.csr_matrix((sim.data[keep], sim.indices[keep], indptr), shape=sim.shape)
+    kept, counts = top_positive_positions(sim.indptr, sim.indices, sim.data, top_n, stats.rank, used)
+    indptr = np.zeros(sim.shape[0] + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    served = sp.csr_matrix((sim.data[kept], sim.indices[kept], indptr), shape=sim.shape)
+    return cases.recommend(served, k, stats.rank)
 
 
 def _served_figures(sim, stats: Stats, cases: Cases, k: int, top_n: int) -> dict[str, float]:
-    return cases.figures(
-        cases.recommend(truncate(_cart_rows(sim, cases), stats.rank, top_n), k, stats.rank), k
-    )
+    return cases.figures(_served_recommendations(sim, stats, cases, k, top_n), k)
 
 
 def _interval(hits: np.ndarray) -> list[float]:

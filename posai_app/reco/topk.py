@@ -109,3 +109,76 @@ def _many_block_threshold(indptr: np.ndarray, data: np.ndarray, k: int) -> np.nd
         kth = np.partition(pad, width - k, axis=1)[:, width - k]
         threshold[part] = np.maximum(kth, ABOVE_FLOOR)
     return threshold
+
+
+SMALLEST_POSITIVE = float(np.nextafter(0.0, 1.0))
+CHUNK_ENTRIES = 1 << 17  # entries per pass of the candidate scan (temporaries stay in cache)
+
+
+def top_positive_positions(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    data: np.ndarray,
+    k: int,
+    tie_rank: np.ndarray,
+    rows: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's k best positive entries (data desc, then tie_rank[column] asc), as what a CSR
+    cut to them needs: their positions in data, ascending (so each row keeps its entry order),
+    and the count per row. With a boolean `rows`, the other rows keep nothing.
+
+    The same entries as topk_rows on data with its non-positive values set to -inf (the served
+    top-N of the index), without that copy: the threshold of the block maxima is floored at the
+    smallest positive float instead, which leaves out every entry that is not positive, and the
+    candidates are found a cache-sized stretch at a time.
+    """
+    n = len(indptr) - 1
+    counts = np.zeros(n, dtype=np.int64)
+    if n == 0 or k <= 0 or len(data) == 0:
+        return np.zeros(0, dtype=np.int64), counts
+    if k <= BLOCK_K:
+        threshold = _block_threshold(indptr, data, k)
+    else:
+        threshold = _many_block_threshold(indptr, data, k)
+    np.maximum(threshold, SMALLEST_POSITIVE, out=threshold)
+    if rows is not None:
+        threshold[~rows] = np.nan  # nothing compares >= NaN
+    lengths = np.diff(indptr)
+    parts = []
+    row = 0
+    while row < n:
+        end = int(np.searchsorted(indptr, int(indptr[row]) + CHUNK_ENTRIES, side="right")) - 1
+        end = min(max(end, row + 1), n)
+        lo, hi = int(indptr[row]), int(indptr[end])
+        if hi > lo:
+            above = data[lo:hi] >= np.repeat(threshold[row:end], lengths[row:end])
+            parts.append(np.flatnonzero(above) + lo)
+        row = end
+    candidates = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+    if len(candidates) == 0:
+        return candidates, counts
+    c_rows = np.searchsorted(indptr, candidates, side="right") - 1
+    order = _row_order(c_rows, data[candidates], tie_rank[indices[candidates]])
+    c_rows = c_rows[order]
+    first = np.searchsorted(c_rows, c_rows, side="left")
+    keep = (np.arange(len(c_rows)) - first) < k
+    kept = np.sort(candidates[order][keep])
+    counts[:] = np.bincount(c_rows[keep], minlength=n)
+    return kept, counts
+
+
+def _row_order(rows: np.ndarray, values: np.ndarray, ties: np.ndarray) -> np.ndarray:
+    """The order of np.lexsort((ties, -values, rows)) (rows ascending, values descending, ties
+    ascending; every (row, tie) pair distinct), from one integer sort where the three fit in 63
+    bits: values become their dense rank among themselves, exactly (no float rounding)."""
+    by_value = np.argsort(-values, kind="stable")
+    ordered = values[by_value]
+    dense = np.empty(len(values), dtype=np.int64)
+    dense[by_value] = np.concatenate([[0], np.cumsum(ordered[1:] != ordered[:-1])])
+    tie_bits = max(int(ties.max()), 1).bit_length()
+    value_bits = max(int(dense[by_value[-1]]), 1).bit_length()
+    row_bits = max(int(rows[-1]), 1).bit_length()
+    if tie_bits + value_bits + row_bits > 62 or int(ties.min()) < 0:
+        return np.lexsort((ties, -values, rows))
+    key = (rows.astype(np.int64) << (value_bits + tie_bits)) | (dense << tie_bits) | ties.astype(np.int64)
+    return np.argsort(key)

@@ -93,3 +93,30 @@ def test_larger_k_on_long_rows_matches_a_full_sort(seed, k):
     for positions in (False, True):
         expected = brute_force(indptr, indices, data, k, tie_rank, positions)
         assert np.array_equal(topk_rows(indptr, indices, data, k, tie_rank, positions), expected)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 5, 8, 20])
+@pytest.mark.parametrize("seed", range(8))
+def test_top_positive_positions_are_the_served_cut(seed, k, monkeypatch):
+    """The served form (index.truncate: each row's top-k positive entries, entry order kept) of the
+    chosen rows, found without copying the data: zeros, negatives and cart markers never count."""
+    import scipy.sparse as sp
+
+    from posai_app.reco import topk
+    from posai_app.reco.index import truncate
+
+    monkeypatch.setattr(topk, "CHUNK_ENTRIES", 7)  # many short scans, rows straddling none
+    indptr, indices, data, tie_rank = random_rows(seed, n_rows=80)
+    rng = np.random.default_rng(seed + 100)
+    data = data - 0.5 * (rng.random(len(data)) < 0.2)  # some zeros and negatives besides the markers
+    rows = rng.random(len(indptr) - 1) < 0.7
+    sim = sp.csr_matrix((data, indices, indptr), shape=(len(indptr) - 1, 40))
+    kept, counts = topk.top_positive_positions(indptr, indices, data, k, tie_rank, rows)
+    cut = np.zeros(len(indptr), dtype=np.int64)
+    np.cumsum(counts, out=cut[1:])
+    masked = sim.copy()
+    masked.data[~np.repeat(rows, np.diff(indptr))] = 0.0
+    expected = truncate(masked, tie_rank, k)
+    assert np.array_equal(cut, expected.indptr)
+    assert np.array_equal(indices[kept], expected.indices)
+    assert np.array_equal(data[kept], expected.data)
