@@ -19,6 +19,9 @@ from posai_app.models import Shop
 DEFAULT_SETTINGS: dict[str, Any] = {
     "recommendation_limit": 2,
     "excluded_product_ids": [],
+    "excluded_product_types": [],
+    "excluded_vendors": [],
+    "excluded_tags": [],
     "bestseller_fallback": True,
     "retrain_interval_minutes": 60,
 }
