@@ -11,6 +11,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from posai_app.cache_signals import touch
 from posai_app.errors import NotFound, ValidationFailed
 from posai_app.extensions import db
 from posai_app.ingest import catalog
@@ -281,6 +282,7 @@ def import_discovery_pins(shop_id: int, pairs: Mapping[int, list[int]]) -> dict[
     every = sorted({p for p in wanted} | {c for cs in wanted.values() for c in cs})
     known = catalog.existing_products(shop_id, every)
     locked_shop(shop_id)
+    touch(shop_id, "pins")  # a Core delete raises no signal by itself
     db.session.execute(
         sa.delete(ProductPin).where(of_shop(ProductPin, shop_id), ProductPin.origin == SEARCH_DISCOVERY)
     )
