@@ -37,7 +37,7 @@ from flask import Flask, current_app
 
 log = logging.getLogger(__name__)
 
-KINDS = ("shop", "catalog", "model", "orders")
+KINDS = ("shop", "catalog", "model", "orders", "pins")
 REDIS_PREFIX = "posai:signals:"
 REDIS_RETRY_SECONDS = 1.0  # after a failed read, don't try Redis again on the request path for this long
 DEGRADED_MAX_AGE = 2.0  # while the signals cannot be read: how long a cached value may be served

@@ -37,6 +37,8 @@ _GID = re.compile(r"gid://shopify/([A-Za-z]+)/([1-9][0-9]{0,17})")
 _JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _BRACKETS = re.compile(rb"[\[\]{}]")
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# A BCP 47-like language tag ("en", "fr-CA", "zh-Hant-TW", "pt_BR"): what POS sends as its locale.
+_LOCALE = re.compile(r"[A-Za-z]{2,8}(?:[-_][A-Za-z0-9]{1,8}){0,4}")
 
 
 def parse_id(value: Any, gid_type: str | None = None) -> int | None:
@@ -59,6 +61,13 @@ def parse_id(value: Any, gid_type: str | None = None) -> int | None:
             return None
         text = match.group(2)
     return int(text) if _ID_DIGITS.fullmatch(text) else None
+
+
+def parse_locale(value: Any) -> str | None:
+    """A language tag such as "fr-CA" (ASCII letters and digits, at most 44 characters); else None."""
+    if not isinstance(value, str) or len(value) > 44 or not _LOCALE.fullmatch(value):
+        return None
+    return value
 
 
 def parse_int(value: Any) -> int | None:

@@ -107,6 +107,11 @@ class ProductVariant(ShopOwned, db.Model):
     product_id: Mapped[int] = mapped_column(sa.BigInteger)
     inventory_item_id: Mapped[int | None] = mapped_column(sa.BigInteger)
     product_title: Mapped[str] = mapped_column(sa.Text, default="")
+    # Product-level fields, stored on each variant like the title: what exclusions by type,
+    # vendor and tag match. `tags` is Shopify's list joined with ", " (a tag holds no comma).
+    product_type: Mapped[str | None] = mapped_column(sa.Text)
+    vendor: Mapped[str | None] = mapped_column(sa.Text)
+    tags: Mapped[str | None] = mapped_column(sa.Text)
     variant_title: Mapped[str | None] = mapped_column(sa.Text)
     price: Mapped[Decimal | None] = mapped_column(Money)
     sku: Mapped[str | None] = mapped_column(sa.String(255))
@@ -117,6 +122,57 @@ class ProductVariant(ShopOwned, db.Model):
     is_gift_card: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     deleted_at: Mapped[datetime | None] = mapped_column(TZDateTime)
     shopify_updated_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+
+
+class ShopLocation(ShopOwned, db.Model):
+    """A location of the shop that stock has been seen at (inventory levels name it).
+
+    The API treats a POS location it has never seen as unknown, and then applies the shop-wide
+    stock rule instead of "nothing available here"."""
+
+    __tablename__ = "shop_locations"
+    __signals__ = ("catalog",)  # cache_signals: what a change of these rows makes stale
+
+    shop_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    location_id: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True)
+    first_seen_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+
+
+class InventoryLevel(ShopOwned, db.Model):
+    """One inventory item's available quantity at one location (Shopify's InventoryLevel)."""
+
+    __tablename__ = "inventory_levels"
+    __signals__ = ("catalog",)  # cache_signals: what a change of these rows makes stale
+
+    shop_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    inventory_item_id: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True)
+    location_id: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True)
+    available: Mapped[int | None] = mapped_column(sa.Integer)
+    shopify_updated_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+
+
+class ProductPin(ShopOwned, db.Model):
+    """A merchant's pairing: with `product_id` in the cart, suggest `pinned_product_id` first.
+
+    `position` orders a product's pins (0 first); `origin` is "merchant" (set on the admin
+    page) or "search_discovery" (imported from Shopify Search & Discovery's complementary
+    products). Written only by posai_app.shops.settings."""
+
+    __tablename__ = "product_pins"
+    __signals__ = ("pins",)  # cache_signals: what a change of these rows makes stale
+
+    shop_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    product_id: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True)
+    pinned_product_id: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True)
+    position: Mapped[int] = mapped_column(sa.Integer, default=0)
+    origin: Mapped[str] = mapped_column(sa.String(32), default="merchant")
+    created_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
 
 
 class OrderLineItem(ShopOwned, db.Model):

@@ -139,6 +139,8 @@ def _render_index(shop_id: int, shop_domain: str, demo_token: str | None):
         "summary": summary.data_summary(shop_id, cached_only=True),
         "pairs": rows.top_pairs(shop_id),
         "settings": shop_settings.current_settings(shop_id),
+        "facets": catalog.product_facets(shop_id),
+        **_pins_context(shop_id),
         **_status_context(shop_id),
         "shop_domain": shop_domain,
         "demo_token": demo_token,
@@ -287,15 +289,28 @@ def resync():
 @shop_required
 def search_products():
     purpose = request.args.get("purpose", "preview")
-    if purpose not in ("preview", "exclude"):
-        raise ValidationFailed("purpose must be 'preview' or 'exclude'", details={"purpose": purpose[:20]})
+    if purpose not in SEARCH_PURPOSES:
+        raise ValidationFailed(
+            "purpose must be one of " + ", ".join(SEARCH_PURPOSES), details={"purpose": purpose[:20]}
+        )
     query = request.args.get("q", "")
     shop_id = current_shop_id()
+    product_id = None
+    if purpose == "pin_target":
+        ids = inputs.parse_ids(request.args.getlist("product_id"), "product_id")
+        if len(ids) != 1:
+            raise ValidationFailed("Pick exactly one product", details={"product_id": len(ids)})
+        product_id = ids[0]
     if purpose == "preview":
         results = catalog.search_variants(shop_id, query)
     else:
         results = catalog.search_products(shop_id, query)
-    return render_template("admin/_search_results.html", results=results, purpose=purpose, query=query)
+    return render_template(
+        "admin/_search_results.html", results=results, purpose=purpose, query=query, product_id=product_id
+    )
+
+
+SEARCH_PURPOSES = ("preview", "exclude", "pin_source", "pin_target")
 
 
 @bp.post("/app/preview")
@@ -363,7 +378,14 @@ def _exclusions_response(
 ):
     settings = shop_settings.current_settings(shop_id)
     response = make_response(
-        render_template("admin/_exclusions.html", settings=settings, message=message, error=error), status
+        render_template(
+            "admin/_exclusions.html",
+            settings=settings,
+            facets=catalog.product_facets(shop_id),
+            message=message,
+            error=error,
+        ),
+        status,
     )
     if status == 200:
         response.headers["HX-Trigger"] = SETTINGS_CHANGED
@@ -402,3 +424,120 @@ def remove_exclusion():
     shop_settings.remove_excluded_product(shop_id, product_id)
     db.session.commit()
     return _exclusions_response(shop_id, message="Product can be recommended again.")
+
+
+@bp.post("/app/settings/exclusions/values")
+@shop_required
+def add_excluded_value():
+    shop_id = current_shop_id()
+    try:
+        shop_settings.add_excluded_value(
+            shop_id, request.form.get("field", ""), request.form.get("value", "")
+        )
+    except ValidationFailed as exc:
+        db.session.rollback()
+        return _exclusions_response(shop_id, error=exc.message, status=422)
+    db.session.commit()
+    return _exclusions_response(shop_id, message="Those products are excluded from recommendations.")
+
+
+@bp.post("/app/settings/exclusions/values/remove")
+@shop_required
+def remove_excluded_value():
+    shop_id = current_shop_id()
+    try:
+        shop_settings.remove_excluded_value(
+            shop_id, request.form.get("field", ""), request.form.get("value", "")
+        )
+    except ValidationFailed as exc:
+        db.session.rollback()
+        return _exclusions_response(shop_id, error=exc.message, status=422)
+    db.session.commit()
+    return _exclusions_response(shop_id, message="Those products can be recommended again.")
+
+
+# --- pins -----------------------------------------------------------------------------------------
+
+
+def _pins_context(shop_id: int, selected: int | None = None) -> dict[str, Any]:
+    chosen = None
+    if selected is not None:
+        chosen = catalog.product_titles(shop_id, [selected])[0]
+    return {
+        "pins": shop_settings.current_pins(shop_id),
+        "selected": chosen,
+        "max_pins": shop_settings.MAX_PINS_PER_PRODUCT,
+    }
+
+
+def _pins_response(
+    shop_id: int,
+    selected: int | None = None,
+    message: str | None = None,
+    error: str | None = None,
+    status: int = 200,
+):
+    html = render_template(
+        "admin/_pins.html", **_pins_context(shop_id, selected), message=message, error=error
+    )
+    return make_response(html, status)
+
+
+def _pin_pair() -> tuple[int, int]:
+    product = inputs.parse_ids(request.form.getlist("product_id"), "product_id")
+    pinned = inputs.parse_ids(request.form.getlist("pinned_product_id"), "pinned_product_id")
+    if len(product) != 1 or len(pinned) != 1:
+        raise ValidationFailed("Pick one product and one product to pair it with", details={})
+    return product[0], pinned[0]
+
+
+@bp.get("/app/pins")
+@shop_required
+def show_pins():
+    shop_id = current_shop_id()
+    ids = inputs.parse_ids(request.args.getlist("product_id"), "product_id", limit=1)
+    if ids and not catalog.product_exists(shop_id, ids[0]):
+        raise NotFound(f"Product {ids[0]} is not in this shop's catalog")
+    return _pins_response(shop_id, ids[0] if ids else None)
+
+
+@bp.post("/app/pins")
+@shop_required
+def add_pin():
+    shop_id = current_shop_id()
+    try:
+        product_id, pinned = _pin_pair()
+        shop_settings.add_pin(shop_id, product_id, pinned)
+    except ValidationFailed as exc:
+        db.session.rollback()
+        return _pins_response(shop_id, error=exc.message, status=422)
+    db.session.commit()
+    return _pins_response(shop_id, product_id, message="Pairing saved: it is suggested first.")
+
+
+@bp.post("/app/pins/remove")
+@shop_required
+def remove_pin():
+    shop_id = current_shop_id()
+    try:
+        product_id, pinned = _pin_pair()
+    except ValidationFailed as exc:
+        return _pins_response(shop_id, error=exc.message, status=422)
+    shop_settings.remove_pin(shop_id, product_id, pinned)
+    db.session.commit()
+    return _pins_response(shop_id, message="Pairing removed.")
+
+
+@bp.post("/app/pins/import")
+@shop_required
+def import_pins():
+    from posai_app.ingest.discovery import enqueue_discovery_import
+
+    shop_id = current_shop_id()
+    job = enqueue_discovery_import(shop_id)
+    message = (
+        "Importing your Search & Discovery pairings: reload in a moment to see them."
+        if job
+        else "Imported your Search & Discovery pairings."
+    )
+    return _pins_response(shop_id, message=message)

@@ -1,44 +1,80 @@
 """The API body for a cart: the serving policy (posai_app.reco.serving) run on the shop's
-cached index, catalog rows and settings. The admin page's preview calls the same function.
+cached index, catalog rows, pins and settings. The admin page's preview calls the same function.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from posai_app.api import catalog as cached
 from posai_app.api.catalog import VariantInfo, catalog_rows
+from posai_app.api.reasons import reason_text
 from posai_app.api.serving import serving_state
-from posai_app.reco.serving import recommend
+from posai_app.reco.serving import Exclusions, Pick, recommend
 from posai_app.serving.store import UNTRAINED_METRIC
-from posai_app.shops.snapshot import shop_snapshot
+from posai_app.shops.snapshot import ShopSnapshot, shop_snapshot
 
 
-def _as_item(info: VariantInfo, score: float, source: str) -> dict:
+def _as_item(pick: Pick, reason: str) -> dict:
+    info = pick.listing
     return {
         "variantId": str(info.variant_id),
-        "score": round(float(score), 6),
+        "score": round(float(pick.score), 6),
         "productId": str(info.product_id),
         "productTitle": info.product_title,
         "variantTitle": info.variant_title or "",
         "price": f"{info.price:.2f}" if info.price is not None else None,
         # null, not 0, when Shopify does not track the stock: the POS extension reads 0 as sold out.
         "inventoryQuantity": int(info.inventory_quantity or 0) if info.inventory_tracked else None,
-        "source": source,
+        "source": pick.source,
+        "reason": reason,
     }
 
 
+def exclusions_of(shop: ShopSnapshot) -> Exclusions:
+    return Exclusions.of(
+        {int(p) for p in shop.setting("excluded_product_ids") or []},
+        shop.setting("excluded_product_types") or [],
+        shop.setting("excluded_vendors") or [],
+        shop.setting("excluded_tags") or [],
+    )
+
+
 def recommend_for_cart(
-    shop_id: int, cart_variant_ids: Sequence[int], limit: int | None = None, explain: bool = False
+    shop_id: int,
+    cart_variant_ids: Sequence[int],
+    limit: int | None = None,
+    explain: bool = False,
+    *,
+    location_id: int | None = None,
+    locale: str | None = None,
 ) -> dict:
-    """The API body for a cart: {"metric", "recommendations": [...]} (+ "skipped" with explain)."""
+    """The API body for a cart: {"metric", "recommendations": [...]} (+ "skipped" with explain).
+
+    `location_id` (the POS location) only filters stock; one the shop's stock has never been
+    seen at is treated as no location (the shop-wide rule).
+    """
     shop = shop_snapshot(shop_id)
     if shop is None:  # deleted while the request was on its way
         return {"metric": UNTRAINED_METRIC, "recommendations": []}
     state = serving_state(shop_id)
+    rows: dict[str, VariantInfo] = {}
 
     def catalog(variant_ids: Sequence[str]) -> dict[str, VariantInfo]:
-        return {str(v): info for v, info in catalog_rows(shop_id, map(int, variant_ids)).items()}
+        found = {str(v): info for v, info in catalog_rows(shop_id, map(int, variant_ids)).items()}
+        rows.update(found)
+        return found
 
+    def product_variants(product_ids: Sequence) -> dict[int, tuple[str, ...]]:
+        return {
+            p: tuple(map(str, vs))
+            for p, vs in cached.product_variant_ids(shop_id, map(int, product_ids)).items()
+        }
+
+    location = (
+        location_id if location_id is not None and location_id in cached.known_locations(shop_id) else None
+    )
+    pins = cached.pins(shop_id)
     answer = recommend(
         state.index,
         [str(int(v)) for v in cart_variant_ids],
@@ -46,12 +82,20 @@ def recommend_for_cart(
         catalog,
         state.bestsellers,
         fallback=bool(shop.setting("bestseller_fallback")),
-        excluded_products={int(p) for p in shop.setting("excluded_product_ids") or []},
+        exclusions=exclusions_of(shop),
         explain=explain,
+        location=location,
+        pins=pins,
+        product_variants=product_variants,
     )
+
+    def words(pick: Pick) -> str:
+        named = rows.get(pick.reason.variant_id) if pick.reason and pick.reason.variant_id else None
+        return reason_text(pick.reason, locale, named.product_title if named else None)
+
     body: dict = {
         "metric": state.metric,
-        "recommendations": [_as_item(p.listing, p.score, p.source) for p in answer.picks],
+        "recommendations": [_as_item(p, words(p)) for p in answer.picks],
     }
     if explain:
         body["skipped"] = [

@@ -6,7 +6,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from posai_app.auth.decorators import current_shop_id, shop_required
 from posai_app.errors import RETRY_HEADER, BadRequest, PayloadTooLarge
-from posai_app.inputs import parse_id, parse_int, parse_json
+from posai_app.inputs import parse_id, parse_int, parse_json, parse_locale
 
 api_bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -38,13 +38,13 @@ def recommendations_preflight():
 @api_bp.post("/recommendations")
 @shop_required
 def recommend():
-    cart, limit = parse_recommendation_request()
+    cart, limit, location, locale = parse_recommendation_request()
     from posai_app.api.recommendations import recommend_for_cart
 
-    return jsonify(recommend_for_cart(current_shop_id(), cart, limit))
+    return jsonify(recommend_for_cart(current_shop_id(), cart, limit, location_id=location, locale=locale))
 
 
-def parse_recommendation_request() -> tuple[list[int], int | None]:
+def parse_recommendation_request() -> tuple[list[int], int | None, int | None, str | None]:
     """Validate the body; every problem is a 400 (413 for size) that says what was wrong."""
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"Request body is over {MAX_BODY_BYTES // 1024} KB")
@@ -77,4 +77,17 @@ def parse_recommendation_request() -> tuple[list[int], int | None]:
         raise BadRequest(
             f"Field 'limit' must be an integer from 1 to {MAX_LIMIT}", {"limit": str(raw_limit)[:32]}
         )
-    return cart, limit
+    raw_location = payload.get("locationId")  # null or absent: no location (shop-wide stock)
+    location = None if raw_location is None else parse_id(raw_location, "Location")
+    if raw_location is not None and location is None:
+        raise BadRequest(
+            "Field 'locationId' must be a numeric location id or a gid://shopify/Location/… id",
+            {"locationId": str(raw_location)[:64]},
+        )
+    raw_locale = payload.get("locale")  # null or absent: English
+    locale = None if raw_locale is None else parse_locale(raw_locale)
+    if raw_locale is not None and locale is None:
+        raise BadRequest(
+            "Field 'locale' must be a language tag such as 'en' or 'fr-CA'", {"locale": str(raw_locale)[:32]}
+        )
+    return cart, limit, location, locale

@@ -118,3 +118,46 @@ def product_exists(shop_id: int, product_id: int) -> bool:
         )
         is not None
     )
+
+
+def existing_products(shop_id: int, product_ids: list[int]) -> set[int]:
+    """Which of these product ids the shop's catalog has (live variants)."""
+    found: set[int] = set()
+    for start in range(0, len(product_ids), 500):
+        chunk = product_ids[start : start + 500]
+        found.update(
+            db.session.scalars(
+                sa.select(ProductVariant.product_id)
+                .where(
+                    of_shop(ProductVariant, shop_id),
+                    ProductVariant.product_id.in_(chunk),
+                    ProductVariant.deleted_at.is_(None),
+                )
+                .distinct()
+            )
+        )
+    return found
+
+
+def product_facets(shop_id: int, limit: int = 200) -> dict[str, list[str]]:
+    """The product types, vendors and tags the shop's live products use (for the exclusion pickers)."""
+    live = [of_shop(ProductVariant, shop_id), ProductVariant.deleted_at.is_(None)]
+    types = db.session.scalars(
+        sa.select(ProductVariant.product_type)
+        .where(*live, ProductVariant.product_type != "")
+        .distinct()
+        .limit(limit)
+    )
+    vendors = db.session.scalars(
+        sa.select(ProductVariant.vendor).where(*live, ProductVariant.vendor != "").distinct().limit(limit)
+    )
+    tags: set[str] = set()
+    for value in db.session.scalars(
+        sa.select(ProductVariant.tags).where(*live, ProductVariant.tags != "").distinct().limit(limit * 5)
+    ):
+        tags.update(t.strip() for t in (value or "").split(",") if t.strip())
+    return {
+        "product_types": sorted({t for t in types if t}, key=str.casefold),
+        "vendors": sorted({v for v in vendors if v}, key=str.casefold),
+        "tags": sorted(tags, key=str.casefold)[:limit],
+    }

@@ -77,7 +77,7 @@ def _id(node: dict, key: str = "id") -> int | None:
 
 def product_from_graphql(node: dict, variant_nodes: list[dict]) -> dict:
     """A Product node plus its ProductVariant nodes -> product dict."""
-    return {
+    product = {
         "product_id": from_gid(node["id"]),
         "title": node.get("title") or "",
         "status": (node.get("status") or "ACTIVE").lower(),
@@ -85,11 +85,56 @@ def product_from_graphql(node: dict, variant_nodes: list[dict]) -> dict:
         "updated_at": parse_datetime(node.get("updatedAt")),
         "variants": [_variant_from_graphql(v) for v in variant_nodes],
     }
+    if "productType" in node:
+        product["product_type"] = node.get("productType") or ""
+    if "vendor" in node:
+        product["vendor"] = node.get("vendor") or ""
+    if "tags" in node:
+        product["tags"] = join_tags(node.get("tags") or [])
+    return product
+
+
+def join_tags(tags: Any) -> str:
+    """Shopify's tags (a list, or REST's comma-separated string) as one ", "-joined string."""
+    if isinstance(tags, str):
+        tags = tags.split(",")
+    return ", ".join(t for t in (str(tag).strip() for tag in tags) if t)
+
+
+def split_tags(tags: str | None) -> list[str]:
+    return [t.strip() for t in (tags or "").split(",") if t.strip()]
+
+
+def inventory_level_from_graphql(node: dict) -> dict | None:
+    """An InventoryLevel node -> {"location_id", "available", "updated_at"} (None without a location)."""
+    location = from_gid((node.get("location") or {}).get("id"))
+    if location is None:
+        return None
+    available = next(
+        (q.get("quantity") for q in node.get("quantities") or [] if q.get("name") == "available"), None
+    )
+    return {
+        "location_id": location,
+        "available": None if available is None else int(available),
+        "updated_at": parse_datetime(node.get("updatedAt")),
+    }
+
+
+def _levels_from_graphql(node: dict, item: dict) -> list[dict] | None:
+    """A variant's levels: its inventoryItem's `inventoryLevels` page (every page joined by the
+    sync) or, in a bulk file, the InventoryLevel lines joined to it; None when not asked for."""
+    if "inventoryLevels" in item:
+        level_nodes = [e["node"] for e in (item.get("inventoryLevels") or {}).get("edges") or []]
+    elif "__children" in node:
+        level_nodes = node["__children"]
+    else:
+        return None
+    return [level for level in map(inventory_level_from_graphql, level_nodes) if level is not None]
 
 
 def _variant_from_graphql(node: dict) -> dict:
     item = node.get("inventoryItem") or {}
-    return {
+    variant = {
         "variant_id": from_gid(node["id"]),
         "inventory_item_id": from_gid(item.get("id")),
         "title": node.get("title"),
@@ -100,6 +145,10 @@ def _variant_from_graphql(node: dict) -> dict:
         "inventory_policy": (node.get("inventoryPolicy") or "DENY").lower(),
         "updated_at": parse_datetime(node.get("updatedAt")),
     }
+    levels = _levels_from_graphql(node, item)
+    if levels is not None:
+        variant["inventory_levels"] = levels
+    return variant
 
 
 def order_from_graphql(node: dict, line_item_nodes: list[dict]) -> dict:
@@ -178,6 +227,9 @@ def product_from_rest(payload: dict) -> dict:
     _put(product, "status", payload, "status", lambda s: s.lower())
     # GraphQL's Product.isGiftCard; REST bodies do not carry it (our demo shape does).
     _put(product, "is_gift_card", payload, "is_gift_card", bool)
+    _put(product, "product_type", payload, "product_type")
+    _put(product, "vendor", payload, "vendor")
+    _put(product, "tags", payload, "tags", join_tags)
     variants = payload.get("variants")
     product["variants"] = [_variant_from_rest(v) for v in variants or []]
     product["variant_ids"] = _listed_variant_ids(payload, product["variants"], variants is not None)
@@ -243,6 +295,18 @@ def inventory_item_id_from_level(payload: dict) -> int:
         if item.isdigit():
             return int(item)
     return int(payload["inventory_item_id"])
+
+
+def inventory_level_from_rest(payload: dict) -> dict:
+    """An `inventory_levels/update` body -> {"inventory_item_id", "location_id", "available",
+    "updated_at"}."""
+    available = payload.get("available")
+    return {
+        "inventory_item_id": inventory_item_id_from_level(payload),
+        "location_id": int(payload["location_id"]),
+        "available": None if available is None else int(available),
+        "updated_at": parse_datetime(payload.get("updated_at")),
+    }
 
 
 def order_from_rest(payload: dict) -> dict:

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from posai_app.cache_signals import touch
 from posai_app.extensions import db
-from posai_app.ingest import upserts
+from posai_app.ingest import inventory, upserts
 from posai_app.ingest.parse import parse_datetime
 from posai_app.ingest.upserts import UpsertResult
 from posai_app.models import ProductVariant, utcnow
@@ -46,6 +46,9 @@ _PRODUCT_FIELDS = (
     ("product_title", "title", lambda v: v or ""),
     ("status", "status", lambda v: (v or "active").lower()),
     ("is_gift_card", "is_gift_card", bool),
+    ("product_type", "product_type", lambda v: v or ""),
+    ("vendor", "vendor", lambda v: v or ""),
+    ("tags", "tags", lambda v: v or ""),
 )
 
 
@@ -77,6 +80,7 @@ def _upsert_product_batch(shop_id: int, batch: list[dict]) -> UpsertResult:
     )
     # One statement per set of columns: rows only name the columns their payload carried.
     by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    levels_by_item: dict[int, list[dict]] = {}  # stock per location, where the payload carried it
     for product in products:
         product_id = product["product_id"]
         if product_id in deleted:
@@ -117,8 +121,12 @@ def _upsert_product_batch(shop_id: int, batch: list[dict]) -> UpsertResult:
                     row[column] = convert(variant[key])
             by_columns.setdefault(tuple(row), []).append(row)
             result.variants += 1
+            if "inventory_levels" in variant and variant.get("inventory_item_id") is not None:
+                levels_by_item[int(variant["inventory_item_id"])] = variant["inventory_levels"]
     for rows in by_columns.values():
         upserts.upsert_rows(ProductVariant.__table__, ("shop_id", "variant_id"), rows)
+    if levels_by_item:
+        inventory.replace_item_levels(shop_id, levels_by_item)
     return result
 
 

@@ -20,7 +20,7 @@ import os
 import re
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -315,6 +315,8 @@ def _records_from_groups(
 ) -> Iterator[dict]:
     for group in groups:
         if resource == "products":
+            for variant in group.children:  # the bulk query reads every level: none listed is none
+                variant.setdefault("__children", [])
             record = parse.product_from_graphql(group.parent, group.children)
         else:
             record = parse.order_from_graphql(group.parent, group.children)
@@ -400,6 +402,7 @@ class _Paging:
     child_operation: str
     child_page_size: int
     parser: Callable[[dict, list[dict]], dict]
+    child_variables: dict[str, Any] = field(default_factory=dict)  # beside id/first/after
 
 
 _PAGES = {
@@ -413,6 +416,7 @@ _PAGES = {
         "ProductVariantsPage",
         queries.VARIANTS_PER_PAGE,
         parse.product_from_graphql,
+        {"levelFirst": queries.LEVELS_PER_ITEM},
     ),
     "orders": _Paging(
         queries.ORDERS_PAGE,
@@ -436,8 +440,29 @@ def _fetch_page(
     records = []
     for edge in data["edges"]:
         node = edge["node"]
-        records.append(paging.parser(node, _all_children(client, node, paging)))
+        children = _all_children(client, node, paging)
+        if resource == "products":
+            for variant in children:
+                _all_levels(client, variant)
+        records.append(paging.parser(node, children))
     return records, data["pageInfo"]
+
+
+def _all_levels(client: AdminClient, variant: dict) -> None:
+    """Complete a variant's `inventoryItem.inventoryLevels` (its first LEVELS_PER_ITEM came with it)."""
+    item = variant.get("inventoryItem") or {}
+    connection = item.get("inventoryLevels")
+    if not connection or not item.get("id"):
+        return
+    page_info = connection.get("pageInfo") or {}
+    while page_info.get("hasNextPage"):
+        variables = {"id": item["id"], "first": queries.LEVELS_PER_PAGE, "after": page_info["endCursor"]}
+        data = client.execute(
+            queries.INVENTORY_ITEM_LEVELS_PAGE, variables, operation="InventoryItemLevelsPage"
+        )
+        more = (data.get("inventoryItem") or {}).get("inventoryLevels") or {}
+        connection["edges"].extend(more.get("edges") or [])
+        page_info = more.get("pageInfo") or {}
 
 
 def _all_children(client: AdminClient, node: dict, paging: _Paging) -> list[dict]:
@@ -446,7 +471,12 @@ def _all_children(client: AdminClient, node: dict, paging: _Paging) -> list[dict
     children = [e["node"] for e in connection["edges"]]
     page_info = connection["pageInfo"]
     while page_info.get("hasNextPage"):
-        variables = {"id": node["id"], "first": paging.child_page_size, "after": page_info["endCursor"]}
+        variables = {
+            "id": node["id"],
+            "first": paging.child_page_size,
+            "after": page_info["endCursor"],
+            **paging.child_variables,
+        }
         data = client.execute(paging.child_query, variables, operation=paging.child_operation)
         connection = data[paging.parent_key][paging.child_field]
         children.extend(e["node"] for e in connection["edges"])

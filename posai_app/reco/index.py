@@ -122,6 +122,26 @@ class NeighborIndex:
             pool = None
         return out
 
+    def contribution(self, cart_ids: Sequence[str], target: str) -> tuple[str, int] | None:
+        """(cart item, co-count) of the cart item whose stored neighbour score for `target` is the
+        highest (the first such in cart order), or None when no cart item lists it."""
+        t = self.position.get(target)
+        if t is None:
+            return None
+        best: tuple[float, str, int] | None = None
+        for vid in cart_ids:
+            i = self.position.get(vid)
+            if i is None:
+                continue
+            s, e = int(self.indptr[i]), int(self.indptr[i + 1])
+            hits = np.flatnonzero(self.targets[s:e] == t)
+            if len(hits):
+                j = s + int(hits[0])
+                score = float(self.scores[j])
+                if best is None or score > best[0]:
+                    best = (score, vid, int(self.co_counts[j]))
+        return None if best is None else (best[1], best[2])
+
     def _row(self, i: int) -> tuple[list[int], list[float]]:
         """One variant's neighbours as Python lists (memoised: hot variants are asked for often)."""
         row = self._rows.get(i)

@@ -1,11 +1,21 @@
 """The serving policy: what a cart gets, in one place (pure; no Flask, no database).
 
-    pick      the neighbour index's best candidates for the cart (Σ of neighbour scores);
+    pins      first, the merchant's pairings of the cart's products ("pairs with", set on the
+              admin page or imported from Search & Discovery), in cart order then the
+              merchant's order; each pinned product offers its first variant that passes;
+    pick      then the neighbour index's best candidates for the cart (Σ of neighbour scores);
     filter    never a cart item, another variant of a product in the cart (or of a product
               already picked), a non-active or deleted product, a gift card, an excluded
-              product, or a tracked `deny` variant with stock ≤ 0;
+              product (by id, product type, vendor or tag), or a tracked `deny` variant with
+              nothing available: at the POS location when one is given and the variant's
+              levels are known, else shop-wide (stock ≤ 0);
     fallback  when fewer than `limit` remain: the shop's recent bestsellers (orders in the 90
               days up to its latest order), through the same filters, unless turned off.
+
+Every pick carries a `Reason` built from the shop's own data only: the cart item that added
+most to a model pick's score with the number of orders that contain both (the index's
+co-count), the cart product a pin belongs to, or the bestseller rule. Wording and languages are
+the API's (posai_app.api.reasons).
 
 `POST /api/recommendations` and the admin preview (posai_app.api.recommendations) call
 `recommend` with the shop's cached catalog rows; `posai recommend-batch` calls it with
@@ -15,7 +25,7 @@ from the file by `bestsellers`, the rule the train job publishes (`variant_stats
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Protocol
@@ -30,6 +40,7 @@ BESTSELLER_POOL = 200  # bestsellers kept for the fallback
 CANDIDATES_PER_SLOT = 10
 MIN_CANDIDATES = 30
 
+PINNED = "pinned"
 MODEL = "model"
 BESTSELLERS = "bestsellers"
 
@@ -44,10 +55,17 @@ class Listing(Protocol):
     inventory_tracked: bool
     inventory_policy: str
     inventory_quantity: int | None
+    # Available quantity per location id; None when no level of the variant is known.
+    levels: Mapping[int, int | None] | None
+    product_type: str  # casefolded, "" when unknown
+    vendor: str  # casefolded
+    tags: frozenset[str]  # casefolded
 
 
 # Variant ids (as the index holds them: strings) -> their listings; unknown ids are absent.
 Catalog = Callable[[Sequence[str]], Mapping[str, Listing]]
+# Product ids -> their variant ids (strings), in the order a pin should try them.
+ProductVariants = Callable[[Sequence], Mapping[object, Sequence[str]]]
 
 
 @dataclass(frozen=True)
@@ -61,6 +79,10 @@ class Sellable:
     inventory_tracked: bool = False
     inventory_policy: str = "continue"
     inventory_quantity: int | None = None
+    levels: Mapping[int, int | None] | None = None
+    product_type: str = ""
+    vendor: str = ""
+    tags: frozenset[str] = frozenset()
 
 
 def every_variant_sellable(variant_ids: Sequence[str]) -> dict[str, Sellable]:
@@ -69,11 +91,57 @@ def every_variant_sellable(variant_ids: Sequence[str]) -> dict[str, Sellable]:
 
 
 @dataclass(frozen=True)
+class Exclusions:
+    """What the merchant never wants suggested: products, and every product of a type, vendor or tag.
+
+    Types, vendors and tags match without regard to case (they are stored casefolded here)."""
+
+    products: frozenset = frozenset()
+    product_types: frozenset[str] = frozenset()
+    vendors: frozenset[str] = frozenset()
+    tags: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(
+        cls,
+        products: Iterable = (),
+        product_types: Iterable[str] = (),
+        vendors: Iterable[str] = (),
+        tags: Iterable[str] = (),
+    ) -> Exclusions:
+        fold = lambda values: frozenset(v.strip().casefold() for v in values if v and v.strip())  # noqa: E731
+        return cls(frozenset(products), fold(product_types), fold(vendors), fold(tags))
+
+    def excludes(self, listing: Listing) -> bool:
+        return (
+            listing.product_id in self.products
+            or (bool(self.product_types) and getattr(listing, "product_type", "") in self.product_types)
+            or (bool(self.vendors) and getattr(listing, "vendor", "") in self.vendors)
+            or (bool(self.tags) and not self.tags.isdisjoint(getattr(listing, "tags", ())))
+        )
+
+
+@dataclass(frozen=True)
+class Reason:
+    """Why a variant is offered, from the shop's own data.
+
+    kind "bought_with": `variant_id` is the cart item that added most to its score and `count`
+    the orders containing both; "pinned": `variant_id` is the cart item whose product the
+    merchant paired it with; "bestseller": `count` is its recent orders; "model": a model pick
+    whose co-count is not known (no order holds both: never said as "bought with")."""
+
+    kind: str
+    variant_id: str | None = None
+    count: int | None = None
+
+
+@dataclass(frozen=True)
 class Pick:
     variant_id: str
     score: float
-    source: str  # MODEL | BESTSELLERS
+    source: str  # PINNED | MODEL | BESTSELLERS
     listing: Listing
+    reason: Reason | None = None
 
 
 @dataclass(frozen=True)
@@ -94,14 +162,26 @@ class Answer:
         return [p.variant_id for p in self.picks]
 
 
+def available(listing: Listing, location: int | None) -> int:
+    """What may be sold of a variant: at `location` when given and its levels are known
+    (a location without a level has nothing), else the shop-wide quantity."""
+    levels = getattr(listing, "levels", None)
+    if location is not None and levels is not None:
+        return levels.get(location) or 0
+    return listing.inventory_quantity or 0
+
+
 def skip_reason(
     listing: Listing | None,
     variant_id: str,
     cart: set[str],
     cart_products: set,
-    excluded_products: set,
+    excluded: Exclusions | Collection,
+    location: int | None = None,
 ) -> str | None:
     """Why a variant may not be offered, or None if it may."""
+    if not isinstance(excluded, Exclusions):
+        excluded = Exclusions.of(excluded)
     if variant_id in cart:
         return "in_cart"
     if listing is None:
@@ -110,15 +190,11 @@ def skip_reason(
         return "inactive"
     if listing.is_gift_card:
         return "gift_card"
-    if listing.product_id in excluded_products:
+    if excluded.excludes(listing):
         return "excluded"
     if listing.product_id in cart_products:
         return "same_product"
-    if (
-        listing.inventory_tracked
-        and listing.inventory_policy == "deny"
-        and (listing.inventory_quantity or 0) <= 0
-    ):
+    if listing.inventory_tracked and listing.inventory_policy == "deny" and available(listing, location) <= 0:
         return "out_of_stock"
     return None
 
@@ -126,9 +202,17 @@ def skip_reason(
 class _Picker:
     """Walks ranked candidates in order, keeping what may be sold, noting why others were skipped."""
 
-    def __init__(self, limit: int, cart: set[str], cart_products: set, excluded: set, explain: bool):
+    def __init__(
+        self,
+        limit: int,
+        cart: set[str],
+        cart_products: set,
+        excluded: Exclusions,
+        explain: bool,
+        location: int | None,
+    ):
         self.limit, self.cart, self.cart_products, self.excluded = limit, cart, cart_products, excluded
-        self.explain = explain
+        self.explain, self.location = explain, location
         self.answer = Answer()
         self.seen: set[str] = set()
 
@@ -136,21 +220,62 @@ class _Picker:
     def full(self) -> bool:
         return len(self.answer.picks) >= self.limit
 
-    def take(self, candidates: Iterable[tuple[str, float]], source: str, catalog: Mapping[str, Listing]):
+    def offer(
+        self, variant_id: str, score: float, source: str, listing: Listing | None, reason: Reason | None
+    ) -> bool:
+        """Keep the variant if it may be sold (True), else note why not."""
+        self.seen.add(variant_id)
+        why = skip_reason(listing, variant_id, self.cart, self.cart_products, self.excluded, self.location)
+        if why is None:
+            self.answer.picks.append(Pick(variant_id, score, source, listing, reason))
+            # One variant per product: a second size of the same shirt is not an upsell.
+            self.cart_products.add(listing.product_id)
+            return True
+        if self.explain:
+            self.answer.skipped.append(Skip(variant_id, source, why, listing))
+        return False
+
+    def take(
+        self,
+        candidates: Iterable[tuple[str, float]],
+        source: str,
+        catalog: Mapping[str, Listing],
+        reason: Callable[[str, float], Reason | None] = lambda _v, _s: None,
+    ):
         for variant_id, score in candidates:
             if self.full:
                 return
             if variant_id in self.seen:
                 continue
-            self.seen.add(variant_id)
             listing = catalog.get(variant_id)
-            reason = skip_reason(listing, variant_id, self.cart, self.cart_products, self.excluded)
-            if reason is None:
-                self.answer.picks.append(Pick(variant_id, score, source, listing))
-                # One variant per product: a second size of the same shirt is not an upsell.
-                self.cart_products.add(listing.product_id)
-            elif self.explain:
-                self.answer.skipped.append(Skip(variant_id, source, reason, listing))
+            self.offer(variant_id, score, source, listing, reason(variant_id, score) if listing else None)
+
+
+def _model_reason(index: NeighborIndex, cart: Sequence[str]) -> Callable[[str, float], Reason]:
+    def reason(variant_id: str, _score: float) -> Reason:
+        best = index.contribution(cart, variant_id)
+        if best is None or best[1] <= 0:
+            return Reason("model")
+        return Reason("bought_with", variant_id=best[0], count=best[1])
+
+    return reason
+
+
+def _pinned_candidates(
+    cart: Sequence[str],
+    listings: Mapping[str, Listing],
+    pins: Mapping[object, Sequence],
+) -> list[tuple[object, str]]:
+    """(pinned product, cart variant it pairs with) in cart order, then the merchant's order."""
+    out: list[tuple[object, str]] = []
+    done: set = set()
+    for variant_id in cart:
+        listing = listings.get(variant_id)
+        if listing is None or listing.product_id in done:
+            continue
+        done.add(listing.product_id)
+        out.extend((pinned, variant_id) for pinned in pins.get(listing.product_id, ()))
+    return out
 
 
 def recommend(
@@ -162,25 +287,69 @@ def recommend(
     *,
     fallback: bool = True,
     excluded_products: Iterable = (),
+    exclusions: Exclusions | None = None,
     explain: bool = False,
+    location: int | None = None,
+    pins: Mapping[object, Sequence] | None = None,
+    product_variants: ProductVariants | None = None,
 ) -> Answer:
-    """Up to `limit` variants for the cart: index picks that pass the filters, then bestsellers.
+    """Up to `limit` variants for the cart: pins, then index picks that pass the filters, then bestsellers.
 
-    `catalog` is asked at most twice: for the model's candidates and the cart together, then
-    (only when the model could not fill the answer) for the bestsellers not yet looked at.
+    `location`: the POS location, already known to be one of the shop's (None: shop-wide stock).
+    `pins`: product id -> pinned product ids in order; `product_variants` names their variants.
+    `catalog` is asked for the model's candidates and the cart together, then for pinned
+    variants and bestsellers not yet looked at, only when they are needed.
     """
     cart = list(dict.fromkeys(cart))
+    excluded = exclusions if exclusions is not None else Exclusions.of(excluded_products)
     ranked: list[tuple[str, float]] = []
     if index is not None and cart and limit > 0:
         ranked = index.recommend(cart, max(MIN_CANDIDATES, limit * CANDIDATES_PER_SLOT))
     listings = catalog([v for v, _ in ranked] + cart)
     cart_products = {listings[v].product_id for v in cart if v in listings}
-    picker = _Picker(limit, set(cart), cart_products, set(excluded_products), explain)
-    picker.take(ranked, MODEL, listings)
+    picker = _Picker(limit, set(cart), cart_products, excluded, explain, location)
+    if pins and product_variants is not None and limit > 0:
+        _take_pins(picker, cart, listings, pins, product_variants, catalog, dict(ranked))
+    if index is not None:
+        picker.take(ranked, MODEL, listings, _model_reason(index, cart))
     if fallback and not picker.full:
         fresh = [(v, s) for v, s in bestsellers if v not in picker.seen]
-        picker.take(fresh, BESTSELLERS, catalog([v for v, _ in fresh]))
+        picker.take(
+            fresh,
+            BESTSELLERS,
+            catalog([v for v, _ in fresh]),
+            lambda _v, s: Reason("bestseller", count=int(s)),
+        )
     return picker.answer
+
+
+def _take_pins(
+    picker: _Picker,
+    cart: Sequence[str],
+    listings: Mapping[str, Listing],
+    pins: Mapping[object, Sequence],
+    product_variants: ProductVariants,
+    catalog: Catalog,
+    scores: Mapping[str, float],
+) -> None:
+    candidates = _pinned_candidates(cart, listings, pins)
+    if not candidates:
+        return
+    variants = product_variants(list(dict.fromkeys(p for p, _ in candidates)))
+    wanted = [v for p, _ in candidates for v in variants.get(p, ())]
+    pinned_listings = {**catalog([v for v in wanted if v not in listings]), **listings}
+    for product, cart_variant in candidates:
+        if picker.full:
+            return
+        if product in picker.cart_products:  # in the cart, or already offered
+            continue
+        for variant_id in variants.get(product, ()):
+            if variant_id in picker.seen:
+                continue
+            reason = Reason("pinned", variant_id=cart_variant)
+            listing = pinned_listings.get(variant_id)
+            if picker.offer(variant_id, scores.get(variant_id, 0.0), PINNED, listing, reason):
+                break
 
 
 # --- the bestseller rule (what the train job publishes, what recommend-batch computes) --------

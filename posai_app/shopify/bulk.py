@@ -134,19 +134,26 @@ class Group:
 
 _SCHEMA = """
 CREATE TABLE parents (position INTEGER PRIMARY KEY, line INTEGER NOT NULL, gid TEXT, body TEXT NOT NULL);
-CREATE TABLE children (line INTEGER PRIMARY KEY, parent_gid TEXT NOT NULL, body TEXT NOT NULL);
+CREATE TABLE children (line INTEGER PRIMARY KEY, parent_gid TEXT NOT NULL, gid TEXT, body TEXT NOT NULL);
 CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
-_ORPHANS = " FROM children c WHERE NOT EXISTS (SELECT 1 FROM parents p WHERE p.gid = c.parent_gid)"
+SPOOL_FORMAT = 2  # 2: children keep their own gid (grandchildren join them); older spools are re-read
+_NOT_A_CHILD = " FROM children c WHERE NOT EXISTS (SELECT 1 FROM parents p WHERE p.gid = c.parent_gid)"
+_ORPHANS = (
+    " FROM children c WHERE NOT EXISTS (SELECT 1 FROM parents p WHERE p.gid = c.parent_gid)"
+    " AND NOT EXISTS (SELECT 1 FROM children o WHERE o.gid = c.parent_gid)"
+)
 _INSERT_BUFFER = 1000  # rows per executemany
 
 
 class Spool:
     """One bulk file's lines in an on-disk SQLite store, read back as `Group`s in parent order.
 
-    Assumes one level of nesting, which is all our bulk queries use: a child's `__parentId`
-    names a top-level object. A line whose parent is not a top-level object of the file (a
-    grandchild, or an unknown id) joins nothing; `orphans` counts them and `finish` logs it.
+    Two levels of nesting, the most a bulk query may have: a child's `__parentId` names a
+    top-level object, a grandchild's names a child (products > variants > inventory levels);
+    a group's grandchildren are listed under their child's `__children`, in file order. A line
+    whose parent is in neither (an unknown id) joins nothing; `orphans` counts them and
+    `finish` logs it.
     """
 
     def __init__(self, path: str):
@@ -162,6 +169,10 @@ class Spool:
         self.parents = self._db.execute("SELECT count(*) FROM parents").fetchone()[0]
         self.complete = bool(self._meta("complete"))
         self.orphans = self._meta("orphans")
+        self.nested = self._meta("nested")
+        if "meta" not in tables:
+            self._set_meta(format=SPOOL_FORMAT)
+            self._db.commit()
 
     @classmethod
     def create(cls, directory: str | None = None, prefix: str = "posai-bulk-") -> Spool:
@@ -179,7 +190,7 @@ class Spool:
             spool = cls(path)
         except sqlite3.DatabaseError:
             return None
-        if spool.complete:
+        if spool.complete and spool._meta("format") == SPOOL_FORMAT:
             return spool
         spool.close()
         return None
@@ -219,7 +230,7 @@ class Spool:
 
         def flush() -> None:
             self._db.executemany("INSERT INTO parents VALUES (?, ?, ?, ?)", parents)
-            self._db.executemany("INSERT INTO children VALUES (?, ?, ?)", children)
+            self._db.executemany("INSERT INTO children VALUES (?, ?, ?, ?)", children)
             parents.clear()
             children.clear()
 
@@ -230,7 +241,7 @@ class Spool:
                 parents.append((self.parents, number, obj.get("id"), body or json.dumps(obj)))
                 self.parents += 1
             else:
-                children.append((number, parent_id, body or json.dumps(obj)))
+                children.append((number, parent_id, obj.get("id"), body or json.dumps(obj)))
             count = number + 1
             if len(parents) + len(children) >= _INSERT_BUFFER:
                 flush()
@@ -253,14 +264,20 @@ class Spool:
             "CREATE INDEX IF NOT EXISTS parents_by_gid ON parents (gid);"
             "CREATE INDEX IF NOT EXISTS children_by_parent ON children (parent_gid, line);"
         )
-        self.orphans = self._db.execute("SELECT count(*)" + _ORPHANS).fetchone()[0]
+        not_children = self._db.execute("SELECT count(*)" + _NOT_A_CHILD).fetchone()[0]
+        if not_children:  # grandchildren, or lines of an unknown parent
+            self._db.execute("CREATE INDEX IF NOT EXISTS children_by_gid ON children (gid)")
+            self.orphans = self._db.execute("SELECT count(*)" + _ORPHANS).fetchone()[0]
+        else:
+            self.orphans = 0
+        self.nested = not_children - self.orphans
         if self.orphans:
             log.warning(
-                "bulk JSONL: skipped %d of %d lines: their parent is not a top-level object of the file",
+                "bulk JSONL: skipped %d of %d lines: their parent is no object of the file",
                 self.orphans,
                 self.lines,
             )
-        self._set_meta(complete=1, orphans=self.orphans)
+        self._set_meta(complete=1, orphans=self.orphans, nested=self.nested)
         self._db.commit()
         self.complete = True
 
@@ -268,22 +285,38 @@ class Spool:
         """Each parent from position `start` on, with all of its children, in file order."""
         if not self.complete:
             raise RuntimeError("finish() the spool before reading it")
-        rows = self._db.execute(
-            "SELECT p.position, p.line, p.body, c.body FROM parents p"
-            " LEFT JOIN children c ON c.parent_gid = p.gid"
-            " WHERE p.position >= ? ORDER BY p.position, c.line",
-            (start,),
-        )
+        if self.nested:
+            rows = self._db.execute(
+                "SELECT p.position, p.line, p.body, c.line, c.body, g.body FROM parents p"
+                " LEFT JOIN children c ON c.parent_gid = p.gid"
+                " LEFT JOIN children g ON g.parent_gid = c.gid AND c.gid IS NOT NULL"
+                " WHERE p.position >= ? ORDER BY p.position, c.line, g.line",
+                (start,),
+            )
+        else:
+            rows = self._db.execute(
+                "SELECT p.position, p.line, p.body, c.line, c.body, NULL FROM parents p"
+                " LEFT JOIN children c ON c.parent_gid = p.gid"
+                " WHERE p.position >= ? ORDER BY p.position, c.line",
+                (start,),
+            )
         group: Group | None = None
-        for position, line, parent_body, child_body in rows:
+        child_line = None
+        for position, line, parent_body, line_of_child, child_body, grandchild_body in rows:
             if group is None or group.position != position:
                 if group is not None:
                     yield group
                 group = Group(parent=json.loads(parent_body), position=position, first_line=line)
-            if child_body is not None:
+                child_line = None
+            if child_body is not None and line_of_child != child_line:
+                child_line = line_of_child
                 child = json.loads(child_body)
                 del child["__parentId"]
                 group.children.append(child)
+            if grandchild_body is not None:
+                grandchild = json.loads(grandchild_body)
+                del grandchild["__parentId"]
+                group.children[-1].setdefault("__children", []).append(grandchild)
         if group is not None:
             yield group
 

@@ -17,8 +17,21 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-PRODUCT_FIELDS = "id title status isGiftCard updatedAt"
-VARIANT_FIELDS = "id title price sku inventoryQuantity inventoryPolicy updatedAt inventoryItem { id tracked }"
+PRODUCT_FIELDS = "id title status isGiftCard updatedAt productType vendor tags"
+VARIANT_SCALARS = "id title price sku inventoryQuantity inventoryPolicy updatedAt"
+# One location's stock: InventoryLevel.quantities is read by name ("available" is what POS sells from).
+LEVEL_FIELDS = 'id updatedAt location { id } quantities(names: ["available"]) { name quantity }'
+# Bulk: every level of every variant (Shopify writes them as lines whose __parentId is the variant).
+VARIANT_FIELDS = (
+    f"{VARIANT_SCALARS} inventoryItem {{ id tracked"
+    f" inventoryLevels {{ edges {{ node {{ {LEVEL_FIELDS} }} }} }} }}"
+)
+# Pages: the first LEVELS_PER_ITEM levels; an item stocked at more locations is followed with
+# INVENTORY_ITEM_LEVELS_PAGE.
+VARIANT_PAGE_FIELDS = (
+    f"{VARIANT_SCALARS} inventoryItem {{ id tracked inventoryLevels(first: $levelFirst) {{"
+    f" pageInfo {{ hasNextPage endCursor }} edges {{ node {{ {LEVEL_FIELDS} }} }} }} }}"
+)
 ORDER_FIELDS = "id name createdAt updatedAt cancelledAt currencyCode"
 LINE_ITEM_FIELDS = (
     "id title quantity currentQuantity sku variant { id } product { id } "
@@ -27,9 +40,14 @@ LINE_ITEM_FIELDS = (
 
 # ---- page sizes (cost at these sizes, by shopify.cost: see docs/ingestion.md "Query cost")
 
-PRODUCTS_PER_PAGE = 25  # × (product 1 + variants 2 + 16 × 2) = 877 points
-VARIANTS_PER_PRODUCT = 16  # products with more are followed with PRODUCT_VARIANTS_PAGE
-VARIANTS_PER_PAGE = 250  # Shopify's maximum `first`; 1 + 2 + 250 × 2 = 503 points
+# A variant with its first 3 levels costs 13 points (variant, item, levels connection 2, and
+# 3 × (level, location, quantities)); products and variants per page shrink to fit.
+PRODUCTS_PER_PAGE = 8  # 2 + 8 × (product 1 + variants 2 + 8 × 13) = 858 points
+VARIANTS_PER_PRODUCT = 8  # products with more are followed with PRODUCT_VARIANTS_PAGE
+LEVELS_PER_ITEM = 3  # items stocked at more locations are followed with INVENTORY_ITEM_LEVELS_PAGE
+VARIANTS_PER_PAGE = 70  # 1 + 2 + 70 × 13 = 913 points
+LEVELS_PER_PAGE = 250  # Shopify's maximum `first`; 1 + 2 + 250 × 3 = 753 points
+DISCOVERY_PRODUCTS_PER_PAGE = 250  # 2 + 250 × (product 1 + metafield 1) = 502 points
 ORDERS_PER_PAGE = 10  # × (order 1 + lineItems 2 + 18 × 5) = 932 points
 LINE_ITEMS_PER_ORDER = 18  # orders with more are followed with ORDER_LINE_ITEMS_PAGE
 LINE_ITEMS_PER_PAGE = 190  # 1 + 2 + 190 × 5 = 953 points
@@ -78,27 +96,64 @@ BULK_OPERATION = f"""query BulkOperation($id: ID!) {{
 
 # ---- paginated catch-up queries
 
-PRODUCTS_PAGE = f"""query ProductsPage($first: Int!, $childFirst: Int!, $after: String, $query: String) {{
+PRODUCTS_PAGE = f"""query ProductsPage(
+  $first: Int!, $childFirst: Int!, $levelFirst: Int!, $after: String, $query: String
+) {{
   products(first: $first, after: $after, query: $query, sortKey: UPDATED_AT) {{
     pageInfo {{ hasNextPage endCursor }}
     edges {{ node {{
       {PRODUCT_FIELDS}
       variants(first: $childFirst) {{
         pageInfo {{ hasNextPage endCursor }}
-        edges {{ node {{ {VARIANT_FIELDS} }} }}
+        edges {{ node {{ {VARIANT_PAGE_FIELDS} }} }}
       }}
     }} }}
   }}
 }}"""
 
-PRODUCT_VARIANTS_PAGE = f"""query ProductVariantsPage($id: ID!, $first: Int!, $after: String) {{
+PRODUCT_VARIANTS_PAGE = f"""query ProductVariantsPage(
+  $id: ID!, $first: Int!, $levelFirst: Int!, $after: String
+) {{
   product(id: $id) {{
     variants(first: $first, after: $after) {{
       pageInfo {{ hasNextPage endCursor }}
-      edges {{ node {{ {VARIANT_FIELDS} }} }}
+      edges {{ node {{ {VARIANT_PAGE_FIELDS} }} }}
     }}
   }}
 }}"""
+
+INVENTORY_ITEM_LEVELS_PAGE = f"""query InventoryItemLevelsPage($id: ID!, $first: Int!, $after: String) {{
+  inventoryItem(id: $id) {{
+    inventoryLevels(first: $first, after: $after) {{
+      pageInfo {{ hasNextPage endCursor }}
+      edges {{ node {{ {LEVEL_FIELDS} }} }}
+    }}
+  }}
+}}"""
+
+# Search & Discovery's complementary products ("Pairs well with"): a standard product
+# metafield of type list.product_reference (a JSON list of Product GIDs), readable with
+# read_products. Namespace and key as Shopify reserves them for the Search & Discovery app:
+# the standard definition "Complementary products" in Shopify's list of standard metafield
+# definitions (https://shopify.dev/docs/apps/build/custom-data/metafields/list-of-standard-definitions)
+# and the column Shopify's product CSV export names "Complementary products
+# (product.metafields.shopify--discovery--product_recommendation.complementary_products)";
+# Product.metafield(namespace:, key:) and Metafield.value are checked against the pinned
+# schema by tests/shopify_contract/test_admin_documents.py.
+DISCOVERY_NAMESPACE = "shopify--discovery--product_recommendation"
+DISCOVERY_COMPLEMENTARY_KEY = "complementary_products"
+
+COMPLEMENTARY_PRODUCTS_PAGE = """query ComplementaryProductsPage(
+  $first: Int!, $after: String, $namespace: String!, $key: String!
+) {
+  products(first: $first, after: $after) {
+    pageInfo { hasNextPage endCursor }
+    edges { node {
+      id
+      complementaryProducts: metafield(namespace: $namespace, key: $key) { value }
+    } }
+  }
+}"""
 
 ORDERS_PAGE = f"""query OrdersPage($first: Int!, $childFirst: Int!, $after: String, $query: String) {{
   orders(first: $first, after: $after, query: $query, sortKey: UPDATED_AT) {{
@@ -159,7 +214,22 @@ _ID = {
 
 
 def products_page_variables(after: str | None, search: str | None) -> dict[str, Any]:
-    return {"first": PRODUCTS_PER_PAGE, "childFirst": VARIANTS_PER_PRODUCT, "after": after, "query": search}
+    return {
+        "first": PRODUCTS_PER_PAGE,
+        "childFirst": VARIANTS_PER_PRODUCT,
+        "levelFirst": LEVELS_PER_ITEM,
+        "after": after,
+        "query": search,
+    }
+
+
+def complementary_products_variables(after: str | None) -> dict[str, Any]:
+    return {
+        "first": DISCOVERY_PRODUCTS_PER_PAGE,
+        "after": after,
+        "namespace": DISCOVERY_NAMESPACE,
+        "key": DISCOVERY_COMPLEMENTARY_KEY,
+    }
 
 
 def orders_page_variables(after: str | None, search: str | None) -> dict[str, Any]:
@@ -178,7 +248,22 @@ def registry() -> list[Document]:
         Document(
             "ProductVariantsPage",
             PRODUCT_VARIANTS_PAGE,
-            {"id": _ID["product"], "first": VARIANTS_PER_PAGE, "after": "cursor"},
+            {
+                "id": _ID["product"],
+                "first": VARIANTS_PER_PAGE,
+                "levelFirst": LEVELS_PER_ITEM,
+                "after": "cursor",
+            },
+        ),
+        Document(
+            "InventoryItemLevelsPage",
+            INVENTORY_ITEM_LEVELS_PAGE,
+            {"id": _ID["item"], "first": LEVELS_PER_PAGE, "after": "cursor"},
+        ),
+        Document(
+            "ComplementaryProductsPage",
+            COMPLEMENTARY_PRODUCTS_PAGE,
+            complementary_products_variables("cursor"),
         ),
         Document("OrdersPage", ORDERS_PAGE, orders_page_variables("cursor", _SEARCH)),
         Document(

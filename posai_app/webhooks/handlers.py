@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from posai_app.extensions import db
-from posai_app.ingest import orders, parse, products
+from posai_app.ingest import inventory, orders, parse, products
 from posai_app.ingest.sync import RESOURCES, enqueue_sync, request_retrain
 from posai_app.ingest.sync_state import get_sync_state
 from posai_app.inputs import parse_id
@@ -107,8 +107,11 @@ def handle_inventory_item(shop_id: int, payload: dict) -> None:
 
 
 def handle_inventory_level(shop_id: int, payload: dict) -> None:
-    """inventory_levels/update carries one location's level; read the variant's total from Shopify."""
-    inventory_item_id = parse.inventory_item_id_from_level(payload)
+    """inventory_levels/update carries one location's level: store it (the POS location's stock
+    rule reads it), then read the variant's total across locations from Shopify."""
+    level = parse.inventory_level_from_rest(payload)
+    inventory.store_levels(shop_id, [level])  # guarded by the level's updated_at
+    inventory_item_id = level["inventory_item_id"]
     variant_id = products.variant_id_for_inventory_item(shop_id, inventory_item_id)
     if variant_id is None:
         log.info("inventory item %s of shop %s is not a known variant; ignored", inventory_item_id, shop_id)

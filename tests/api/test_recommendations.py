@@ -36,6 +36,7 @@ def test_answers_the_original_contract(client, small_shop, auth_headers):
         "price": "4.50",
         "inventoryQuantity": 9,
         "source": "model",
+        "reason": "Bought with Coaster in 3 orders",  # the seeded co-count of 1002 -> 1003
     }
     assert len(response.json["recommendations"]) == 2  # the shop's default limit
 

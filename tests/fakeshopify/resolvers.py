@@ -9,6 +9,7 @@ shape Shopify's schema gives it; a field the schema lacks fails validation first
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -63,11 +64,31 @@ def connection(items: list, render: Callable[[Any], dict]) -> Callable[..., dict
 
 def product(item: dict) -> dict:
     variants = list(item.get("variants") or [])
-    return {**shapes.product_node(item), "variants": connection(variants, variant)}
+    return {
+        **shapes.product_node(item),
+        "variants": connection(variants, variant),
+        "metafield": lambda info, key, namespace=None: _metafield(item, namespace, key),
+    }
+
+
+def _metafield(item: dict, namespace: str | None, key: str) -> dict | None:
+    """Search & Discovery's complementary products (`complementary_product_ids`), as Shopify stores
+    a list.product_reference metafield: a JSON list of Product GIDs in `value`."""
+    pairs = item.get("complementary_product_ids")
+    asked = (namespace, key) == ("shopify--discovery--product_recommendation", "complementary_products")
+    if not asked or not pairs:
+        return None
+    value = json.dumps([shapes.gid("Product", p) for p in pairs])
+    return {"value": value, "type": "list.product_reference", "jsonValue": json.loads(value)}
 
 
 def variant(item: dict) -> dict:
-    return shapes.variant_node(item)
+    node = shapes.variant_node(item)
+    node["inventoryItem"] = {
+        **node["inventoryItem"],
+        "inventoryLevels": connection(shapes.level_nodes(item), lambda level: level),
+    }
+    return node
 
 
 def order(item: dict) -> dict:
@@ -84,6 +105,7 @@ def inventory_item(item: dict) -> dict:
         "id": shapes.gid("InventoryItem", item["inventory_item_id"]),
         "tracked": shapes.variant_node(item)["inventoryItem"]["tracked"],
         "variants": connection([item], variant),
+        "inventoryLevels": connection(shapes.level_nodes(item), lambda level: level),
     }
 
 

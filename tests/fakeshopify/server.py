@@ -41,6 +41,7 @@ from tests.fakeshopify import bulkfile, resolvers
 from tests.fakeshopify.oauth import FakeShopifyOAuth
 from tests.fakeshopify.shapes import (
     gid,
+    level_nodes,
     line_item_node,
     now_iso,
     order_node,
@@ -518,7 +519,11 @@ class FakeShopify:
         since = ts(search_since(op.search))
         if op.kind == "products":
             items = [p for p in shop.products.values() if ts(p.get("updated_at")) >= since]
-            return sum(1 + len(p.get("variants") or []) for p in items), len(items)
+            lines = sum(
+                1 + sum(1 + len(v.get("inventory_levels") or []) for v in p.get("variants") or [])
+                for p in items
+            )
+            return lines, len(items)
         orders = [o for o in shop.iter_orders() if not since or ts(o.get("updated_at")) >= since]
         return sum(1 + len(o.get("line_items") or []) for o in orders), len(orders)
 
@@ -546,9 +551,14 @@ class FakeShopify:
             if ts(product.get("updated_at")) < since:
                 continue
             parent = gid("Product", product["id"])
-            children = [
-                json.dumps({**variant_node(v), "__parentId": parent}) for v in product.get("variants") or []
-            ]
+            children = []
+            for v in product.get("variants") or []:
+                children.append(json.dumps({**variant_node(v), "__parentId": parent}))
+                # Inventory levels are the variant's children (its inventoryItem is no line of its own).
+                children.extend(
+                    json.dumps({**level, "__parentId": gid("ProductVariant", v["id"])})
+                    for level in level_nodes(v)
+                )
             yield json.dumps(product_node(product)), children
 
     @staticmethod

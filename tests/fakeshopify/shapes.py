@@ -26,6 +26,9 @@ def product_node(product: dict) -> dict:
         "status": (product.get("status") or "active").upper(),
         "isGiftCard": bool(product.get("is_gift_card", False)),
         "updatedAt": product.get("updated_at"),
+        "productType": product.get("product_type") or "",
+        "vendor": product.get("vendor") or "",
+        "tags": [t.strip() for t in (product.get("tags") or "").split(",") if t.strip()],
     }
 
 
@@ -43,6 +46,20 @@ def variant_node(variant: dict) -> dict:
             "tracked": variant.get("inventory_management") is not None,
         },
     }
+
+
+def level_nodes(variant: dict) -> list[dict]:
+    """A variant's stock per location (`inventory_levels`: location_id, available, updated_at)."""
+    item = variant.get("inventory_item_id")
+    return [
+        {
+            "id": f"gid://shopify/InventoryLevel/{level['location_id']}?inventory_item_id={item}",
+            "updatedAt": level.get("updated_at") or variant.get("updated_at"),
+            "location": {"id": gid("Location", level["location_id"])},
+            "quantities": [{"name": "available", "quantity": int(level.get("available") or 0)}],
+        }
+        for level in variant.get("inventory_levels") or []
+    ]
 
 
 def order_node(order: dict) -> dict:

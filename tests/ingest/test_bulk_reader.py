@@ -66,11 +66,48 @@ def test_a_parent_without_children_is_still_yielded():
 
 def test_a_child_of_an_unknown_parent_is_counted_and_logged_not_joined(caplog):
     orphans: list[dict] = []
-    objects = [{"id": "P1"}, _child("C1", "P1"), _child("X1", "P9"), _child("G1", "C1"), {"id": "P2"}]
+    objects = [{"id": "P1"}, _child("C1", "P1"), _child("X1", "P9"), _child("Y1", "X9"), {"id": "P2"}]
     with caplog.at_level(logging.WARNING, logger="posai_app.shopify.bulk"):
         assert _join(objects, on_orphan=orphans.append) == [("P1", ["C1"]), ("P2", [])]
-    assert [orphan["id"] for orphan in orphans] == ["X1", "G1"]
+    assert [orphan["id"] for orphan in orphans] == ["X1", "Y1"]
     assert "skipped 2 of 5 lines" in caplog.text
+
+
+def test_grandchildren_join_their_child_wherever_they_are():
+    """products > variants > inventory levels: a level's __parentId is its variant."""
+    objects = [
+        {"id": "P1"},
+        _child("V1", "P1"),
+        {"id": "P2"},
+        _child("L1b", "V1"),
+        _child("V2", "P2"),
+        _child("V3", "P1"),
+        _child("L2a", "V2"),
+        {"id": "P3"},
+        _child("L1a", "V1"),
+    ]
+    groups = list(bulk.join_children(bulk.iter_jsonl([json.dumps(o) for o in objects])))
+    shape = [
+        (g.parent["id"], [(c["id"], [x["id"] for x in c.get("__children", [])]) for c in g.children])
+        for g in groups
+    ]
+    assert shape == [
+        ("P1", [("V1", ["L1b", "L1a"]), ("V3", [])]),
+        ("P2", [("V2", ["L2a"])]),
+        ("P3", []),
+    ]
+    assert "__parentId" not in groups[0].children[0]["__children"][0]
+
+
+def test_a_spool_of_the_earlier_format_is_read_again(tmp_path):
+    path = str(tmp_path / "old.sqlite3")
+    spool = bulk.Spool(path)
+    spool.write([json.dumps({"id": "P1"})])
+    spool.finish()
+    spool._set_meta(format=1)
+    spool._db.commit()
+    spool.close()
+    assert bulk.Spool.open_complete(path) is None
 
 
 def test_children_lose_the_parent_marker_and_keep_their_fields():

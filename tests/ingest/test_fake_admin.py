@@ -70,12 +70,11 @@ def test_fields_the_schema_lacks_fail_validation_as_on_shopify(client):
 
 
 def test_page_sizes_above_shopifys_maximum_are_refused(fake, client):
-    product_id = next(iter(fake.shops[DOMAIN].products))
     with pytest.raises(ShopifyGraphQLError, match="maximum page size is 250"):
         client.execute(
-            queries.PRODUCT_VARIANTS_PAGE,
-            {"id": f"gid://shopify/Product/{product_id}", "first": 251},
-            operation="ProductVariantsPage",
+            queries.COMPLEMENTARY_PRODUCTS_PAGE,
+            {**queries.complementary_products_variables(None), "first": 251},  # 504 points: under the limit
+            operation="ComplementaryProductsPage",
         )
 
 

@@ -43,7 +43,7 @@ def test_nested_connections_multiply(schema):
     assert price(schema, text) == 2 + 100 * (1 + 2 + 100 * 5) == 50_302
     products = (
         "{ products(first: 100) { edges { node { id variants(first: 100) "
-        f"{{ edges {{ node {{ {queries.VARIANT_FIELDS} }} }} }} }} }} }} }}"
+        f"{{ edges {{ node {{ {queries.VARIANT_SCALARS} inventoryItem {{ id tracked }} }} }} }} }} }} }} }}"
     )
     assert price(schema, products) == 2 + 100 * (1 + 2 + 100 * 2) == 20_302
     line_items = f'{{ order(id: "gid://shopify/Order/1") {{ {LINE_ITEMS.replace("100", "250")} }} }}'
@@ -72,8 +72,11 @@ def test_the_apps_pages_at_their_real_sizes(schema):
     assert figures == {
         "BulkOperationRunQuery": 10,
         "BulkOperation": 1,
-        "ProductsPage": 2 + 25 * (1 + 2 + 16 * 2),  # 877
-        "ProductVariantsPage": 1 + 2 + 250 * 2,  # 503
+        # a variant with its first 3 levels: variant, item, levels 2 + 3 × (level, location, quantities)
+        "ProductsPage": 2 + 8 * (1 + 2 + 8 * (2 + 2 + 3 * 3)),  # 858
+        "ProductVariantsPage": 1 + 2 + 70 * (2 + 2 + 3 * 3),  # 913
+        "InventoryItemLevelsPage": 1 + 2 + 250 * 3,  # 753
+        "ComplementaryProductsPage": 2 + 250 * (1 + 1),  # 502
         "OrdersPage": 2 + 10 * (1 + 2 + 18 * 5),  # 932
         "OrderLineItemsPage": 1 + 2 + 190 * 5,  # 953
         "InventoryItemVariant": 1 + 2 + 1 * 1,  # 4

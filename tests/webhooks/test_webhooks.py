@@ -11,7 +11,14 @@ import sqlalchemy as sa
 
 from posai_app.demo import payloads as shopify_shape
 from posai_app.extensions import db
-from posai_app.models import OrderLineItem, ProductVariant, Shop, WebhookDelivery
+from posai_app.models import (
+    InventoryLevel,
+    OrderLineItem,
+    ProductVariant,
+    Shop,
+    ShopLocation,
+    WebhookDelivery,
+)
 from posai_app.webhooks import handlers
 from posai_app.webhooks.handlers import HANDLED_TOPICS
 from tests.fakeshopify import dataset
@@ -302,7 +309,27 @@ def test_inventory_level_update_reads_the_variants_total(app, client, fake, shop
     run_jobs()
     with app.app_context():
         stored = db.session.scalar(sa.select(ProductVariant.inventory_quantity))
+        levels = db.session.execute(
+            sa.select(InventoryLevel.inventory_item_id, InventoryLevel.location_id, InventoryLevel.available)
+        ).all()
+        locations = db.session.scalars(sa.select(ShopLocation.location_id)).all()
     assert stored == 3
+    # The delivery's own level, at its location_id, is kept for the POS location's stock rule.
+    assert [tuple(r) for r in levels] == [(variant["inventory_item_id"], payload["location_id"], 1)]
+    assert locations == [payload["location_id"]]
+
+
+def test_an_older_level_delivery_does_not_overwrite_a_newer_one(app, client, fake, shop, run_jobs):
+    fake.add_shop(shop.domain, shop.access_token)
+    newer = examples.inventory_level(424242, available=7)
+    newer["updated_at"] = "2031-01-02T00:00:00-05:00"
+    older = examples.inventory_level(424242, available=2)
+    older["updated_at"] = "2031-01-01T00:00:00-05:00"
+    for payload in (newer, older):
+        assert post(client, fake, "inventory_levels/update", shop.domain, payload).status_code == 200
+        run_jobs()
+    with app.app_context():
+        assert db.session.scalar(sa.select(InventoryLevel.available)) == 7
 
 
 def test_delivery_over_a_real_socket_is_verified_and_applied(app, fake, shop, run_jobs):

@@ -8,7 +8,7 @@
  *
  * Contract (owned by the Flask API):
  *   request  {"cartVariantIds": ["46812312961178", ...], "limit": 1..10,
- *             "locationId": "3"}   (limit and locationId optional)
+ *             "locationId": "3", "locale": "fr-CA"}   (limit, locationId, locale optional)
  *            Authorization: Bearer <session token>, Content-Type: application/json
  *   200      {"metric": "cosine", "recommendations": [{variantId, score, productId,
  *             productTitle, variantTitle, price, inventoryQuantity, source,
@@ -71,6 +71,11 @@ export interface RecommendationRequest {
    * string like the variant ids. Issue #18: the API filters stock by it.
    */
   locationId?: string;
+  /**
+   * The POS locale (`shopify.locale.current`, e.g. "fr-CA"): the language of each
+   * `reason` (issue #18; the API answers in English for a language it does not have).
+   */
+  locale?: string;
   timeoutMs: number;
   /** Aborts the request without it counting as a timeout (e.g. the cart changed). */
   signal?: AbortSignal;
@@ -217,11 +222,12 @@ export async function requestRecommendations(req: RecommendationRequest): Promis
     else req.signal.addEventListener('abort', onOuterAbort);
   }
 
-  const body: { cartVariantIds: string[]; limit?: number; locationId?: string } = {
+  const body: { cartVariantIds: string[]; limit?: number; locationId?: string; locale?: string } = {
     cartVariantIds: req.cartVariantIds,
   };
   if (req.limit !== undefined) body.limit = req.limit;
   if (req.locationId !== undefined) body.locationId = req.locationId;
+  if (req.locale !== undefined) body.locale = req.locale;
 
   try {
     let response: Response;

@@ -27,7 +27,7 @@ import {
   REQUEST_TIMEOUT_MS,
 } from './config';
 import type { CartLike, PosHost } from './host';
-import { translatorFor, type Translate } from './i18n';
+import { currentLocale, translatorFor, type Translate } from './i18n';
 import { productName } from './view';
 
 export type Status =
@@ -175,10 +175,12 @@ export function createRecommendationsController(options: ControllerOptions): Rec
     }
   }
 
-  /** Answers depend on the location's stock too: one cache entry per cart and location. */
+  /** Answers depend on the location's stock and the locale's reasons: one cache entry per cart, location, locale. */
   function cacheKeyFor(key: string): string {
     const location = locationId();
-    return location === undefined ? key : `${key}@${location}`;
+    const locale = currentLocale(host);
+    const located = location === undefined ? key : `${key}@${location}`;
+    return locale === undefined ? located : `${located}#${locale}`;
   }
 
   function cacheGet(cartKeyValue: string): CacheEntry | undefined {
@@ -299,6 +301,7 @@ export function createRecommendationsController(options: ControllerOptions): Rec
         cartVariantIds: ids,
         limit,
         locationId: locationId(),
+        locale: currentLocale(host),
         timeoutMs,
         signal: abort.signal,
         fetchImpl: options.fetchImpl,

@@ -33,6 +33,12 @@ describe('requestRecommendations', () => {
     expect(sentBody(fetchImpl)).toEqual({ cartVariantIds: ['1'], locationId: '3' });
   });
 
+  it('sends locale when given', async () => {
+    const fetchImpl = sequenceFetch(fixtures.ok);
+    await requestRecommendations({ ...base, cartVariantIds: ['1'], locale: 'fr-CA', fetchImpl });
+    expect(sentBody(fetchImpl)).toEqual({ cartVariantIds: ['1'], locale: 'fr-CA' });
+  });
+
   it('omits limit when not given', async () => {
     const fetchImpl = sequenceFetch(fixtures.ok);
     await requestRecommendations({ ...base, cartVariantIds: ['1'], fetchImpl });
@@ -209,10 +215,9 @@ describe('optional reason and recommendationId (issue #18; draft fixtures)', () 
     expect(parsed?.recommendations[0]).toMatchObject({ reason: 'Popular this week', recommendationId: 'r1' });
   });
 
-  it('recorded answers (no such fields yet) parse without them', () => {
-    for (const rec of parseRecommendationsBody(fixtures.ok.body)!.recommendations) {
-      expect(rec).not.toHaveProperty('reason');
-      expect(rec).not.toHaveProperty('recommendationId');
-    }
+  it('recorded answers carry the reason (the API sends it) and no recommendationId yet (issue #16)', () => {
+    const recs = parseRecommendationsBody(fixtures.ok.body)!.recommendations;
+    expect(recs.map((rec) => rec.reason)).toEqual(['Bought with Tea towel in 3 orders', 'A bestseller in this store']);
+    for (const rec of recs) expect(rec).not.toHaveProperty('recommendationId');
   });
 });

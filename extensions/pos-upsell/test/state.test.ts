@@ -63,7 +63,7 @@ describe('loading and answers', () => {
     await settle();
     expect(statuses).toEqual(['loading', 'ok']);
     expect(controller.getState().recommendations).toEqual(OK_RECS);
-    expect(sentBody(fetchImpl)).toEqual({ cartVariantIds: CART.map(String), limit: 4, locationId: '3' });
+    expect(sentBody(fetchImpl)).toEqual({ cartVariantIds: CART.map(String), limit: 4, locationId: '3', locale: 'en-US' });
     expect(sentHeaders(fetchImpl).Authorization).toBe('Bearer session-token-1-1');
   });
 
@@ -73,7 +73,7 @@ describe('loading and answers', () => {
     const { controller } = setup(shopify, fetchImpl, { limit: undefined });
     controller.start();
     await settle();
-    expect(sentBody(fetchImpl)).toEqual({ cartVariantIds: CART.map(String), locationId: '3' });
+    expect(sentBody(fetchImpl)).toEqual({ cartVariantIds: CART.map(String), locationId: '3', locale: 'en-US' });
   });
 
   it('shows the empty state when nothing qualifies', async () => {
@@ -125,7 +125,7 @@ describe('cart changes: debounce and per-cart cache', () => {
     await vi.advanceTimersByTimeAsync(1);
     await settle();
     expect(fetchImpl).toHaveBeenCalledTimes(2);
-    expect(sentBody(fetchImpl, 1)).toEqual({ cartVariantIds: ['1', '2', '3', '4'], limit: 4, locationId: '3' });
+    expect(sentBody(fetchImpl, 1)).toEqual({ cartVariantIds: ['1', '2', '3', '4'], limit: 4, locationId: '3', locale: 'en-US' });
   });
 
   it('does not ask again when only quantities change', async () => {
@@ -319,6 +319,7 @@ describe('add to cart', () => {
       cartVariantIds: [...CART.map(String), rec.variantId],
       limit: 4,
       locationId: '3',
+      locale: 'en-US',
     });
     expect(controller.getState()).toMatchObject({ status: 'empty', addingVariantId: null });
     // the cart subscription firing for the same new cart does not ask a third time
@@ -487,6 +488,17 @@ describe('connectivity (shopify.connectivity.current)', () => {
 function cartKeyOf(ids: number[]): string {
   return ids.map(String).sort().join(',');
 }
+
+describe('POS locale (issue #18: the API says each reason in its language)', () => {
+  it('sends shopify.locale.current as locale', async () => {
+    const shopify = createFakeShopify({ variantIds: CART, locale: 'fr-CA' });
+    const fetchImpl = sequenceFetch(fixtures.ok);
+    const { controller } = setup(shopify, fetchImpl);
+    controller.start();
+    await settle();
+    expect(sentBody(fetchImpl)).toMatchObject({ locale: 'fr-CA' });
+  });
+});
 
 describe('POS location (issue #18: the API filters stock by location)', () => {
   it("sends shopify.session.currentSession.locationId as locationId, a decimal string", async () => {
