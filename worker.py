@@ -37,7 +37,25 @@ class _StopDuringStartUp:
             worker._stop_requested = True
 
 
-def run_worker(queues: list[str] | None = None, *, burst: bool = False) -> None:
+def _resume_interrupted_jobs() -> None:
+    """At each maintenance pass: queue again syncs and trainings whose worker died (heartbeats)."""
+    from posai_app.extensions import db
+    from posai_app.schedule import resume_interrupted_jobs
+
+    try:
+        resumed = resume_interrupted_jobs()
+        if any(resumed.values()):
+            logging.getLogger("posai_app.worker").warning("queued again after a dead worker: %s", resumed)
+    except Exception:
+        logging.getLogger("posai_app.worker").exception("could not check for interrupted jobs")
+    finally:
+        # Forked work horses must not inherit this process's pooled connections.
+        db.session.remove()
+        db.engine.dispose()
+
+
+def run_worker(queues: list[str] | None = None, *, burst: bool = False, settings: dict | None = None) -> None:
+    """Work the queues; `settings` are create_app() overrides (tests point it at a fake Shopify)."""
     stop = _StopDuringStartUp()
     from rq import Worker
 
@@ -45,7 +63,12 @@ def run_worker(queues: list[str] | None = None, *, burst: bool = False) -> None:
     from posai_app.factory import create_app
     from posai_app.queue import get_redis
 
-    app = create_app(JOB_SETTINGS)
+    class PosaiWorker(Worker):
+        def run_maintenance_tasks(self):
+            super().run_maintenance_tasks()
+            _resume_interrupted_jobs()
+
+    app = create_app({**JOB_SETTINGS, **(settings or {})})
     with app.app_context():
         redis = get_redis()
         if redis is None:
@@ -66,7 +89,7 @@ def run_worker(queues: list[str] | None = None, *, burst: bool = False) -> None:
         # (retries, debounced retrains, the nightly job) for up to 10 minutes. A pass and a
         # dequeue wait of a minute bring it up within two.
         maintenance = int(os.environ.get("POSAI_WORKER_MAINTENANCE_SECONDS", MAINTENANCE_SECONDS))
-        worker = Worker(
+        worker = PosaiWorker(
             names, connection=redis, maintenance_interval=maintenance, worker_ttl=maintenance + 15
         )
         stop.hand_to(worker)

@@ -117,6 +117,9 @@ class ProductVariant(ShopOwned, db.Model):
     sku: Mapped[str | None] = mapped_column(sa.String(255))
     inventory_quantity: Mapped[int | None] = mapped_column(sa.Integer)
     inventory_tracked: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    # The inventory item's updated_at of the inventory_items webhook that set inventory_tracked:
+    # an older delivery of that topic never overwrites a newer one.
+    inventory_item_updated_at: Mapped[datetime | None] = mapped_column(TZDateTime)
     inventory_policy: Mapped[str] = mapped_column(sa.String(16), default="deny", server_default="deny")
     status: Mapped[str] = mapped_column(sa.String(16), default="active", server_default="active")
     is_gift_card: Mapped[bool] = mapped_column(default=False, server_default=sa.false())

@@ -72,12 +72,16 @@ def enqueue(
     coalesce: bool = False,
     retry: tuple[int, list[int]] | None = None,
     job_timeout: int | None = None,
+    replace_started: bool = False,
     **kwargs: Any,
 ) -> str | None:
     """Run func(*args, **kwargs) as a job; returns the job id (None when run inline).
 
     coalesce=True with a job_id: if a job with that id is queued or running, nothing
     new is enqueued (a second "retrain" click or webhook burst folds into the first).
+    replace_started=True: the caller knows (from the job's own heartbeat) that the "started"
+    job with that id died with its worker; it is removed, so RQ neither retries it later
+    nor lets it block this one, and the new job is enqueued.
     """
     if get_redis() is None:
         _run_inline(func, args, kwargs, job_id)
@@ -107,6 +111,9 @@ def enqueue(
             status = getattr(status, "value", status)
         except NoSuchJobError:
             status = None
+        if status == "started" and replace_started and _abandoned(existing):
+            _forget_abandoned(existing)
+            status = None
         if status in _PENDING:
             return job_id
         # A finished or failed job with this id blocks `unique`; clear it and enqueue anew.
@@ -116,6 +123,32 @@ def enqueue(
             return q.enqueue(target, *args, **kwargs, **options).id
         except DuplicateJobError:  # lost a race with another enqueuer: theirs stands
             return job_id
+
+
+# RQ's worker writes a started job's `last_heartbeat` every 30 s (its job_monitoring_interval).
+ABANDONED_AFTER = 60.0
+
+
+def _abandoned(job) -> bool:
+    """A started job whose worker has not reported for ABANDONED_AFTER: it died (SIGKILL, OOM)."""
+    from datetime import UTC, datetime
+
+    seen = job.last_heartbeat or job.started_at
+    if seen is None:
+        return True
+    if seen.tzinfo is None:
+        seen = seen.replace(tzinfo=UTC)
+    return (datetime.now(UTC) - seen).total_seconds() > ABANDONED_AFTER
+
+
+def _forget_abandoned(job) -> None:
+    """Remove a job whose worker died: its entry in the started registry, then the job itself."""
+    from rq.registry import StartedJobRegistry
+
+    registry = StartedJobRegistry(job.origin, connection=job.connection)
+    registry.remove_executions(job)
+    job.delete(remove_from_queue=True)
+    log.warning("job %s: its worker died mid-run; removed so that it can be queued again", job.id)
 
 
 _inline_threads: dict[str, threading.Thread] = {}

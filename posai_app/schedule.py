@@ -99,3 +99,28 @@ def reconcile_and_retrain(shop_id: int) -> None:
         return  # the continuation (reconcile_shop) finishes the repair; the next night retrains
     if not any(isinstance(r, dict) and r.get("skipped") for r in result.values()):
         sync.enqueue_training(shop_id, "nightly")
+
+
+def resume_interrupted_jobs() -> dict[str, int]:
+    """Queue again every sync and training whose worker died mid-run (their heartbeats stopped).
+
+    Run by each worker's maintenance pass (worker.py, every POSAI_WORKER_MAINTENANCE_SECONDS)
+    and, per shop, by the admin's status requests; both paths are coalesced per shop.
+    """
+    from posai_app.ingest.sync import resume_interrupted_sync
+    from posai_app.models import EvaluationRun, RunStatus, SyncState, SyncStatus
+    from posai_app.training.services import resume_dead_training
+
+    syncing = set(
+        db.session.scalars(sa.select(SyncState.shop_id).where(SyncState.status == SyncStatus.RUNNING))
+    )
+    training = set(
+        db.session.scalars(sa.select(EvaluationRun.shop_id).where(EvaluationRun.status == RunStatus.RUNNING))
+    )
+    resumed = {"syncs": 0, "trainings": 0}
+    for shop_id in sorted(syncing):
+        resumed["syncs"] += resume_interrupted_sync(shop_id)
+    for shop_id in sorted(training):
+        resumed["trainings"] += resume_dead_training(shop_id)
+    db.session.commit()
+    return resumed

@@ -9,16 +9,20 @@ the API's own `recommend_for_cart`. What is left here is the page's own combinat
 
 from __future__ import annotations
 
+import logging
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from posai_app.api.recommendations import recommend_for_cart
-from posai_app.ingest.sync import SYNC_JOB_ID, enqueue_sync
+from posai_app.extensions import db
+from posai_app.ingest.sync import SYNC_JOB_ID, enqueue_sync, resume_interrupted_sync
 from posai_app.ingest.sync_state import sync_states
 from posai_app.queue import get_redis, inline_job_running
 from posai_app.training import services as training
 from posai_app.training.report import latest_run, live_config
+
+log = logging.getLogger(__name__)
 
 # How long "queued, waiting for a worker" is shown after a request before giving up on it.
 QUEUED_GRACE_SECONDS = 15 * 60
@@ -59,6 +63,7 @@ def job_status(
     (epoch seconds): until a run newer than `train_after`, or a sync started after
     `sync_since`, shows up, that request is reported as queued (for a bounded time).
     """
+    sync_resuming, training_resuming = _resume_dead_jobs(shop_id)
     run = latest_run(shop_id)
     syncs = sync_states(shop_id)
     train_queued = bool(
@@ -73,11 +78,13 @@ def job_status(
         since_dt = datetime.fromtimestamp(sync_since, UTC) - timedelta(seconds=1)  # type: ignore[arg-type]
         # Any write by the sync job after the request (a resumed sync keeps its started_at).
         sync_queued = not any(s["updated_at"] and s["updated_at"] >= since_dt for s in syncs.values())
-    training_active = _run_active(run) or train_queued
-    sync_active = sync_running or sync_queued
+    training_active = _run_active(run) or train_queued or training_resuming
+    sync_active = sync_running or sync_queued or sync_resuming
     return {
         "run": run,
         "train_queued": train_queued,
+        "training_resuming": training_resuming,
+        "sync_resuming": sync_resuming,
         "training_active": training_active,
         "syncs": syncs,
         "sync_queued": sync_queued,
@@ -86,6 +93,16 @@ def job_status(
         "config": live_config(shop_id),
         "active": training_active or sync_active,
     }
+
+
+def _resume_dead_jobs(shop_id: int) -> tuple[bool, bool]:
+    """A sync or training whose worker died is queued again now (and shown so), not left "running"."""
+    try:
+        return resume_interrupted_sync(shop_id), training.resume_dead_training(shop_id)
+    except Exception:  # Redis refusing the job: the page still shows the truth (interrupted / failed)
+        log.warning("shop %s: could not queue a dead job again", shop_id, exc_info=True)
+        db.session.rollback()
+        return False, False
 
 
 def _fresh(since: float | None) -> bool:

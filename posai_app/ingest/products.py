@@ -195,19 +195,31 @@ def set_inventory_quantity(shop_id: int, variant_id: int, quantity: int | None) 
     return bool(result.rowcount)
 
 
-def set_inventory_tracked(shop_id: int, inventory_item_id: int, tracked: bool) -> int:
-    """Store whether Shopify tracks the stock of an inventory item's variant; returns the rows changed.
+def set_inventory_tracked(
+    shop_id: int, inventory_item_id: int, tracked: bool, updated_at: datetime | None = None
+) -> int:
+    """Store whether Shopify tracks the stock of an inventory item's variant; returns the variants
+    stored for that item (0: the variant is not stored yet), whether or not this changed them.
 
     InventoryItem.tracked is the only source of this since API 2024-07 (product webhooks
-    no longer say). No row means the variant is not stored yet.
+    no longer say). Versioned by the item's `updated_at`: an inventory_items delivery older
+    than the one already applied changes nothing, so any delivery order ends the same.
     """
     touch(shop_id, "catalog")
-    result = db.session.execute(
-        sa.update(ProductVariant)
-        .where(of_shop(ProductVariant, shop_id), ProductVariant.inventory_item_id == int(inventory_item_id))
-        .values(inventory_tracked=bool(tracked))
-    )
-    return result.rowcount or 0
+    item = [of_shop(ProductVariant, shop_id), ProductVariant.inventory_item_id == int(inventory_item_id)]
+    guard, values = [], {"inventory_tracked": bool(tracked)}
+    if updated_at is not None:
+        values["inventory_item_updated_at"] = updated_at
+        guard.append(
+            sa.or_(
+                ProductVariant.inventory_item_updated_at.is_(None),
+                ProductVariant.inventory_item_updated_at <= updated_at,
+            )
+        )
+    result = db.session.execute(sa.update(ProductVariant).where(*item, *guard).values(**values))
+    if result.rowcount:
+        return result.rowcount
+    return db.session.scalar(sa.select(sa.func.count()).select_from(ProductVariant).where(*item)) or 0
 
 
 def variant_id_for_inventory_item(shop_id: int, inventory_item_id: int) -> int | None:

@@ -19,22 +19,25 @@ import logging
 import os
 import re
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import sqlalchemy as sa
 from flask import current_app
 
 from posai_app.budget import OutOfTime, check_time, run_within_budget
 from posai_app.extensions import db
-from posai_app.ingest import orders, parse, products
+from posai_app.ingest import orders, parse, products, sync_state
 from posai_app.ingest.sync_state import get_sync_state
 from posai_app.ingest.upserts import DEFAULT_BATCH_ROWS, UpsertResult
 from posai_app.models import Shop, SyncState, SyncStatus, utcnow
-from posai_app.queue import RETRY, enqueue
+from posai_app.queue import RETRY, enqueue, inline_job_running
 from posai_app.shopify import bulk, queries
 from posai_app.shopify.client import AdminClient, BulkFileGone, client_for_shop
+from posai_app.tenancy import of_shop
 from posai_app.training.services import request_training
 from posai_app.training.triggers import request_debounced_retrain
 
@@ -65,8 +68,9 @@ def sync_shop(
     done: dict[str, Any] = {}
 
     def work() -> dict[str, Any]:
-        for resource in resources:
-            done[resource] = _sync_resource(shop_id, resource, on_progress)
+        with _heartbeat(shop_id):
+            for resource in resources:
+                done[resource] = _sync_resource(shop_id, resource, on_progress)
         if train and not any(r.get("skipped") for r in done.values()):
             enqueue_training(shop_id, "after_sync")
         return done
@@ -75,6 +79,54 @@ def sync_shop(
         return {"train": train, "resources": [r for r in resources if r not in done]}
 
     return run_within_budget("ingest", SYNC_JOB, shop_id, work, resume, budget_seconds)
+
+
+@contextlib.contextmanager
+def _heartbeat(shop_id: int) -> Iterator[None]:
+    """Touch the shop's running sync_states rows every HEARTBEAT_SECONDS while the job works.
+
+    A commit does too, but one step (a slow page, a long bulk operation) can outlast DEAD_AFTER.
+    Its own connection: the job's session may be mid-transaction. When the worker dies, the
+    beat stops with it and `resume_interrupted_sync` queues the sync again.
+    """
+    app = current_app._get_current_object()
+    stop = threading.Event()
+
+    def beat() -> None:
+        with app.app_context():
+            while not stop.wait(sync_state.HEARTBEAT_SECONDS):
+                try:
+                    with db.engine.begin() as conn:
+                        conn.execute(
+                            sa.update(SyncState)
+                            .where(of_shop(SyncState, shop_id), SyncState.status == SyncStatus.RUNNING)
+                            .values(updated_at=utcnow())
+                        )
+                except Exception:  # a missed beat is not the job's failure; the next one retries
+                    log.warning("sync of shop %s: heartbeat not written this time", shop_id)
+
+    thread = threading.Thread(target=beat, name=f"sync-heartbeat-{shop_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+def resume_interrupted_sync(shop_id: int) -> bool:
+    """Queue again a sync whose worker died (RUNNING without a heartbeat for DEAD_AFTER).
+
+    It resumes from its last commit (the cursor in sync_states). The dead job, still
+    "started" in RQ until RQ notices (minutes later), is replaced rather than waited for.
+    Called by the admin's status requests and by every worker's maintenance pass.
+    """
+    states = sync_state.sync_states(shop_id)
+    if not any(s["interrupted"] for s in states.values()) or inline_job_running(SYNC_JOB_ID.format(shop_id)):
+        return False
+    log.warning("sync of shop %s: its worker stopped mid-run (no heartbeat); queued again", shop_id)
+    enqueue_sync(shop_id)
+    return True
 
 
 def sync_products(shop_id: int, *, on_progress: Progress | None = None) -> dict[str, Any]:
@@ -518,6 +570,7 @@ def enqueue_sync(shop_id: int) -> str | None:
         coalesce=True,
         job_timeout=SYNC_JOB_TIMEOUT,
         retry=RETRY,
+        replace_started=True,  # only a "started" job whose worker stopped reporting (queue._abandoned)
     )
 
 

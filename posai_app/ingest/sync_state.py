@@ -45,8 +45,12 @@ def sync_summary(shop_id: int) -> dict[str, dict[str, Any]]:
 ACTIVE_SYNC_STATUSES = {SyncStatus.RUNNING}
 
 
-# A job that has not reported for this long is treated as dead, so the merchant can start another.
-STALE_AFTER = timedelta(hours=2)
+# A running sync writes `updated_at` at every commit and, from a heartbeat thread, every
+# HEARTBEAT_SECONDS (ingest.sync): a RUNNING row silent for DEAD_AFTER lost its worker
+# (SIGKILL, OOM, a lost machine). It is shown as interrupted and queued again
+# (`ingest.sync.resume_interrupted_sync`), by the next status request or a worker's maintenance.
+HEARTBEAT_SECONDS = 10.0
+DEAD_AFTER = timedelta(seconds=60)
 
 
 def sync_states(shop_id: int) -> dict[str, dict[str, Any]]:
@@ -56,7 +60,8 @@ def sync_states(shop_id: int) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for row in rows:
         updated = aware(row.updated_at) or aware(row.started_at)
-        active = row.status in ACTIVE_SYNC_STATUSES and (updated is None or now - updated < STALE_AFTER)
+        running = row.status in ACTIVE_SYNC_STATUSES
+        active = running and (updated is None or now - updated < DEAD_AFTER)
         total = row.total_count
         percent = None
         if total:
@@ -77,5 +82,6 @@ def sync_states(shop_id: int) -> dict[str, dict[str, Any]]:
             "last_synced_at": aware(row.last_synced_at),
             "updated_at": updated,
             "failed": row.status == SyncStatus.FAILED,
+            "interrupted": running and not active,
         }
     return out

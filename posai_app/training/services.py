@@ -16,7 +16,9 @@ HEARTBEAT_SECONDS = 10.0  # how often a running train job writes `heartbeat_at`
 # A "running" run without a heartbeat for this long died with its worker (SIGKILL, OOM, a lost
 # machine): it is marked failed and no longer blocks a new run.
 DEAD_AFTER = timedelta(seconds=60)
-DIED = "The worker running this training stopped (no heartbeat for {seconds:.0f} s); train again."
+DIED_PREFIX = "The worker running this training stopped"
+DIED = DIED_PREFIX + " (no heartbeat for {seconds:.0f} s); train again."
+RESUME_TRIGGER = "resume"  # a run queued again because the previous one died
 
 
 def train_job_id(shop_id: int) -> str:
@@ -62,7 +64,38 @@ def request_training(shop_id: int, trigger: str) -> dict:
     if current is not None:
         return {"status": "already_running", "run_id": current.id}
     enqueue(
-        "train", TRAIN_JOB, shop_id, trigger, job_id=train_job_id(shop_id), coalesce=True, job_timeout=3600
+        "train",
+        TRAIN_JOB,
+        shop_id,
+        trigger,
+        job_id=train_job_id(shop_id),
+        coalesce=True,
+        job_timeout=3600,
+        # A run just retired as dead leaves its RQ job "started" for minutes: replace it (only a
+        # started job whose worker stopped reporting is, queue._abandoned), or this request is lost.
+        replace_started=True,
     )
     latest = running_run(shop_id)  # inline mode has already finished; RQ has not started
     return {"status": "queued", "run_id": latest.id if latest else None}
+
+
+# A shop whose last runs all died (a worker OOM-killed by this very shop, say) is not retried
+# automatically again: the admin shows the failure and "Retrain now".
+AUTOMATIC_RETRIES = 2
+
+
+def resume_dead_training(shop_id: int) -> bool:
+    """Retrain a shop whose latest run died with its worker, unless its last runs all died."""
+    if running_run(shop_id) is not None:  # retires dead runs first
+        return False
+    latest = db.session.scalars(
+        sa.select(EvaluationRun)
+        .where(of_shop(EvaluationRun, shop_id))
+        .order_by(EvaluationRun.started_at.desc(), EvaluationRun.id.desc())
+        .limit(AUTOMATIC_RETRIES + 1)
+    ).all()
+    died = [run.status == RunStatus.FAILED and (run.error or "").startswith(DIED_PREFIX) for run in latest]
+    if not died or not died[0] or (len(died) > AUTOMATIC_RETRIES and all(died)):
+        return False
+    request_training(shop_id, RESUME_TRIGGER)
+    return True

@@ -100,7 +100,10 @@ def handle_inventory_item(shop_id: int, payload: dict) -> None:
             "inventory_items/update for item %s carries no `tracked`; ignored", item["inventory_item_id"]
         )
         return
-    if not products.set_inventory_tracked(shop_id, item["inventory_item_id"], item["tracked"]):
+    stored = products.set_inventory_tracked(
+        shop_id, item["inventory_item_id"], item["tracked"], item["updated_at"]
+    )
+    if not stored:
         raise InventoryItemNotStoredError(
             f"inventory item {item['inventory_item_id']} of shop {shop_id} has no stored variant yet"
         )

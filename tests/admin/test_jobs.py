@@ -73,12 +73,17 @@ def test_failed_training_shows_the_reason_and_a_retry(app, client, shop, hx):
     assert "Retry training" in html
 
 
-def test_a_stale_running_run_does_not_block_the_page(app, client, shop, hx):
+def test_a_dead_running_run_is_shown_stopped_and_queued_again(app, client, shop, hx, monkeypatch):
+    """A run whose worker died is not shown "running": the status poll retires it and trains again."""
+    calls = []
+    monkeypatch.setattr("posai_app.training.services.enqueue", lambda *a, **k: calls.append((a, k)))
     with app.app_context():
         shopdata.add_run(shop.id, status="running", started_at=datetime.now(UTC) - timedelta(hours=3))
         db.session.commit()
     html = client.get("/app/status", headers=hx(shop)).get_data(as_text=True)
-    assert _poll_url(html) is None
+    assert "stopped with its worker" in html and "Queued again" in html
+    assert [a[3] for a, _ in calls] == ["resume"] and calls[0][1]["replace_started"] is True
+    assert [r.status for r in _runs(app, shop.id)] == ["failed"]
 
 
 def test_retrain_while_running_starts_nothing_new(app, client, shop, hx, monkeypatch):
@@ -167,6 +172,7 @@ def test_resync_enqueues_one_coalesced_sync_job(app, client, shop, hx, monkeypat
         "coalesce": True,
         "job_timeout": SYNC_JOB_TIMEOUT,
         "retry": RETRY,
+        "replace_started": True,  # replaces only a started job whose worker stopped reporting
     }
     assert calls == [(("ingest", "posai_app.ingest.sync.sync_shop", shop.id), expected)]
     html = response.get_data(as_text=True)

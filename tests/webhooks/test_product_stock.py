@@ -163,11 +163,25 @@ def test_inventory_items_update_switches_tracking(app, client, fake, synced, aut
         fake,
         "inventory_items/update",
         synced.domain,
-        examples.inventory_item(SAUCER_ITEM, tracked=True),
+        examples.inventory_item(SAUCER_ITEM, tracked=True, updated_at="2030-01-03T00:00:00Z"),
     )
     run_jobs()
     assert stored(app, SAUCER).inventory_tracked is True
     assert str(SAUCER) not in recommended(client, headers)
+
+
+def test_a_late_older_inventory_item_webhook_changes_nothing(app, client, fake, synced, run_jobs):
+    """Found by tests/webhooks/test_convergence.py: `tracked` was written by whichever
+    inventory_items delivery came last, so a delayed older one undid a newer one."""
+    newer = examples.inventory_item(SAUCER_ITEM, tracked=False, updated_at="2030-01-03T00:00:00Z")
+    older = examples.inventory_item(SAUCER_ITEM, tracked=True, updated_at=LATER)
+    assert post(client, fake, "inventory_items/update", synced.domain, newer).status_code == 200
+    assert post(client, fake, "inventory_items/update", synced.domain, older).status_code == 200
+    run_jobs()
+    assert stored(app, SAUCER).inventory_tracked is False
+    with app.app_context():
+        statuses = db.session.scalars(sa.select(WebhookDelivery.status)).all()
+    assert statuses == ["processed", "processed"]  # the older one is applied as a no-op, not retried
 
 
 @pytest.mark.parametrize("topic", ["inventory_items/create", "inventory_items/update"])
