@@ -7,6 +7,8 @@ view accepts exactly what they document and refuses the rest with the app's 4xx 
   and JSON Schema), or a string of 1–18 ASCII digits without a leading zero (`"²"` and `"٣"` are digits to
   `str.isdigit()`, not to `int()`), or a Shopify GID of the expected type with such digits;
   so every id fits PostgreSQL's `bigint` and docs/openapi.yaml can say exactly what passes;
+- query-string numbers (`query_int`, `query_float`): ASCII digits only (`int()` also takes
+  "٣" and "1_000", `float()` takes "nan" and "inf"), within stated bounds, else "not given";
 - JSON: nesting at most `MAX_JSON_DEPTH` deep, checked before parsing. Python's decoder
   recurses, so thousands of `[` raise RecursionError, and a few hundred levels parse but
   then cannot be pickled into a job; no Shopify payload or API body comes close. `NaN` and
@@ -36,6 +38,8 @@ _GID = re.compile(r"gid://shopify/([A-Za-z]+)/([1-9][0-9]{0,17})")
 # string is not nesting. A bare `"` outside a valid string makes the JSON invalid anyway.
 _JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _BRACKETS = re.compile(rb"[\[\]{}]")
+_QUERY_INT = re.compile(r"-?[0-9]{1,18}")
+_QUERY_FLOAT = re.compile(r"-?[0-9]{1,18}(?:\.[0-9]{1,9})?")
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # A BCP 47-like language tag ("en", "fr-CA", "zh-Hant-TW", "pt_BR"): what POS sends as its locale.
 _LOCALE = re.compile(r"[A-Za-z]{2,8}(?:[-_][A-Za-z0-9]{1,8}){0,4}")
@@ -133,3 +137,19 @@ def parse_ids(values: list[str], field: str, limit: int = 100) -> list[int]:
     if len(out) > limit:
         raise ValidationFailed(f"At most {limit} ids are allowed", details={field: len(out)})
     return out
+
+
+def query_int(value: str | None, low: int = 0, high: int = MAX_ID) -> int | None:
+    """An optional query-string integer: ASCII digits within [low, high], else None (not given)."""
+    if value is None or not _QUERY_INT.fullmatch(value):
+        return None
+    number = int(value)
+    return number if low <= number <= high else None
+
+
+def query_float(value: str | None, low: float = 0.0, high: float = 1e12) -> float | None:
+    """An optional query-string decimal (e.g. epoch seconds): ASCII digits within [low, high], else None."""
+    if value is None or not _QUERY_FLOAT.fullmatch(value):
+        return None
+    number = float(value)
+    return number if low <= number <= high else None

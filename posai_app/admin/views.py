@@ -202,17 +202,11 @@ def show_pairs():
 
 
 def _float_arg(name: str) -> float | None:
-    try:
-        return float(request.args[name])
-    except (KeyError, ValueError):
-        return None
+    return inputs.query_float(request.args.get(name))  # epoch seconds the page itself sent
 
 
 def _int_arg(name: str) -> int | None:
-    try:
-        return int(request.args[name])
-    except (KeyError, ValueError):
-        return None
+    return inputs.query_int(request.args.get(name))  # a run id the page itself sent
 
 
 def _status_context(

@@ -132,3 +132,51 @@ def test_redis_unavailable(tmp_path, request, kind):
             assert response.status_code == 503, (path, response.get_data(as_text=True)[:300])
         if path == "/api/recommendations":
             assert response.status_code == 200  # served from the database, Redis is optional here
+
+
+@pytest.fixture
+def locked_shops(app, requires_postgres) -> Iterator[None]:
+    """A hung database as a request sees it: another session holds an exclusive lock on `shops`."""
+    import sqlalchemy as sa
+
+    from posai_app.extensions import db
+
+    with app.app_context():
+        engine = sa.create_engine(db.engine.url)
+    connection = engine.connect()
+    transaction = connection.begin()
+    connection.execute(sa.text("LOCK TABLE shops IN ACCESS EXCLUSIVE MODE"))
+    try:
+        yield
+    finally:
+        transaction.rollback()
+        connection.close()
+        engine.dispose()
+
+
+def test_a_webhook_gives_up_on_a_hung_database_well_within_shopifys_five_seconds(
+    app, client, shop, locked_shops
+):
+    body = json.dumps({"id": 1, "updated_at": datetime.now(UTC).isoformat()}).encode()
+    headers = webhook_headers("products/update", shop.domain, body, TEST_SETTINGS["SHOPIFY_API_SECRET"])
+    started = time.monotonic()
+    response = client.post("/webhooks", data=body, headers=headers)
+    elapsed = time.monotonic() - started
+    assert response.status_code == 503 and response.get_json()["error"]["details"]["dependency"] == "database"
+    assert elapsed < WEBHOOK_DEADLINE, elapsed
+
+
+def test_a_pos_request_gives_up_on_a_hung_database_within_its_budget(app, client, shop, locked_shops):
+    from posai_app import cache_signals
+
+    cache_signals.forget(app=app)  # a cold process: the shop must be read from the database
+    token = make_session_token(app.config, shop.domain)
+    started = time.monotonic()
+    response = client.post(
+        "/api/recommendations",
+        json={"cartVariantIds": ["1"]},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    elapsed = time.monotonic() - started
+    assert response.status_code == 503 and response.get_json()["error"]["details"]["dependency"] == "database"
+    assert elapsed < 3.0, elapsed

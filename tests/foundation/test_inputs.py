@@ -81,3 +81,50 @@ def test_json_at_the_depth_limit_parses():
 def test_invalid_json_is_a_bad_request(raw):
     with pytest.raises(BadRequest, match="not valid JSON"):
         parse_json(raw)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("12", 12),
+        ("0", 0),
+        (None, None),
+        ("", None),
+        ("٣", None),
+        ("1_000", None),
+        ("1e3", None),
+        (" 7", None),
+        ("-1", None),
+        ("9" * 19, None),
+    ],
+)
+def test_query_integers_are_ascii_digits_within_bounds(text, expected):
+    from posai_app.inputs import query_int
+
+    assert query_int(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("1764617040.25", 1764617040.25),
+        ("3", 3.0),
+        ("nan", None),
+        ("inf", None),
+        ("-inf", None),
+        ("1e9", None),
+        ("١٢", None),
+        ("-5", None),
+        ("", None),
+    ],
+)
+def test_query_decimals_refuse_nan_infinity_and_foreign_digits(text, expected):
+    from posai_app.inputs import query_float
+
+    assert query_float(text) == expected
+
+
+def test_status_poll_with_hostile_query_numbers_is_not_an_error(client, shop, auth_headers):
+    for query in ("train_after=%D9%A3&train_since=nan", "train_since=inf&sync_since=-inf", "train_after=1_0"):
+        response = client.get(f"/app/status?{query}", headers={**auth_headers(shop), "HX-Request": "true"})
+        assert response.status_code == 200, query
