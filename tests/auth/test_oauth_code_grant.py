@@ -81,7 +81,13 @@ def test_code_grant_installs_the_shop_and_lands_in_the_embedded_app(app, client,
     assert enqueued == [
         (
             ("ingest", "posai_app.ingest.sync.sync_shop", shop.id),
-            {"job_id": f"sync-{shop.id}", "coalesce": True, "job_timeout": SYNC_JOB_TIMEOUT, "retry": RETRY},
+            {
+                "job_id": f"sync-{shop.id}",
+                "coalesce": True,
+                "job_timeout": SYNC_JOB_TIMEOUT,
+                "retry": RETRY,
+                "replace_started": True,
+            },
         )
     ]
 

@@ -170,7 +170,13 @@ def test_new_shop_is_installed_by_token_exchange(guarded, fake_shopify, enqueued
     assert enqueued == [
         (
             ("ingest", "posai_app.ingest.sync.sync_shop", shop.id),
-            {"job_id": f"sync-{shop.id}", "coalesce": True, "job_timeout": SYNC_JOB_TIMEOUT, "retry": RETRY},
+            {
+                "job_id": f"sync-{shop.id}",
+                "coalesce": True,
+                "job_timeout": SYNC_JOB_TIMEOUT,
+                "retry": RETRY,
+                "replace_started": True,
+            },
         )
     ]
     # The second request uses the stored token: no second exchange, no second sync.
