@@ -6,8 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from flask import current_app
+
 from posai_app.api.catalog import VariantInfo, catalog_rows
 from posai_app.api.serving import serving_state
+from posai_app.impact import ids
 from posai_app.reco.serving import recommend
 from posai_app.serving.store import UNTRAINED_METRIC
 from posai_app.shops.snapshot import shop_snapshot
@@ -30,10 +33,15 @@ def _as_item(info: VariantInfo, score: float, source: str) -> dict:
 def recommend_for_cart(
     shop_id: int, cart_variant_ids: Sequence[int], limit: int | None = None, explain: bool = False
 ) -> dict:
-    """The API body for a cart: {"metric", "recommendations": [...]} (+ "skipped" with explain)."""
+    """The API body for a cart: {"metric", "recommendations": [...], "recommendationId"} (+ "skipped"
+    with explain); the id names this answer (posai_app.impact.ids: signed, no SQL)."""
     shop = shop_snapshot(shop_id)
     if shop is None:  # deleted while the request was on its way
-        return {"metric": UNTRAINED_METRIC, "recommendations": []}
+        return {
+            "metric": UNTRAINED_METRIC,
+            "recommendations": [],
+            "recommendationId": _answer_id(shop_id, UNTRAINED_METRIC, 0, cart_variant_ids, []),
+        }
     state = serving_state(shop_id)
 
     def catalog(variant_ids: Sequence[str]) -> dict[str, VariantInfo]:
@@ -52,6 +60,13 @@ def recommend_for_cart(
     body: dict = {
         "metric": state.metric,
         "recommendations": [_as_item(p.listing, p.score, p.source) for p in answer.picks],
+        "recommendationId": _answer_id(
+            shop_id,
+            state.metric,
+            state.version[0],
+            cart_variant_ids,
+            [p.listing.variant_id for p in answer.picks],
+        ),
     }
     if explain:
         body["skipped"] = [
@@ -65,3 +80,8 @@ def recommend_for_cart(
             for s in answer.skipped
         ]
     return body
+
+
+def _answer_id(shop_id: int, metric: str, model_version, cart: Sequence[int], items: Sequence[int]) -> str:
+    key = ids.signing_key(current_app.config)
+    return ids.mint(key, shop_id, metric, int(model_version or 0), cart, items)
