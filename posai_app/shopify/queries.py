@@ -19,10 +19,16 @@ from typing import Any
 
 PRODUCT_FIELDS = "id title status isGiftCard updatedAt"
 VARIANT_FIELDS = "id title price sku inventoryQuantity inventoryPolicy updatedAt inventoryItem { id tracked }"
-ORDER_FIELDS = "id name createdAt updatedAt cancelledAt currencyCode"
+# sourceName, retailLocation and the `_posai` attributes (cart and line-item properties) are for
+# measured impact (posai_app.impact.attribution); Order.staffMember would need `read_users`.
+ORDER_FIELDS = (
+    "id name createdAt updatedAt cancelledAt currencyCode sourceName retailLocation { id } "
+    "customAttributes { key value }"
+)
 LINE_ITEM_FIELDS = (
     "id title quantity currentQuantity sku variant { id } product { id } "
-    "originalUnitPriceSet { shopMoney { amount currencyCode } }"
+    "originalUnitPriceSet { shopMoney { amount currencyCode } } customAttributes { key value } "
+    "discountAllocations { allocatedAmountSet { shopMoney { amount } } }"
 )
 
 # ---- page sizes (cost at these sizes, by shopify.cost: see docs/ingestion.md "Query cost")
@@ -30,9 +36,9 @@ LINE_ITEM_FIELDS = (
 PRODUCTS_PER_PAGE = 25  # × (product 1 + variants 2 + 16 × 2) = 877 points
 VARIANTS_PER_PRODUCT = 16  # products with more are followed with PRODUCT_VARIANTS_PAGE
 VARIANTS_PER_PAGE = 250  # Shopify's maximum `first`; 1 + 2 + 250 × 2 = 503 points
-ORDERS_PER_PAGE = 10  # × (order 1 + lineItems 2 + 18 × 5) = 932 points
-LINE_ITEMS_PER_ORDER = 18  # orders with more are followed with ORDER_LINE_ITEMS_PAGE
-LINE_ITEMS_PER_PAGE = 190  # 1 + 2 + 190 × 5 = 953 points
+ORDERS_PER_PAGE = 10  # × (order 3 + lineItems 2 + 10 × 9) = 952 points
+LINE_ITEMS_PER_ORDER = 10  # orders with more are followed with ORDER_LINE_ITEMS_PAGE
+LINE_ITEMS_PER_PAGE = 110  # 1 + 2 + 110 × 9 = 993 points
 INVENTORY_ITEM_VARIANTS = 1  # an inventory item belongs to exactly one variant
 
 # ---- bulk operations: the inner queries (no `first`, no pagination; Shopify streams everything)
