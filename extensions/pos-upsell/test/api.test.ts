@@ -41,10 +41,12 @@ describe('requestRecommendations', () => {
 
   it('parses the recorded 200 answer', async () => {
     const out = await requestRecommendations({ ...base, cartVariantIds: ['1'], fetchImpl: sequenceFetch(fixtures.ok) });
+    const body = fixtures.ok.body as { recommendationId: string; recommendations: object[] };
     expect(out).toEqual({
       kind: 'ok',
       metric: 'cosine',
-      recommendations: (fixtures.ok.body as { recommendations: unknown[] }).recommendations,
+      // the answer's id applies to every suggestion (the API sends it once, at the top)
+      recommendations: body.recommendations.map((r) => ({ ...r, recommendationId: body.recommendationId })),
     });
   });
 
@@ -209,10 +211,12 @@ describe('optional reason and recommendationId (issue #18; draft fixtures)', () 
     expect(parsed?.recommendations[0]).toMatchObject({ reason: 'Popular this week', recommendationId: 'r1' });
   });
 
-  it('recorded answers (no such fields yet) parse without them', () => {
+  it('recorded answers carry the answer id on every suggestion (and no reason yet)', () => {
+    const answerId = (fixtures.ok.body as { recommendationId: string }).recommendationId;
+    expect(answerId).toMatch(/^[A-Za-z0-9_-]{20,400}$/);
     for (const rec of parseRecommendationsBody(fixtures.ok.body)!.recommendations) {
       expect(rec).not.toHaveProperty('reason');
-      expect(rec).not.toHaveProperty('recommendationId');
+      expect(rec.recommendationId).toBe(answerId);
     }
   });
 });
