@@ -25,11 +25,18 @@ def no_training(monkeypatch):
     monkeypatch.setattr(handlers, "request_retrain", lambda shop_id: None)
 
 
-def _post(client, fake, topic, shop, payload, webhook_id=None):
-    examples.check_shape(topic, payload)
-    body, headers = fake.webhook(topic, shop.domain, payload, TEST_API_SECRET, webhook_id=webhook_id)
-    response = client.post("/webhooks", data=body, headers=headers)
-    assert response.status_code == 200, response.get_data(True)
+@pytest.fixture
+def deliver(client, fake, run_jobs):
+    """deliver(topic, shop, payload, webhook_id=None): a signed webhook, applied (RQ drained)."""
+
+    def _deliver(topic, shop, payload, webhook_id=None):
+        examples.check_shape(topic, payload)
+        body, headers = fake.webhook(topic, shop.domain, payload, TEST_API_SECRET, webhook_id=webhook_id)
+        response = client.post("/webhooks", data=body, headers=headers)
+        assert response.status_code == 200, response.get_data(True)
+        run_jobs()
+
+    return _deliver
 
 
 def _answer(app, shop, cart=(1003,), items=(1002, 1011), metric="cosine"):
@@ -112,10 +119,12 @@ def test_net_revenue_by_hand():
     assert attribution.net_revenue(Decimal("1.00"), 1, 1, Decimal("5.00"), False) == Decimal("0.00")
 
 
-def test_a_tagged_line_is_an_attributed_upsell_and_redelivery_changes_nothing(app, client, fake, shop):
+def test_a_tagged_line_is_an_attributed_upsell_and_redelivery_changes_nothing(
+    deliver, app, client, fake, shop
+):
     answer = _answer(app, shop)
     order = _order("orders/create", answer)
-    _post(client, fake, "orders/create", shop, order, webhook_id="wh-1")
+    deliver("orders/create", shop, order, webhook_id="wh-1")
     [line] = _lines(app, shop.id)
     assert (line.line_item_id, line.order_id, line.variant_id, line.recommendation_id) == (
         7002,
@@ -135,19 +144,21 @@ def test_a_tagged_line_is_an_attributed_upsell_and_redelivery_changes_nothing(ap
     [link] = _links(app, shop.id)
     assert (link.order_id, link.hit, link.cancelled) == (5001, True, False)
     before = [(r.line_item_id, r.revenue, r.current_quantity) for r in _lines(app, shop.id)]
-    _post(client, fake, "orders/create", shop, order, webhook_id="wh-2")  # Shopify redelivers
-    _post(client, fake, "orders/updated", shop, _order("orders/updated", answer), webhook_id="wh-3")
+    deliver("orders/create", shop, order, webhook_id="wh-2")  # Shopify redelivers
+    deliver("orders/updated", shop, _order("orders/updated", answer), webhook_id="wh-3")
     assert [(r.line_item_id, r.revenue, r.current_quantity) for r in _lines(app, shop.id)] == before
     assert len(_links(app, shop.id)) == 1
 
 
-def test_refunds_and_cancellation_subtract_and_stale_payloads_do_not_undo_them(app, client, fake, shop):
+def test_refunds_and_cancellation_subtract_and_stale_payloads_do_not_undo_them(
+    deliver, app, client, fake, shop
+):
     answer = _answer(app, shop)
-    _post(client, fake, "orders/create", shop, _order("orders/create", answer))
+    deliver("orders/create", shop, _order("orders/create", answer))
     refunded = _order("orders/updated", answer, updated_at="2030-01-03T10:00:00Z", kept=1)
-    _post(client, fake, "orders/updated", shop, refunded)
+    deliver("orders/updated", shop, refunded)
     assert [r.revenue for r in _lines(app, shop.id)] == [Decimal("4.00")]  # 4.50 − 0.50 of the discount
-    _post(client, fake, "orders/create", shop, _order("orders/create", answer))  # late, older
+    deliver("orders/create", shop, _order("orders/create", answer))  # late, older
     assert [r.revenue for r in _lines(app, shop.id)] == [Decimal("4.00")]
     cancelled = _order(
         "orders/cancelled",
@@ -156,55 +167,52 @@ def test_refunds_and_cancellation_subtract_and_stale_payloads_do_not_undo_them(a
         cancelled_at="2030-01-04T10:00:00Z",
         kept=1,
     )
-    _post(client, fake, "orders/cancelled", shop, cancelled)
+    deliver("orders/cancelled", shop, cancelled)
     [line] = _lines(app, shop.id)
     assert line.revenue == Decimal("0.00") and line.cancelled_at is not None
     assert [link.cancelled for link in _links(app, shop.id)] == [True]
     fully = _order("orders/updated", answer, updated_at="2030-01-05T10:00:00Z", kept=0)
-    _post(client, fake, "orders/updated", shop, fully)  # a full refund keeps the line, at 0
+    deliver("orders/updated", shop, fully)  # a full refund keeps the line, at 0
     assert [(r.current_quantity, r.revenue) for r in _lines(app, shop.id)] == [(0, Decimal("0.00"))]
 
 
-def test_a_shown_cart_that_became_an_order_without_a_tap_is_a_live_miss_or_hit(app, client, fake, shop):
+def test_a_shown_cart_that_became_an_order_without_a_tap_is_a_live_miss_or_hit(
+    deliver, app, client, fake, shop
+):
     tapped = _answer(app, shop, items=(1002, 1011))
     missed = _answer(app, shop, cart=(1003, 1002), items=(1010, 1011))
     order = _order(
         "orders/create", tapped, shown_ids=[tapped["recommendationId"], missed["recommendationId"]]
     )
-    _post(client, fake, "orders/create", shop, order)
+    deliver("orders/create", shop, order)
     hits = {link.recommendation_id: link.hit for link in _links(app, shop.id)}
     assert hits == {tapped["recommendationId"]: True, missed["recommendationId"]: False}
 
 
-def test_forged_and_foreign_tags_are_not_attributed_and_are_counted_once(app, client, fake, shop, other_shop):
+def test_forged_and_foreign_tags_are_not_attributed_and_are_counted_once(
+    deliver, app, client, fake, shop, other_shop
+):
     foreign = _answer(app, other_shop)
     forged = {"recommendationId": foreign["recommendationId"][:-3] + "xyz"}
-    _post(
-        client,
-        fake,
-        "orders/create",
-        shop,
-        _order("orders/create", foreign, shown_ids=[forged["recommendationId"]]),
-    )
-    _post(client, fake, "orders/create", shop, _order("orders/create", foreign), webhook_id="again")
+    deliver("orders/create", shop, _order("orders/create", foreign, shown_ids=[forged["recommendationId"]]))
+    deliver("orders/create", shop, _order("orders/create", foreign), webhook_id="again")
     assert _lines(app, shop.id) == [] and _links(app, shop.id) == []
     with app.app_context():
         assert db.session.scalar(sa.select(ImpactDrop.count).where(ImpactDrop.reason == "order_tag")) == 2
-        assert (
-            db.session.scalar(sa.select(sa.func.count()).select_from(OrderLineItem)) == 2
-        )  # the order itself is kept
+        kept = db.session.scalar(sa.select(sa.func.count()).select_from(OrderLineItem))
+        assert kept == 2  # the order itself is kept
 
 
-def test_deleting_or_redacting_an_order_removes_its_impact_rows(app, client, fake, shop):
+def test_deleting_or_redacting_an_order_removes_its_impact_rows(deliver, app, client, fake, shop):
     answer = _answer(app, shop)
-    _post(client, fake, "orders/create", shop, _order("orders/create", answer))
+    deliver("orders/create", shop, _order("orders/create", answer))
     assert _lines(app, shop.id)
-    _post(client, fake, "orders/delete", shop, examples.deleted("orders/delete", 5001))
+    deliver("orders/delete", shop, examples.deleted("orders/delete", 5001))
     assert _lines(app, shop.id) == [] and _links(app, shop.id) == []
 
 
 def test_staff_and_location_from_the_pos_when_the_order_does_not_name_them(
-    app, client, fake, shop, small_shop, recommend, send_events
+    deliver, app, client, fake, shop, small_shop, recommend, send_events
 ):
     answer = recommend(small_shop, ["1003"])
     first = answer["recommendations"][0]["variantId"]
@@ -237,7 +245,7 @@ def test_staff_and_location_from_the_pos_when_the_order_does_not_name_them(
         "presentment_money": {"amount": "4.50", "currency_code": "GBP"},
     }
     order["created_at"] = order["updated_at"] = order["processed_at"] = _now_iso()
-    _post(client, fake, "orders/create", small_shop, order)
+    deliver("orders/create", small_shop, order)
     [line] = _lines(app, small_shop.id)
     assert (line.location_id, line.staff_member_id, line.revenue) == (8, 77, Decimal("4.50"))
 

@@ -66,9 +66,16 @@ def _order(order_id: int, tagged: dict, shown_ids: list[str], *, updated_at: str
     return payload
 
 
-def _webhook(client, fake, shop, topic, payload, webhook_id):
-    body, headers = fake.webhook(topic, shop.domain, payload, TEST_API_SECRET, webhook_id=webhook_id)
-    assert client.post("/webhooks", data=body, headers=headers).status_code == 200
+@pytest.fixture
+def deliver(client, fake, run_jobs):
+    """deliver(shop, topic, payload, webhook_id): a signed webhook, applied (RQ drained)."""
+
+    def _deliver(shop, topic, payload, webhook_id):
+        body, headers = fake.webhook(topic, shop.domain, payload, TEST_API_SECRET, webhook_id=webhook_id)
+        assert client.post("/webhooks", data=body, headers=headers).status_code == 200
+        run_jobs()
+
+    return _deliver
 
 
 def _figures(app, shop, days=30):
@@ -77,14 +84,14 @@ def _figures(app, shop, days=30):
 
 
 def test_from_suggestion_to_paid_order_to_the_admins_figures(
-    app, client, fake, small_shop, other_shop, recommend, send_events, auth_headers
+    deliver, app, client, fake, small_shop, other_shop, recommend, send_events, auth_headers
 ):
     first, second = recommend(small_shop, ["1003"]), recommend(small_shop, ["1010"])
     tapped = {**first["recommendations"][0], "recommendationId": first["recommendationId"]}
     batch = [shown(first), shown(second), added(first, tapped["variantId"])]
     assert send_events(small_shop, batch).get_json()["accepted"] == 3
     order = _order(501, tapped, [first["recommendationId"], second["recommendationId"]], updated_at=_now())
-    _webhook(client, fake, small_shop, "orders/create", order, "wh-1")
+    deliver(small_shop, "orders/create", order, "wh-1")
 
     figures = _figures(app, small_shop)
     in_order = {1003, int(tapped["variantId"])}
@@ -115,14 +122,14 @@ def test_from_suggestion_to_paid_order_to_the_admins_figures(
 
     # The POS resends its batch, Shopify redelivers the order: nothing moves.
     assert send_events(small_shop, batch).get_json()["duplicates"] == 3
-    _webhook(client, fake, small_shop, "orders/create", order, "wh-2")
+    deliver(small_shop, "orders/create", order, "wh-2")
     again = _figures(app, small_shop)
     assert {k: again[k] for k in expected} == expected
     assert again["dropped"] == {"duplicate": 3}
 
     # A refund of one unit subtracts its share: 4.50 − 0.50.
     refunded = _order(501, tapped, [first["recommendationId"]], updated_at="2099-01-01T00:00:00Z", kept=1)
-    _webhook(client, fake, small_shop, "orders/updated", refunded, "wh-3")
+    deliver(small_shop, "orders/updated", refunded, "wh-3")
     assert _figures(app, small_shop)["revenue"] == Decimal("4.00")
 
     # The admin presents the same figures; the CSV lists the line; the other shop sees nothing.
