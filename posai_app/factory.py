@@ -62,9 +62,10 @@ def _register_blueprints(app: Flask) -> None:
     from posai_app.api.views import api_bp
     from posai_app.auth.views import bp as auth_bp
     from posai_app.health import bp as health_bp
+    from posai_app.impact.views import bp as impact_bp
     from posai_app.webhooks.views import bp as webhooks_bp
 
-    for blueprint in (health_bp, auth_bp, webhooks_bp, api_bp, admin_bp):
+    for blueprint in (health_bp, auth_bp, webhooks_bp, api_bp, impact_bp, admin_bp):
         app.register_blueprint(blueprint)
 
 

@@ -6,7 +6,7 @@ their numeric legacy ids (BigInteger); GIDs are converted at the edge.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -349,6 +349,120 @@ class ShopifyTombstone(ShopOwned, db.Model):
     resource_id: Mapped[int] = mapped_column(sa.BigInteger)
     reason: Mapped[str] = mapped_column(sa.String(32))  # "deleted" | "redacted"
     deleted_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+
+
+# ---- measured impact (posai_app.impact): what the POS showed and added, and what orders paid.
+# Keys start with shop_id; no customer data (staff and location ids only).
+
+
+def _shop_key() -> Mapped[int]:
+    return mapped_column(sa.ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True, index=True)
+
+
+class ImpactShown(ShopOwned, db.Model):
+    """One recommendation the POS showed (the first `shown` event for its id)."""
+
+    __tablename__ = "impact_shown"
+    __table_args__ = (
+        sa.UniqueConstraint("shop_id", "event_id"),
+        sa.Index("ix_impact_shown_shop_id_shown_at", "shop_id", "shown_at"),
+    )
+
+    shop_id: Mapped[int] = _shop_key()
+    recommendation_id: Mapped[str] = mapped_column(sa.String(400), primary_key=True)
+    event_id: Mapped[str] = mapped_column(sa.String(64))
+    metric: Mapped[str] = mapped_column(sa.String(64))
+    model_version: Mapped[int] = mapped_column(sa.Integer)
+    arm: Mapped[str] = mapped_column(sa.String(16), default="champion")
+    issued_at: Mapped[datetime] = mapped_column(TZDateTime)
+    shown_at: Mapped[datetime] = mapped_column(TZDateTime)
+    location_id: Mapped[int | None] = mapped_column(sa.BigInteger)
+    staff_member_id: Mapped[int | None] = mapped_column(sa.BigInteger)
+    variant_ids: Mapped[list[str]] = mapped_column(sa.JSON)  # the items displayed, in order
+
+
+class ImpactAdded(ShopOwned, db.Model):
+    """One suggested variant the cashier added to the cart (once per recommendation and variant)."""
+
+    __tablename__ = "impact_added"
+    __table_args__ = (
+        sa.UniqueConstraint("shop_id", "event_id"),
+        sa.Index("ix_impact_added_shop_id_added_at", "shop_id", "added_at"),
+    )
+
+    shop_id: Mapped[int] = _shop_key()
+    recommendation_id: Mapped[str] = mapped_column(sa.String(400), primary_key=True)
+    variant_id: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True)
+    event_id: Mapped[str] = mapped_column(sa.String(64))
+    metric: Mapped[str] = mapped_column(sa.String(64))
+    model_version: Mapped[int] = mapped_column(sa.Integer)
+    arm: Mapped[str] = mapped_column(sa.String(16), default="champion")
+    added_at: Mapped[datetime] = mapped_column(TZDateTime)
+    location_id: Mapped[int | None] = mapped_column(sa.BigInteger)
+    staff_member_id: Mapped[int | None] = mapped_column(sa.BigInteger)
+
+
+class ImpactLine(ShopOwned, db.Model):
+    """An order line tagged `_posai`: an attributed upsell, its revenue net of discounts, refunds
+    and cancellation, as of the newest version of its order (redeliveries change nothing)."""
+
+    __tablename__ = "impact_lines"
+    __table_args__ = (
+        sa.Index("ix_impact_lines_shop_id_created_at", "shop_id", "created_at"),
+        sa.Index("ix_impact_lines_shop_id_order_id", "shop_id", "order_id"),
+    )
+
+    shop_id: Mapped[int] = _shop_key()
+    line_item_id: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True)
+    order_id: Mapped[int] = mapped_column(sa.BigInteger)
+    order_name: Mapped[str | None] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(TZDateTime)
+    recommendation_id: Mapped[str] = mapped_column(sa.String(400))
+    metric: Mapped[str] = mapped_column(sa.String(64))
+    model_version: Mapped[int] = mapped_column(sa.Integer)
+    arm: Mapped[str] = mapped_column(sa.String(16), default="champion")
+    variant_id: Mapped[int | None] = mapped_column(sa.BigInteger)
+    title: Mapped[str] = mapped_column(sa.Text, default="")
+    location_id: Mapped[int | None] = mapped_column(sa.BigInteger)
+    staff_member_id: Mapped[int | None] = mapped_column(sa.BigInteger)
+    source_name: Mapped[str | None] = mapped_column(sa.String(64))
+    currency: Mapped[str | None] = mapped_column(sa.String(8))
+    quantity: Mapped[int] = mapped_column(sa.Integer)  # units ordered
+    current_quantity: Mapped[int] = mapped_column(sa.Integer)  # units kept (refunds, edits removed)
+    unit_price: Mapped[Decimal | None] = mapped_column(Money)
+    discount: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))  # on all units ordered
+    revenue: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))  # 0 once cancelled
+    cancelled_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+    shopify_updated_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+
+
+class ImpactOrder(ShopOwned, db.Model):
+    """A shown recommendation whose cart became an order (the order's `_posai_shown` cart
+    property names it), and whether the order holds one of its shown items: live HitRate@K."""
+
+    __tablename__ = "impact_orders"
+    __table_args__ = (sa.Index("ix_impact_orders_shop_id_created_at", "shop_id", "created_at"),)
+
+    shop_id: Mapped[int] = _shop_key()
+    order_id: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True)
+    recommendation_id: Mapped[str] = mapped_column(sa.String(400), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(TZDateTime)
+    metric: Mapped[str] = mapped_column(sa.String(64))
+    arm: Mapped[str] = mapped_column(sa.String(16), default="champion")
+    hit: Mapped[bool] = mapped_column(default=False)
+    cancelled: Mapped[bool] = mapped_column(default=False)
+    shopify_updated_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+
+
+class ImpactDrop(ShopOwned, db.Model):
+    """Events the API refused or found already counted, per day and reason (counted, never applied)."""
+
+    __tablename__ = "impact_drops"
+
+    shop_id: Mapped[int] = _shop_key()
+    day: Mapped[date] = mapped_column(sa.Date, primary_key=True)
+    reason: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    count: Mapped[int] = mapped_column(sa.BigInteger, default=0)
 
 
 def shop_owned_models() -> list[type]:

@@ -26,12 +26,13 @@ from flask import (
 
 from posai_app import inputs
 from posai_app.admin import services
-from posai_app.admin.charts import bar_chart, trend_chart
+from posai_app.admin.charts import bar_chart, daily_impact_chart, trend_chart
 from posai_app.admin.demo import demo_enabled, demo_shop, demo_token_ttl, mint_demo_session_token
 from posai_app.auth.decorators import current_shop_id, fresh_token_may_cure, shop_required
 from posai_app.auth.domains import is_valid_shop_domain
 from posai_app.errors import NotFound, Unauthorized, ValidationFailed
 from posai_app.extensions import db
+from posai_app.impact import report as impact_report
 from posai_app.ingest import catalog, summary
 from posai_app.serving import rows
 from posai_app.shops import lifecycle
@@ -196,6 +197,31 @@ def show_summary():
 @shop_required
 def show_pairs():
     return render_template("admin/_pairs.html", pairs=rows.top_pairs(current_shop_id()))
+
+
+@bp.get("/app/impact")
+@shop_required
+def show_impact():
+    days = impact_report.period_days(request.args.get("days"))
+    figures = impact_report.impact_report(current_shop_id(), days)
+    return render_template(
+        "admin/_impact.html",
+        impact=figures,
+        periods=impact_report.PERIODS,
+        impact_chart=daily_impact_chart(figures["daily"]),
+    )
+
+
+@bp.get("/app/impact.csv")
+@shop_required
+def export_impact():
+    days = impact_report.period_days(request.args.get("days"))
+    body = impact_report.attributed_lines_csv(current_shop_id(), days)
+    return Response(
+        body,
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="posai-attributed-lines-{days}d.csv"'},
+    )
 
 
 # --- jobs: status, resync, retrain --------------------------------------------------------------

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from flask import current_app
+
 from posai_app.api import catalog as cached
 from posai_app.api.catalog import VariantInfo, catalog_rows
 from posai_app.api.reasons import reason_text
 from posai_app.api.serving import serving_state
+from posai_app.impact import ids
 from posai_app.reco.serving import Exclusions, Pick, recommend
 from posai_app.serving.store import UNTRAINED_METRIC
 from posai_app.shops.snapshot import ShopSnapshot, shop_snapshot
@@ -49,14 +52,19 @@ def recommend_for_cart(
     location_id: int | None = None,
     locale: str | None = None,
 ) -> dict:
-    """The API body for a cart: {"metric", "recommendations": [...]} (+ "skipped" with explain).
+    """The API body for a cart: {"metric", "recommendations": [...], "recommendationId"} (+ "skipped"
+    with explain); the id names this answer (posai_app.impact.ids: signed, no SQL).
 
     `location_id` (the POS location) only filters stock; one the shop's stock has never been
     seen at is treated as no location (the shop-wide rule).
     """
     shop = shop_snapshot(shop_id)
     if shop is None:  # deleted while the request was on its way
-        return {"metric": UNTRAINED_METRIC, "recommendations": []}
+        return {
+            "metric": UNTRAINED_METRIC,
+            "recommendations": [],
+            "recommendationId": _answer_id(shop_id, UNTRAINED_METRIC, 0, cart_variant_ids, []),
+        }
     state = serving_state(shop_id)
     rows: dict[str, VariantInfo] = {}
 
@@ -96,6 +104,13 @@ def recommend_for_cart(
     body: dict = {
         "metric": state.metric,
         "recommendations": [_as_item(p, words(p)) for p in answer.picks],
+        "recommendationId": _answer_id(
+            shop_id,
+            state.metric,
+            state.version[0],
+            cart_variant_ids,
+            [p.listing.variant_id for p in answer.picks],
+        ),
     }
     if explain:
         body["skipped"] = [
@@ -109,3 +124,8 @@ def recommend_for_cart(
             for s in answer.skipped
         ]
     return body
+
+
+def _answer_id(shop_id: int, metric: str, model_version, cart: Sequence[int], items: Sequence[int]) -> str:
+    key = ids.signing_key(current_app.config)
+    return ids.mint(key, shop_id, metric, int(model_version or 0), cart, items)

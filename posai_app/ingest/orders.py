@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from posai_app.cache_signals import touch
 from posai_app.extensions import db
+from posai_app.impact import attribution
 from posai_app.ingest import upserts
 from posai_app.ingest.parse import parse_datetime
 from posai_app.ingest.upserts import UpsertResult
@@ -54,6 +55,7 @@ def _upsert_order_batch(shop_id: int, batch: list[dict]) -> UpsertResult:
     )
     rows: list[dict[str, Any]] = []
     versions: list[dict[str, Any]] = []
+    applied: list[dict] = []
     for order in orders:
         order_id = order["order_id"]
         if order_id in deleted:
@@ -69,6 +71,7 @@ def _upsert_order_batch(shop_id: int, batch: list[dict]) -> UpsertResult:
         else:
             result.new_order_ids.append(order_id)
         result.orders += 1
+        applied.append(order)
         versions.append({"shop_id": shop_id, "order_id": order_id, "shopify_updated_at": version})
         created_at = parse_datetime(order["created_at"])
         cancelled_at = parse_datetime(order.get("cancelled_at"))
@@ -95,6 +98,7 @@ def _upsert_order_batch(shop_id: int, batch: list[dict]) -> UpsertResult:
             )
     upserts.upsert_rows(OrderLineItem.__table__, ("shop_id", "line_item_id"), rows)
     upserts.upsert_rows(OrderVersion.__table__, ("shop_id", "order_id"), versions)
+    attribution.apply_orders(shop_id, applied, result.new_order_ids)  # tagged upsells, live hits
     result.line_items = len(rows)
     return result
 
@@ -131,4 +135,5 @@ def delete_orders(shop_id: int, order_ids: Iterable[int], *, reason: str = "dele
         db.session.execute(
             sa.delete(OrderVersion).where(of_shop(OrderVersion, shop_id), OrderVersion.order_id.in_(chunk))
         )
+    attribution.forget_orders(shop_id, ids)
     return removed

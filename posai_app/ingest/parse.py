@@ -17,6 +17,10 @@ from urllib.parse import parse_qs, urlsplit
 from posai_app.shopify.gid import from_gid
 
 _DIGITS = re.compile(r"(\d+)")
+# Line-item property the POS extension sets to the recommendation id of an added suggestion,
+# and the cart property (an order attribute) listing the recommendations shown on the cart.
+ATTRIBUTION_PROPERTY = "_posai"
+SHOWN_ATTRIBUTE = "_posai_shown"
 
 
 def parse_datetime(value: Any) -> datetime | None:
@@ -165,7 +169,27 @@ def order_from_graphql(node: dict, line_item_nodes: list[dict]) -> dict:
         "line_items": [
             _line_item_from_graphql(li) for li in line_item_nodes if _current(li, "currentQuantity")
         ],
+        # Measured impact (posai_app.impact.attribution). The staff member is not readable
+        # here: Order.staffMember needs `read_users` (Plus/Advanced shops only).
+        "location_id": _id(node, "retailLocation"),
+        "staff_member_id": None,
+        "source_name": node.get("sourceName"),
+        "shown_ids": _shown_ids(node.get("customAttributes"), "key"),
+        "attributed_lines": [
+            line
+            for li in line_item_nodes
+            if (line := _attributed_line(li, li.get("customAttributes"), "key", _graphql_money(li)))
+        ],
     }
+
+
+def _graphql_money(node: dict) -> tuple[Decimal | None, Decimal]:
+    """(unit price, discounts allocated to the whole line), in the shop's currency."""
+    discount = sum(
+        (parse_money((a.get("allocatedAmountSet") or {}).get("shopMoney")) or Decimal(0))
+        for a in node.get("discountAllocations") or []
+    )
+    return parse_money(node.get("originalUnitPriceSet")), Decimal(discount)
 
 
 def _line_item_from_graphql(node: dict) -> dict:
@@ -324,6 +348,79 @@ def order_from_rest(payload: dict) -> dict:
             for li in payload.get("line_items") or []
             if _current(li, "current_quantity")
         ],
+        # Measured impact (posai_app.impact.attribution): POS orders carry their location and
+        # the staff member who processed them (`user_id`), line items their attributed staff.
+        "location_id": _optional_id(payload.get("location_id")),
+        "staff_member_id": _optional_id(payload.get("user_id")),
+        "source_name": payload.get("source_name"),
+        "shown_ids": _shown_ids(payload.get("note_attributes"), "name"),
+        "attributed_lines": [
+            line
+            for li in payload.get("line_items") or []
+            if (line := _attributed_line(li, li.get("properties"), "name", _rest_money(li)))
+        ],
+    }
+
+
+def _rest_money(item: dict) -> tuple[Decimal | None, Decimal]:
+    """(unit price, discounts allocated to the whole line), in the shop's currency."""
+    price = parse_money((item.get("price_set") or {}).get("shop_money")) or parse_money(item.get("price"))
+    discount = sum(
+        (
+            parse_money((a.get("amount_set") or {}).get("shop_money"))
+            or parse_money(a.get("amount"))
+            or Decimal(0)
+        )
+        for a in item.get("discount_allocations") or []
+    )
+    return price, Decimal(discount)
+
+
+def _optional_id(value: Any) -> int | None:
+    try:
+        number = (
+            from_gid(value) if isinstance(value, str) and value.startswith("gid://") else _optional_int(value)
+        )
+    except (TypeError, ValueError):
+        return None
+    return number if number and number > 0 else None
+
+
+def _attribute(attributes: Any, name_key: str, name: str) -> str | None:
+    """The value of attribute `name` in a list of {name|key, value} (REST / GraphQL), or None."""
+    for attribute in attributes if isinstance(attributes, list) else ():
+        if isinstance(attribute, dict) and attribute.get(name_key) == name:
+            value = attribute.get("value")
+            return value.strip() if isinstance(value, str) and value.strip() else None
+    return None
+
+
+def _shown_ids(attributes: Any, name_key: str) -> list[str]:
+    """Recommendation ids the cart property `_posai_shown` lists (space or comma separated)."""
+    value = _attribute(attributes, name_key, SHOWN_ATTRIBUTE) or ""
+    return list(dict.fromkeys(part for part in re.split(r"[\s,]+", value) if part))[:50]
+
+
+def _attributed_line(
+    item: dict, attributes: Any, name_key: str, money: tuple[Decimal | None, Decimal]
+) -> dict | None:
+    """A line tagged with a recommendation id (any quantity left: refunds must subtract), else None."""
+    tag = _attribute(attributes, name_key, ATTRIBUTION_PROPERTY)
+    if tag is None:
+        return None
+    graphql = "currentQuantity" in item or "originalUnitPriceSet" in item
+    staffs = item.get("attributed_staffs") or []
+    staff = staffs[0].get("id") if staffs and isinstance(staffs[0], dict) else None
+    return {
+        "line_item_id": from_gid(item["id"]) if graphql else rest_id(item, "LineItem"),
+        "variant_id": _id(item, "variant") if graphql else _optional_int(item.get("variant_id")),
+        "title": item.get("title") or item.get("name") or "",
+        "recommendation_id": tag,
+        "quantity": max(0, int(item.get("quantity") or 0)),
+        "current_quantity": _current(item, "currentQuantity" if graphql else "current_quantity"),
+        "unit_price": money[0],
+        "discount": money[1],
+        "staff_member_id": _optional_id(staff),
     }
 
 

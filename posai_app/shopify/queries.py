@@ -32,10 +32,16 @@ VARIANT_PAGE_FIELDS = (
     f"{VARIANT_SCALARS} inventoryItem {{ id tracked inventoryLevels(first: $levelFirst) {{"
     f" pageInfo {{ hasNextPage endCursor }} edges {{ node {{ {LEVEL_FIELDS} }} }} }} }}"
 )
-ORDER_FIELDS = "id name createdAt updatedAt cancelledAt currencyCode"
+# sourceName, retailLocation and the `_posai` attributes (cart and line-item properties) are for
+# measured impact (posai_app.impact.attribution); Order.staffMember would need `read_users`.
+ORDER_FIELDS = (
+    "id name createdAt updatedAt cancelledAt currencyCode sourceName retailLocation { id } "
+    "customAttributes { key value }"
+)
 LINE_ITEM_FIELDS = (
     "id title quantity currentQuantity sku variant { id } product { id } "
-    "originalUnitPriceSet { shopMoney { amount currencyCode } }"
+    "originalUnitPriceSet { shopMoney { amount currencyCode } } customAttributes { key value } "
+    "discountAllocations { allocatedAmountSet { shopMoney { amount } } }"
 )
 
 # ---- page sizes (cost at these sizes, by shopify.cost: see docs/ingestion.md "Query cost")
@@ -48,9 +54,9 @@ LEVELS_PER_ITEM = 3  # items stocked at more locations are followed with INVENTO
 VARIANTS_PER_PAGE = 70  # 1 + 2 + 70 × 13 = 913 points
 LEVELS_PER_PAGE = 250  # Shopify's maximum `first`; 1 + 2 + 250 × 3 = 753 points
 DISCOVERY_PRODUCTS_PER_PAGE = 250  # 2 + 250 × (product 1 + metafield 1) = 502 points
-ORDERS_PER_PAGE = 10  # × (order 1 + lineItems 2 + 18 × 5) = 932 points
-LINE_ITEMS_PER_ORDER = 18  # orders with more are followed with ORDER_LINE_ITEMS_PAGE
-LINE_ITEMS_PER_PAGE = 190  # 1 + 2 + 190 × 5 = 953 points
+ORDERS_PER_PAGE = 10  # × (order 3 + lineItems 2 + 10 × 9) = 952 points
+LINE_ITEMS_PER_ORDER = 10  # orders with more are followed with ORDER_LINE_ITEMS_PAGE
+LINE_ITEMS_PER_PAGE = 110  # 1 + 2 + 110 × 9 = 993 points
 INVENTORY_ITEM_VARIANTS = 1  # an inventory item belongs to exactly one variant
 
 # ---- bulk operations: the inner queries (no `first`, no pagination; Shopify streams everything)

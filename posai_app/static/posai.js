@@ -137,4 +137,32 @@
       evt.preventDefault();
     }
   });
+
+  // Downloads (the Impact CSV) need the session token too: fetch with it, then save the file.
+  document.addEventListener("click", function (evt) {
+    var link = evt.target && evt.target.closest ? evt.target.closest("a[data-download]") : null;
+    if (!link) return;
+    evt.preventDefault();
+    sessionToken(false)
+      .then(function (token) {
+        return fetch(link.href, { headers: { Authorization: "Bearer " + token } });
+      })
+      .then(function (response) {
+        if (!response.ok) throw new Error("The download failed (" + response.status + ")");
+        var name = (/filename="([^"]+)"/.exec(response.headers.get("Content-Disposition") || "") || [])[1];
+        return response.blob().then(function (blob) {
+          var url = URL.createObjectURL(blob);
+          var a = document.createElement("a");
+          a.href = url;
+          a.download = name || "posai.csv";
+          document.body.appendChild(a);
+          a.click();
+          a.remove();
+          setTimeout(function () { URL.revokeObjectURL(url); }, 1000);
+        });
+      })
+      .catch(function (err) {
+        showError(null, err.message);
+      });
+  });
 })();

@@ -13,9 +13,11 @@ from pathlib import Path
 import pytest
 
 from posai_app.extensions import db
+from posai_app.impact import ids
 from posai_app.models import Shop
 
 FIXTURES = Path(__file__).resolve().parents[2] / "extensions/pos-upsell/test/fixtures/recorded"
+ISSUED_AT = 1_798_761_600.0  # 2027-01-01T00:00:00Z
 KEPT_HEADERS = ("Content-Type", "Access-Control-Allow-Origin", "X-Shopify-Retry-Invalid-Session-Request")
 
 
@@ -43,7 +45,11 @@ def _answers(app, client, shop, auth_headers) -> dict[str, dict]:
 
 
 @pytest.mark.skipif(not FIXTURES.is_dir(), reason="extensions/pos-upsell is not in this checkout")
-def test_extension_fixtures_are_what_the_api_answers(app, client, small_shop, auth_headers):
+def test_extension_fixtures_are_what_the_api_answers(app, client, small_shop, auth_headers, monkeypatch):
+    # Recommendation ids are random and timed (posai_app.impact.ids): fixed here, so the
+    # recorded answers carry real, verifiable ids that do not drift between runs.
+    monkeypatch.setattr(ids, "_random", lambda n: bytes(range(1, n + 1)))
+    monkeypatch.setattr(ids, "_clock", lambda: ISSUED_AT)
     answers = _answers(app, client, small_shop, auth_headers)
     if os.environ.get("POSAI_RECORD_FIXTURES") == "1":
         for name, answer in answers.items():

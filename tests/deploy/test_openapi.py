@@ -307,3 +307,45 @@ def test_preflight_matches_the_document(client):
     )
     assert response.status_code == 204
     assert_matches_document(API, "OPTIONS", response)
+
+
+EVENTS = "/api/events"
+EVENTS_SCHEMA = f"/paths/{_escape(EVENTS)}/post/requestBody/content/application~1json/schema"
+
+
+def test_events_match_the_document(client, trained_shop, auth_headers):
+    headers = {**auth_headers(trained_shop), "Content-Type": "application/json"}
+    answer = _post(client, auth_headers(trained_shop), {"cartVariantIds": ["1001"]}).get_json()
+    items = [r["variantId"] for r in answer["recommendations"]]
+    batch = {
+        "events": [
+            {
+                "id": "event-0001-shown",
+                "type": "shown",
+                "recommendationId": answer["recommendationId"],
+                "variantIds": items,
+                "locationId": "3",
+                "staffMemberId": "55",
+            },
+            {
+                "id": "event-0002-added",
+                "type": "added",
+                "recommendationId": answer["recommendationId"],
+                "variantId": "999",
+            },
+        ]
+    }
+    _validate(batch, EVENTS_SCHEMA)
+    response = client.post(EVENTS, data=json.dumps(batch), headers=headers)
+    assert response.status_code == 200, response.get_data(True)
+    assert_matches_document(EVENTS, "POST", response)
+    assert response.get_json()["rejected"] == [
+        {"index": 1, "id": "event-0002-added", "reason": "not_in_answer"}
+    ]
+    for data, status in ((json.dumps({"events": []}), 400), ("x" * 70_000, 413)):
+        response = client.post(EVENTS, data=data, headers=headers)
+        assert response.status_code == status
+        assert_matches_document(EVENTS, "POST", response)
+    response = client.post(EVENTS, data="{}", headers={"Content-Type": "application/json"})
+    assert_matches_document(EVENTS, "POST", response)
+    assert_matches_document(EVENTS, "OPTIONS", client.options(EVENTS))

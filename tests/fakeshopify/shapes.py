@@ -70,7 +70,15 @@ def order_node(order: dict) -> dict:
         "updatedAt": order.get("updated_at"),
         "cancelledAt": order.get("cancelled_at"),
         "currencyCode": order.get("currency"),
+        "sourceName": order.get("source_name"),
+        "retailLocation": {"id": gid("Location", order["location_id"])} if order.get("location_id") else None,
+        "customAttributes": _attributes(order.get("note_attributes")),
     }
+
+
+def _attributes(pairs: list[dict] | None) -> list[dict]:
+    """REST `properties` / `note_attributes` ({name, value}) as GraphQL's Attribute ({key, value})."""
+    return [{"key": p["name"], "value": p.get("value")} for p in pairs or []]
 
 
 def line_item_node(item: dict, currency: str | None) -> dict:
@@ -83,6 +91,11 @@ def line_item_node(item: dict, currency: str | None) -> dict:
         "variant": {"id": gid("ProductVariant", item["variant_id"])} if item.get("variant_id") else None,
         "product": {"id": gid("Product", item["product_id"])} if item.get("product_id") else None,
         "originalUnitPriceSet": {"shopMoney": {"amount": item.get("price"), "currencyCode": currency}},
+        "customAttributes": _attributes(item.get("properties")),
+        "discountAllocations": [
+            {"allocatedAmountSet": {"shopMoney": {"amount": a.get("amount"), "currencyCode": currency}}}
+            for a in item.get("discount_allocations") or []
+        ],
     }
 
 

@@ -10,6 +10,11 @@ from posai_app.errors import NotFound
 from posai_app.extensions import db
 from posai_app.models import (
     EvaluationRun,
+    ImpactAdded,
+    ImpactDrop,
+    ImpactLine,
+    ImpactOrder,
+    ImpactShown,
     InventoryLevel,
     OrderLineItem,
     OrderVersion,
@@ -74,8 +79,32 @@ def _fill(shop_id: int, title: str) -> None:
             ShopLocation(shop_id=shop_id, location_id=66),
             InventoryLevel(shop_id=shop_id, inventory_item_id=7001, location_id=66, available=3),
             ProductPin(shop_id=shop_id, product_id=11, pinned_product_id=12, position=0),
+            *_impact_rows(shop_id, now),
         ]
     )
+
+
+def _impact_rows(shop_id: int, now: datetime) -> list:
+    answer = {"recommendation_id": "same-rec", "metric": "cosine", "model_version": 1}
+    return [
+        ImpactShown(
+            shop_id=shop_id, event_id="same-event", issued_at=now, shown_at=now, variant_ids=["102"], **answer
+        ),
+        ImpactAdded(shop_id=shop_id, variant_id=102, event_id="same-event", added_at=now, **answer),
+        ImpactLine(
+            shop_id=shop_id,
+            line_item_id=9002,
+            order_id=501,
+            created_at=now,
+            quantity=2,
+            current_quantity=2,
+            **answer,
+        ),
+        ImpactOrder(
+            shop_id=shop_id, order_id=501, recommendation_id="same-rec", created_at=now, metric="cosine"
+        ),
+        ImpactDrop(shop_id=shop_id, day=now.date(), reason="duplicate", count=1),
+    ]
 
 
 @pytest.fixture

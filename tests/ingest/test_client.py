@@ -164,10 +164,10 @@ def test_an_invalid_bulk_query_is_not_retried(client):
 
 def test_a_query_over_the_cost_limit_is_refused_as_shopify_does(fake, client):
     with pytest.raises(ShopifyGraphQLError) as info:
-        orders_page(client, first=100)  # 2 + 100 × (1 + 2 + 2 × 5) = 1,302 points
+        orders_page(client, first=100)  # 2 + 100 × (3 + 2 + 2 × 9) = 2,302 points
     assert info.value.codes == {"MAX_COST_EXCEEDED"}
-    assert info.value.errors[0]["extensions"]["cost"] == 1302
-    assert "Query cost is 1302, which exceeds the single query max cost limit (1000)" in str(info.value)
+    assert info.value.errors[0]["extensions"]["cost"] == 2302
+    assert "Query cost is 2302, which exceeds the single query max cost limit (1000)" in str(info.value)
     assert fake.refused == 1
 
 

@@ -103,7 +103,7 @@ def test_a_page_over_the_limit_fails_the_sync_as_shopify_would(app, fake, shop, 
         with pytest.raises(ShopifyGraphQLError) as info:
             jobs.sync_orders(shop.id)
         assert info.value.codes == {"MAX_COST_EXCEEDED"}
-        assert info.value.errors[0]["extensions"]["cost"] == 2 + 100 * (1 + 2 + 100 * 5)
+        assert info.value.errors[0]["extensions"]["cost"] == 2 + 100 * (3 + 2 + 100 * 9)
         state = get_sync_state(shop.id, "orders")
         assert state.status == "failed" and "max cost limit (1000)" in state.last_error
     assert fake.refused == 1

@@ -3,7 +3,9 @@
 https://shopify.dev/docs/api/usage/limits#cost-calculation: scalar/enum 0, object 1,
 connection 2 + first × one node, interface/union the maximum of its possible types,
 mutation 10. Line item node here: itself 1 + variant 1 + product 1 + originalUnitPriceSet 1
-+ shopMoney 1 = 5; variant node: itself 1 + inventoryItem 1 = 2.
++ shopMoney 1 + customAttributes 1 + discountAllocations 1 + allocatedAmountSet 1 + shopMoney 1
+= 9 (a list of objects costs 1, like one object); variant node: itself 1 + inventoryItem 1 = 2;
+order node: itself 1 + retailLocation 1 + customAttributes 1 = 3.
 """
 
 from __future__ import annotations
@@ -38,16 +40,16 @@ def test_a_connection_costs_two_plus_first_nodes_and_page_info_is_free(schema):
 
 
 def test_nested_connections_multiply(schema):
-    # Yesterday's catch-up pages, 100 per page with 100 nested children:
+    # Yesterday's catch-up pages, 100 per page with 100 nested children (today's line items):
     text = f"{{ orders(first: 100) {{ edges {{ node {{ id {LINE_ITEMS} }} }} }} }}"
-    assert price(schema, text) == 2 + 100 * (1 + 2 + 100 * 5) == 50_302
+    assert price(schema, text) == 2 + 100 * (1 + 2 + 100 * 9) == 90_302
     products = (
         "{ products(first: 100) { edges { node { id variants(first: 100) "
         f"{{ edges {{ node {{ {queries.VARIANT_SCALARS} inventoryItem {{ id tracked }} }} }} }} }} }} }} }}"
     )
     assert price(schema, products) == 2 + 100 * (1 + 2 + 100 * 2) == 20_302
     line_items = f'{{ order(id: "gid://shopify/Order/1") {{ {LINE_ITEMS.replace("100", "250")} }} }}'
-    assert price(schema, line_items) == 1 + 2 + 250 * 5 == 1_253
+    assert price(schema, line_items) == 1 + 2 + 250 * 9 == 2_253
 
 
 def test_interfaces_cost_their_most_expensive_possible_type(schema):
@@ -77,8 +79,8 @@ def test_the_apps_pages_at_their_real_sizes(schema):
         "ProductVariantsPage": 1 + 2 + 70 * (2 + 2 + 3 * 3),  # 913
         "InventoryItemLevelsPage": 1 + 2 + 250 * 3,  # 753
         "ComplementaryProductsPage": 2 + 250 * (1 + 1),  # 502
-        "OrdersPage": 2 + 10 * (1 + 2 + 18 * 5),  # 932
-        "OrderLineItemsPage": 1 + 2 + 190 * 5,  # 953
+        "OrdersPage": 2 + 10 * (3 + 2 + 10 * 9),  # 952
+        "OrderLineItemsPage": 1 + 2 + 110 * 9,  # 993
         "InventoryItemVariant": 1 + 2 + 1 * 1,  # 4
     }
 

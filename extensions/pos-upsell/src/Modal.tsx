@@ -2,6 +2,8 @@
 import '@shopify/ui-extensions/preact';
 import { render } from 'preact';
 import type { Recommendation } from './api';
+import { APP_URL } from './config';
+import { sharedEventReporter } from './events';
 import type { PosHost } from './host';
 import type { Translate } from './i18n';
 import type { RecommendationsController, ViewState } from './state';
@@ -24,7 +26,12 @@ export interface ModalAppProps {
  */
 export function ModalApp({ host }: ModalAppProps) {
   const t = useTranslate(host);
-  const { controller, state } = useRecommendations({ host, translate: t });
+  const { controller, state } = useRecommendations({
+    host,
+    translate: t,
+    events: sharedEventReporter({ host, baseUrl: APP_URL }),
+    reportShown: true,
+  });
   return (
     <s-page heading={t('title')}>
       <s-scroll-box>

@@ -40,6 +40,7 @@ export function normalizeBaseUrl(url: string): string {
 export const APP_URL = normalizeBaseUrl(buildTimeAppUrl() || DEFAULT_APP_URL);
 
 export const RECOMMENDATIONS_PATH = '/api/recommendations';
+export const EVENTS_PATH = '/api/events';
 
 /**
  * How many suggestions to ask for (the API accepts 1–10). Undefined: `limit` is

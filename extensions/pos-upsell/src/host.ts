@@ -32,12 +32,21 @@ export interface PosHost {
       quantity: number,
       options?: { properties?: Record<string, string> },
     ): Promise<string>;
+    /** Cart-level properties (an order's note attributes); events.ts sets `_posai_shown`. */
+    addCartProperties?(properties: Record<string, string>): Promise<void>;
   };
   session: {
     /** Resolves to null/undefined when the staff member may not use the app. */
     getSessionToken(): Promise<string | null | undefined>;
     /** `Session` in point-of-sale/types/session.d.ts (locationId: number). */
-    currentSession?: { currency?: string; locationId?: number };
+    currentSession?: { currency?: string; locationId?: number; staffMemberId?: number };
+    /** The staff member pinned in (`SessionApiContent.staffMember`, 2026.7). */
+    staffMember?: { readonly value: { id: number } | undefined };
+  };
+  /** `StorageApi.storage` (point-of-sale/types/storage.d.ts): the event queue survives restarts. */
+  storage?: {
+    get(key: string): Promise<unknown>;
+    set(key: string, value: unknown): Promise<void>;
   };
   toast: { show(content: string): void };
   connectivity?: {

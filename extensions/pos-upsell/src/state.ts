@@ -26,6 +26,7 @@ import {
   RECOMMENDATION_LIMIT,
   REQUEST_TIMEOUT_MS,
 } from './config';
+import type { EventReporter } from './events';
 import type { CartLike, PosHost } from './host';
 import { currentLocale, translatorFor, type Translate } from './i18n';
 import { productName } from './view';
@@ -81,6 +82,10 @@ export interface ControllerOptions {
   cache?: Map<string, CacheEntry>;
   /** Translator for the toasts; defaults to POS's `i18n.translate` (src/i18n.ts). */
   translate?: Translate;
+  /** Where `shown` / `added` go (src/events.ts); none: nothing is reported. */
+  events?: EventReporter;
+  /** This view displays the suggestions (the modal): report them as shown. */
+  reportShown?: boolean;
 }
 
 export interface RecommendationsController {
@@ -226,6 +231,13 @@ export function createRecommendationsController(options: ControllerOptions): Rec
   }
 
   function resultState(key: string, recommendations: Recommendation[], fromCache: boolean): Partial<ViewState> {
+    if (options.reportShown && recommendations.length > 0) {
+      try {
+        options.events?.shown(recommendations);
+      } catch {
+        // reporting never gets in the cashier's way
+      }
+    }
     return {
       status: recommendations.length > 0 ? 'ok' : 'empty',
       recommendations,
@@ -439,6 +451,13 @@ export function createRecommendationsController(options: ControllerOptions): Rec
       if (lineItemUuid === '') {
         host.toast.show(t('toast.notAdded', { item }));
         return false;
+      }
+      if (rec.recommendationId) {
+        try {
+          options.events?.added(rec.recommendationId, rec.variantId);
+        } catch {
+          // reporting never gets in the cashier's way
+        }
       }
       host.toast.show(t('toast.added', { item }));
       // The cart changed: ask again right away for the new cart (bypassing the

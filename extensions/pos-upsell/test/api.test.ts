@@ -47,10 +47,12 @@ describe('requestRecommendations', () => {
 
   it('parses the recorded 200 answer', async () => {
     const out = await requestRecommendations({ ...base, cartVariantIds: ['1'], fetchImpl: sequenceFetch(fixtures.ok) });
+    const body = fixtures.ok.body as { recommendationId: string; recommendations: object[] };
     expect(out).toEqual({
       kind: 'ok',
       metric: 'cosine',
-      recommendations: (fixtures.ok.body as { recommendations: unknown[] }).recommendations,
+      // the answer's id applies to every suggestion (the API sends it once, at the top)
+      recommendations: body.recommendations.map((r) => ({ ...r, recommendationId: body.recommendationId })),
     });
   });
 
@@ -215,9 +217,11 @@ describe('optional reason and recommendationId (issue #18; draft fixtures)', () 
     expect(parsed?.recommendations[0]).toMatchObject({ reason: 'Popular this week', recommendationId: 'r1' });
   });
 
-  it('recorded answers carry the reason (the API sends it) and no recommendationId yet (issue #16)', () => {
+  it('recorded answers carry the reason and the answer id on every suggestion (the API sends both)', () => {
+    const answerId = (fixtures.ok.body as { recommendationId: string }).recommendationId;
+    expect(answerId).toMatch(/^[A-Za-z0-9_-]{20,400}$/);
     const recs = parseRecommendationsBody(fixtures.ok.body)!.recommendations;
     expect(recs.map((rec) => rec.reason)).toEqual(['Bought with Tea towel in 3 orders', 'A bestseller in this store']);
-    for (const rec of recs) expect(rec).not.toHaveProperty('recommendationId');
+    for (const rec of recs) expect(rec.recommendationId).toBe(answerId);
   });
 });

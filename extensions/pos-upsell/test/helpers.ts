@@ -164,6 +164,10 @@ export function createFakeShopify(options: FakeShopifyOptions = {}) {
         },
       ),
       addLineItemProperties: vi.fn(async (_uuid: string, _properties: Record<string, string>) => {}),
+      cartProperties: {} as Record<string, string>,
+      addCartProperties: vi.fn(async (properties: Record<string, string>) => {
+        Object.assign(shopify.cart.cartProperties, properties);
+      }),
     },
     session: {
       currentSession: {
@@ -175,11 +179,13 @@ export function createFakeShopify(options: FakeShopifyOptions = {}) {
         currency: options.currency ?? 'USD',
         posVersion: '10.0.0',
       },
+      staffMember: fakeSignal<{ id: number } | undefined>({ id: 55 }),
       getSessionToken: vi.fn(async () =>
         token === undefined || token === null ? token : `${token}-${++tokenCount}`,
       ),
     },
     toast: { show: vi.fn((_content: string) => {}) },
+    storage: fakeStorage(),
     action: { presentModal: vi.fn(() => {}) },
     connectivity: { current: connectivity },
     i18n: {
@@ -241,4 +247,16 @@ export function sentBody(fetchMock: { mock: { calls: unknown[][] } }, n = 0): un
 export function sentHeaders(fetchMock: { mock: { calls: unknown[][] } }, n = 0): Record<string, string> {
   const init = fetchMock.mock.calls[n]?.[1] as RequestInit | undefined;
   return init?.headers as Record<string, string>;
+}
+
+/** `shopify.storage` as POS offers it: an async key-value store (values kept as JSON). */
+export function fakeStorage() {
+  const data = new Map<string, string>();
+  return {
+    data,
+    get: vi.fn(async (key: string) => (data.has(key) ? (JSON.parse(data.get(key)!) as unknown) : undefined)),
+    set: vi.fn(async (key: string, value: unknown) => {
+      data.set(key, JSON.stringify(value));
+    }),
+  };
 }

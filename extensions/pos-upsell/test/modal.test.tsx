@@ -1,5 +1,5 @@
 // @vitest-environment happy-dom
-import type { Recommendation } from '../src/api';
+import { parseRecommendationsBody, type Recommendation } from '../src/api';
 import { act } from 'preact/test-utils';
 import { render } from 'preact';
 import { clearSharedCache } from '../src/state';
@@ -16,7 +16,9 @@ import {
   type FakeShopify,
 } from './helpers';
 
-const OK_RECS = (fixtures.ok.body as { recommendations: Recommendation[] }).recommendations;
+const OK_RECS: Recommendation[] = parseRecommendationsBody(fixtures.ok.body)!.recommendations;
+const OK_ID = (fixtures.ok.body as { recommendationId: string }).recommendationId;
+const TAG = { properties: { _posai: OK_ID } };
 const BAD_REQUEST = (fixtures.bad_request.body as { error: { code: string; message: string } }).error;
 
 let shopify: FakeShopify;
@@ -89,7 +91,7 @@ describe('Modal (pos.home.modal.render) with a fake shopify global', () => {
     await flush();
 
     const added = OK_RECS[0]!;
-    expect(shopify.cart.addLineItem).toHaveBeenCalledWith(Number(added.variantId), 1);
+    expect(shopify.cart.addLineItem).toHaveBeenCalledWith(Number(added.variantId), 1, TAG);
     expect(shopify.toast.show).toHaveBeenCalledWith(`Added ${added.productTitle} to the cart`);
     expect(fetchImpl).toHaveBeenCalledTimes(2);
     expect(sentBody(fetchImpl, 1)).toMatchObject({ cartVariantIds: ['46812312961178', added.variantId] });

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { Recommendation } from '../src/api';
+import { parseRecommendationsBody, type Recommendation } from '../src/api';
 import { clearSharedCache, createRecommendationsController, type ControllerOptions } from '../src/state';
 import {
   createFakeShopify,
@@ -13,7 +13,9 @@ import {
   type FakeShopify,
 } from './helpers';
 
-const OK_RECS = (fixtures.ok.body as { recommendations: Recommendation[] }).recommendations;
+const OK_RECS: Recommendation[] = parseRecommendationsBody(fixtures.ok.body)!.recommendations;
+const OK_ID = (fixtures.ok.body as { recommendationId: string }).recommendationId;
+const TAG = { properties: { _posai: OK_ID } };
 const BAD_REQUEST = (fixtures.bad_request.body as { error: { code: string; message: string } }).error;
 const CART = [46812312961178, 46812312961179];
 
@@ -312,7 +314,7 @@ describe('add to cart', () => {
     expect(controller.getState().addingVariantId).toBe(rec.variantId);
     await expect(adding).resolves.toBe(true);
 
-    expect(shopify.cart.addLineItem).toHaveBeenCalledWith(Number(rec.variantId), 1);
+    expect(shopify.cart.addLineItem).toHaveBeenCalledWith(Number(rec.variantId), 1, TAG);
     expect(shopify.toast.show).toHaveBeenCalledWith(`Added ${rec.productTitle} to the cart`);
     expect(fetchImpl).toHaveBeenCalledTimes(2);
     expect(sentBody(fetchImpl, 1)).toEqual({
@@ -429,7 +431,8 @@ describe('add to cart with a recommendationId (line-item property _posai)', () =
 
   it('without a recommendationId the call stays addLineItem(id, 1), with no options', async () => {
     const shopify = createFakeShopify({ variantIds: CART });
-    const { controller } = setup(shopify, sequenceFetch(fixtures.ok, fixtures.empty));
+    const { recommendationId: _dropped, ...withoutId } = fixtures.ok.body as Record<string, unknown>;
+    const { controller } = setup(shopify, sequenceFetch({ ...fixtures.ok, body: withoutId }, fixtures.empty));
     controller.start();
     await settle();
     await controller.addToCart(controller.getState().recommendations[0]!);

@@ -1,0 +1,1 @@
+"""Measured impact: recommendation ids, POS events, attributed orders, and the live figures."""
