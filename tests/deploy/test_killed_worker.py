@@ -99,12 +99,20 @@ def _kill(worker: subprocess.Popen) -> None:
 
 
 def _stop(worker: subprocess.Popen) -> None:
+    """End a worker and whatever it started: a work horse outside its process group (a training
+    queued after the sync, say) must not outlive its test and write into the next one's shops."""
+    family = _descendants(worker.pid)
     if worker.poll() is None:
         os.killpg(worker.pid, signal.SIGTERM)
         try:
             worker.wait(timeout=30)
         except subprocess.TimeoutExpired:
             _kill(worker)
+    for pid in family:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 def _wait(condition, timeout: float, what: str, logs=()):
