@@ -38,7 +38,7 @@ test: install contract-deps
 
 ## make fuzz: a long fuzzing run of the JSON API against docs/openapi.yaml (make test runs a short one)
 fuzz: install
-	POSAI_FUZZ_EXAMPLES=$${POSAI_FUZZ_EXAMPLES:-5000} $(BIN)/pytest tests/api/test_fuzz.py -q
+	POSAI_FUZZ_EXAMPLES=$${POSAI_FUZZ_EXAMPLES:-5000} $(BIN)/pytest tests/api/test_fuzz.py tests/foundation/test_fuzz_inputs.py tests/webhooks/test_convergence.py -q
 
 lint: install
 	$(BIN)/ruff check .

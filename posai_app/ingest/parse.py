@@ -8,15 +8,74 @@ and orders `{"order_id", "order_number", "name", "created_at", "updated_at", "ca
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
+from posai_app.errors import ValidationFailed
+from posai_app.inputs import parse_id, parse_int
 from posai_app.shopify.gid import from_gid
 
-_DIGITS = re.compile(r"(\d+)")
+_F = TypeVar("_F", bound=Callable[..., Any])
+MAX_COUNT = 2**31 - 1  # quantities and stock levels: PostgreSQL `integer`
+MAX_MONEY = Decimal(10) ** 12
+
+
+class MalformedPayload(ValidationFailed):
+    """A REST/webhook body that is not the shape Shopify sends (an id that is no id, a list
+    where a title belongs, a missing `created_at`): refused as a whole, never half-stored."""
+
+
+def _refuses_malformed(parse: _F) -> _F:
+    """Turn the KeyError/TypeError/ValueError of a body of the wrong shape into MalformedPayload."""
+
+    @functools.wraps(parse)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return parse(*args, **kwargs)
+        except MalformedPayload:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError, IndexError) as exc:
+            raise MalformedPayload(
+                f"{parse.__name__}: malformed payload ({exc.__class__.__name__}: {str(exc)[:200]})"
+            ) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _rest_int_id(value: Any) -> int:
+    """An id of a REST body (a JSON integer or digit string within bigint); ValueError otherwise."""
+    parsed = parse_id(value)
+    if parsed is None:
+        raise ValueError(f"{str(value)[:40]!r} is not an id")
+    return parsed
+
+
+def _count(value: Any) -> int:
+    """A quantity or stock level: a JSON integer (or digit string) within PostgreSQL's integer."""
+    if isinstance(value, str) and re.fullmatch(r"-?[0-9]{1,10}", value.strip()):
+        value = int(value)
+    parsed = parse_int(value)
+    if parsed is None or abs(parsed) > MAX_COUNT:
+        raise ValueError(f"{str(value)[:40]!r} is not a count")
+    return parsed
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, got {type(value).__name__}")
+    return value
+
+
+def _optional_text(value: Any) -> str | None:
+    return None if value is None else _text(value)
+
+
+_DIGITS = re.compile(r"([0-9]+)")
 # Line-item property the POS extension sets to the recommendation id of an added suggestion,
 # and the cart property (an order attribute) listing the recommendations shown on the cart.
 ATTRIBUTION_PROPERTY = "_posai"
@@ -37,26 +96,24 @@ def parse_datetime(value: Any) -> datetime | None:
 
 
 def parse_money(value: Any) -> Decimal | None:
+    """An amount; None when absent or not a finite amount below 10¹² (NaN is no price)."""
     if value is None or value == "":
         return None
-    if isinstance(value, str):
-        try:
-            return Decimal(value)
-        except InvalidOperation:
-            return None
     if isinstance(value, dict):  # MoneyV2 / MoneyBag
         value = (value.get("shopMoney") or value).get("amount")
     try:
-        return Decimal(str(value))
-    except InvalidOperation:
+        amount = value if isinstance(value, str) else str(value)
+        money = Decimal(amount)
+    except (InvalidOperation, ValueError):
         return None
+    return money if money.is_finite() and abs(money) < MAX_MONEY else None
 
 
 def _order_number(name: str | None, explicit: Any = None) -> int | None:
     if explicit is not None:
-        return int(explicit)
+        return _count(explicit)
     match = _DIGITS.search(name or "")
-    return int(match.group(1)) if match else None
+    return int(match.group(1)) if match and len(match.group(1)) <= 9 else None
 
 
 def _current(item: dict, current_key: str) -> int:
@@ -65,7 +122,7 @@ def _current(item: dict, current_key: str) -> int:
     Never negative: a negative count is not a purchase (and would subtract from pair counts).
     """
     current = item.get(current_key)
-    units = int(item.get("quantity") or 0) if current is None else int(current)
+    units = _count(item.get("quantity") or 0) if current is None else _count(current)
     return max(0, units)
 
 
@@ -216,6 +273,7 @@ def _line_item_from_graphql(node: dict) -> dict:
 # policy, title, status); `sku` null means "no SKU" and is stored.
 
 
+@_refuses_malformed
 def rest_id(body: dict, resource: str, key: str = "id") -> int:
     """The exact id of a REST/webhook object: from its `admin_graphql_api_id` GID when present.
 
@@ -226,12 +284,13 @@ def rest_id(body: dict, resource: str, key: str = "id") -> int:
     """
     gid = body.get("admin_graphql_api_id")
     if isinstance(gid, str) and gid.startswith(f"gid://shopify/{resource}/"):
-        return from_gid(gid)
-    return int(body[key])
+        return _rest_int_id(gid)
+    return _rest_int_id(body[key])
 
 
 def _optional_int(value: Any) -> int | None:
-    return None if value is None or value == "" else int(value)
+    """An optional id (a line item's variant or product)."""
+    return None if value is None or value == "" else _rest_int_id(value)
 
 
 def _put(target: dict, key: str, body: dict, field: str, convert: Any = None) -> None:
@@ -241,18 +300,19 @@ def _put(target: dict, key: str, body: dict, field: str, convert: Any = None) ->
         target[key] = convert(value) if convert else value
 
 
+@_refuses_malformed
 def product_from_rest(payload: dict) -> dict:
     """A `products/create` / `products/update` webhook body -> product dict (absent fields omitted)."""
     product: dict[str, Any] = {
         "product_id": rest_id(payload, "Product"),
         "updated_at": parse_datetime(payload.get("updated_at")),
     }
-    _put(product, "title", payload, "title")
-    _put(product, "status", payload, "status", lambda s: s.lower())
+    _put(product, "title", payload, "title", _text)
+    _put(product, "status", payload, "status", lambda s: _text(s).lower())
     # GraphQL's Product.isGiftCard; REST bodies do not carry it (our demo shape does).
     _put(product, "is_gift_card", payload, "is_gift_card", bool)
-    _put(product, "product_type", payload, "product_type")
-    _put(product, "vendor", payload, "vendor")
+    _put(product, "product_type", payload, "product_type", _text)
+    _put(product, "vendor", payload, "vendor", _text)
     _put(product, "tags", payload, "tags", join_tags)
     variants = payload.get("variants")
     product["variants"] = [_variant_from_rest(v) for v in variants or []]
@@ -281,13 +341,13 @@ def _variant_from_rest(variant: dict) -> dict:
         "variant_id": rest_id(variant, "ProductVariant"),
         "updated_at": parse_datetime(variant.get("updated_at")),
     }
-    _put(row, "inventory_item_id", variant, "inventory_item_id", int)
-    _put(row, "title", variant, "title")
+    _put(row, "inventory_item_id", variant, "inventory_item_id", _rest_int_id)
+    _put(row, "title", variant, "title", _text)
     _put(row, "price", variant, "price", parse_money)
     if "sku" in variant:
-        row["sku"] = variant["sku"] or None
-    _put(row, "inventory_quantity", variant, "inventory_quantity", int)
-    _put(row, "inventory_policy", variant, "inventory_policy", lambda p: p.lower())
+        row["sku"] = _optional_text(variant["sku"] or None)
+    _put(row, "inventory_quantity", variant, "inventory_quantity", _count)
+    _put(row, "inventory_policy", variant, "inventory_policy", lambda p: _text(p).lower())
     # Tracking is InventoryItem.tracked (GraphQL, or the inventory_items/update webhook): from
     # 2024-07 product webhooks no longer carry `inventory_management`
     # (https://shopify.dev/changelog/product-variant-field-cleanup). Older payloads, and the
@@ -297,6 +357,7 @@ def _variant_from_rest(variant: dict) -> dict:
     return row
 
 
+@_refuses_malformed
 def inventory_item_from_rest(payload: dict) -> dict:
     """An `inventory_items/update` body -> {"inventory_item_id", "tracked"?, "sku"?, "updated_at"}."""
     item: dict[str, Any] = {
@@ -307,6 +368,7 @@ def inventory_item_from_rest(payload: dict) -> dict:
     return item
 
 
+@_refuses_malformed
 def inventory_item_id_from_level(payload: dict) -> int:
     """The inventory item of an `inventory_levels/update` body, exactly.
 
@@ -316,33 +378,35 @@ def inventory_item_id_from_level(payload: dict) -> int:
     gid = payload.get("admin_graphql_api_id")
     if isinstance(gid, str) and "?" in gid:
         item = parse_qs(urlsplit(gid).query).get("inventory_item_id", [""])[0]
-        if item.isdigit():
-            return int(item)
-    return int(payload["inventory_item_id"])
+        if parse_id(item) is not None:
+            return _rest_int_id(item)
+    return _rest_int_id(payload["inventory_item_id"])
 
 
+@_refuses_malformed
 def inventory_level_from_rest(payload: dict) -> dict:
     """An `inventory_levels/update` body -> {"inventory_item_id", "location_id", "available",
     "updated_at"}."""
     available = payload.get("available")
     return {
         "inventory_item_id": inventory_item_id_from_level(payload),
-        "location_id": int(payload["location_id"]),
-        "available": None if available is None else int(available),
+        "location_id": _rest_int_id(payload["location_id"]),
+        "available": None if available is None else _count(available),
         "updated_at": parse_datetime(payload.get("updated_at")),
     }
 
 
+@_refuses_malformed
 def order_from_rest(payload: dict) -> dict:
     """An `orders/*` webhook body (or a REST order) -> order dict."""
     return {
         "order_id": rest_id(payload, "Order"),
         "order_number": _order_number(payload.get("name"), payload.get("order_number")),
-        "name": payload.get("name"),
+        "name": _optional_text(payload.get("name")),
         "created_at": parse_datetime(payload["created_at"]),
         "updated_at": parse_datetime(payload.get("updated_at")),
         "cancelled_at": parse_datetime(payload.get("cancelled_at")),
-        "currency": payload.get("currency"),
+        "currency": _optional_text(payload.get("currency")),
         "line_items": [
             _line_item_from_rest(li)
             for li in payload.get("line_items") or []
@@ -430,9 +494,9 @@ def _line_item_from_rest(item: dict) -> dict:
         "line_item_id": rest_id(item, "LineItem"),
         "product_id": _optional_int(item.get("product_id")),
         "variant_id": variant_id,
-        "title": item.get("title") or item.get("name") or "",
+        "title": _text(item.get("title") or item.get("name") or ""),
         "quantity": _current(item, "current_quantity"),
         "price": parse_money(item.get("price")),
-        "sku": item.get("sku") or None,
+        "sku": _optional_text(item.get("sku") or None),
         "is_custom_sale": variant_id is None,
     }

@@ -111,5 +111,7 @@ def load(shop_id: int, version: tuple | None = None, metric: str | None = None) 
     if version is None or metric is None:
         version, metric = published_version(shop_id)
     payload = db.session.scalar(sa.select(ServingIndexBlob.payload).where(of_shop(ServingIndexBlob, shop_id)))
-    index, bestsellers = packed.unpack(payload) if payload is not None else (None, ())
+    index, bestsellers = (
+        packed.unpack(payload) if payload else (None, ())
+    )  # none stored yet: bestsellers only
     return ServingIndex(version=version, metric=metric, index=index, bestsellers=bestsellers)

@@ -6,7 +6,9 @@ itself: the job `posai_app.webhooks.handlers.process_webhook` applies the payloa
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import re
 
 import sqlalchemy as sa
 from flask import Blueprint, Response, current_app, jsonify, request
@@ -70,7 +72,7 @@ def receive_webhook():
             topic,
             payload,
             request.headers.get("X-Shopify-Triggered-At"),
-            job_id=f"webhook-{shop.id}-{webhook_id}",
+            job_id=_job_id(shop.id, webhook_id),
             retry=RETRY,
         )
     except Exception:
@@ -81,6 +83,18 @@ def receive_webhook():
         db.session.commit()
         return error_response(503, "unavailable", "webhook could not be queued; retry later")
     return _ack("queued")
+
+
+# RQ refuses any other job id (ValueError), which answered 503 on every retry of a webhook whose
+# id header held a dot, a space or a slash.
+_JOB_ID_SAFE = re.compile(r"[A-Za-z0-9_-]{1,128}")
+
+
+def _job_id(shop_id: int, webhook_id: str) -> str:
+    """The delivery's job id: its webhook id when RQ accepts it as one, else a digest of it."""
+    if not _JOB_ID_SAFE.fullmatch(webhook_id):
+        webhook_id = "h" + hashlib.sha256(webhook_id.encode("utf-8", "surrogatepass")).hexdigest()[:40]
+    return f"webhook-{shop_id}-{webhook_id}"
 
 
 def _record_delivery(shop_id: int, webhook_id: str, topic: str) -> int | None:
