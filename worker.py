@@ -39,6 +39,8 @@ class _StopDuringStartUp:
 
 def _resume_interrupted_jobs() -> None:
     """At each maintenance pass: queue again syncs and trainings whose worker died (heartbeats)."""
+    from rq.exceptions import StopRequested
+
     from posai_app.extensions import db
     from posai_app.schedule import resume_interrupted_jobs
 
@@ -46,6 +48,8 @@ def _resume_interrupted_jobs() -> None:
         resumed = resume_interrupted_jobs()
         if any(resumed.values()):
             logging.getLogger("posai_app.worker").warning("queued again after a dead worker: %s", resumed)
+    except StopRequested:
+        raise  # RQ's SIGTERM handler raises wherever the worker is: the warm stop must go on
     except Exception:
         logging.getLogger("posai_app.worker").exception("could not check for interrupted jobs")
     finally:
@@ -67,6 +71,14 @@ def run_worker(queues: list[str] | None = None, *, burst: bool = False, settings
         def run_maintenance_tasks(self):
             super().run_maintenance_tasks()
             _resume_interrupted_jobs()
+
+        def teardown(self):
+            # RQ's SIGTERM handler raises inside whatever Redis command is running (a registry
+            # clean-up during start-up, say): that pooled connection keeps unread replies, and the
+            # final bookkeeping on it failed ("Wrong number of response items") with exit 1.
+            # Fresh connections make the warm stop clean.
+            self.connection.connection_pool.disconnect()
+            super().teardown()
 
     app = create_app({**JOB_SETTINGS, **(settings or {})})
     with app.app_context():
