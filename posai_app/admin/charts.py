@@ -39,13 +39,7 @@ def bar_chart(rows: Sequence[dict[str, Any]], *, k: int, chart_id: str = "hitrat
     desc = "; ".join(f"{r['metric']}: {_pct(r['hitRate'])}" for r in rows)
     if best:
         desc = f"Chosen: {best['metric']}. " + desc
-    parts = [
-        f'<svg class="chart chart--bars" id="{escape(chart_id)}" viewBox="0 0 {width} {height}" '
-        f'role="img" aria-labelledby="{escape(chart_id)}-title {escape(chart_id)}-desc" '
-        f'preserveAspectRatio="xMinYMin meet" xmlns="http://www.w3.org/2000/svg">',
-        f'<title id="{escape(chart_id)}-title">{escape(title)}</title>',
-        f'<desc id="{escape(chart_id)}-desc">{escape(desc)}</desc>',
-    ]
+    parts = _svg_open("bars", chart_id, width, height, title, desc)
     # Grid lines every 10% (or 20% on wide axes) so bars can be compared at a glance.
     step = 0.1 if axis_max <= 0.5 else 0.2
     tick = 0.0
@@ -104,20 +98,8 @@ def trend_chart(points: Sequence[dict[str, Any]], *, k: int, chart_id: str = "tr
         f"From {_pct(first['hitRate'])} ({first.get('metric')}) "
         f"to {_pct(last['hitRate'])} ({last.get('metric')})."
     )
-    parts = [
-        f'<svg class="chart chart--trend" id="{escape(chart_id)}" viewBox="0 0 {width} {height}" '
-        f'role="img" aria-labelledby="{escape(chart_id)}-title {escape(chart_id)}-desc" '
-        f'preserveAspectRatio="xMinYMin meet" xmlns="http://www.w3.org/2000/svg">',
-        f'<title id="{escape(chart_id)}-title">{escape(title)}</title>',
-        f'<desc id="{escape(chart_id)}-desc">{escape(desc)}</desc>',
-    ]
-    for frac in (0.0, 0.5, 1.0):
-        y = top + plot_h * (1 - frac)
-        parts.append(f'<line class="chart-grid" x1="{left}" y1="{y:.1f}" x2="{width - right}" y2="{y:.1f}"/>')
-        parts.append(
-            f'<text class="chart-axis" x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">'
-            f"{axis_max * frac * 100:.0f}%</text>"
-        )
+    parts = _svg_open("trend", chart_id, width, height, title, desc)
+    parts += _horizontal_grid(left, width - right, top, plot_h, lambda frac: f"{axis_max * frac * 100:.0f}%")
     baseline = [(i, p["baseline"]) for i, p in enumerate(points) if p.get("baseline") is not None]
     if len(baseline) >= 2:
         coords = " ".join(f"{x:.1f},{y:.1f}" for x, y in (xy(i, v) for i, v in baseline))
@@ -143,6 +125,30 @@ def trend_chart(points: Sequence[dict[str, Any]], *, k: int, chart_id: str = "tr
     return Markup("".join(parts))  # noqa: S704  (every interpolated label went through escape())
 
 
+def _svg_open(kind: str, chart_id: str, width: int, height: int, title: str, desc: str) -> list[str]:
+    """An accessible chart's opening: the <svg> with its viewBox, and its <title> and <desc>."""
+    cid = escape(chart_id)
+    return [
+        f'<svg class="chart chart--{kind}" id="{cid}" viewBox="0 0 {width} {height}" '
+        f'role="img" aria-labelledby="{cid}-title {cid}-desc" '
+        f'preserveAspectRatio="xMinYMin meet" xmlns="http://www.w3.org/2000/svg">',
+        f'<title id="{cid}-title">{escape(title)}</title>',
+        f'<desc id="{cid}-desc">{escape(desc)}</desc>',
+    ]
+
+
+def _horizontal_grid(x1: float, x2: float, top: float, plot_h: float, label) -> list[str]:
+    """Grid lines at 0, ½ and the top of the axis, each labelled `label(fraction)` on the left."""
+    parts = []
+    for frac in (0.0, 0.5, 1.0):
+        y = top + plot_h * (1 - frac)
+        parts.append(f'<line class="chart-grid" x1="{x1}" y1="{y:.1f}" x2="{x2}" y2="{y:.1f}"/>')
+        parts.append(
+            f'<text class="chart-axis" x="{x1 - 6}" y="{y + 4:.1f}" text-anchor="end">{label(frac)}</text>'
+        )
+    return parts
+
+
 def _date(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M") if isinstance(value, datetime) else ""
 
@@ -161,20 +167,8 @@ def daily_impact_chart(days: Sequence[dict[str, Any]], *, chart_id: str = "impac
     step = plot_w / len(days)
     title = f"Suggestions shown and added per day, last {len(days)} days"
     desc = f"{sum(d['shown'] for d in days)} shown, {sum(d['added'] for d in days)} added."
-    parts = [
-        f'<svg class="chart chart--daily" id="{escape(chart_id)}" viewBox="0 0 {width} {height}" '
-        f'role="img" aria-labelledby="{escape(chart_id)}-title {escape(chart_id)}-desc" '
-        f'preserveAspectRatio="xMinYMin meet" xmlns="http://www.w3.org/2000/svg">',
-        f'<title id="{escape(chart_id)}-title">{escape(title)}</title>',
-        f'<desc id="{escape(chart_id)}-desc">{escape(desc)}</desc>',
-    ]
-    for frac in (0.0, 0.5, 1.0):
-        y = top + plot_h * (1 - frac)
-        parts.append(f'<line class="chart-grid" x1="{left}" y1="{y:.1f}" x2="{width - right}" y2="{y:.1f}"/>')
-        parts.append(
-            f'<text class="chart-axis" x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">'
-            f"{peak * frac:.0f}</text>"
-        )
+    parts = _svg_open("daily", chart_id, width, height, title, desc)
+    parts += _horizontal_grid(left, width - right, top, plot_h, lambda frac: f"{peak * frac:.0f}")
     for i, d in enumerate(days):
         x = left + i * step + step * 0.1
         w = max(1.0, step * 0.8)
