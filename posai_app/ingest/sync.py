@@ -19,7 +19,6 @@ import logging
 import os
 import re
 import tempfile
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -30,6 +29,7 @@ from flask import current_app
 
 from posai_app.budget import OutOfTime, check_time, run_within_budget
 from posai_app.extensions import db
+from posai_app.heartbeat import heartbeat
 from posai_app.ingest import orders, parse, products, sync_state
 from posai_app.ingest.sync_state import get_sync_state
 from posai_app.ingest.upserts import DEFAULT_BATCH_ROWS, UpsertResult
@@ -81,37 +81,21 @@ def sync_shop(
     return run_within_budget("ingest", SYNC_JOB, shop_id, work, resume, budget_seconds)
 
 
-@contextlib.contextmanager
-def _heartbeat(shop_id: int) -> Iterator[None]:
+def _heartbeat(shop_id: int):
     """Touch the shop's running sync_states rows every HEARTBEAT_SECONDS while the job works.
 
     A commit does too, but one step (a slow page, a long bulk operation) can outlast DEAD_AFTER.
-    Its own connection: the job's session may be mid-transaction. When the worker dies, the
-    beat stops with it and `resume_interrupted_sync` queues the sync again.
+    When the worker dies, the beat stops with it and `resume_interrupted_sync` queues the sync again.
     """
-    app = current_app._get_current_object()
-    stop = threading.Event()
-
-    def beat() -> None:
-        with app.app_context():
-            while not stop.wait(sync_state.HEARTBEAT_SECONDS):
-                try:
-                    with db.engine.begin() as conn:
-                        conn.execute(
-                            sa.update(SyncState)
-                            .where(of_shop(SyncState, shop_id), SyncState.status == SyncStatus.RUNNING)
-                            .values(updated_at=utcnow())
-                        )
-                except Exception:  # a missed beat is not the job's failure; the next one retries
-                    log.warning("sync of shop %s: heartbeat not written this time", shop_id)
-
-    thread = threading.Thread(target=beat, name=f"sync-heartbeat-{shop_id}", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join(timeout=5)
+    return heartbeat(
+        f"sync-heartbeat-{shop_id}",
+        lambda: (
+            sa.update(SyncState)
+            .where(of_shop(SyncState, shop_id), SyncState.status == SyncStatus.RUNNING)
+            .values(updated_at=utcnow())
+        ),
+        sync_state.HEARTBEAT_SECONDS,
+    )
 
 
 def resume_interrupted_sync(shop_id: int) -> bool:

@@ -7,16 +7,14 @@ debounced after new orders, nightly, and on demand (`posai train`, admin page).
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
-from flask import current_app
 
 from posai_app.extensions import db
+from posai_app.heartbeat import heartbeat
 from posai_app.models import EvaluationRun, ModelStatus, RunStatus, Shop, utcnow
 from posai_app.serving import store
 from posai_app.training import services as training_services
@@ -74,38 +72,17 @@ def _train_run(shop_id: int, run_id: int, config, started: float, progress) -> i
         raise
 
 
-@contextmanager
-def _heartbeat(run_id: int) -> Iterator[None]:
-    """Write the run's `heartbeat_at` every HEARTBEAT_SECONDS from a thread while the job works.
+def _heartbeat(run_id: int):
+    """Write the run's `heartbeat_at` every HEARTBEAT_SECONDS (and at once) while the job works.
 
-    Its own connection and transaction: the job's session may be mid-transaction for minutes.
     When the worker dies, the heartbeat stops with it and `running_run` retires the run.
     """
-    app = current_app._get_current_object()
-    stop = threading.Event()
-
-    def beat() -> None:
-        with app.app_context():
-            while True:
-                try:
-                    with db.engine.begin() as conn:
-                        conn.execute(
-                            sa.update(EvaluationRun)
-                            .where(EvaluationRun.id == run_id)
-                            .values(heartbeat_at=utcnow())
-                        )
-                except Exception:  # a missed beat is not the job's failure; the next one retries
-                    log.warning("training run %s: heartbeat not written this time", run_id)
-                if stop.wait(training_services.HEARTBEAT_SECONDS):
-                    return
-
-    thread = threading.Thread(target=beat, name=f"train-heartbeat-{run_id}", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join(timeout=5)
+    return heartbeat(
+        f"train-heartbeat-{run_id}",
+        lambda: sa.update(EvaluationRun).where(EvaluationRun.id == run_id).values(heartbeat_at=utcnow()),
+        training_services.HEARTBEAT_SECONDS,
+        beat_at_start=True,
+    )
 
 
 def _progress_reporter(run_id: int, echo: Callable | None) -> Callable[[str, int, int], None]:
