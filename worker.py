@@ -72,6 +72,13 @@ def run_worker(queues: list[str] | None = None, *, burst: bool = False, settings
             super().run_maintenance_tasks()
             _resume_interrupted_jobs()
 
+        def handle_warm_shutdown_request(self):
+            # RQ's handler then raises StopRequested wherever the idle worker is; raised inside a
+            # __del__ (a Redis ConnectionPool's, seen in CI) Python ignores it and the loop went on
+            # until SIGKILL. The flag makes the loop stop at its next check all the same.
+            self._stop_requested = True
+            super().handle_warm_shutdown_request()
+
         def teardown(self):
             # RQ's SIGTERM handler raises inside whatever Redis command is running (a registry
             # clean-up during start-up, say): that pooled connection keeps unread replies, and the

@@ -50,7 +50,9 @@ def _stop(process: subprocess.Popen, timeout: float = 40) -> int:
         try:
             process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            process.kill()
+            # the whole group: RQ's scheduler is a child process and, orphaned, would keep
+            # Redis's scheduler locks from the next test's worker
+            os.killpg(process.pid, signal.SIGKILL)
             process.wait()
     return process.returncode
 

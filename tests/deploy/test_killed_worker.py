@@ -123,8 +123,15 @@ def _wait(condition, timeout: float, what: str, logs=()):
         if value:
             return value
         time.sleep(0.5)
-    tails = "\n".join(path.read_text()[-3000:] for path in logs if path.exists())
+    tails = "\n".join(_head_and_tail(path.read_text()) for path in logs if path.exists())
     pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}\n{tails}")
+
+
+def _head_and_tail(log: str, size: int = 2500) -> str:
+    """A worker log's start (the job it took, the error it met) and its end."""
+    if len(log) <= 2 * size:
+        return log
+    return f"{log[:size]}\n[...]\n{log[-size:]}"
 
 
 def _rows(shop_id: int):
