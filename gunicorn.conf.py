@@ -6,6 +6,8 @@ Everything that differs between machines comes from the environment; see docs/op
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 
 
 def _int_env(name: str, default: int) -> int:
@@ -46,3 +48,26 @@ loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 access_log_format = (
     '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(L)ss client=%({fly-client-ip}i)s fly_request_id=%({fly-request-id}i)s'
 )
+
+
+# /metrics sums the request and cache figures of all this gunicorn's workers (prometheus_client's
+# multiprocess mode): each worker writes its own files under one fresh directory, set before the
+# workers import the app; a dead worker's live gauges are dropped. See posai_app/metrics.py.
+def on_starting(server):
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        base = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="posai-metrics-", dir=base)
+        server.posai_metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+
+
+def child_exit(server, worker):
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    created = getattr(server, "posai_metrics_dir", None)
+    if created:
+        shutil.rmtree(created, ignore_errors=True)

@@ -65,12 +65,22 @@ def run_worker(queues: list[str] | None = None, *, burst: bool = False, settings
 
     from posai_app.config import JOB_SETTINGS
     from posai_app.factory import create_app
+    from posai_app.metrics import record_ended_job
     from posai_app.queue import get_redis
 
     class PosaiWorker(Worker):
         def run_maintenance_tasks(self):
             super().run_maintenance_tasks()
             _resume_interrupted_jobs()
+
+        # Each ended job's run time goes to the shared histogram /metrics exports (posai_app.metrics).
+        def handle_job_success(self, job, queue, started_job_registry, execution):
+            record_ended_job(self.connection, job, "finished")
+            return super().handle_job_success(job, queue, started_job_registry, execution)
+
+        def handle_job_failure(self, job, queue, started_job_registry=None, exc_string="", execution=None):
+            record_ended_job(self.connection, job, "failed")
+            return super().handle_job_failure(job, queue, started_job_registry, exc_string, execution)
 
         def handle_warm_shutdown_request(self):
             # RQ's handler then raises StopRequested wherever the idle worker is; raised inside a

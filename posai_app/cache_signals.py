@@ -35,6 +35,8 @@ from typing import Any, Generic, TypeVar
 import sqlalchemy as sa
 from flask import Flask, current_app
 
+from posai_app import metrics
+
 log = logging.getLogger(__name__)
 
 KINDS = ("shop", "catalog", "model", "orders", "pins")
@@ -131,7 +133,7 @@ class Signals:
         cache = self._caches.get(name)
         if cache is None:
             with self._lock:
-                cache = self._caches.setdefault(name, ShopCache(self, kind, max_shops))
+                cache = self._caches.setdefault(name, ShopCache(self, kind, max_shops, name))
         return cache
 
     def forget(self, shop_id: int | None = None) -> None:
@@ -153,8 +155,8 @@ class ShopCache(Generic[T]):
     them changing makes it stale).
     """
 
-    def __init__(self, signals: Signals, kind: str | tuple[str, ...], max_shops: int):
-        self.signals, self.kind, self.max_shops = signals, kind, max_shops
+    def __init__(self, signals: Signals, kind: str | tuple[str, ...], max_shops: int, name: str = ""):
+        self.signals, self.kind, self.max_shops, self.name = signals, kind, max_shops, name
         self._entries: OrderedDict[int, tuple[str | None, float, T]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -162,6 +164,7 @@ class ShopCache(Generic[T]):
         """The cached value while its token holds; else `load(previous value or None)`, then cached."""
         token = self._token(shop_id)
         fresh = self._fresh(shop_id, token)
+        metrics.cache_lookup(self.name, fresh is not None)
         if fresh is not None:
             return fresh[2]
         now = time.monotonic()
@@ -177,6 +180,7 @@ class ShopCache(Generic[T]):
         """
         token = self._token(shop_id)
         fresh = self._fresh(shop_id, token)
+        metrics.cache_lookup(self.name, fresh is not None)
         return (token, None, None) if fresh is None else (token, fresh[2], fresh[1])
 
     def _token(self, shop_id: int) -> str | None:

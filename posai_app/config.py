@@ -87,6 +87,7 @@ def from_env() -> dict[str, Any]:
         "SHOPIFY_API_VERSION",
         "APP_URL",
         "POSAI_ENV",
+        "POSAI_METRICS_TOKEN",
     ):
         if (value := _env(name)) is not None:
             values[name] = value

@@ -51,7 +51,7 @@ class PayloadTooLarge(AppError):
 
 
 def _wants_json() -> bool:
-    if request.path.startswith("/api/") or request.path.startswith("/webhooks"):
+    if request.path.startswith(("/api/", "/webhooks")) or request.path == "/metrics":
         return True
     if request.headers.get("HX-Request"):
         return False

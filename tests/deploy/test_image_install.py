@@ -28,6 +28,7 @@ pytestmark = pytest.mark.slow
 
 INSTALL_TIMEOUT = 240
 START_TIMEOUT = 60
+METRICS_TOKEN = "deploy-test-metrics-token"  # noqa: S105
 
 
 def _free_port() -> int:
@@ -36,9 +37,10 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _get(url: str) -> tuple[int, bytes]:
+def _get(url: str, headers: dict | None = None) -> tuple[int, bytes]:
     try:
-        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 (loopback)
+        request = urllib.request.Request(url, headers=headers or {})  # noqa: S310 (loopback)
+        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
             return response.status, response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
@@ -105,6 +107,7 @@ def image(tmp_path_factory):
             "DATABASE_URL": f"sqlite:///{tmp / 'posai.db'}",
             # Production requires REDIS_URL; without a test Redis, point at a closed port.
             "REDIS_URL": redis_url() or "redis://127.0.0.1:1/0",
+            "POSAI_METRICS_TOKEN": METRICS_TOKEN,
         }
     )
     return app_dir, env
@@ -153,6 +156,16 @@ def test_image_cmd_serves_healthz_and_shuts_down_gracefully(image):
         assert b'"ok"' in body
         ready, ready_body = _get(f"http://127.0.0.1:{port}/readyz")
         assert ready == (200 if redis_url() else 503), ready_body
+        # /metrics sums every gunicorn worker's figures, whichever worker answers the scrape
+        for _ in range(8):
+            _get(f"http://127.0.0.1:{port}/healthz")
+        series = 'posai_http_request_duration_seconds_count{method="GET",route="/healthz",status="200"}'
+        for _ in range(4):
+            status, scraped = _get(
+                f"http://127.0.0.1:{port}/metrics", {"Authorization": f"Bearer {METRICS_TOKEN}"}
+            )
+            assert status == 200, scraped[-2000:]
+            assert f"{series} 9.0" in scraped.decode(), scraped.decode()[-4000:]
     finally:
         code = _stop(process)
     output = log.read_text()
