@@ -105,6 +105,18 @@ def test_assigned_carts_get_the_challengers_answer_with_its_arm_and_scorer_in_th
         assert answer["recommendations"][0]["variantId"] != "1003"
 
 
+def test_warm_requests_of_both_arms_run_no_sql(app, arms_shop, recommend):
+    from tests.api.test_request_caches import counting_statements
+
+    challenger_carts, champion_carts = _carts(app, arms_shop.id)
+    carts = [challenger_carts[0], champion_carts[0]]
+    first = [recommend(arms_shop, c) for c in carts]
+    with counting_statements(app) as statements:
+        again = [recommend(arms_shop, c) for c in carts]
+    assert statements == []
+    assert [a["metric"] for a in again] == [a["metric"] for a in first] == ["ease", "cosine"]
+
+
 def test_a_cart_keeps_its_arm_on_every_call_whatever_the_order_of_its_items(app, arms_shop, recommend):
     challenger_carts, champion_carts = _carts(app, arms_shop.id)
     for cart in (challenger_carts[0], champion_carts[0]):
