@@ -262,6 +262,12 @@ def test_make_the_challenger_live_swaps_the_arms_of_that_shop_only(
     answer = recommend(arms_shop, challenger_carts[0])
     assert answer["metric"] == "cosine" and _verified(app, answer, arms_shop.id).arm == "challenger"
     assert recommend(other_shop, champion_carts[0])["metric"] == "cosine"
+    report = client.get("/app/report", headers=hx(arms_shop)).get_data(as_text=True)
+    assert "The POS is using <strong>ease</strong>" in report
+    assert "Made live by the champion–challenger test" in report
+    assert "champion–challenger" not in client.get("/app/report", headers=hx(other_shop)).get_data(
+        as_text=True
+    )
 
 
 def test_without_a_challenger_the_button_is_refused_and_nothing_changes(app, client, shop, hx):
