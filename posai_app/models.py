@@ -221,8 +221,9 @@ class VariantNeighbor(ShopOwned, db.Model):
 
 
 class ServingIndexBlob(ShopOwned, db.Model):
-    """Each shop's serving index as one compact, versioned object (posai_app.serving.packed),
-    written and read only by posai_app.serving.store."""
+    """Each shop's serving indexes as compact, versioned objects (posai_app.serving.packed), one per
+    arm (the live champion, and the challenger when training found a runner-up), written and read
+    only by posai_app.serving.store."""
 
     __tablename__ = "serving_indexes"
     __signals__ = ("model",)  # cache_signals: what a change of these rows makes stale
@@ -230,6 +231,10 @@ class ServingIndexBlob(ShopOwned, db.Model):
     shop_id: Mapped[int] = mapped_column(
         sa.ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True, index=True
     )
+    arm: Mapped[str] = mapped_column(
+        sa.String(16), primary_key=True, default="champion", server_default="champion"
+    )
+    metric: Mapped[str | None] = mapped_column(sa.String(64))  # the scorer this index was built from
     format: Mapped[int] = mapped_column(sa.Integer)
     variants: Mapped[int] = mapped_column(sa.Integer)  # variants in the index
     neighbors: Mapped[int] = mapped_column(sa.BigInteger)  # neighbour entries in the index
@@ -251,6 +256,12 @@ class RecommenderConfig(ShopOwned, db.Model):
     train_orders: Mapped[int | None] = mapped_column(sa.Integer)
     status: Mapped[str] = mapped_column(sa.String(32), default=ModelStatus.UNTRAINED.value)
     status_message: Mapped[str | None] = mapped_column(sa.Text)
+    # Champion–challenger (posai_app.impact.challenger): the runner-up that answers the challenger
+    # share, and the scorer live traffic made live (training keeps it live while it is one of the
+    # run's two best; see docs/impact.md).
+    challenger_metric: Mapped[str | None] = mapped_column(sa.String(64))
+    challenger_params: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+    live_choice: Mapped[str | None] = mapped_column(sa.String(64))
 
 
 class EvaluationRun(ShopOwned, db.Model):
@@ -463,6 +474,21 @@ class ImpactDrop(ShopOwned, db.Model):
     day: Mapped[date] = mapped_column(sa.Date, primary_key=True)
     reason: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
     count: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+
+
+class ChallengerSwitch(ShopOwned, db.Model):
+    """One "make the challenger live" (by the merchant or automatically): what was swapped, when,
+    and the figures it was decided on."""
+
+    __tablename__ = "challenger_switches"
+    __table_args__ = (sa.Index("ix_challenger_switches_shop_id_switched_at", "shop_id", "switched_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    switched_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+    automatic: Mapped[bool] = mapped_column(default=False)
+    from_metric: Mapped[str] = mapped_column(sa.String(64))  # the champion before (now the challenger)
+    to_metric: Mapped[str] = mapped_column(sa.String(64))  # the challenger before (now live)
+    figures: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
 
 
 def shop_owned_models() -> list[type]:

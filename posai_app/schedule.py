@@ -1,4 +1,5 @@
-"""Periodic jobs: every night, reconcile each installed shop with Shopify, then retrain it.
+"""Periodic jobs: every night, check each installed shop's champion–challenger test, reconcile the
+shop with Shopify, then retrain it.
 
 How it runs: `worker.py` calls `register_periodic_jobs()` once at start-up, and works its
 queues with RQ's built-in scheduler (`Worker.work(with_scheduler=True)`). We schedule one
@@ -91,9 +92,17 @@ def run_nightly() -> int:
 
 
 def reconcile_and_retrain(shop_id: int) -> None:
-    """The nightly job for one shop: repair missed webhooks, then retrain on the result."""
+    """The nightly job for one shop: the champion–challenger check (posai_app.impact.challenger:
+    makes the challenger live if the merchant opted in and it won), then repair missed webhooks,
+    then retrain on the result (which keeps a challenger made live, live)."""
+    from posai_app.impact.challenger import check_challenger
     from posai_app.ingest import sync
 
+    try:
+        check_challenger(shop_id)
+    except Exception:  # the nightly repair and retrain must not wait on the experiment's check
+        db.session.rollback()
+        log.exception("shop %s: the champion–challenger check failed", shop_id)
     result = sync.reconcile_shop(shop_id)
     if result.get("continued"):
         return  # the continuation (reconcile_shop) finishes the repair; the next night retrains

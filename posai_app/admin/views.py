@@ -32,6 +32,7 @@ from posai_app.auth.decorators import current_shop_id, fresh_token_may_cure, sho
 from posai_app.auth.domains import is_valid_shop_domain
 from posai_app.errors import NotFound, Unauthorized, ValidationFailed
 from posai_app.extensions import db
+from posai_app.impact import challenger
 from posai_app.impact import report as impact_report
 from posai_app.ingest import catalog, summary
 from posai_app.serving import rows
@@ -199,17 +200,46 @@ def show_pairs():
     return render_template("admin/_pairs.html", pairs=rows.top_pairs(current_shop_id()))
 
 
-@bp.get("/app/impact")
-@shop_required
-def show_impact():
-    days = impact_report.period_days(request.args.get("days"))
-    figures = impact_report.impact_report(current_shop_id(), days)
+def _impact_fragment(shop_id: int, days: int, **extra: Any) -> str:
+    figures = impact_report.impact_report(shop_id, days)
     return render_template(
         "admin/_impact.html",
         impact=figures,
         periods=impact_report.PERIODS,
         impact_chart=daily_impact_chart(figures["daily"]),
+        arms=challenger.arm_report(shop_id, days),
+        **extra,
     )
+
+
+@bp.get("/app/impact")
+@shop_required
+def show_impact():
+    days = impact_report.period_days(request.args.get("days"))
+    return _impact_fragment(current_shop_id(), days)
+
+
+@bp.post("/app/challenger/live")
+@shop_required
+def make_challenger_live():
+    """The merchant's "Make the challenger live": swap the arms, then show the Impact section again."""
+    shop_id = current_shop_id()
+    days = impact_report.period_days(request.form.get("days"))
+    try:
+        switch = challenger.make_challenger_live(shop_id, days=days)
+    except ValidationFailed as exc:
+        db.session.rollback()
+        return _impact_fragment(shop_id, days, arms_error=exc.message), 422
+    db.session.commit()
+    response = make_response(
+        _impact_fragment(
+            shop_id,
+            days,
+            arms_message=f"{switch.to_metric} is live; {switch.from_metric} is now the challenger.",
+        )
+    )
+    response.headers["HX-Trigger"] = REPORT_CHANGED  # the live method changed: report, pairs, preview
+    return response
 
 
 @bp.get("/app/impact.csv")
@@ -358,6 +388,8 @@ def _limits() -> dict[str, int]:
         "limit_max": shop_settings.LIMIT_MAX,
         "interval_min": shop_settings.RETRAIN_INTERVAL_MIN,
         "interval_max": shop_settings.RETRAIN_INTERVAL_MAX,
+        "challenger_shares": shop_settings.CHALLENGER_SHARES,
+        "challenger_share_max": shop_settings.CHALLENGER_SHARE_MAX,
     }
 
 
@@ -379,6 +411,13 @@ def update_settings():
         # Re-show what the merchant typed next to the messages; htmx swaps this 422 (see base.html).
         typed = {**shop_settings.current_settings(shop_id), **request.form.to_dict()}
         typed["bestseller_fallback"] = request.form.get("bestseller_fallback") in ("1", "on", "true", "yes")
+        if "challenger_share" in request.form:
+            typed["challenger_auto_switch"] = request.form.get("challenger_auto_switch") in (
+                "1",
+                "on",
+                "true",
+                "yes",
+            )
         body = render_template(
             "admin/_settings.html", settings=typed, limits=_limits(), errors=exc.details or {}, message=None
         )

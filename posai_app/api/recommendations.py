@@ -1,5 +1,9 @@
 """The API body for a cart: the serving policy (posai_app.reco.serving) run on the shop's
 cached index, catalog rows, pins and settings. The admin page's preview calls the same function.
+
+Champion–challenger: a cart in the shop's challenger share (posai_app.impact.arms: a keyed hash
+of the cart, no state, no SQL) is answered by the same policy on the runner-up's index, and its
+recommendationId names the challenger's scorer and arm. No challenger index: the champion answers.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from posai_app.api import catalog as cached
 from posai_app.api.catalog import VariantInfo, catalog_rows
 from posai_app.api.reasons import reason_text
 from posai_app.api.serving import serving_state
-from posai_app.impact import ids
+from posai_app.impact import arms, ids
 from posai_app.reco.serving import Exclusions, Pick, recommend
 from posai_app.serving.store import UNTRAINED_METRIC
 from posai_app.shops.snapshot import ShopSnapshot, shop_snapshot
@@ -83,8 +87,14 @@ def recommend_for_cart(
         location_id if location_id is not None and location_id in cached.known_locations(shop_id) else None
     )
     pins = cached.pins(shop_id)
+    arm, index, metric = "champion", state.index, state.metric
+    share = int(shop.setting("challenger_share") or 0)
+    if state.challenger is not None and share > 0:
+        key = arms.assignment_key(current_app.config)
+        if arms.arm_for(key, shop_id, cart_variant_ids, share) == "challenger":
+            arm, index, metric = "challenger", state.challenger.index, state.challenger.metric
     answer = recommend(
-        state.index,
+        index,
         [str(int(v)) for v in cart_variant_ids],
         int(limit or shop.setting("recommendation_limit")),
         catalog,
@@ -102,14 +112,15 @@ def recommend_for_cart(
         return reason_text(pick.reason, locale, named.product_title if named else None)
 
     body: dict = {
-        "metric": state.metric,
+        "metric": metric,
         "recommendations": [_as_item(p, words(p)) for p in answer.picks],
         "recommendationId": _answer_id(
             shop_id,
-            state.metric,
+            metric,
             state.version[0],
             cart_variant_ids,
             [p.listing.variant_id for p in answer.picks],
+            arm=arm,
         ),
     }
     if explain:
@@ -126,6 +137,13 @@ def recommend_for_cart(
     return body
 
 
-def _answer_id(shop_id: int, metric: str, model_version, cart: Sequence[int], items: Sequence[int]) -> str:
+def _answer_id(
+    shop_id: int,
+    metric: str,
+    model_version,
+    cart: Sequence[int],
+    items: Sequence[int],
+    arm: str = "champion",
+) -> str:
     key = ids.signing_key(current_app.config)
-    return ids.mint(key, shop_id, metric, int(model_version or 0), cart, items)
+    return ids.mint(key, shop_id, metric, int(model_version or 0), cart, items, arm=arm)

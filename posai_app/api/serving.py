@@ -1,4 +1,5 @@
-"""Per-process cache of each shop's serving index (posai_app.serving.store loads it).
+"""Per-process cache of each shop's serving indexes, champion and challenger (posai_app.serving.store
+loads both in one read).
 
 Training publishes a new index and raises the shop's "model" change signal
 (posai_app.cache_signals) when it commits. A request uses the cached index while that signal

@@ -7,7 +7,8 @@ Splits (orders sorted by created_at; n_o = floor(0.8 n) outer training orders):
     |-------------- fold 3 train: 0.9 n_o --------------|val 3|
 Every grid and the serving scorer are chosen on the three folds only (their carts pooled); each
 candidate is then re-fitted on the outer train and measured on the validation orders it never saw
-(the report); finally the chosen scorer is fitted on all orders and turned into the serving index.
+(the report); finally the chosen scorer is fitted on all orders and turned into the serving index,
+and so is the runner-up (the best other candidate on the folds): the live challenger.
 
 Nothing here reads a clock to decide anything: the grids are scaled to the data, and the only
 budget (dense EASE's variants) is planned in multiply-adds from the data's shape before any fit,
@@ -82,6 +83,11 @@ class TrainingResult:
     train_orders: int
     seconds: float
     history: History | None = field(default=None, repr=False)
+    # The challenger (champion–challenger on live traffic): the best inner candidate that is not
+    # the chosen scorer, its settings and its serving index (None without inner cases).
+    runner_up: str | None = None
+    runner_up_params: dict[str, Any] | None = None
+    runner_up_index: NeighborIndex | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -108,10 +114,12 @@ def train(
     progress: Progress | None = None,
     *,
     build_index: bool = True,
+    build_runner_up: bool = True,
     candidates: Iterable[str] | None = None,
     runaway_seconds: float = RUNAWAY_SECONDS,
 ) -> TrainingResult:
-    """Tune and choose a scorer on rolling inner splits, report it honestly, build the serving index."""
+    """Tune and choose a scorer on rolling inner splits, report it honestly, build the serving index
+    (and the runner-up's, the live challenger, unless `build_runner_up` is False)."""
     started = time.perf_counter()
     progress = progress or _noop
     guard = _Guard(started, runaway_seconds)
@@ -241,6 +249,9 @@ def train(
             chosen = select_best(results, BASIC)
             selection["chosen"] = chosen
         params = _chosen_params(chosen, blend, tuned)
+        runner_up = _runner_up(tuned, chosen) if selection.get("innerEvaluatedOrders") else None
+        if runner_up is not None:
+            selection["runnerUp"] = runner_up
         shown = [*BASIC, POPULARITY, *SELECTION_ORDER, chosen]
         results = {name: results[name] for name in dict.fromkeys(shown) if name in results}
         if outer_cases.eligible > outer_cases.n:
@@ -260,11 +271,12 @@ def train(
             skipped=skipped,
         )
 
-        # 3. The serving index: the chosen scorer on all orders.
-        index = None
+        # 3. The serving index: the chosen scorer on all orders (and the runner-up, the challenger).
+        index = runner_up_index = None
         if build_index:
             progress("index", 0, 1)
             all_stats = Stats.build(history, 0, history.n_orders)
+            sims = {}
             if blend:
                 members = blend["of"]
                 fitted = (pool.map if pool else map)(
@@ -277,10 +289,29 @@ def train(
             index = NeighborIndex.from_matrix(
                 history.ids, all_stats.counts, all_stats.rank, sim, all_stats.co, top_n
             )
+            if build_runner_up and runner_up is not None:
+                # A blend's members are fitted already: its leader (the usual runner-up) costs nothing.
+                other = sims.get(runner_up)
+                if other is None:
+                    other = fit(SCORERS[runner_up], tuned[runner_up].params, all_stats)
+                runner_up_index = NeighborIndex.from_matrix(
+                    history.ids, all_stats.counts, all_stats.rank, other, all_stats.co, top_n
+                )
             progress("index", 1, 1)
         seconds = time.perf_counter() - started
         report.seconds = seconds
-        return TrainingResult(report, chosen, params, index, history.n_orders, seconds, history)
+        return TrainingResult(
+            report,
+            chosen,
+            params,
+            index,
+            history.n_orders,
+            seconds,
+            history,
+            runner_up=runner_up,
+            runner_up_params=dict(tuned[runner_up].params) if runner_up else None,
+            runner_up_index=runner_up_index,
+        )
 
 
 class _Guard:
@@ -584,6 +615,11 @@ def _select(
 def _ranked(tuned: dict[str, _Tuned]) -> list[str]:
     """Candidates by pooled inner HitRate, best first; ties to the earlier in SELECTION_ORDER."""
     return sorted(tuned, key=lambda n: (-tuned[n].rate, SELECTION_ORDER.index(n)))
+
+
+def _runner_up(tuned: dict[str, _Tuned], chosen: str | None) -> str | None:
+    """The best inner candidate other than the chosen scorer (a blend's leader when a blend is chosen)."""
+    return next((name for name in _ranked(tuned) if name != chosen), None)
 
 
 def _chosen_params(chosen: str, blend: dict[str, Any] | None, tuned: dict[str, _Tuned]) -> dict[str, Any]:

@@ -1,17 +1,22 @@
-"""The one owner of a shop's published serving index: `publish` writes it, `load` reads it.
+"""The one owner of a shop's published serving indexes: `publish` writes them, `load` reads them.
 
 What is stored, per shop:
-- `serving_indexes`: one row holding the whole index and its bestseller pool as one compact,
-  versioned object (posai_app.serving.packed), which `load` reads in one query;
-- for people: the PAIR_ROWS most co-purchased pairs in `variant_neighbors` (the admin page's
-  "bought together") and per-variant order counts and recent counts in `variant_stats` (the
-  bestseller rule of posai_app.reco.serving), both written by posai_app.serving.rows;
-- the index's identity on the shop's `recommender_configs` row: (model_version, trained_at),
-  bumped by every publish.
+- `serving_indexes`: one row per arm, each holding a whole index and the bestseller pool as one
+  compact, versioned object (posai_app.serving.packed): `arm = 'champion'`, the live scorer's,
+  and `arm = 'challenger'`, the last training's runner-up (absent when it found none). Each row
+  names the scorer it was built from (`metric`). `load` reads both in one query, so a web
+  process holds the pair from one commit, and a cached pair keeps the warm API SQL-free;
+- for people: the champion's PAIR_ROWS most co-purchased pairs in `variant_neighbors` (the admin
+  page's "bought together") and per-variant order counts and recent counts in `variant_stats`
+  (the bestseller rule of posai_app.reco.serving), both written by posai_app.serving.rows;
+- the pair's identity on the shop's `recommender_configs` row: (model_version, trained_at),
+  bumped by every publish and every `swap_arms` (both arms answer under that one version),
+  with the champion's `metric` and the challenger's `challenger_metric`.
 
 `publish` runs inside the train job's transaction, so the job's config and run updates commit
-with it; it raises the shop's "model" change signal, which every web process sees after the
-commit (posai_app.cache_signals) and answers by calling `load` once.
+with it; `swap_arms` (making the challenger live) runs in its caller's. Both raise the shop's
+"model" change signal, which every web process sees after the commit (posai_app.cache_signals)
+and answers by calling `load` once.
 """
 
 from __future__ import annotations
@@ -39,14 +44,27 @@ PAIR_ROWS = 200  # pairs kept for people: the admin page shows the best 10 of it
 UNTRAINED_METRIC = "popularity"  # what the API names the answer of a shop without a trained metric
 
 
+CHAMPION, CHALLENGER = "champion", "challenger"
+SWAPPING = "swapping"  # an arm value held for one statement while two rows trade places
+
+
+@dataclass(frozen=True)
+class ChallengerIndex:
+    """The runner-up scorer's index, which answers the shop's challenger share of carts."""
+
+    metric: str
+    index: NeighborIndex | None
+
+
 @dataclass(frozen=True)
 class ServingIndex:
-    """A shop's published index as the request path uses it."""
+    """A shop's published indexes as the request path uses them."""
 
-    version: tuple  # (model_version, trained_at): changes whenever training publishes
+    version: tuple  # (model_version, trained_at): changes whenever training publishes or arms swap
     metric: str
     index: NeighborIndex | None  # None: nothing learnt yet (bestsellers only)
     bestsellers: tuple[tuple[str, float], ...]  # (variant id, recent order count), best first
+    challenger: ChallengerIndex | None = None  # None: no runner-up (everyone gets the champion)
 
 
 def config_for(shop_id: int) -> RecommenderConfig:
@@ -59,32 +77,58 @@ def config_for(shop_id: int) -> RecommenderConfig:
     return config
 
 
-def publish(shop_id: int, index: NeighborIndex | None, history: History) -> RecommenderConfig:
-    """Replace the shop's index with `index` (None: no pairs to learn from, bestsellers only) and
-    the stats of `history`, in the caller's transaction; returns the config row (version bumped)."""
-    save(shop_id, index, variant_stats(history))
+def publish(
+    shop_id: int,
+    index: NeighborIndex | None,
+    history: History,
+    *,
+    metric: str | None = None,
+    challenger: ChallengerIndex | None = None,
+) -> RecommenderConfig:
+    """Replace the shop's indexes with `index` (None: no pairs to learn from, bestsellers only)
+    built by `metric`, and `challenger` (None: no challenger), and the stats of `history`, in the
+    caller's transaction; returns the config row (version bumped)."""
+    save(shop_id, index, variant_stats(history), metric=metric, challenger=challenger)
     config = config_for(shop_id)
     config.trained_at = datetime.now(UTC)
     config.model_version = (config.model_version or 0) + 1
+    config.challenger_metric = challenger.metric if challenger is not None else None
     return config
 
 
-def save(shop_id: int, index: NeighborIndex | None, stats: Iterable[tuple[str | int, int, int]]) -> None:
-    """Write the index and (variant, orders, recent orders) stats in place of the shop's, in the
-    caller's transaction, leaving the config row alone (publish bumps it)."""
+def save(
+    shop_id: int,
+    index: NeighborIndex | None,
+    stats: Iterable[tuple[str | int, int, int]],
+    *,
+    metric: str | None = None,
+    challenger: ChallengerIndex | None = None,
+) -> None:
+    """Write the index (and the challenger's) and (variant, orders, recent orders) stats in place
+    of the shop's, in the caller's transaction, leaving the config row alone (publish bumps it)."""
     stats = [(str(v), int(c), int(r)) for v, c, r in stats]
     touch(shop_id, "model")  # web processes reload the index once this commits
     for model in (ServingIndexBlob, VariantNeighbor, VariantStat):
         db.session.execute(sa.delete(model).where(of_shop(model, shop_id)))
+    bestsellers = rank_bestsellers(stats)
+    arms = [(CHAMPION, metric, index)]
+    if challenger is not None:
+        arms.append((CHALLENGER, challenger.metric, challenger.index))
     db.session.execute(
-        sa.insert(ServingIndexBlob).values(
-            shop_id=shop_id,
-            format=packed.FORMAT,
-            variants=len(index) if index is not None else 0,
-            neighbors=index.n_rows if index is not None else 0,
-            payload=packed.pack(index, rank_bestsellers(stats)),
-            published_at=datetime.now(UTC),
-        )
+        sa.insert(ServingIndexBlob),
+        [
+            {
+                "shop_id": shop_id,
+                "arm": arm,
+                "metric": name,
+                "format": packed.FORMAT,
+                "variants": len(built) if built is not None else 0,
+                "neighbors": built.n_rows if built is not None else 0,
+                "payload": packed.pack(built, bestsellers),
+                "published_at": datetime.now(UTC),
+            }
+            for arm, name, built in arms
+        ],
     )
     if index is not None and index.n_rows:
         insert_neighbors(shop_id, index, top=PAIR_ROWS)
@@ -93,6 +137,45 @@ def save(shop_id: int, index: NeighborIndex | None, stats: Iterable[tuple[str | 
         {v: c for v, c, _ in stats},
         {v: r for v, _, r in stats if r},
     )
+
+
+def swap_arms(shop_id: int) -> RecommenderConfig | None:
+    """Make the challenger's index the champion's and the champion's the challenger's, in the
+    caller's transaction (config metric and params swapped, version bumped); None (nothing
+    changed) when the shop has no challenger index."""
+    config = config_for(shop_id)
+    arms = set(db.session.scalars(sa.select(ServingIndexBlob.arm).where(of_shop(ServingIndexBlob, shop_id))))
+    if {CHAMPION, CHALLENGER} - arms or not config.challenger_metric:
+        return None
+    touch(shop_id, "model")
+    # Three steps: PostgreSQL checks the (shop_id, arm) key row by row, so a one-statement swap fails.
+    for old, new in ((CHAMPION, SWAPPING), (CHALLENGER, CHAMPION), (SWAPPING, CHALLENGER)):
+        db.session.execute(
+            sa.update(ServingIndexBlob)
+            .where(of_shop(ServingIndexBlob, shop_id), ServingIndexBlob.arm == old)
+            .values(arm=new)
+        )
+    champion = db.session.scalar(
+        sa.select(ServingIndexBlob).where(
+            of_shop(ServingIndexBlob, shop_id), ServingIndexBlob.arm == CHAMPION
+        )
+    )
+    db.session.refresh(champion)
+    index, _ = packed.unpack(champion.payload)
+    # "Bought together" on the admin page shows the live index's pairs.
+    db.session.execute(sa.delete(VariantNeighbor).where(of_shop(VariantNeighbor, shop_id)))
+    if index is not None and index.n_rows:
+        insert_neighbors(shop_id, index, top=PAIR_ROWS)
+    config.metric, config.challenger_metric = config.challenger_metric, config.metric
+    config.params, config.challenger_params = config.challenger_params, config.params
+    config.model_version = (config.model_version or 0) + 1
+    for arm, name in ((CHAMPION, config.metric), (CHALLENGER, config.challenger_metric)):
+        db.session.execute(
+            sa.update(ServingIndexBlob)
+            .where(of_shop(ServingIndexBlob, shop_id), ServingIndexBlob.arm == arm)
+            .values(metric=name)
+        )
+    return config
 
 
 def published_version(shop_id: int) -> tuple[tuple, str]:
@@ -107,11 +190,25 @@ def published_version(shop_id: int) -> tuple[tuple, str]:
 
 
 def load(shop_id: int, version: tuple | None = None, metric: str | None = None) -> ServingIndex:
-    """The shop's published index and bestseller pool: one read (version and metric too if not given)."""
+    """The shop's published indexes and bestseller pool: one read (version and metric too if not given)."""
     if version is None or metric is None:
         version, metric = published_version(shop_id)
-    payload = db.session.scalar(sa.select(ServingIndexBlob.payload).where(of_shop(ServingIndexBlob, shop_id)))
+    rows = {
+        arm: (payload, name)
+        for arm, payload, name in db.session.execute(
+            sa.select(ServingIndexBlob.arm, ServingIndexBlob.payload, ServingIndexBlob.metric).where(
+                of_shop(ServingIndexBlob, shop_id)
+            )
+        )
+    }
+    payload = rows.get(CHAMPION, (None, None))[0]
     index, bestsellers = (
         packed.unpack(payload) if payload else (None, ())
     )  # none stored yet: bestsellers only
-    return ServingIndex(version=version, metric=metric, index=index, bestsellers=bestsellers)
+    challenger = None
+    if CHALLENGER in rows and rows[CHALLENGER][1]:
+        challenger_payload, challenger_metric = rows[CHALLENGER]
+        challenger = ChallengerIndex(challenger_metric, packed.unpack(challenger_payload)[0])
+    return ServingIndex(
+        version=version, metric=metric, index=index, bestsellers=bestsellers, challenger=challenger
+    )

@@ -26,10 +26,18 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "excluded_tags": [],
     "bestseller_fallback": True,
     "retrain_interval_minutes": 60,
+    # Champion–challenger (docs/impact.md): the share of carts (per cent) the training's runner-up
+    # answers, off by default, and whether a significant win makes it live without the merchant.
+    "challenger_share": 0,
+    "challenger_auto_switch": False,
 }
 RETRAIN_INTERVAL_MIN, RETRAIN_INTERVAL_MAX = 15, 7 * 24 * 60
 LIMIT_MIN, LIMIT_MAX = 1, 10
 MAX_EXCLUDED = 500
+CHALLENGER_SHARE_MIN, CHALLENGER_SHARE_MAX = 0, 50
+CHALLENGER_SHARES = (0, 5, 10, 20, 50)  # what the admin offers; any whole number in range is valid
+_BOOLEAN = ("", "0", "1", "on", "off", "true", "false", "yes", "no")
+_TRUE = ("1", "on", "true", "yes")
 
 
 def setting(settings: Mapping[str, Any] | None, name: str) -> Any:
@@ -83,9 +91,25 @@ def validate_settings(form: dict[str, Any]) -> tuple[dict[str, Any], dict[str, s
         errors,
     )
     fallback_raw = str(form.get("bestseller_fallback", "")).strip().lower()
-    if fallback_raw not in ("", "0", "1", "on", "off", "true", "false", "yes", "no"):
+    if fallback_raw not in _BOOLEAN:
         errors["bestseller_fallback"] = "Bestseller fallback must be on or off."
-    values["bestseller_fallback"] = fallback_raw in ("1", "on", "true", "yes")
+    values["bestseller_fallback"] = fallback_raw in _TRUE
+    if "challenger_share" in form:  # the champion–challenger fields travel together (a form without
+        # them, such as an API client's from before, leaves both as they are)
+        share = _int_field(
+            form,
+            "challenger_share",
+            CHALLENGER_SHARE_MIN,
+            CHALLENGER_SHARE_MAX,
+            "Challenger share (%)",
+            errors,
+        )
+        auto_raw = str(form.get("challenger_auto_switch", "")).strip().lower()
+        if auto_raw not in _BOOLEAN:
+            errors["challenger_auto_switch"] = "Automatic switch must be on or off."
+        if share is not None:
+            values["challenger_share"] = share
+        values["challenger_auto_switch"] = auto_raw in _TRUE
     if limit is not None:
         values["recommendation_limit"] = limit
     if interval is not None:

@@ -106,12 +106,36 @@ def _progress_reporter(run_id: int, echo: Callable | None) -> Callable[[str, int
     return report
 
 
+def _arms(result, live_choice: str | None) -> tuple[tuple, tuple | None]:
+    """(champion, challenger) as (metric, params, index): the run's choice and its runner-up,
+    traded when live traffic made the runner-up live (the config's `live_choice`)."""
+    chosen = (result.metric, getattr(result, "params", None), result.index)
+    runner_up = getattr(result, "runner_up", None)
+    index = getattr(result, "runner_up_index", None)
+    if runner_up is None or index is None:
+        return chosen, None
+    other = (runner_up, result.runner_up_params, index)
+    return (other, chosen) if live_choice == runner_up else (chosen, other)
+
+
 def _publish(shop_id: int, run_id: int, result, history, seconds: float) -> None:
-    """Swap the shop's index (posai_app.serving.store), config and run in one transaction."""
+    """Swap the shop's indexes (posai_app.serving.store), config and run in one transaction."""
     report = result.report.to_dict()
-    config = store.publish(shop_id, result.index, history)
-    config.metric = result.metric
-    config.params = _jsonable(getattr(result, "params", None))
+    config = store.config_for(shop_id)
+    champion, challenger = _arms(result, config.live_choice)
+    if config.live_choice not in (champion[0], challenger and challenger[0]):
+        # The scorer live traffic chose is no longer one of this run's two best: training's choice.
+        config.live_choice = None
+    config = store.publish(
+        shop_id,
+        champion[2],
+        history,
+        metric=champion[0],
+        challenger=store.ChallengerIndex(challenger[0], challenger[2]) if challenger else None,
+    )
+    config.metric = champion[0]
+    config.params = _jsonable(champion[1])
+    config.challenger_params = _jsonable(challenger[1]) if challenger else None
     config.train_orders = int(result.train_orders)
     config.status = ModelStatus.TRAINED
     config.status_message = None
@@ -131,6 +155,8 @@ def _publish(shop_id: int, run_id: int, result, history, seconds: float) -> None
 def _publish_insufficient(shop_id: int, run_id: int, history, seconds: float) -> None:
     """No pairs to learn from: publish no index, only the stats, so the API serves bestsellers."""
     config = store.publish(shop_id, None, history)
+    config.challenger_params = None
+    config.live_choice = None
     config.status = ModelStatus.INSUFFICIENT_DATA
     config.status_message = INSUFFICIENT_MESSAGE
     config.metric = None

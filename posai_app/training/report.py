@@ -97,6 +97,7 @@ def live_config(shop_id: int) -> dict[str, Any] | None:
         "status": config.status,
         "status_message": config.status_message,
         "k": config.k,
+        "live_choice": config.live_choice,  # set when live traffic made this scorer live
     }
 
 
@@ -183,6 +184,9 @@ def evaluation_report(shop_id: int) -> dict[str, Any] | None:
     report = run.results or {}
     k = report.get("k") or run.k
     chosen = run.chosen_metric or report.get("best")
+    live = db.session.scalar(sa.select(RecommenderConfig.metric).where(of_shop(RecommenderConfig, shop_id)))
+    if live and live in (report.get("results") or {}):
+        chosen = live  # the champion–challenger test may have made the runner-up live since
     rows = _metric_rows(report.get("results") or {}, chosen)
     details = report.get("details") if isinstance(report.get("details"), dict) else {}
     tuned = details.get("params") if isinstance(details.get("params"), dict) else {}

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from posai_app.errors import NotFound
 from posai_app.extensions import db
 from posai_app.models import (
+    ChallengerSwitch,
     EvaluationRun,
     ImpactAdded,
     ImpactDrop,
@@ -79,6 +80,7 @@ def _fill(shop_id: int, title: str) -> None:
             ShopLocation(shop_id=shop_id, location_id=66),
             InventoryLevel(shop_id=shop_id, inventory_item_id=7001, location_id=66, available=3),
             ProductPin(shop_id=shop_id, product_id=11, pinned_product_id=12, position=0),
+            ChallengerSwitch(shop_id=shop_id, switched_at=now, from_metric="cosine", to_metric="ease"),
             *_impact_rows(shop_id, now),
         ]
     )
