@@ -145,7 +145,8 @@ def recommend_batch(orders_csv: str, carts_jsonl, k: int, quiet: bool) -> None:
     from posai_app.reco.selection import train
     from posai_app.reco.serving import bestsellers, every_variant_sellable, recommend
 
-    result = train(history, k=k, progress=_progress(not quiet))
+    # no challenger: a batch answers every cart with the live scorer, as the API's champion arm does
+    result = train(history, k=k, progress=_progress(not quiet), build_runner_up=False)
     if not quiet:
         click.echo(f"chosen scorer: {result.metric} {result.params}", err=True)
     # The API's policy; the file names no products or stock, so every variant is sellable.
