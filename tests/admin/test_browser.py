@@ -141,10 +141,14 @@ def _open(browser, server: str, width: int = 1280):
     return page
 
 
+def _hide_toasts(page) -> None:
+    """A toast is fixed to the viewport: in a full-page or element shot it would float over it."""
+    page.evaluate("document.querySelectorAll('.posai-toast').forEach((t) => { t.hidden = true; })")
+
+
 def _screenshots(page, expect, name: str = "admin") -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    # A toast is fixed to the viewport: in a full-page shot it would float mid-page.
-    page.evaluate("document.querySelectorAll('.posai-toast').forEach((t) => { t.hidden = true; })")
+    _hide_toasts(page)
     page.set_viewport_size({"width": 1280, "height": 900})
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
     page.set_viewport_size({"width": 390, "height": 844})
@@ -187,6 +191,8 @@ def test_report_chart_and_settings_in_a_real_browser(app, demo_app, server, brow
     expect(save_bar).to_be_hidden()
     limit.fill("42")
     expect(save_bar).to_be_visible()
+    page.locator("#settings-card").scroll_into_view_if_needed()
+    page.screenshot(path=str(SCREENSHOTS / "admin-save-bar.png"))  # the viewport, bar on top
     save_bar.get_by_role("button", name="Save").click()
     expect(page.locator("#settings-form .error")).to_contain_text("between 1 and 10")
     expect(limit).to_have_attribute("aria-invalid", "true")
@@ -248,6 +254,8 @@ def test_pins_and_exclusions_by_value_in_a_real_browser(app, demo_app, server, b
         pinned = db.session.scalars(sa.select(ProductPin).where(ProductPin.shop_id == shop_id)).all()
         assert [(p.product_id, p.pinned_product_id) for p in pinned] == [(201, 202)]
         db.session.remove()
+    _hide_toasts(page)
+    pins.screenshot(path=str(SCREENSHOTS / "admin-pins.png"))
     # Keyboard: the Unpin button is focusable and Enter presses it.
     unpin = pins.get_by_role(
         "button", name="Stop pairing White metal lantern with White hanging heart T-light holder"
@@ -264,6 +272,8 @@ def test_pins_and_exclusions_by_value_in_a_real_browser(app, demo_app, server, b
         settings.get_by_role("button", name="Exclude", exact=True).click()
         expect(settings.locator(f'#excluded-list s-table-row[data-kind="{field}"]')).to_contain_text(value)
     expect(settings.locator("#excluded-list s-table-row")).to_have_count(3)
+    _hide_toasts(page)
+    settings.screenshot(path=str(SCREENSHOTS / "admin-exclusions.png"))
     with app.app_context():
         stored = db.session.get(Shop, shop_id).settings
         assert stored["excluded_vendors"] == ["Regency Ltd"]
