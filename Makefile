@@ -5,7 +5,7 @@ BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed-stamp
 PORT   ?= 8000
 
-.PHONY: install demo test lint format migrate worker dev bench ext-test contract-deps fuzz
+.PHONY: install demo test lint format migrate worker dev bench ext-test contract-deps fuzz screenshot-pos
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -59,3 +59,8 @@ dev: install
 
 ext-test:
 	cd extensions/pos-upsell && npm ci --no-audit --no-fund && npm run ci
+
+# docs/screenshots/pos-modal.png: the POS modal rendered in its test harness, photographed by Chromium.
+screenshot-pos: install
+	cd extensions/pos-upsell && npm ci --no-audit --no-fund
+	$(BIN)/python extensions/pos-upsell/scripts/screenshot_modal.py

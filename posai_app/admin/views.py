@@ -425,7 +425,7 @@ def update_settings():
     db.session.commit()
     response = make_response(
         render_template(
-            "admin/_settings.html", settings=settings, limits=_limits(), errors={}, message="Saved."
+            "admin/_settings.html", settings=settings, limits=_limits(), errors={}, message="Settings saved."
         )
     )
     response.headers["HX-Trigger"] = SETTINGS_CHANGED

@@ -1,10 +1,14 @@
 """The admin page in a real browser: Debian's headless Chromium driven by Playwright, demo mode.
 
 Serves the app (werkzeug, a thread, a random loopback port) on the test database with a small
-hand-made demo shop, then: report and chart visible, a setting changed (and a bad one refused
-inline), a preview built, "Retrain now" clicked, progress seen, the new run shown. Screenshots go
-to docs/screenshots/. Never downloads a browser: without /usr/bin/chromium the test skips, unless
-POSAI_REQUIRE_BROWSER=1 (CI), where it fails.
+hand-made demo shop, then: report and chart visible; settings driven through the save bar (a
+change shows it, a bad value is refused inline, Discard restores the saved values, Save saves
+and a toast confirms); pins searched, pinned, listed and unpinned; exclusions by product, vendor,
+type and tag; a preview built, "Retrain now" clicked, progress seen, the new run shown. The CDN is
+never fetched: outside Shopify posai.js's stand-ins for Polaris and App Bridge's save bar and
+toast are what the test drives (the embedded test shims App Bridge's `shopify` global).
+Screenshots go to docs/screenshots/. Never downloads a browser: without /usr/bin/chromium the
+test skips, unless POSAI_REQUIRE_BROWSER=1 (CI), where it fails.
 """
 
 from __future__ import annotations
@@ -137,8 +141,14 @@ def _open(browser, server: str, width: int = 1280):
     return page
 
 
+def _hide_toasts(page) -> None:
+    """A toast is fixed to the viewport: in a full-page or element shot it would float over it."""
+    page.evaluate("document.querySelectorAll('.posai-toast').forEach((t) => { t.hidden = true; })")
+
+
 def _screenshots(page, expect, name: str = "admin") -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    _hide_toasts(page)
     page.set_viewport_size({"width": 1280, "height": 900})
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
     page.set_viewport_size({"width": 390, "height": 844})
@@ -172,24 +182,113 @@ def test_report_chart_and_settings_in_a_real_browser(app, demo_app, server, brow
     expect(page.locator("#data-summary")).to_contain_text("41")
     expect(page.locator("#pairs-table")).to_contain_text("White metal lantern")
 
-    # A bad setting is refused inline (422 swapped in); a good one is saved.
-    page.locator("#recommendation_limit").fill("42")
-    page.get_by_role("button", name="Save settings").click()
+    # Settings: a change shows the save bar (posai.js's plain bar: no App Bridge outside
+    # Shopify); a bad value is refused inline (422 swapped in) and Discard brings back what was
+    # saved; a good value is saved and confirmed by a toast.
+    save_bar = page.get_by_role("region", name="Unsaved changes")
+    limit = page.get_by_label("Number of recommendations")
+    expect(limit).to_have_value("2")
+    expect(save_bar).to_be_hidden()
+    limit.fill("42")
+    expect(save_bar).to_be_visible()
+    page.locator("#settings-card").scroll_into_view_if_needed()
+    page.screenshot(path=str(SCREENSHOTS / "admin-save-bar.png"))  # the viewport, bar on top
+    save_bar.get_by_role("button", name="Save").click()
     expect(page.locator("#settings-form .error")).to_contain_text("between 1 and 10")
-    page.locator("#recommendation_limit").fill("3")
-    page.get_by_role("button", name="Save settings").click()
-    expect(page.locator("#settings-form")).to_contain_text("Saved.")
+    expect(limit).to_have_attribute("aria-invalid", "true")
+    expect(save_bar).to_be_visible()  # still unsaved
+    save_bar.get_by_role("button", name="Discard").click()
+    expect(page.locator("#settings-form .error")).to_have_count(0)
+    expect(page.get_by_label("Number of recommendations")).to_have_value("2")
+    expect(save_bar).to_be_hidden()
+    fallback = page.get_by_label("Fill with bestsellers")
+    fallback.uncheck()
+    expect(save_bar).to_be_visible()
+    fallback.check()  # back to what was saved: nothing to save
+    expect(save_bar).to_be_hidden()
+    page.get_by_label("Number of recommendations").fill("3")
+    save_bar.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("status").filter(has_text="Settings saved.")).to_be_visible()
+    expect(save_bar).to_be_hidden()
     with app.app_context():
         assert db.session.get(Shop, shop_id).settings["recommendation_limit"] == 3
         db.session.remove()
 
-    # Exclude a product through search; it shows up as a removable chip.
-    page.locator("#exclude-search").fill("doily")
+    # Exclude a product through search; it shows up as a row with its own Remove button.
+    page.get_by_label("Find a product to exclude").fill("doily")
     page.get_by_role("button", name="Exclude Vintage doily tray").click()
     expect(page.locator("#excluded-list")).to_contain_text("Vintage doily tray")
 
     assert refreshes, "the demo token was never refreshed"
     _screenshots(page, expect)
+    _assert_clean(page)
+    page.close()
+
+
+def test_pins_and_exclusions_by_value_in_a_real_browser(app, demo_app, server, browser):
+    from playwright.sync_api import expect
+
+    from posai_app.models import ProductPin, ProductVariant
+
+    shop_id = demo_app.config["_TEST_SHOP_ID"]
+    with app.app_context():  # facets for the exclusion pickers
+        for variant in db.session.scalars(sa.select(ProductVariant).where(ProductVariant.product_id == 205)):
+            variant.vendor, variant.product_type, variant.tags = "Regency Ltd", "Kitchen", "baking, clearance"
+        db.session.commit()
+    page = _open(browser, server)
+    pins = page.locator("#pins-card")
+    expect(pins.locator("#pins-empty")).to_have_text("No pairings yet.")
+
+    # Pin: find the product in the cart, then the one to suggest first with it.
+    pins.get_by_label("Find a product to pair").fill("heart")
+    pins.get_by_role("button", name="Pair products with White hanging heart T-light holder").click()
+    target = pins.get_by_label("Suggest first with White hanging heart T-light holder (up to 5)")
+    target.fill("lantern")
+    pins.get_by_role("button", name="Suggest White metal lantern first").click()
+    expect(page.get_by_role("status").filter(has_text="Pairing saved")).to_be_visible()
+    row = pins.locator("#pin-list s-table-row")
+    expect(row).to_have_count(1)
+    expect(row.locator("s-table-cell").nth(0)).to_have_text("White hanging heart T-light holder")
+    expect(row.locator("s-table-cell").nth(1)).to_contain_text("White metal lantern")
+    with app.app_context():
+        pinned = db.session.scalars(sa.select(ProductPin).where(ProductPin.shop_id == shop_id)).all()
+        assert [(p.product_id, p.pinned_product_id) for p in pinned] == [(201, 202)]
+        db.session.remove()
+    _hide_toasts(page)
+    pins.screenshot(path=str(SCREENSHOTS / "admin-pins.png"))
+    # Keyboard: the Unpin button is focusable and Enter presses it.
+    unpin = pins.get_by_role(
+        "button", name="Stop pairing White metal lantern with White hanging heart T-light holder"
+    )
+    unpin.focus()
+    page.keyboard.press("Enter")
+    expect(pins.locator("#pins-empty")).to_have_text("No pairings yet.")
+
+    # Exclusions by vendor, product type and tag: picked from the catalog's values.
+    settings = page.locator("#settings-card")
+    for field, value in (("vendor", "Regency Ltd"), ("product_type", "Kitchen"), ("tag", "clearance")):
+        settings.get_by_label("Exclude every product with this").select_option(field)
+        settings.get_by_label("Value", exact=True).fill(value)
+        settings.get_by_role("button", name="Exclude", exact=True).click()
+        expect(settings.locator(f'#excluded-list s-table-row[data-kind="{field}"]')).to_contain_text(value)
+    expect(settings.locator("#excluded-list s-table-row")).to_have_count(3)
+    _hide_toasts(page)
+    settings.screenshot(path=str(SCREENSHOTS / "admin-exclusions.png"))
+    with app.app_context():
+        stored = db.session.get(Shop, shop_id).settings
+        assert stored["excluded_vendors"] == ["Regency Ltd"]
+        assert stored["excluded_product_types"] == ["Kitchen"]
+        assert stored["excluded_tags"] == ["clearance"]
+        db.session.remove()
+    # An empty value is refused by the field itself before any request.
+    settings.get_by_label("Value", exact=True).fill("")
+    settings.get_by_role("button", name="Exclude", exact=True).click()
+    expect(settings.locator("#excluded-list s-table-row")).to_have_count(3)
+    settings.get_by_role("button", name="Stop excluding vendor Regency Ltd").click()
+    expect(settings.locator("#excluded-list s-table-row")).to_have_count(2)
+    with app.app_context():
+        assert db.session.get(Shop, shop_id).settings["excluded_vendors"] == []
+        db.session.remove()
     _assert_clean(page)
     page.close()
 
@@ -269,15 +368,22 @@ def test_htmx_requests_carry_app_bridge_session_tokens(app, make_app, shop, brow
             minted.append(make_session_token(embedded.config, shop.domain, secret=secret))
             return minted[-1]
 
-        # A stand-in for App Bridge's CDN script (the route answers it; nothing leaves the machine).
+        # A stand-in for App Bridge's CDN script (the route answers it; nothing leaves the machine):
+        # session tokens and toasts, no save bar (posai.js then shows its own). polaris.js is
+        # refused, as an unreachable CDN would: the page falls back to native controls.
         page.expose_function("posaiTestMintToken", mint)
         page.route(
             "https://cdn.shopify.com/shopifycloud/app-bridge.js",
             lambda route: route.fulfill(
                 content_type="text/javascript",
-                body="window.shopify = {idToken: function () { return window.posaiTestMintToken(); }};",
+                body=(
+                    "window.posaiToasts = [];"
+                    "window.shopify = {idToken: function () { return window.posaiTestMintToken(); },"
+                    " toast: {show: function (m) { window.posaiToasts.push(m); }}};"
+                ),
             ),
         )
+        page.route("https://cdn.shopify.com/shopifycloud/polaris.js", lambda route: route.abort())
         sent = []
         page.on(
             "request",
@@ -292,9 +398,11 @@ def test_htmx_requests_carry_app_bridge_session_tokens(app, make_app, shop, brow
         page.goto(
             f"{base}/app?shop={shop.domain}&id_token={make_session_token(embedded.config, shop.domain)}"
         )
-        page.locator("#recommendation_limit").fill("5")
-        page.get_by_role("button", name="Save settings").click()
-        expect(page.locator("#settings-form")).to_contain_text("Saved.")
+        page.get_by_label("Number of recommendations").fill("5")
+        page.get_by_role("region", name="Unsaved changes").get_by_role("button", name="Save").click()
+        page.wait_for_function("window.posaiToasts.length > 0")
+        assert page.evaluate("window.posaiToasts") == ["Settings saved."]  # App Bridge's toast
+        expect(page.locator("#posai-toast")).to_have_count(0)
         assert sent, "no htmx request was sent"
         assert statuses[0] == 401 and 200 in statuses, statuses  # refused once, retried with a new token
         expect(page.locator("#app-errors")).to_be_empty()

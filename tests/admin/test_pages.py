@@ -52,7 +52,11 @@ def test_page_loads_with_the_id_token_shopify_appends(app, client, reported_shop
     assert '<script src="https://cdn.shopify.com/shopifycloud/app-bridge.js"></script>' in head
     assert "/static/vendor/htmx/htmx-2.0.11.min.js" in head
     external = re.findall(r'(?:src|href)="(https?://[^"]+)"', html)
-    assert external == ["https://cdn.shopify.com/shopifycloud/app-bridge.js"]
+    # Then Polaris web components (App Home conventions), from the same CDN.
+    assert external == [
+        "https://cdn.shopify.com/shopifycloud/app-bridge.js",
+        "https://cdn.shopify.com/shopifycloud/polaris.js",
+    ]
     assert "frame-ancestors" in response.headers["Content-Security-Policy"]
     assert "HX-Request" in response.headers["Vary"]
     assert response.headers["Cache-Control"] == "no-store"
@@ -68,7 +72,7 @@ def test_vendored_htmx_and_licence_are_served(client):
 def test_page_shows_summary_live_metric_evaluation_charts_and_pairs(client, reported_shop, auth_headers):
     # The first load leaves the (possibly slow) counts to their own request; later loads are complete.
     first = client.get("/app", headers=auth_headers(reported_shop)).get_data(as_text=True)
-    summary_card = first.split('id="summary-card"', 1)[1].split("</section>", 1)[0]
+    summary_card = first.split('id="summary-card"', 1)[1].split("</s-section>", 1)[0]
     assert (
         'hx-trigger="load, report-changed from:body"' in summary_card
         and "Counting your orders" in summary_card

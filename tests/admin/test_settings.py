@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from posai_app.extensions import db
@@ -20,7 +22,7 @@ def test_valid_settings_are_saved_and_announced(app, client, shop, hx):
     response = client.post("/app/settings", data=VALID, headers=hx(shop))
     assert response.status_code == 200
     assert response.headers["HX-Trigger"] == "settings-changed"
-    assert "Saved." in response.get_data(as_text=True)
+    assert "Settings saved." in response.get_data(as_text=True)
     stored = _settings(app, shop.id)
     assert stored["recommendation_limit"] == 4
     assert stored["bestseller_fallback"] is True
@@ -52,7 +54,9 @@ def test_invalid_settings_are_refused_inline_and_not_stored(app, client, shop, h
     html = response.get_data(as_text=True)
     assert "<html" not in html and 'id="settings-form"' in html
     assert message in html
-    assert 'aria-invalid="true"' in html or field == "bestseller_fallback"
+    # The message is the Polaris field's `error` (it sets aria-invalid on its own control).
+    assert re.search(rf'id="{field}"[^>]*error="[^"]*{re.escape(message)}', html)
+    assert "data-has-errors" in html.split(">", 1)[0]
     assert "HX-Trigger" not in response.headers
     assert _settings(app, shop.id) == {}
 
@@ -76,7 +80,7 @@ def test_exclusions_are_added_and_removed(app, client, stocked_shop, hx):
     assert response.status_code == 200
     assert _settings(app, stocked_shop.id)["excluded_product_ids"] == [205]
     html = client.get("/app", headers=headers).get_data(as_text=True)
-    excluded = html.split('id="excluded-list"', 1)[1].split("</ul>", 1)[0]
+    excluded = html.split('id="excluded-list"', 1)[1].split("</s-table-body>", 1)[0]
     assert "Set of 3 cake tins" in excluded and "White metal lantern" not in excluded
 
 
