@@ -17,7 +17,10 @@ tokens:
    the batches must be answered as duplicates and add no row;
 3. POST /api/recommendations on two servers, one with the recommendationId and one with the
    id switched off in-process (this script's `app_without_ids`, nothing in the app), measured
-   in turn (A B A B) so machine load falls on both; plus the cost of minting one id.
+   in turn (A B A B) so machine load falls on both, with the CPU time the workers spent per
+   request (/proc: hardly moved by other processes' load); then the same comparison in-process in CPU
+   time (`recommend_for_cart` in alternating blocks: far less exposed to the machine's load than
+   wall-clock HTTP figures), and the cost of minting and verifying one id.
 
 Prints the 1-, 5- and 15-minute load averages before and after (the machine is shared).
 env: BENCH_SERVER_URL (default postgresql+psycopg://postgres@127.0.0.1:5432/postgres),
@@ -342,6 +345,19 @@ def _events_phase(app, shop_id, port, connections, seconds, size, events: Events
     }
 
 
+def _workers_cpu(master: int) -> float:
+    """CPU seconds (user + system) used so far by the gunicorn master's workers (Linux /proc)."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended while we looked
+            continue
+        if int(fields[1]) == master:  # ppid; utime and stime follow at 11 and 12
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def _mint_cost(app, shop_id: int, carts, suggestions) -> tuple[float, float]:
     from posai_app.impact import ids
 
@@ -353,6 +369,32 @@ def _mint_cost(app, shop_id: int, carts, suggestions) -> tuple[float, float]:
     token = ids.mint(key, shop_id, "cosine", 1, cart, items)
     verify = timeit.timeit(lambda: ids.verify(key, token, shop_id), number=loops) / loops
     return mint * 1e6, verify * 1e6
+
+
+def _in_process_reco(app, shop_id: int, carts, rounds: int = 10, calls: int = 300) -> dict[str, list[float]]:
+    """CPU microseconds per recommend_for_cart (the API's whole answer, warm caches), with the id
+    and with it switched off, in alternating blocks."""
+    from posai_app.api import recommendations
+
+    minting = recommendations._answer_id
+    out: dict[str, list[float]] = {"with id": [], "without id": []}
+
+    def answer_all() -> None:
+        for cart in carts[:calls]:
+            with app.test_request_context():  # a request's own caches start empty, as in the API
+                recommendations.recommend_for_cart(shop_id, cart)
+
+    answer_all()  # warm the process's catalog and index caches
+    try:
+        for _ in range(rounds):
+            for arm, answer_id in (("with id", minting), ("without id", lambda *args: None)):
+                recommendations._answer_id = answer_id
+                started = time.thread_time()  # CPU time: other processes' load does not count
+                answer_all()
+                out[arm].append((time.thread_time() - started) / calls * 1e6)
+    finally:
+        recommendations._answer_id = minting
+    return out
 
 
 def main() -> None:
@@ -430,8 +472,13 @@ def main() -> None:
             Client(arm_port, args.connections).run(3, reco_request)
         for _ in range(args.reco_rounds):
             for arm, arm_port in (("with id", port), ("without id", plain_port)):
-                arms[arm].append(Client(arm_port, args.connections).run(args.duration, reco_request))
+                master = {port: server.pid, plain_port: plain.pid}[arm_port]
+                cpu = _workers_cpu(master)
+                run = Client(arm_port, args.connections).run(args.duration, reco_request)
+                run["cpu_ms"] = (_workers_cpu(master) - cpu) / run["requests"] * 1000
+                arms[arm].append(run)
         mint_us, verify_us = _mint_cost(app, shop_id, carts, suggestions)
+        in_process = _in_process_reco(app, shop_id, carts)
     finally:
         for server in servers:
             server.terminate()
@@ -482,10 +529,11 @@ def main() -> None:
         rps = [r["rps"] for r in runs]
         p50 = statistics.mean(r["p50_ms"] for r in runs)
         p99 = statistics.mean(r["p99_ms"] for r in runs)
+        cpu = sum(r["cpu_ms"] * r["requests"] for r in runs) / sum(r["requests"] for r in runs)
         print(
             f"{'POST /api/recommendations, ' + arm:<34}{statistics.mean(rps):>9.0f}{'':>10}"
             f"{p50:>9.2f}{p99:>9.2f}"
-            f"  rounds {' '.join(f'{x:.0f}' for x in rps)} req/s"
+            f"  rounds {' '.join(f'{x:.0f}' for x in rps)} req/s; workers' CPU {cpu:.2f} ms per request"
         )
     with_id = statistics.mean(r["rps"] for r in arms["with id"])
     without = statistics.mean(r["rps"] for r in arms["without id"])
@@ -497,6 +545,13 @@ def main() -> None:
         f"recommendations with / without the id: {with_id / without:.3f} of the throughput "
         f"({(with_id / without - 1) * 100:+.1f} %; rounds of one arm differ by up to {spread * 100:.0f} %); "
         f"minting one id costs {mint_us:.1f} us, verifying one {verify_us:.1f} us (in-process)"
+    )
+    median = {arm: statistics.median(v) for arm, v in in_process.items()}
+    print(
+        f"in-process recommend_for_cart, CPU time, median of {len(in_process['with id'])} blocks: "
+        f"{median['with id']:.0f} us with the id, {median['without id']:.0f} us without "
+        f"({median['with id'] - median['without id']:+.0f} us, "
+        f"{(median['with id'] / median['without id'] - 1) * 100:+.1f} %)"
     )
     best = max(p["events_per_s"] for p in phases)
     rates = ", ".join("{:.0f} at {}/batch".format(p["events_per_s"], p["size"]) for p in phases)
