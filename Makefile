@@ -5,7 +5,7 @@ BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed-stamp
 PORT   ?= 8000
 
-.PHONY: install demo test lint format migrate worker dev bench ext-test contract-deps fuzz screenshot-pos
+.PHONY: install demo test lint format migrate worker dev bench ext-test ext-deps contract-deps fuzz screenshot-pos
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,8 +32,20 @@ $(CONTRACT_STAMP): $(CONTRACT)/package-lock.json
 
 contract-deps: $(CONTRACT_STAMP)
 
+# The POS extension's packages, for the end-to-end test that runs its code against the server
+# (tests/impact/test_pos_end_to_end.py; skips without npm, fails with POSAI_REQUIRE_CONTRACT=1).
+EXT       = extensions/pos-upsell
+EXT_STAMP = $(EXT)/node_modules/.installed-stamp
+
+$(EXT_STAMP): $(EXT)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  cd $(EXT) && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.installed-stamp; \
+	else echo "npm not found: the POS extension end-to-end test will be skipped"; fi
+
+ext-deps: $(EXT_STAMP)
+
 ## make test: the whole test suite (PostgreSQL/Redis when reachable, else SQLite + inline jobs)
-test: install contract-deps
+test: install contract-deps ext-deps
 	$(BIN)/pytest
 
 ## make fuzz: a long fuzzing run of the JSON API against docs/openapi.yaml (make test runs a short one)
@@ -58,9 +70,8 @@ dev: install
 	POSAI_DEMO=1 $(BIN)/flask --app posai_app run --debug --port $(PORT)
 
 ext-test:
-	cd extensions/pos-upsell && npm ci --no-audit --no-fund && npm run ci
+	cd $(EXT) && npm ci --no-audit --no-fund && touch node_modules/.installed-stamp && npm run ci
 
 # docs/screenshots/pos-modal.png: the POS modal rendered in its test harness, photographed by Chromium.
-screenshot-pos: install
-	cd extensions/pos-upsell && npm ci --no-audit --no-fund
+screenshot-pos: install ext-deps
 	$(BIN)/python extensions/pos-upsell/scripts/screenshot_modal.py

@@ -152,8 +152,11 @@ def record_batch(shop_id: int, events: list[Any], config: Mapping[str, Any]) -> 
     for kind, model in (("shown", ImpactShown), ("added", ImpactAdded)):
         if not rows[kind]:
             continue
-        stmt = insert(model).values(rows[kind]).on_conflict_do_nothing().returning(model.event_id)
-        inserted = set(db.session.scalars(stmt))
+        # One statement for the batch, given its rows as parameters (not inlined as VALUES): its
+        # SQL is compiled once per process and cached, and the rows go in one multi-row INSERT.
+        table = model.__table__
+        stmt = insert(table).on_conflict_do_nothing().returning(table.c.event_id)
+        inserted = set(db.session.scalars(stmt, rows[kind]))
         # The same event twice in one batch inserts once: count by event ids actually written.
         result.accepted += len(inserted)
         result.duplicates += len(rows[kind]) - len(inserted)
