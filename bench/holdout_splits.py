@@ -18,7 +18,8 @@ bestsellers). Beside the pipeline's HitRate@K it prints, on the same carts:
 So `pipeline − oracle` is what the choice lost on that test, and `pipeline − original` what the
 pipeline gains over the original design. Time-shifted splits of one file are not independent
 shops (they share a catalog and its seasons); the synthetic shops (bench/synthetic.py, seeded
-shapes: catalog size, basket size, popularity skew) have no drift, so recency cannot help there.
+shapes: catalog size, basket size, popularity skew) have no drift, so recency cannot help there,
+except shape D, whose variants are replaced by new ones over the year.
 """
 
 from __future__ import annotations
@@ -48,7 +49,12 @@ SHAPES = {
     "A": (20_000, 3_000, 4.0, 1, 1.0),
     "B": (30_000, 8_000, 3.0, 2, 1.1),
     "C": (15_000, 1_000, 6.0, 3, 0.7),
+    "D": (20_000, 3_000, 4.0, 4, 1.0),  # A's shape with catalog churn (CHURN)
 }
+# Shapes whose catalog churns: each variant is replaced by a new one (a new id, same place in the
+# popularity order and the bundles) this many times over the year, at a seeded random phase, as
+# products are refreshed in a real shop: what the old id taught is lost, so recency matters.
+CHURN = {"D": 2.0}
 
 
 def prefix(history: History, stop: int) -> History:
@@ -64,7 +70,16 @@ def synthetic_history(shape: str) -> History:
     from synthetic import baskets
 
     n, variants, mean, seed, exponent = SHAPES[shape]
-    orders = [[str(100000 + v) for v in items] for _, items in baskets(n, variants, mean, seed, exponent)]
+    churn = CHURN.get(shape, 0.0)
+    phase = np.random.default_rng(seed).random(variants)
+
+    def version(v: int, i: int) -> str:
+        return f"-{int(churn * i / n + phase[v])}" if churn else ""
+
+    orders = [
+        [f"{100000 + v}{version(v, i)}" for v in items]
+        for i, items in baskets(n, variants, mean, seed, exponent)
+    ]
     year_us = 365 * 86_400 * 1_000_000
     return History(orders, [i * year_us // n for i in range(n)])
 
@@ -132,7 +147,7 @@ def main() -> None:
     parser.add_argument("--orders", default=str(ONLINE_RETAIL))
     parser.add_argument("--splits", default="0.4:0.6,0.5:0.7,0.6:0.8,0.8:1.0")
     parser.add_argument(
-        "--synthetic", default="A,B,C", help="shapes of bench/synthetic.py (learn 0.8, test 0.2)"
+        "--synthetic", default="A,B,C,D", help="shapes of bench/synthetic.py (learn 0.8, test 0.2)"
     )
     parser.add_argument("--k", type=int, default=2)
     parser.add_argument("--top-n", type=int, default=50)
@@ -146,7 +161,8 @@ def main() -> None:
             runs.append((f"{Path(args.orders).name} {a:.0%}→{b:.0%}", history, a, b))
     for shape in filter(None, args.synthetic.split(",")):
         n, v, m, _, e = SHAPES[shape]
-        label = f"synthetic {shape} ({n} orders, {v} variants, {m:g} items, Zipf {e:g})"
+        drift = f", {CHURN[shape]:g} refreshes a year" if shape in CHURN else ""
+        label = f"synthetic {shape} ({n} orders, {v} variants, {m:g} items, Zipf {e:g}{drift})"
         runs.append((label, None, shape, 0))
     rows = []
     for name, history, a, b in runs:
