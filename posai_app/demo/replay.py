@@ -13,6 +13,8 @@ the same code a real POS and Shopify reach, in this process (Flask's test client
    real order's lines, the tapped suggestions tagged `_posai` (a suggestion the customer did not
    buy is appended as a new line, one unit at its catalog price) and the cart attribute
    `_posai_shown`, as the extension sets them; source `pos`, the location, the staff member.
+   Each delivery is applied inside its request (jobs inline, as `make demo` without Redis runs
+   them), so the figures are there when the replay returns, REDIS_URL or not.
 
 The cashier's taps are seeded draws: TAP_IF_WANTED when the suggested item is in the real order
 (the customer wanted it), TAP_OTHERWISE when it is not, both times the staff member's
@@ -296,16 +298,8 @@ def _deliver(client, config, payload: dict, webhook_id: str, triggered_at: datet
     return response.get_json()["status"]
 
 
-def _run_queued_webhooks(shop_id: int, webhook_ids: list[str]) -> None:
-    """With Redis, apply the queued deliveries now (as the worker would), so figures are ready;
-    a delivery that was not applied stops the replay, saying why."""
-    from posai_app.queue import get_redis
-
-    connection = get_redis()
-    if connection is not None:
-        from rq import SimpleWorker
-
-        SimpleWorker(["high"], connection=connection).work(burst=True)
+def _check_applied(shop_id: int, webhook_ids: list[str]) -> None:
+    """A delivery that was not applied stops the replay, saying why."""
     db.session.rollback()  # read what the deliveries committed, not this session's snapshot
     failed = db.session.execute(
         sa.select(WebhookDelivery.webhook_id, WebhookDelivery.status, WebhookDelivery.error).where(
@@ -369,8 +363,12 @@ def replay_pos_day(shop_id: int, path: str = DATA_PATH, seed: int = SEED) -> Rep
     done = {c.order_id for c in carts if versions.get(c.order_id) == c.ordered_at}
     result.replayed_before = len(done)
     recorded_shown, recorded_added = _recorded(shop_id, [c for c in carts if c.order_id in done])
+    # Each delivery is applied inside its request (jobs inline, as `make demo` runs without Redis),
+    # so the figures are there when the replay returns, with or without REDIS_URL.
     background = app.config.get("INLINE_JOBS_IN_BACKGROUND", True)
-    app.config["INLINE_JOBS_IN_BACKGROUND"] = False  # without Redis: each delivery applied in its request
+    redis = app.extensions.get("posai_redis")
+    app.config["INLINE_JOBS_IN_BACKGROUND"] = False
+    app.extensions["posai_redis"] = None
     client = app.test_client()
     pos = _Pos(client, app.config)
     try:
@@ -431,7 +429,8 @@ def replay_pos_day(shop_id: int, path: str = DATA_PATH, seed: int = SEED) -> Rep
                 result.statuses[status] = result.statuses.get(status, 0) + 1
                 result.delivered += 1
                 result.redelivered += status == "duplicate"
-            _run_queued_webhooks(shop_id, webhook_ids)
+            _check_applied(shop_id, webhook_ids)
     finally:
         app.config["INLINE_JOBS_IN_BACKGROUND"] = background
+        app.extensions["posai_redis"] = redis
     return result

@@ -6,9 +6,9 @@ the same items with the same cart items anyway? One set-based query (docs/impact
   and a cart item a: an item of O that no recommendation linked to O showed and that is on no
   `_posai` line of O (the order's own items stand for the cart, which the id only digests).
 - *Live rate*: the share of shown pairs whose order O holds b (tapped or not).
-- *Untagged orders*: the shop's orders created before the end of the period, not cancelled,
-  with no `_posai` line and no `_posai_shown` recommendation of ours (in neither impact_lines
-  nor impact_orders): what customers bought without POSAI's suggestions.
+- *Untagged orders*: the shop's latest BASELINE_ORDERS orders created before the end of the
+  period, not cancelled, with no `_posai` line and no `_posai_shown` recommendation of ours (in
+  neither impact_lines nor impact_orders): what customers bought without POSAI's suggestions.
 - *Organic rate of a pair*: of the untagged orders holding a, the share also holding b; the
   organic rate is its mean over the shown pairs, so both rates weigh the same pairs alike.
   Pairs whose a is in no untagged order have no baseline and are left out of both.
@@ -28,6 +28,10 @@ import sqlalchemy as sa
 from posai_app.extensions import db
 from posai_app.models import ImpactLine, ImpactOrder, ImpactShown, OrderLineItem, utcnow
 from posai_app.tenancy import of_shop
+
+# The organic baseline's size: recent enough to be today's customers, bounded so the query's
+# cost does not grow with the shop's whole history.
+BASELINE_ORDERS = 5_000
 
 
 def _shown_items(shop_id: int, since: datetime, dialect: str) -> sa.Select:
@@ -53,6 +57,31 @@ def lift_for_period(shop_id: int, days: int, now: datetime | None = None) -> dic
 
 def organic_lift(shop_id: int, since: datetime, until: datetime) -> dict[str, Any]:
     """Live rate, organic rate and lift of the pairs shown between `since` and `until`."""
+    statement, baseline = lift_statement(shop_id, since, until)
+    postgres = db.session.get_bind().dialect.name == "postgresql"
+    if postgres:
+        # The CTEs carry no statistics: PostgreSQL guesses one row each and nests loops over
+        # them (minutes on the demo shop); hash joins answer in seconds. This statement only.
+        db.session.execute(sa.text("SET LOCAL enable_nestloop = off"))
+    row = db.session.execute(statement).one()
+    if postgres:
+        db.session.execute(sa.text("RESET enable_nestloop"))
+    baseline_orders = db.session.scalar(sa.select(sa.func.count()).select_from(baseline))
+    count = int(row.pairs or 0)
+    live = int(row.bought) / count if count else None
+    organic = float(row.organic) / count if count else None
+    return {
+        "pairs": count,
+        "recommendations": int(row.recommendations or 0),
+        "untagged_orders": int(baseline_orders or 0),
+        "live_rate": live,
+        "organic_rate": organic,
+        "lift": live / organic if live is not None and organic else None,
+    }
+
+
+def lift_statement(shop_id: int, since: datetime, until: datetime) -> tuple[sa.Select, Any]:
+    """The one query behind organic_lift (pairs, bought, sum of organic rates), and its baseline."""
     dialect = db.session.get_bind().dialect.name
     shown = _shown_items(shop_id, since, dialect).cte("shown")
     links = (
@@ -108,15 +137,28 @@ def organic_lift(shop_id: int, since: datetime, until: datetime) -> dict[str, An
         .cte("pairs")
     )
 
+    # The baseline: the latest BASELINE_ORDERS untagged orders before the period ends.
+    baseline = (
+        sa.select(lines.c.order_id)
+        .where(
+            of_shop(OrderLineItem, shop_id),
+            lines.c.cancelled_at.is_(None),
+            lines.c.created_at < until,
+            # Uncorrelated: each list is read once and hashed, not probed per line.
+            lines.c.order_id.not_in(sa.select(ImpactOrder.order_id).where(of_shop(ImpactOrder, shop_id))),
+            lines.c.order_id.not_in(sa.select(ImpactLine.order_id).where(of_shop(ImpactLine, shop_id))),
+        )
+        .group_by(lines.c.order_id)
+        .order_by(sa.func.max(lines.c.created_at).desc(), lines.c.order_id.desc())
+        .limit(BASELINE_ORDERS)
+        .cte("baseline")
+    )
+
     def untagged(table) -> list:
-        """The line is on an untagged order: not cancelled, before the period ends, not POSAI's."""
+        """The line is on one of the baseline's orders."""
         return [
             table.c.shop_id == shop_id,  # of_shop's filter, on an alias of the table
-            table.c.cancelled_at.is_(None),
-            table.c.created_at < until,
-            # Uncorrelated: each list is read once and hashed, not probed per line.
-            table.c.order_id.not_in(sa.select(ImpactOrder.order_id).where(of_shop(ImpactOrder, shop_id))),
-            table.c.order_id.not_in(sa.select(ImpactLine.order_id).where(of_shop(ImpactLine, shop_id))),
+            table.c.order_id.in_(sa.select(baseline.c.order_id)),
         ]
 
     with_a = (
@@ -146,7 +188,7 @@ def organic_lift(shop_id: int, since: datetime, until: datetime) -> dict[str, An
         .cte("with_ab")
     )
     rate = sa.cast(sa.func.coalesce(with_ab.c.n, 0), sa.Float) / with_a.c.n
-    row = db.session.execute(
+    statement = (
         sa.select(
             sa.func.count().label("pairs"),
             sa.func.coalesce(sa.func.sum(pairs.c.bought), 0).label("bought"),
@@ -156,18 +198,5 @@ def organic_lift(shop_id: int, since: datetime, until: datetime) -> dict[str, An
         .select_from(pairs)
         .join(with_a, with_a.c.a == pairs.c.a)
         .outerjoin(with_ab, sa.and_(with_ab.c.a == pairs.c.a, with_ab.c.b == pairs.c.b))
-    ).one()
-    baseline_orders = db.session.scalar(
-        sa.select(sa.func.count(sa.distinct(lines.c.order_id))).where(*untagged(lines))
     )
-    count = int(row.pairs or 0)
-    live = int(row.bought) / count if count else None
-    organic = float(row.organic) / count if count else None
-    return {
-        "pairs": count,
-        "recommendations": int(row.recommendations or 0),
-        "untagged_orders": int(baseline_orders or 0),
-        "live_rate": live,
-        "organic_rate": organic,
-        "lift": live / organic if live is not None and organic else None,
-    }
+    return statement, baseline
