@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import aliased
 
 from posai_app.extensions import db
 from posai_app.models import ImpactLine, ImpactOrder, ImpactShown, OrderLineItem, utcnow
@@ -154,35 +155,32 @@ def lift_statement(shop_id: int, since: datetime, until: datetime) -> tuple[sa.S
         .cte("baseline")
     )
 
-    def untagged(table) -> list:
-        """The line is on one of the baseline's orders."""
-        return [
-            table.c.shop_id == shop_id,  # of_shop's filter, on an alias of the table
-            table.c.order_id.in_(sa.select(baseline.c.order_id)),
-        ]
+    def untagged(entity) -> list:
+        """The line (of OrderLineItem or an alias of it) is on one of the baseline's orders."""
+        return [of_shop(entity, shop_id), entity.order_id.in_(sa.select(baseline.c.order_id))]
 
     with_a = (
         sa.select(lines.c.variant_id.label("a"), sa.func.count(sa.distinct(lines.c.order_id)).label("n"))
-        .where(*untagged(lines), lines.c.variant_id.in_(sa.select(pairs.c.a)))
+        .where(*untagged(OrderLineItem), lines.c.variant_id.in_(sa.select(pairs.c.a)))
         .group_by(lines.c.variant_id)
         .cte("with_a")
     )
     distinct_pairs = sa.select(pairs.c.a, pairs.c.b).distinct().cte("distinct_pairs")
     # From the few untagged lines of suggested items to the other lines of their orders (by the
     # (shop_id, order_id) index): an order holding b is untagged, so its other lines are too.
-    y = lines.alias("y")
+    y = aliased(OrderLineItem, name="y")
     holding_b = (
-        sa.select(y.c.order_id, y.c.variant_id.label("b"))
-        .where(*untagged(y), y.c.variant_id.in_(sa.select(distinct_pairs.c.b)))
+        sa.select(y.order_id, y.variant_id.label("b"))
+        .where(*untagged(y), y.variant_id.in_(sa.select(distinct_pairs.c.b)))
         .cte("holding_b")
     )
-    x = lines.alias("x")
+    x = aliased(OrderLineItem, name="x")
     with_ab = (
-        sa.select(distinct_pairs.c.a, distinct_pairs.c.b, sa.func.count(sa.distinct(x.c.order_id)).label("n"))
+        sa.select(distinct_pairs.c.a, distinct_pairs.c.b, sa.func.count(sa.distinct(x.order_id)).label("n"))
         .select_from(holding_b)
-        .join(x, sa.and_(x.c.shop_id == shop_id, x.c.order_id == holding_b.c.order_id))
+        .join(x, sa.and_(of_shop(x, shop_id), x.order_id == holding_b.c.order_id))
         .join(
-            distinct_pairs, sa.and_(distinct_pairs.c.a == x.c.variant_id, distinct_pairs.c.b == holding_b.c.b)
+            distinct_pairs, sa.and_(distinct_pairs.c.a == x.variant_id, distinct_pairs.c.b == holding_b.c.b)
         )
         .group_by(distinct_pairs.c.a, distinct_pairs.c.b)
         .cte("with_ab")
