@@ -31,6 +31,8 @@ webhook endpoint acknowledges as a duplicate, so a second `posai demo` changes n
 
 from __future__ import annotations
 
+import csv
+import gzip
 import heapq
 import json
 import random
@@ -46,11 +48,11 @@ from posai_app.demo import DEMO_SHOP_DOMAIN
 from posai_app.demo.payloads import (
     DATA_PATH,
     Row,
-    group_orders,
+    iso_utc,
     line_item_id_for,
     order_id_for,
     order_payload,
-    read_rows,
+    rows_from_records,
     variant_id_for,
 )
 from posai_app.extensions import db
@@ -141,18 +143,42 @@ class ReplayResult:
 
 
 def held_out_orders(path: str = DATA_PATH, limit: int = REPLAY_CARTS) -> list[list[Row]]:
-    """The history's last `limit` orders by time (at most a tenth of them), oldest first."""
+    """The history's last `limit` orders by time (at most a tenth of them), oldest first.
+
+    One pass over the raw CSV records, grouped as payloads.group_orders groups rows; only the
+    kept orders become Rows (building all 500,000 would triple the time).
+    """
+    dates: dict[str, str] = {}
+    latest: list[tuple[tuple[str, str], int, list[dict[str, str]]]] = []  # a min-heap of `limit`
     total = 0
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rt", newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        group: list[dict[str, str]] = []
+        code = None
 
-    def counted() -> Iterator[list[Row]]:
-        nonlocal total
-        for rows in group_orders(read_rows(path)):
+        def keep() -> None:
+            nonlocal total
             total += 1
-            yield rows
+            raw = group[0]["created_at"]
+            when = dates.get(raw) or dates.setdefault(raw, iso_utc(raw))
+            entry = ((when, code or ""), total, group)
+            if len(latest) < limit:
+                heapq.heappush(latest, entry)
+            elif entry[0] > latest[0][0]:
+                heapq.heapreplace(latest, entry)
 
-    latest = heapq.nlargest(limit, counted(), key=lambda rows: (rows[0].created_at, rows[0].order_code))
-    kept = latest[: min(limit, total // 10)]
-    return sorted(kept, key=lambda rows: (rows[0].created_at, rows[0].order_code))
+        for record in reader:
+            record_code = record["order_id"].strip()
+            if group and record_code != code:
+                keep()
+                group = []
+            code = record_code
+            group.append(record)
+        if group:
+            keep()
+    newest = sorted(latest, key=lambda entry: entry[:2], reverse=True)[: min(limit, total // 10)]
+    return [list(rows_from_records(records)) for *_, records in sorted(newest, key=lambda entry: entry[:2])]
 
 
 def held_out_order_ids(path: str = DATA_PATH, limit: int = REPLAY_CARTS) -> frozenset[int]:

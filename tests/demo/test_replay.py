@@ -10,6 +10,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from posai_app.demo import DEMO_SHOP_DOMAIN, replay
+from posai_app.demo.payloads import read_rows
 from posai_app.extensions import db
 from posai_app.impact import organic, report
 from posai_app.impact.simulated import EVENT_PREFIX
@@ -44,7 +45,7 @@ def test_the_held_out_day_is_planned_the_same_way_every_time():
     orders = replay.held_out_orders(SLICE)
     assert len(orders) == 300  # a tenth of the slice's 3,000 orders, the latest ones
     assert orders[0][0].created_at <= orders[-1][0].created_at
-    assert orders[-1][0].created_at == max(r.created_at for r in replay.read_rows(SLICE))
+    assert orders[-1][0].created_at == max(r.created_at for r in read_rows(SLICE))
     day = date(2026, 11, 30)
     first, second = replay.plan_day(orders, day), replay.plan_day(orders, day)
     assert first == second
