@@ -32,7 +32,7 @@ from posai_app.auth.decorators import current_shop_id, fresh_token_may_cure, sho
 from posai_app.auth.domains import is_valid_shop_domain
 from posai_app.errors import NotFound, Unauthorized, ValidationFailed
 from posai_app.extensions import db
-from posai_app.impact import challenger
+from posai_app.impact import challenger, organic
 from posai_app.impact import report as impact_report
 from posai_app.ingest import catalog, summary
 from posai_app.serving import rows
@@ -240,6 +240,13 @@ def make_challenger_live():
     )
     response.headers["HX-Trigger"] = REPORT_CHANGED  # the live method changed: report, pairs, preview
     return response
+
+
+@bp.get("/app/impact/lift")
+@shop_required
+def show_impact_lift():
+    days = impact_report.period_days(request.args.get("days"))
+    return render_template("admin/_impact_lift.html", lift=organic.lift_for_period(current_shop_id(), days))
 
 
 @bp.get("/app/impact.csv")

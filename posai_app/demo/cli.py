@@ -1,4 +1,5 @@
-"""`posai demo [--reset] [--no-serve]`: migrate, import, train, print how to try it, serve."""
+"""`posai demo [--reset] [--no-serve] [--no-replay]`: migrate, import, train, replay a simulated POS
+day (posai_app.demo.replay), print how to try it, serve."""
 
 from __future__ import annotations
 
@@ -22,6 +23,9 @@ DEMO_GUNICORN_TIMEOUT = "600"
 @click.command("demo")
 @click.option("--reset", is_flag=True, help="Delete the demo shop's data and import it again.")
 @click.option("--no-serve", is_flag=True, help="Prepare the demo shop, print the commands, do not serve.")
+@click.option(
+    "--no-replay", is_flag=True, help="Do not replay the simulated POS day (the Impact section stays empty)."
+)
 @click.option("--port", type=int, envvar="PORT", default=8000, show_default=True, help="Port to serve on.")
 @click.option(
     "--orders",
@@ -31,12 +35,13 @@ DEMO_GUNICORN_TIMEOUT = "600"
     help="Import this order history (common CSV shape, plain or .gz) instead of the shipped one.",
 )
 @with_appcontext
-def demo(reset: bool, no_serve: bool, port: int, orders_path: str | None) -> None:
+def demo(reset: bool, no_serve: bool, no_replay: bool, port: int, orders_path: str | None) -> None:
     """Run the whole product on the Online Retail history as posai-demo.myshopify.com."""
     from flask_migrate import upgrade
 
     from posai_app.demo.importer import ensure_demo_shop, import_history, reset_demo_shop
     from posai_app.demo.payloads import DATA_PATH
+    from posai_app.demo.replay import held_out_order_ids, replay_pos_day
     from posai_app.demo.tryout import describe_tryout
     from posai_app.ingest.summary import count_rows
     from posai_app.progress import PhaseBars
@@ -54,10 +59,15 @@ def demo(reset: bool, no_serve: bool, port: int, orders_path: str | None) -> Non
         source = orders_path or "the Online Retail history (UCI, CC BY 4.0)"
         click.echo(f"importing {source} through the ingestion services…")
         with PhaseBars(unit="record") as progress:
-            imported = import_history(shop.id, path=orders_path or DATA_PATH, progress=progress)
+            imported = import_history(
+                shop.id,
+                path=orders_path or DATA_PATH,
+                progress=progress,
+                hold_out=held_out_order_ids(orders_path or DATA_PATH),
+            )
         click.echo(
             f"imported {imported['orders']:,} orders, {imported['line_items']:,} line items, "
-            f"{imported['variants']:,} variants"
+            f"{imported['variants']:,} variants (the last orders are held out for the simulated POS day)"
         )
     if not _is_trained(shop.id):
         click.echo("training (evaluating every scorer on the shop's own history)…")
@@ -70,6 +80,9 @@ def demo(reset: bool, no_serve: bool, port: int, orders_path: str | None) -> Non
         click.echo(format_report(db.session.get(EvaluationRun, run_id)))
     else:
         click.echo("demo shop already imported and trained (use --reset to start over)")
+    if not no_replay:
+        click.echo("replaying a simulated POS day (held-out orders, real API, events and webhooks)…")
+        click.echo(replay_pos_day(shop.id, path=orders_path or DATA_PATH).summary())
     click.echo(describe_tryout(shop.id, port))
     if no_serve:
         return

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -51,8 +51,14 @@ def ensure_demo_shop() -> Shop:
     return shop
 
 
-def import_history(shop_id: int, path: str = DATA_PATH, progress: Progress | None = None) -> dict[str, int]:
-    """Products, then orders, as Shopify-shaped payloads through upsert_products / upsert_orders."""
+def import_history(
+    shop_id: int,
+    path: str = DATA_PATH,
+    progress: Progress | None = None,
+    hold_out: Collection[int] = frozenset(),
+) -> dict[str, int]:
+    """Products, then orders, as Shopify-shaped payloads through upsert_products / upsert_orders;
+    the orders in `hold_out` are left out (the demo replays them as a POS day: posai_app.demo.replay)."""
     products = [product_from_rest(p) for p in product_payloads(read_rows(path))]
     done = [0]
 
@@ -64,7 +70,11 @@ def import_history(shop_id: int, path: str = DATA_PATH, progress: Progress | Non
 
     product_result = upsert_products(shop_id, products, on_batch=products_batch)
     db.session.commit()
-    order_count = sum(1 for _ in iter_order_payloads(path)) if progress else None
+
+    def history():
+        return (o for o in iter_order_payloads(path) if o["id"] not in hold_out)
+
+    order_count = sum(1 for _ in history()) if progress else None
     done[0] = 0
 
     def orders_batch(result: UpsertResult) -> None:
@@ -73,9 +83,7 @@ def import_history(shop_id: int, path: str = DATA_PATH, progress: Progress | Non
         if progress:
             progress("orders", done[0], order_count)
 
-    order_result = upsert_orders(
-        shop_id, (order_from_rest(o) for o in iter_order_payloads(path)), on_batch=orders_batch
-    )
+    order_result = upsert_orders(shop_id, (order_from_rest(o) for o in history()), on_batch=orders_batch)
     db.session.commit()
     return {
         "products": product_result.products,

@@ -103,7 +103,7 @@ def read_rows(path: str | None = None, source: Iterable[str] | None = None) -> I
         yield from _rows(csv.DictReader(fh))
 
 
-def _rows(reader: csv.DictReader) -> Iterator[Row]:
+def _rows(reader: Iterable[dict[str, str]]) -> Iterator[Row]:
     prices: dict[str, str] = {}  # few distinct prices and dates: normalise each once
     dates: dict[str, str] = {}
     for record in reader:
@@ -123,6 +123,16 @@ def _rows(reader: csv.DictReader) -> Iterator[Row]:
             price=price,
             quantity=int(record["quantity"]),
         )
+
+
+def rows_from_records(records: Iterable[dict[str, str]]) -> Iterator[Row]:
+    """Rows from CSV records already read (dicts of the common columns), as read_rows makes them."""
+    return _rows(records)
+
+
+def iso_utc(created_at: str) -> str:
+    """A CSV `created_at` as read_rows normalises it (ISO-8601 UTC with "Z")."""
+    return _iso(created_at)
 
 
 def group_orders(rows: Iterable[Row]) -> Iterator[list[Row]]:

@@ -8,7 +8,9 @@ Over a period (the last 7, 30 or 90 days, by when things happened):
 - live HitRate@K: shown recommendations whose cart became an order (not cancelled) and that
   order holds one of their ranked items, ÷ those that became an order;
 - the same per staff member, per location and per scorer (metric and arm), a daily series, and
-  the events refused or found already counted.
+  the events refused or found already counted;
+- how many shown suggestions the demo's replay simulated (posai_app.impact.simulated: the admin
+  labels such figures). Lift over organic co-purchase is posai_app.impact.organic, loaded apart.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from posai_app.extensions import db
+from posai_app.impact import simulated
 from posai_app.models import ImpactAdded, ImpactDrop, ImpactLine, ImpactOrder, ImpactShown, aware, utcnow
 from posai_app.tenancy import of_shop
 
@@ -188,6 +191,7 @@ def impact_report(shop_id: int, days: int = DEFAULT_PERIOD, now: datetime | None
         "by": {dimension: group(dimension) for dimension in DIMENSIONS},
         "daily": _daily(shown, added, lines, since, now),
         "dropped": {reason: int(n) for reason, n in drops},
+        "simulated_shown": simulated.simulated_shown(shop_id, since),
     }
 
 
