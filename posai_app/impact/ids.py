@@ -165,7 +165,7 @@ def verify(
     if count < 0 or len(body) != offset + 1 + 8 * count + mask_bytes:
         raise InvalidRecommendationId("malformed")
     items = struct.unpack_from(f">{count}Q", body, offset + 1)
-    mask = int.from_bytes(body[len(body) - mask_bytes :]) if mask_bytes else 0
+    mask = int.from_bytes(body[len(body) - mask_bytes :], "big") if mask_bytes else 0
     current = _clock() if now is None else now
     if issued > current + CLOCK_SKEW_SECONDS:
         raise InvalidRecommendationId("from_the_future")
