@@ -390,6 +390,8 @@ class ImpactShown(ShopOwned, db.Model):
     location_id: Mapped[int | None] = mapped_column(sa.BigInteger)
     staff_member_id: Mapped[int | None] = mapped_column(sa.BigInteger)
     variant_ids: Mapped[list[str]] = mapped_column(sa.JSON)  # the items displayed, in order
+    # Those of them that were the merchant's pins (the id says so; [] for ids minted before pins).
+    pinned_variant_ids: Mapped[list[str]] = mapped_column(sa.JSON, default=list, server_default="[]")
 
 
 class ImpactAdded(ShopOwned, db.Model):

@@ -17,7 +17,7 @@ from posai_app.api.catalog import VariantInfo, catalog_rows
 from posai_app.api.reasons import reason_text
 from posai_app.api.serving import serving_state
 from posai_app.impact import arms, ids
-from posai_app.reco.serving import Exclusions, Pick, recommend
+from posai_app.reco.serving import PINNED, Exclusions, Pick, recommend
 from posai_app.serving.store import UNTRAINED_METRIC
 from posai_app.shops.snapshot import ShopSnapshot, shop_snapshot
 
@@ -121,6 +121,7 @@ def recommend_for_cart(
             cart_variant_ids,
             [p.listing.variant_id for p in answer.picks],
             arm=arm,
+            pinned=[p.listing.variant_id for p in answer.picks if p.source == PINNED],
         ),
     }
     if explain:
@@ -144,6 +145,7 @@ def _answer_id(
     cart: Sequence[int],
     items: Sequence[int],
     arm: str = "champion",
+    pinned: Sequence[int] = (),
 ) -> str:
     key = ids.signing_key(current_app.config)
-    return ids.mint(key, shop_id, metric, int(model_version or 0), cart, items, arm=arm)
+    return ids.mint(key, shop_id, metric, int(model_version or 0), cart, items, arm=arm, pinned=pinned)

@@ -4,7 +4,8 @@ A batch is `{"events": [...]}`; each event names itself with a client id (the PO
 UUID, kept while it retries) and one recommendation id (posai_app.impact.ids):
 
 - `shown`: `{"id", "type": "shown", "recommendationId", "variantIds": [...], "at"?, "locationId"?,
-  "staffMemberId"?}`: the items the cashier saw, all of them items of that answer;
+  "staffMemberId"?}`: the items the cashier saw, all of them items of that answer (which of them
+  were the merchant's pins is the id's word, kept as `pinned_variant_ids`);
 - `added`: `{"id", "type": "added", "recommendationId", "variantId", ...}`: a suggestion added to
   the cart (POS's `addLineItem` resolved to a line, not to "" for a dismissed add).
 
@@ -117,7 +118,14 @@ def _check(event: Any, key: bytes, shop_id: int, now: datetime) -> tuple[str, di
             raise _Refused("malformed")
         if not set(shown) <= offered:
             raise _Refused("not_in_answer")
-        row.update(issued_at=rec.issued_at, shown_at=at, variant_ids=[str(v) for v in dict.fromkeys(shown)])
+        displayed = list(dict.fromkeys(shown))
+        pins = set(rec.pinned)
+        row.update(
+            issued_at=rec.issued_at,
+            shown_at=at,
+            variant_ids=[str(v) for v in displayed],
+            pinned_variant_ids=[str(v) for v in displayed if v in pins],
+        )
     else:
         variant_id = parse_id(event.get("variantId"), "ProductVariant")
         if variant_id is None:

@@ -9,6 +9,9 @@ Over a period (the last 7, 30 or 90 days, by when things happened):
   order holds one of their ranked items, ÷ those that became an order;
 - the same per staff member, per location and per scorer (metric and arm), a daily series, and
   the events refused or found already counted;
+- pins against model suggestions: shown recommendations that held a merchant's pin, the pins
+  added from them and their attach rate, next to the same for the other items (the model's and
+  the bestseller fill) — which items were pins is what the recommendation id said when shown;
 - how many shown suggestions the demo's replay simulated (posai_app.impact.simulated: the admin
   labels such figures). Lift over organic co-purchase is posai_app.impact.organic, loaded apart.
 """
@@ -89,6 +92,8 @@ def impact_report(shop_id: int, days: int = DEFAULT_PERIOD, now: datetime | None
             ImpactShown.location_id,
             ImpactShown.metric,
             ImpactShown.arm,
+            ImpactShown.variant_ids,
+            ImpactShown.pinned_variant_ids,
         ).where(of_shop(ImpactShown, shop_id), ImpactShown.shown_at >= since)
     ).all()
     added = db.session.execute(
@@ -99,6 +104,7 @@ def impact_report(shop_id: int, days: int = DEFAULT_PERIOD, now: datetime | None
             ImpactAdded.location_id,
             ImpactAdded.metric,
             ImpactAdded.arm,
+            ImpactAdded.variant_id,
         ).where(of_shop(ImpactAdded, shop_id), ImpactAdded.added_at >= since)
     ).all()
     lines = db.session.execute(
@@ -189,9 +195,39 @@ def impact_report(shop_id: int, days: int = DEFAULT_PERIOD, now: datetime | None
         "live_hits": sum(bool(link.hit) for link in links),
         "live_hit_rate": _ratio(sum(bool(link.hit) for link in links), len(links)),
         "by": {dimension: group(dimension) for dimension in DIMENSIONS},
+        "pins": _pins(shown, added),
         "daily": _daily(shown, added, lines, since, now),
         "dropped": {reason: int(n) for reason, n in drops},
         "simulated_shown": simulated.simulated_shown(shop_id, since),
+    }
+
+
+def _pins(shown, added) -> dict[str, dict[str, Any]]:
+    """{"pinned": ..., "model": ...}, each {"shown", "added", "attach_rate"}: shown recommendations
+    holding at least one such item, adds of such an item (adds of recommendations shown in the
+    period: the shown row says which items were pins), and those shown with such an add ÷ shown."""
+    pins = {s.recommendation_id: {int(v) for v in s.pinned_variant_ids or ()} for s in shown}
+    holding = {
+        "pinned": {s.recommendation_id for s in shown if s.pinned_variant_ids},
+        "model": {
+            s.recommendation_id for s in shown if {int(v) for v in s.variant_ids} - pins[s.recommendation_id]
+        },
+    }
+    adds = {"pinned": 0, "model": 0}
+    attached: dict[str, set[str]] = {"pinned": set(), "model": set()}
+    for a in added:
+        if a.recommendation_id not in pins:
+            continue
+        kind = "pinned" if a.variant_id in pins[a.recommendation_id] else "model"
+        adds[kind] += 1
+        attached[kind].add(a.recommendation_id)
+    return {
+        kind: {
+            "shown": len(holding[kind]),
+            "added": adds[kind],
+            "attach_rate": _ratio(len(attached[kind] & holding[kind]), len(holding[kind])),
+        }
+        for kind in ("pinned", "model")
     }
 
 

@@ -31,7 +31,49 @@ def test_an_id_verifies_and_names_its_answer():
     assert rec.variant_ids == (10, 11)
     assert rec.cart_digest == ids.cart_digest([1, 2, 3]) == ids.cart_digest(["2", 3, 1, 1])
     assert rec.issued_at.timestamp() == NOW
-    assert len(token) <= 100 and token.isascii() and "=" not in token
+    assert rec.pinned == ()
+    assert len(token) <= 106 and token.isascii() and "=" not in token
+
+
+def test_an_id_names_which_items_were_pins():
+    token = ids.mint(KEY, 7, "cosine", 3, [1], [10, 11, 12, 13], pinned=["12", 10, 99], now=NOW)
+    rec = ids.verify(KEY, token, 7, now=NOW)
+    assert rec.variant_ids == (10, 11, 12, 13)
+    assert rec.pinned == (10, 12)  # in rank order; 99 was not an item
+
+
+def test_a_pin_at_the_last_of_the_apis_10_items_is_kept():
+    items = list(range(100, 110))
+    token = ids.mint(KEY, 7, "cosine", 3, [1], items, pinned=[items[-1]], now=NOW)
+    assert ids.verify(KEY, token, 7, now=NOW).pinned == (items[-1],)
+
+
+# Minted by the version-1 code (before pins were recorded), nonce bytes 01..06: ids like it are
+# in POS carts and order tags for up to 30 days after the upgrade.
+V1_TOKEN = (
+    "AQAAAAAAAAAHAAAADGtJ0gAAAQIDBAUGimrhUSIAD2Vhc2VfZGVjYXkrZWFzZQIAAAAAAAAACgAAAAAAAAALGt_mqQq7VMNNgFDb"
+)
+
+
+def test_a_version_1_id_still_verifies_as_an_answer_without_pins():
+    rec = ids.verify(KEY, V1_TOKEN, 7, now=NOW + 60)
+    assert (rec.shop_id, rec.metric, rec.model_version, rec.arm) == (7, "ease_decay+ease", 12, "champion")
+    assert rec.variant_ids == (10, 11)
+    assert rec.pinned == ()
+    assert rec.cart_digest == ids.cart_digest([1, 2, 3])
+
+
+def test_a_version_1_id_with_a_mask_appended_or_an_unknown_version_is_refused():
+    raw = ids.base64.urlsafe_b64decode(V1_TOKEN + "=" * (-len(V1_TOKEN) % 4))
+    body = raw[: -ids.SIGNATURE_BYTES]
+
+    def signed(b: bytes) -> str:
+        return ids._b64(b + ids.hmac.new(KEY, b, ids.hashlib.sha256).digest()[: ids.SIGNATURE_BYTES])
+
+    for forged in (body + b"\x00\x00\x00\x01", b"\x03" + body[1:], b"\x02" + body[1:]):
+        with pytest.raises(ids.InvalidRecommendationId) as refused:
+            ids.verify(KEY, signed(forged), 7, now=NOW)
+        assert refused.value.reason == "malformed"
 
 
 def test_ids_are_unique_even_for_the_same_answer():
