@@ -75,6 +75,14 @@ def _int_field(form: dict[str, Any], name: str, low: int, high: int, label: str,
     return value
 
 
+def _bool_field(form: dict[str, Any], name: str, label: str, errors: dict) -> bool:
+    """A checkbox: absent or empty is off; anything but the usual spellings is an error."""
+    raw = str(form.get(name, "")).strip().lower()
+    if raw not in _BOOLEAN:
+        errors[name] = f"{label} must be on or off."
+    return raw in _TRUE
+
+
 def validate_settings(form: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
     """Parse the settings form; returns (clean values, errors by field)."""
     errors: dict[str, str] = {}
@@ -90,10 +98,7 @@ def validate_settings(form: dict[str, Any]) -> tuple[dict[str, Any], dict[str, s
         "Retrain interval (minutes)",
         errors,
     )
-    fallback_raw = str(form.get("bestseller_fallback", "")).strip().lower()
-    if fallback_raw not in _BOOLEAN:
-        errors["bestseller_fallback"] = "Bestseller fallback must be on or off."
-    values["bestseller_fallback"] = fallback_raw in _TRUE
+    values["bestseller_fallback"] = _bool_field(form, "bestseller_fallback", "Bestseller fallback", errors)
     if "challenger_share" in form:  # the champion–challenger fields travel together (a form without
         # them, such as an API client's from before, leaves both as they are)
         share = _int_field(
@@ -104,12 +109,10 @@ def validate_settings(form: dict[str, Any]) -> tuple[dict[str, Any], dict[str, s
             "Challenger share (%)",
             errors,
         )
-        auto_raw = str(form.get("challenger_auto_switch", "")).strip().lower()
-        if auto_raw not in _BOOLEAN:
-            errors["challenger_auto_switch"] = "Automatic switch must be on or off."
         if share is not None:
             values["challenger_share"] = share
-        values["challenger_auto_switch"] = auto_raw in _TRUE
+        auto = _bool_field(form, "challenger_auto_switch", "Automatic switch", errors)
+        values["challenger_auto_switch"] = auto
     if limit is not None:
         values["recommendation_limit"] = limit
     if interval is not None:
