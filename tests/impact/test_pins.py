@@ -144,7 +144,7 @@ def test_shown_rows_from_before_pins_were_recorded_count_as_model_suggestions(ap
             sa.text(
                 "INSERT INTO impact_shown (shop_id, recommendation_id, event_id, metric, model_version,"
                 " arm, issued_at, shown_at, variant_ids) VALUES (:shop, :rec, 'old-row-000001',"
-                " 'cosine', 1, 'champion', now(), now(), '[\"1005\", \"1003\"]')"
+                " 'cosine', 1, 'champion', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, '[\"1005\", \"1003\"]')"
             ),
             {"shop": pinned_shop.id, "rec": answer["recommendationId"]},
         )
