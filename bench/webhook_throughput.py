@@ -87,6 +87,7 @@ def main() -> None:
             env=env,
         )
         _wait_for(port)
+        _baseline(f"http://127.0.0.1:{port}/healthz", 2 * args.orders, args.concurrency)
         _deliver(app, f"http://127.0.0.1:{port}/webhooks", args.orders, args.concurrency)
     finally:
         if gunicorn is not None:
@@ -128,8 +129,48 @@ def _wait_for(port: int) -> None:
     raise SystemExit("gunicorn did not start")
 
 
-def _deliver(app, url: str, order_count: int, concurrency: int) -> None:
+def _timed(url: str, items: list, concurrency: int, post: bool) -> tuple[float, list[float], dict]:
+    """Send every item (body, headers) with `concurrency` threads: (seconds, sorted latencies, statuses)."""
+    import threading
+
     import httpx
+
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    local = threading.local()
+
+    def send(item):
+        body, headers = item
+        client = getattr(local, "client", None)
+        if client is None:
+            client = local.client = httpx.Client(timeout=10.0)
+        started = time.perf_counter()
+        response = client.post(url, content=body, headers=headers) if post else client.get(url)
+        latencies.append(time.perf_counter() - started)
+        statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        list(pool.map(send, items))
+    latencies.sort()
+    return time.perf_counter() - started, latencies, statuses
+
+
+def _report(what: str, count: int, elapsed: float, latencies: list[float], statuses: dict) -> None:
+    print(f"{what}: {count} requests in {elapsed:.1f} s: {count / elapsed:,.0f} req/s; statuses {statuses}")
+    print(
+        f"  latency p50 {statistics.median(latencies) * 1000:.0f} ms, "
+        f"p99 {latencies[int(len(latencies) * 0.99)] * 1000:.0f} ms, max {latencies[-1] * 1000:.0f} ms"
+    )
+
+
+def _baseline(url: str, count: int, concurrency: int) -> None:
+    """The same client against GET /healthz: what this machine's gunicorn does with no work."""
+    elapsed, latencies, statuses = _timed(url, [(None, None)] * count, concurrency, post=False)
+    _report("baseline GET /healthz", count, elapsed, latencies, statuses)
+
+
+def _deliver(app, url: str, order_count: int, concurrency: int) -> None:
     import sqlalchemy as sa
     from rq import SimpleWorker
 
@@ -150,33 +191,8 @@ def _deliver(app, url: str, order_count: int, concurrency: int) -> None:
         body, headers = fake.webhook("orders/create", DOMAIN, order, SECRET, webhook_id=f"bench-{i}")
         deliveries += [(body, headers), (body, headers)]
     random.Random(7).shuffle(deliveries)
-    latencies: list[float] = []
-    statuses: dict[int, int] = {}
-    local = __import__("threading").local()
-
-    def send(item):
-        body, headers = item
-        client = getattr(local, "client", None)
-        if client is None:
-            client = local.client = httpx.Client(timeout=10.0)
-        started = time.perf_counter()
-        response = client.post(url, content=body, headers=headers)
-        latencies.append(time.perf_counter() - started)
-        statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
-
-    started = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        list(pool.map(send, deliveries))
-    elapsed = time.perf_counter() - started
-    latencies.sort()
-    print(
-        f"{len(deliveries)} deliveries ({order_count} orders x2) in {elapsed:.1f} s: "
-        f"{len(deliveries) / elapsed:,.0f} req/s; statuses {statuses}"
-    )
-    print(
-        f"latency p50 {statistics.median(latencies) * 1000:.0f} ms, "
-        f"p99 {latencies[int(len(latencies) * 0.99)] * 1000:.0f} ms, max {latencies[-1] * 1000:.0f} ms"
-    )
+    elapsed, latencies, statuses = _timed(url, deliveries, concurrency, post=True)
+    _report(f"webhooks ({order_count} orders x2)", len(deliveries), elapsed, latencies, statuses)
     import logging
 
     logging.getLogger("rq.worker").setLevel(logging.WARNING)
