@@ -98,17 +98,7 @@ def _job_id(shop_id: int, webhook_id: str) -> str:
 
 
 def _record_delivery(shop_id: int, webhook_id: str, topic: str) -> int | None:
-    """Insert the delivery; None if this webhook id was already recorded (a redelivery).
-
-    On PostgreSQL this commit does not wait for its WAL flush (synchronous_commit off, for this
-    transaction only): a delivery row only dedupes, the job carries the whole payload and does
-    not need the row (handlers.process_webhook), and every write it makes is an idempotent,
-    version-guarded upsert. So a database crash in the next few hundred milliseconds at worst
-    forgets the dedupe row, and a redelivery is applied again to the same result
-    (tests/webhooks/test_convergence.py). The flush was most of the request's time.
-    """
-    if db.engine.dialect.name == "postgresql":
-        db.session.execute(sa.text("SET LOCAL synchronous_commit TO OFF"))
+    """Insert the delivery; None if this webhook id was already recorded (a redelivery)."""
     stmt = (
         insert(WebhookDelivery)
         .values(
