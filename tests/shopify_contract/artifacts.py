@@ -11,6 +11,8 @@ package-lock.json), never written by us:
   JSON schema inferred from real payloads (`schemas/<version>/...`).
 - `@shopify/shopify-api` (Shopify's Node library) computes HMACs and signs tokens the way
   Shopify's own apps do; `hmac_vectors.mjs` runs it to produce independent test vectors.
+- `@shopify/polaris-types` and `@shopify/app-bridge-types` declare the admin's web components
+  and App Bridge's `shopify` global (test_admin_components.py).
 
 Where they are missing (no npm on the machine), `require()` skips the calling test and
 says why; with POSAI_REQUIRE_CONTRACT=1 (set by .ci/run) it fails instead.
