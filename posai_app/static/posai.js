@@ -148,19 +148,27 @@
   // plain save bar, a plain toast); posai.css keeps it readable.
   var hasAppBridgeUi = !!(window.shopify && window.shopify.saveBar);
 
+  // The fallback's one toast box and one save bar: made on first use, at the end of <body>,
+  // with the id and class posai.css styles; `build` fills a new one.
+  function bodyElement(id, role, build) {
+    var el = document.getElementById(id);
+    if (!el) {
+      el = document.createElement("div");
+      el.id = id;
+      el.className = id;
+      el.setAttribute("role", role);
+      if (build) build(el);
+      document.body.appendChild(el);
+    }
+    return el;
+  }
+
   function toast(message) {
     if (window.shopify && window.shopify.toast && typeof window.shopify.toast.show === "function") {
       window.shopify.toast.show(message);
       return;
     }
-    var box = document.getElementById("posai-toast");
-    if (!box) {
-      box = document.createElement("div");
-      box.id = "posai-toast";
-      box.className = "posai-toast";
-      box.setAttribute("role", "status");
-      document.body.appendChild(box);
-    }
+    var box = bodyElement("posai-toast", "status");
     box.textContent = message;
     box.hidden = false;
     clearTimeout(box.__posaiTimer);
@@ -307,13 +315,8 @@
     return parts.sort().join("&");
   }
 
-  function saveBarFor(form) {
-    var bar = document.getElementById("posai-save-bar");
-    if (!bar) {
-      bar = document.createElement("div");
-      bar.id = "posai-save-bar";
-      bar.className = "posai-save-bar";
-      bar.setAttribute("role", "region");
+  function saveBar() {
+    return bodyElement("posai-save-bar", "region", function (bar) {
       bar.setAttribute("aria-label", "Unsaved changes");
       bar.hidden = true;
       bar.innerHTML =
@@ -327,15 +330,13 @@
         if (action === "save") current.requestSubmit();
         else current.reset();
       });
-      document.body.appendChild(bar);
-    }
-    return bar;
+    });
   }
 
   function updateSaveBar(form) {
     if (hasAppBridgeUi || !form) return;
     var dirty = form.__posaiSaved !== undefined && formState(form) !== form.__posaiSaved;
-    saveBarFor(form).hidden = !(dirty || form.hasAttribute("data-has-errors"));
+    saveBar().hidden = !(dirty || form.hasAttribute("data-has-errors"));
   }
 
   function watchSaveBarForm(root) {
