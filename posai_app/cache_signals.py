@@ -157,6 +157,7 @@ class ShopCache(Generic[T]):
 
     def __init__(self, signals: Signals, kind: str | tuple[str, ...], max_shops: int, name: str = ""):
         self.signals, self.kind, self.max_shops, self.name = signals, kind, max_shops, name
+        self._hits, self._misses = metrics.cache_counters(name)
         self._entries: OrderedDict[int, tuple[str | None, float, T]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -164,7 +165,7 @@ class ShopCache(Generic[T]):
         """The cached value while its token holds; else `load(previous value or None)`, then cached."""
         token = self._token(shop_id)
         fresh = self._fresh(shop_id, token)
-        metrics.cache_lookup(self.name, fresh is not None)
+        (self._misses if fresh is None else self._hits).inc()
         if fresh is not None:
             return fresh[2]
         now = time.monotonic()
@@ -180,7 +181,7 @@ class ShopCache(Generic[T]):
         """
         token = self._token(shop_id)
         fresh = self._fresh(shop_id, token)
-        metrics.cache_lookup(self.name, fresh is not None)
+        (self._misses if fresh is None else self._hits).inc()
         return (token, None, None) if fresh is None else (token, fresh[2], fresh[1])
 
     def _token(self, shop_id: int) -> str | None:

@@ -54,8 +54,9 @@ JOB_DURATIONS_KEY = "posai:metrics:job-durations"
 JOB_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
 
 
-def cache_lookup(cache: str, hit: bool) -> None:
-    CACHE_LOOKUPS.labels(cache=cache, result="hit" if hit else "miss").inc()
+def cache_counters(cache: str):
+    """(hit, miss) counters of one cache, bound once: each lookup on the request path is one inc()."""
+    return CACHE_LOOKUPS.labels(cache=cache, result="hit"), CACHE_LOOKUPS.labels(cache=cache, result="miss")
 
 
 # --- request latency -----------------------------------------------------------------------
