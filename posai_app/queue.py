@@ -15,7 +15,8 @@ import importlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from flask import Flask, current_app, has_request_context
@@ -41,6 +42,19 @@ def init_queue(app: Flask) -> None:
             socket_connect_timeout=float(app.config.get("REDIS_CONNECT_TIMEOUT", 1.0)),
             socket_timeout=float(app.config.get("REDIS_SOCKET_TIMEOUT", 2.0)),
         )
+
+
+@contextmanager
+def jobs_inline(app: Flask) -> Iterator[None]:
+    """Within the block, this app's jobs run inline in the calling thread, Redis or not (the
+    demo's replay: its figures must be there when it returns); as configured again after."""
+    saved = app.extensions.get("posai_redis"), app.config.get("INLINE_JOBS_IN_BACKGROUND", True)
+    app.extensions["posai_redis"] = None
+    app.config["INLINE_JOBS_IN_BACKGROUND"] = False
+    try:
+        yield
+    finally:
+        app.extensions["posai_redis"], app.config["INLINE_JOBS_IN_BACKGROUND"] = saved
 
 
 def get_redis():

@@ -68,6 +68,7 @@ from posai_app.models import (
     aware,
     utcnow,
 )
+from posai_app.queue import jobs_inline
 from posai_app.shopify.version import API_VERSION
 from posai_app.tenancy import of_shop
 from posai_app.webhooks.verify import compute_hmac
@@ -389,15 +390,11 @@ def replay_pos_day(shop_id: int, path: str = DATA_PATH, seed: int = SEED) -> Rep
     done = {c.order_id for c in carts if versions.get(c.order_id) == c.ordered_at}
     result.replayed_before = len(done)
     recorded_shown, recorded_added = _recorded(shop_id, [c for c in carts if c.order_id in done])
-    # Each delivery is applied inside its request (jobs inline, as `make demo` runs without Redis),
-    # so the figures are there when the replay returns, with or without REDIS_URL.
-    background = app.config.get("INLINE_JOBS_IN_BACKGROUND", True)
-    redis = app.extensions.get("posai_redis")
-    app.config["INLINE_JOBS_IN_BACKGROUND"] = False
-    app.extensions["posai_redis"] = None
     client = app.test_client()
     pos = _Pos(client, app.config)
-    try:
+    # Each delivery is applied inside its request (jobs inline, as `make demo` runs without Redis),
+    # so the figures are there when the replay returns, with or without REDIS_URL.
+    with jobs_inline(app):
         for start in range(0, len(carts), BATCH_CARTS):
             chunk = carts[start : start + BATCH_CARTS]
             orders: list[tuple[Cart, str | None, list[int]]] = []
@@ -456,7 +453,4 @@ def replay_pos_day(shop_id: int, path: str = DATA_PATH, seed: int = SEED) -> Rep
                 result.delivered += 1
                 result.redelivered += status == "duplicate"
             _check_applied(shop_id, webhook_ids)
-    finally:
-        app.config["INLINE_JOBS_IN_BACKGROUND"] = background
-        app.extensions["posai_redis"] = redis
     return result
