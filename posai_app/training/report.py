@@ -133,9 +133,14 @@ def latest_run(shop_id: int) -> dict[str, Any] | None:
     )
     if run is None:
         return None
-    out = _run_dict(run)
-    from posai_app.training.services import run_is_alive
+    from posai_app.training.services import run_is_alive, running_run
 
+    if run.status == RunStatus.RUNNING and not run_is_alive(run):
+        # Its heartbeat went stale since the caller last looked (a worker died): retire it now, so
+        # the page never shows a dead run as "running" in the instant before the next poll does.
+        running_run(shop_id)
+        db.session.refresh(run)
+    out = _run_dict(run)
     out["active"] = run.status in ACTIVE_RUN_STATUSES and (
         run.status != RunStatus.RUNNING or run_is_alive(run)
     )

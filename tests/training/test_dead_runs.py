@@ -80,4 +80,7 @@ def test_the_admin_page_stops_showing_a_dead_run_as_active(app, shop):
         db.session.commit()
         from posai_app.admin.services import latest_run
 
-        assert latest_run(shop.id)["active"] is False
+        shown = latest_run(shop.id)
+        # Never "running" but inactive: the page's status and its spinner tell one story.
+        assert shown["active"] is False and shown["status"] == "failed"
+        assert shown["error"].startswith("The worker running this training stopped")
