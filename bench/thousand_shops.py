@@ -715,22 +715,38 @@ class Simulation:
         run_load(ports, 2, lambda: ("GET", "/healthz", None, None), threads=two)  # warm-up
         baseline = run_load(ports, self.args.seconds, lambda: ("GET", "/healthz", None, None), threads=two)
         rss_before = [_rss_mb(p) for p in self.stack.web_pids()]
-        hits_before = [self.cache_lookups(p) for p in ports]
-        reco = run_load(ports, self.args.seconds, next_request, threads=two)
-        hits_after = [self.cache_lookups(p) for p in ports]
+
+        def measured() -> tuple[dict, dict]:
+            hits_before = [self.cache_lookups(p) for p in ports]
+            result = run_load(ports, self.args.seconds, next_request, threads=two)
+            hits_after = [self.cache_lookups(p) for p in ports]
+            rate = {}
+            for cache in ("serving", "catalog"):
+                count = {
+                    kind: sum(
+                        a.get((cache, kind), 0) - b.get((cache, kind), 0)
+                        for a, b in zip(hits_after, hits_before, strict=True)
+                    )
+                    for kind in ("hit", "miss")
+                }
+                total = count["hit"] + count["miss"]
+                rate[cache] = count["hit"] / total if total else float("nan")
+            return result, rate
+
+        # The first pass meets shops these processes have not served yet; the second, the same
+        # mix again: what the LRUs keep of it.
+        reco, first_rate = measured()
+        again, rate = measured()
         rss = [_rss_mb(p) for p in self.stack.web_pids()]
-        rate = {}
-        for cache in ("serving", "catalog"):
-            hit = sum(
-                a.get((cache, "hit"), 0) - b.get((cache, "hit"), 0)
-                for a, b in zip(hits_after, hits_before, strict=True)
-            )
-            miss = sum(
-                a.get((cache, "miss"), 0) - b.get((cache, "miss"), 0)
-                for a, b in zip(hits_after, hits_before, strict=True)
-            )
-            rate[cache] = hit / (hit + miss) if hit + miss else float("nan")
-        return {"baseline": baseline, "reco": reco, "rss": rss, "rss_before": rss_before, "hit_rate": rate}
+        return {
+            "baseline": baseline,
+            "first": reco,
+            "first_rate": first_rate,
+            "reco": again,
+            "rss": rss,
+            "rss_before": rss_before,
+            "hit_rate": rate,
+        }
 
     def cache_lookups(self, port: int) -> dict[tuple[str, str], float]:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
@@ -899,7 +915,7 @@ def uuid_hex() -> str:
 
 
 def _row(label: str, value: str, baseline: str = "", note: str = "") -> None:
-    print(f"  {label:<36}{value:>22}  {baseline:<28}{note}")
+    print(f"  {label:<36}{value:>24}  {baseline:<30} {note}")
 
 
 def report_step(
@@ -941,25 +957,20 @@ def report_step(
         f"retrains asked for {burst['shops']} shops at once (a tenth, at most {BURST_MAX}), 2 workers; "
         f"drained in {burst['seconds']:.1f} s",
     )
-    b, r = pos["baseline"], pos["reco"]
-    _row(
-        "POST /api/recommendations p50/p99",
-        f"{r['p50_ms']:.1f} / {r['p99_ms']:.1f} ms",
-        f"/healthz {b['p50_ms']:.1f} / {b['p99_ms']:.1f} ms",
-        f"x{r['p50_ms'] / b['p50_ms']:.1f} / x{r['p99_ms'] / b['p99_ms']:.1f} the baseline; target < 20 ms",
-    )
-    _row(
-        "  throughput req/s",
-        f"{r['rps']:.0f}",
-        f"/healthz {b['rps']:.0f}",
-        f"{r['rps'] / b['rps']:.2f} of the baseline; statuses {r['statuses']}",
-    )
-    _row(
-        "  cache hit rate serving / catalog",
-        f"{pos['hit_rate']['serving']:.3f} / {pos['hit_rate']['catalog']:.3f}",
-        "",
-        "",
-    )
+    b = pos["baseline"]
+    for label, r, rate in (
+        ("POST /api/recommendations p50/p99", pos["first"], pos["first_rate"]),
+        ("  the same mix again: p50/p99", pos["reco"], pos["hit_rate"]),
+    ):
+        _row(
+            label,
+            f"{r['p50_ms']:.1f} / {r['p99_ms']:.1f} ms",
+            f"/healthz {b['p50_ms']:.1f} / {b['p99_ms']:.1f} ms",
+            f"x{r['p50_ms'] / b['p50_ms']:.1f} / x{r['p99_ms'] / b['p99_ms']:.1f} the baseline; "
+            f"{r['rps']:.0f} req/s ({r['rps'] / b['rps']:.2f} of /healthz's {b['rps']:.0f}); "
+            f"hit rate serving {rate['serving']:.2f}, catalog {rate['catalog']:.2f}; "
+            f"statuses {r['statuses']}",
+        )
     _row(
         "web process RSS MB (A, B)",
         " / ".join(f"{x:.0f}" for x in pos["rss"]),
