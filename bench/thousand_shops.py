@@ -1,41 +1,52 @@
 """A thousand-shop simulation: 10 -> 100 -> 1,000 shops on one deployment, measured at each step.
 
-    .venv/bin/python bench/thousand_shops.py [--steps 10,100,1000] [--largest 60000] [--seconds 15]
+    .venv/bin/python bench/thousand_shops.py [--steps 10,100,1000] [--largest 20000] [--seconds 8]
+        [--webhooks 300] [--check-shops 10] [--real-installs 100] [--install-workers 2]
 
-The stack is the production one on loopback: two web processes (two gunicorns from
+(the defaults: about 15 minutes on a shared 2-core machine; docs/operations.md has one run's
+figures). The stack is the production one on loopback: two web processes (two gunicorns from
 gunicorn.conf.py, one worker each, so each process's memory and caches are its own) and two RQ
 workers (worker.py) share one throw-away PostgreSQL database and Redis DB 10 (BENCH_REDIS_URL),
-both emptied before and dropped / flushed after. Shopify is tests/fakeshopify (OAuth token
+both emptied before and dropped / flushed after; a sentinel key makes the run stop as void if
+another process flushes that Redis DB meanwhile. Shopify is tests/fakeshopify (OAuth token
 exchange, Admin GraphQL against Shopify's published schema, bulk operations), served from this
 process.
 
 Shops: a long-tailed population (Pareto, shape 1.1: most shops a few dozen orders, a few with
-tens of thousands; the largest `--largest` orders, about 3 line items each; sizes are drawn once
-for the largest step and every step keeps the shops of the one before). Each step:
+thousands; the largest `--largest` orders, about 3 line items each; sizes are drawn once for the
+largest step and every step keeps the shops of the one before). Each step:
 
 1. install: the new shops' first POS request (a session token the fake Shopify signs for) goes
    through the real install path: token exchange against the fake, install_shop, the sync job
-   (bulk products + orders from the fake) on the workers, then the training job it queues;
-   the training queue's wait (enqueue -> a worker takes it) is sampled from Redis every 0.1 s;
-2. POS traffic: carts from each shop's own history, shops drawn in proportion to size^0.5
-   (big shops get more traffic, every shop gets some), spread over both web processes, with
-   GET /healthz from the same client right before as the baseline; then each web process's
-   resident memory (VmRSS of its gunicorn worker) and its cache hit rate (GET /metrics);
-3. webhooks: signed orders/create deliveries to random shops (new orders in the shop's own
+   (bulk products + orders from the fake) on the workers, then the training job it queues (the
+   queues' waits sampled from Redis every 0.1 s). At most `--real-installs` new shops per step
+   go this way; the others are SQL copies of installed shops of about their size (every
+   shop-owned row, the serving index object included, under a fresh shop id and domain), as a
+   tiny shop's sync + training cost seconds of worker time on this machine;
+2. retrains asked for a tenth of the shops at once (at most BURST_MAX): each one's wait in the
+   train queue, from the request to its run's start, against one training's run time;
+3. POS traffic: carts from each shop's own history, shops drawn in proportion to size^0.5
+   (big shops get more traffic, every shop gets some), one client per web process, with
+   GET /healthz from the same clients right before as the baseline; two passes (shops met for
+   the first time, then the same mix again); each web process's resident memory (VmRSS of its
+   gunicorn worker) and cache hit rates (GET /metrics);
+4. webhooks: signed orders/create deliveries to random shops (new orders in the shop's own
    pattern), against GET /healthz with the same client; drained by the workers, then every
    order is checked in the database (none lost, none doubled);
-4. caches across processes: for a sample of warm shops, both web processes answer a cart,
+5. caches across processes: for a sample of warm shops, both web processes answer a cart,
    the top suggestion is archived through a signed products/update webhook (worker -> commit
-   -> change signal), and both must stop suggesting it; a retrain queued for some of those shops
-   must show in both processes' answers (the new model version). Every answer is also compared
-   with a fresh process's answer (this process, caches emptied) for the same cart;
-5. the database: pg_database_size and the largest tables, per shop.
+   -> change signal), and both must stop suggesting it; a retrain queued for half of those
+   shops must publish a new version, and both processes must then answer as a fresh process
+   (this one, caches emptied) answers the same cart;
+6. the database: pg_database_size and the largest tables, per shop.
 
 Web memory is bounded by the per-process caches' LRUs (posai_app/api/serving.py MAX_CACHED_SHOPS
 serving indexes, posai_app/api/catalog.py MAX_CACHED_SHOPS catalogs); the run fails if a web
-process's RSS at the last step exceeds its RSS at the first step by more than --memory-bound MB.
+process's RSS at the last step exceeds its RSS at the first step by more than --memory-bound MB,
+if an order is lost or doubled, or if a process answers wrongly after a change.
 env: BENCH_SERVER_URL (default postgresql+psycopg://postgres@127.0.0.1:5432/postgres),
-     BENCH_REDIS_URL (default redis://127.0.0.1:6379/10).
+     BENCH_REDIS_URL (default redis://127.0.0.1:6379/10), BENCH_KEEP_LOGS=1 (keep the four
+     processes' logs).
 """
 
 from __future__ import annotations
@@ -1017,13 +1028,13 @@ def report_step(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", default="10,100,1000")
-    parser.add_argument("--largest", type=int, default=60_000, help="orders of the largest shop")
+    parser.add_argument("--largest", type=int, default=20_000, help="orders of the largest shop")
     parser.add_argument(
-        "--seconds", type=float, default=12.0, help="seconds of POS traffic (and baseline) per step"
+        "--seconds", type=float, default=8.0, help="seconds of POS traffic (and baseline) per step"
     )
-    parser.add_argument("--webhooks", type=int, default=1500, help="orders/create deliveries per step")
+    parser.add_argument("--webhooks", type=int, default=300, help="orders/create deliveries per step")
     parser.add_argument(
-        "--check-shops", type=int, default=20, help="shops checked for cache correctness per step"
+        "--check-shops", type=int, default=10, help="shops checked for cache correctness per step"
     )
     parser.add_argument(
         "--install-workers",
@@ -1034,7 +1045,7 @@ def main() -> None:
     parser.add_argument(
         "--real-installs",
         type=int,
-        default=150,
+        default=100,
         help="new shops per step installed through the real path (token exchange, sync, train jobs); "
         "the rest of a step's new shops are SQL copies of same-sized installed ones",
     )
