@@ -624,6 +624,7 @@ class Simulation:
         import sqlalchemy as sa
 
         from posai_app.extensions import db
+        from posai_app.partitions import is_partition
 
         started = time.perf_counter()
         templates = sorted(self.shops[1:], key=lambda s: s.spec.orders)
@@ -643,7 +644,11 @@ class Simulation:
             ):
                 if not (default or "").startswith("nextval"):
                     columns.setdefault(table, []).append(column)
-            owned = [t for t, cols in columns.items() if "shop_id" in cols and t not in CLONE_SKIP]
+            owned = [  # each parent table once; its hash partitions (migration 0013) take the rows
+                t
+                for t, cols in columns.items()
+                if "shop_id" in cols and t not in CLONE_SKIP and not is_partition(t, columns)
+            ]
             for at, group in groups.items():
                 template = templates[at]
                 shop_cols = [c for c in columns["shops"] if c != "domain"]
