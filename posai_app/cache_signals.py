@@ -128,12 +128,13 @@ class Signals:
 
     # ---------------------------------------------------------------- caches
 
-    def cache(self, name: str, kind: str | tuple[str, ...], max_shops: int) -> ShopCache:
-        """This app's per-process cache called `name`, invalidated by signals of `kind`."""
+    def cache(self, name: str, kind: str | tuple[str, ...], max_shops: int, **bounds) -> ShopCache:
+        """This app's per-process cache called `name`, invalidated by signals of `kind` (`bounds`:
+        ShopCache's max_bytes and size_of, fixed when the cache is first made)."""
         cache = self._caches.get(name)
         if cache is None:
             with self._lock:
-                cache = self._caches.setdefault(name, ShopCache(self, kind, max_shops, name))
+                cache = self._caches.setdefault(name, ShopCache(self, kind, max_shops, name, **bounds))
         return cache
 
     def forget(self, shop_id: int | None = None) -> None:
@@ -155,10 +156,24 @@ class ShopCache(Generic[T]):
     them changing makes it stale).
     """
 
-    def __init__(self, signals: Signals, kind: str | tuple[str, ...], max_shops: int, name: str = ""):
+    def __init__(
+        self,
+        signals: Signals,
+        kind: str | tuple[str, ...],
+        max_shops: int,
+        name: str = "",
+        *,
+        max_bytes: int | None = None,
+        size_of: Callable[[T], int] | None = None,
+    ):
         self.signals, self.kind, self.max_shops, self.name = signals, kind, max_shops, name
+        # A byte budget (with `size_of`, a value's approximate size): most shops are small, so a
+        # count alone either wastes the memory or lets a few big shops' values take gigabytes.
+        self.max_bytes, self.size_of = max_bytes, size_of
         self._hits, self._misses = metrics.cache_counters(name)
         self._entries: OrderedDict[int, tuple[str | None, float, T]] = OrderedDict()
+        self._sizes: dict[int, int] = {}
+        self.total_bytes = 0
         self._lock = threading.Lock()
 
     def get_or_load(self, shop_id: int, load: Callable[[T | None], T]) -> T:
@@ -211,18 +226,29 @@ class ShopCache(Generic[T]):
         return entry
 
     def put(self, shop_id: int, token: str | None, value: T, loaded_at: float | None = None) -> None:
+        size = self.size_of(value) if self.size_of is not None else 0
         with self._lock:
             self._entries[shop_id] = (token, time.monotonic() if loaded_at is None else loaded_at, value)
             self._entries.move_to_end(shop_id)
-            while len(self._entries) > self.max_shops:
-                self._entries.popitem(last=False)
+            self.total_bytes += size - self._sizes.get(shop_id, 0)
+            self._sizes[shop_id] = size
+            # Least recently used out, down to both bounds; the value just put always stays.
+            while len(self._entries) > 1 and (
+                len(self._entries) > self.max_shops
+                or (self.max_bytes is not None and self.total_bytes > self.max_bytes)
+            ):
+                evicted, _ = self._entries.popitem(last=False)
+                self.total_bytes -= self._sizes.pop(evicted, 0)
 
     def forget(self, shop_id: int | None = None) -> None:
         with self._lock:
             if shop_id is None:
                 self._entries.clear()
+                self._sizes.clear()
+                self.total_bytes = 0
             else:
                 self._entries.pop(shop_id, None)
+                self.total_bytes -= self._sizes.pop(shop_id, 0)
 
 
 # -------------------------------------------------------------------- app wiring
@@ -249,8 +275,8 @@ def signals() -> Signals:
     return current_app.extensions[_OWNER]
 
 
-def shop_cache(name: str, kind: str | tuple[str, ...], max_shops: int) -> ShopCache:
-    return signals().cache(name, kind, max_shops)
+def shop_cache(name: str, kind: str | tuple[str, ...], max_shops: int, **bounds) -> ShopCache:
+    return signals().cache(name, kind, max_shops, **bounds)
 
 
 def forget(shop_id: int | None = None, app: Flask | None = None) -> None:

@@ -100,6 +100,11 @@ def from_env() -> dict[str, Any]:
         values["POSAI_ENCRYPTION_KEYS"] = keys
     if (hour := _env("POSAI_NIGHTLY_HOUR_UTC")) is not None:
         values["POSAI_NIGHTLY_HOUR_UTC"] = int(hour)
+    if (budget := _env("SERVING_CACHE_MAX_MB")) is not None:
+        try:
+            values["SERVING_CACHE_MAX_MB"] = float(budget)
+        except ValueError:
+            raise ConfigError(f"SERVING_CACHE_MAX_MB must be a number of megabytes, not {budget!r}") from None
     for name in (
         "SERVING_CACHE_CHECK_INTERVAL",
         "SERVING_CACHE_MAX_AGE",

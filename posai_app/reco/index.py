@@ -57,6 +57,11 @@ class NeighborIndex:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def approx_bytes(self) -> int:
+        """Memory this index holds: its arrays, plus ids and their positions (≈ 160 B per variant)."""
+        arrays = (self._counts, self.indptr, self.targets, self.scores, self.co_counts)
+        return sum(a.nbytes for a in arrays) + 160 * len(self.ids)
+
     @property
     def n_rows(self) -> int:
         return int(len(self.targets))

@@ -208,3 +208,43 @@ def test_a_new_shop_raises_every_signal_in_case_its_id_was_used_before(app):
         db.session.commit()
         board = cache_signals.signals()
         assert all(board.token(new.id, kind) not in (None, False) for kind in cache_signals.KINDS)
+
+
+def test_the_serving_cache_is_bounded_by_bytes_least_recently_used_out(make_app):
+    """Many small shops fit the budget; one shop too big for what is left pushes out the oldest."""
+    import numpy as np
+
+    from posai_app.api.serving import index_bytes
+    from posai_app.reco import NeighborIndex
+    from posai_app.serving.store import ServingIndex
+
+    def state(variants: int) -> ServingIndex:
+        index = NeighborIndex(
+            [str(v) for v in range(variants)],
+            np.ones(variants),
+            np.zeros(variants + 1),
+            np.zeros(0),
+            np.zeros(0),
+            np.zeros(0),
+        )
+        return ServingIndex(version=(1, None), metric="cosine", index=index, bestsellers=())
+
+    small, big = state(10), state(20_000)
+    assert index_bytes(big) > 100 * index_bytes(small)
+    with make_app().app_context():
+        cache = cache_signals.shop_cache(
+            "bounded-test",
+            "model",
+            10_000,
+            max_bytes=index_bytes(big) + 3 * index_bytes(small),
+            size_of=index_bytes,
+        )
+        for shop_id in range(1, 5):
+            cache.put(shop_id, "t", small)
+        cache.put(99, "t", big)  # over budget by one small shop: the least recently used goes
+        assert set(cache._entries) == {2, 3, 4, 99}
+        assert cache.total_bytes <= cache.max_bytes
+        cache.put(100, "t", big)  # two big shops exceed the budget: everything older goes
+        assert set(cache._entries) == {100}
+        cache.forget()
+        assert cache.total_bytes == 0
