@@ -30,9 +30,9 @@ from flask import current_app
 from posai_app.budget import OutOfTime, check_time, run_within_budget
 from posai_app.extensions import db
 from posai_app.heartbeat import heartbeat
-from posai_app.ingest import orders, parse, products, sync_state
+from posai_app.ingest import orders, parse, products, sync_state, upserts
 from posai_app.ingest.sync_state import get_sync_state
-from posai_app.ingest.upserts import DEFAULT_BATCH_ROWS, UpsertResult
+from posai_app.ingest.upserts import UpsertResult
 from posai_app.models import Shop, SyncState, SyncStatus, utcnow
 from posai_app.queue import RETRY, enqueue, inline_job_running
 from posai_app.shopify import bulk, queries
@@ -275,11 +275,17 @@ def _import_bulk_file(
         _report(state, on_progress)
         check_time()
 
-    upsert = products.upsert_products if resource == "products" else orders.upsert_orders
+    # PostgreSQL: a bulk file's orders go in as COPY text (orders.upsert_bulk_orders), the
+    # initial sync's hot path; other databases (SQLite, small shops) through the order dicts.
+    copy = resource == "orders" and db.engine.dialect.name == "postgresql"
+    if resource == "products":
+        upsert = products.upsert_products
+    else:
+        upsert = orders.upsert_bulk_orders if copy else orders.upsert_orders
     try:
         totals = upsert(
             shop_id,
-            _records_from_groups(resource, spool.groups(tracker["groups"]), tracker),
+            _records_from_groups(resource, spool.groups(tracker["groups"]), tracker, copy=copy),
             on_batch=on_batch,
         )
     except OutOfTime:
@@ -306,7 +312,8 @@ def _download_to_spool(
 
     try:
         if url:  # an operation that matched nothing has no file
-            spool.write(client.stream_lines(url), progress_every=DEFAULT_BATCH_ROWS, on_progress=on_lines)
+            every = upserts.BULK_BATCH_ROWS
+            spool.write(client.stream_lines(url), progress_every=every, on_progress=on_lines)
         spool.finish()
         spool.close()
         os.replace(spool.path, path)
@@ -347,15 +354,16 @@ def _poll_seconds() -> float:
 
 
 def _records_from_groups(
-    resource: str, groups: Iterator[bulk.Group], tracker: dict[str, Any]
+    resource: str, groups: Iterator[bulk.Group], tracker: dict[str, Any], *, copy: bool = False
 ) -> Iterator[dict]:
+    order_record = parse.order_rows_from_graphql if copy else parse.order_from_graphql
     for group in groups:
         if resource == "products":
             for variant in group.children:  # the bulk query reads every level: none listed is none
                 variant.setdefault("__children", [])
             record = parse.product_from_graphql(group.parent, group.children)
         else:
-            record = parse.order_from_graphql(group.parent, group.children)
+            record = order_record(group.parent, group.children)
             _track_oldest(tracker, record["created_at"])
         # services' batcher hands a batch over right after its last record, so when on_batch
         # runs, every group yielded so far is in a committed batch.
