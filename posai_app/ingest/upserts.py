@@ -253,6 +253,9 @@ def upsert_bulk_line_items(shop_id: int, order_rows: str, line_rows: str) -> Non
             " is_custom_sale FROM order_line_items WITH NO DATA"
         )
         cursor.execute(f"TRUNCATE {_BULK_ORDERS}, {_BULK_LINES}")
+        # The batch commits with the sync's cursor, so a crash that loses its commit loses
+        # both and the resumed sync redoes the batch: no need to wait for the WAL flush.
+        cursor.execute("SET LOCAL synchronous_commit = off")
         for name, columns, text in (
             (_BULK_ORDERS, ORDER_COPY_COLUMNS, order_rows),
             (_BULK_LINES, LINE_COPY_COLUMNS, line_rows),

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sqlite3
 import tempfile
 import time
@@ -138,6 +139,26 @@ def iter_jsonl(lines: Iterable[str | bytes], *, skip: int = 0) -> Iterator[tuple
         yield number, loads(line)
 
 
+# A bulk line as Shopify writes it: its own `id` first and, for a child, `__parentId` last. Inside
+# a JSON string every quote is escaped, so `"__parentId"` followed by a quote can only be a key.
+_FIRST_ID = re.compile(r'\{\s*"id"\s*:\s*"([^"\\]*)"')
+_LAST_PARENT = re.compile(r'"__parentId"\s*:\s*"([^"\\]*)"\s*\}\s*$')
+
+
+def _keys(line: str | bytes) -> dict:
+    """The `id` and `__parentId` of a line, all the spool needs to route it, read without
+    parsing the whole line when it has Shopify's layout (the line is parsed otherwise)."""
+    if type(line) is str:
+        first = _FIRST_ID.match(line)
+        if first is not None:
+            if '"__parentId"' not in line:
+                return {"id": first.group(1)}
+            last = _LAST_PARENT.search(line)
+            if last is not None:
+                return {"id": first.group(1), "__parentId": last.group(1)}
+    return loads(line)
+
+
 @dataclass
 class Group:
     """A parent object with all of its children (in file order) and its place in the file."""
@@ -174,7 +195,8 @@ class Spool:
 
     def __init__(self, path: str):
         self.path = path
-        self._db = sqlite3.connect(path)
+        # check_same_thread off: the sync reads a spool from a thread of its own (one at a time).
+        self._db = sqlite3.connect(path, check_same_thread=False)
         # A spool is a cache we can always rebuild, so durability is traded for speed; SQLite
         # spills to the file beyond `cache_size`, which keeps our memory flat.
         self._db.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-8192;")
@@ -227,7 +249,7 @@ class Spool:
     ) -> None:
         """Store a file's lines (from its first line on), committing every `progress_every` lines."""
         self.write_objects(
-            ((number, loads(line), line) for number, line in enumerate(lines) if line),
+            ((number, _keys(line), line) for number, line in enumerate(lines) if line),
             progress_every=progress_every,
             on_progress=on_progress,
         )
