@@ -149,10 +149,18 @@ def _settings(url: str) -> dict:
     """The app's settings for the bench database; one encryption key for the parent and its children."""
     from cryptography.fernet import Fernet
 
+    from posai_app.config import JOB_SETTINGS
     from tests.helpers import TEST_SETTINGS
 
     key = os.environ.setdefault("POSAI_BENCH_ENCRYPTION_KEY", Fernet.generate_key().decode())
-    return {**TEST_SETTINGS, "POSAI_ENCRYPTION_KEYS": key, "DATABASE_URL": url, "REDIS_URL": None}
+    # The train job runs in a worker, with the worker's statement limit (JOB_SETTINGS).
+    return {
+        **TEST_SETTINGS,
+        **JOB_SETTINGS,
+        "POSAI_ENCRYPTION_KEYS": key,
+        "DATABASE_URL": url,
+        "REDIS_URL": None,
+    }
 
 
 def run_job(url: str, shop_id: int) -> dict:
@@ -182,7 +190,7 @@ def run_job(url: str, shop_id: int) -> dict:
 
     jobs.load_history = timed("read", jobs.load_history)
     reco.train = timed("train", reco.train)
-    store.recent_counts = timed("bestsellers", store.recent_counts)
+    store.variant_stats = timed("bestsellers", store.variant_stats)  # recent counts per variant
     jobs._publish = timed("publish", jobs._publish)
     store.packed.pack = timed("publish_pack", store.packed.pack)
     store.insert_stats = timed("publish_stats", store.insert_stats)

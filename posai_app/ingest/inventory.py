@@ -48,14 +48,25 @@ def replace_item_levels(shop_id: int, levels_by_item: Mapping[int, list[dict]]) 
         shop_id,
         ({**level, "inventory_item_id": item} for item, levels in levels_by_item.items() for level in levels),
     )
-    for item, levels in levels_by_item.items():
-        keep = [int(level["location_id"]) for level in levels]
-        condition = [of_shop(InventoryLevel, shop_id), InventoryLevel.inventory_item_id == int(item)]
-        if keep:
-            condition.append(InventoryLevel.location_id.not_in(keep))
-        result = db.session.execute(sa.delete(InventoryLevel).where(*condition))
-        if result.rowcount:
-            touch(shop_id, "catalog")
+    # One DELETE per chunk of items (not per item): a bulk sync names thousands of them.
+    removed = 0
+    items: list[int] = []
+    keep: list[tuple[int, int]] = []
+    for position, (item, levels) in enumerate(levels_by_item.items()):
+        items.append(int(item))
+        keep.extend((int(item), int(level["location_id"])) for level in levels)
+        if len(items) + 2 * len(keep) >= _DELETE_PARAMETERS or position == len(levels_by_item) - 1:
+            condition = [of_shop(InventoryLevel, shop_id), InventoryLevel.inventory_item_id.in_(items)]
+            if keep:
+                pair = sa.tuple_(InventoryLevel.inventory_item_id, InventoryLevel.location_id)
+                condition.append(pair.not_in(keep))
+            removed += db.session.execute(sa.delete(InventoryLevel).where(*condition)).rowcount or 0
+            items, keep = [], []
+    if removed:
+        touch(shop_id, "catalog")
+
+
+_DELETE_PARAMETERS = 900  # bound parameters per DELETE: below SQLite's oldest limit (999)
 
 
 def _note_locations(shop_id: int, locations: set[int]) -> None:

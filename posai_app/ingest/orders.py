@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from posai_app.cache_signals import touch
 from posai_app.extensions import db
 from posai_app.impact import attribution
-from posai_app.ingest import upserts
+from posai_app.ingest import parse, upserts
 from posai_app.ingest.parse import parse_datetime
 from posai_app.ingest.upserts import UpsertResult
 from posai_app.models import OrderLineItem, OrderVersion
@@ -41,8 +41,34 @@ def upsert_orders(
     return upserts.upsert_in_batches(shop_id, orders, "line_items", batch_rows, _upsert_order_batch, on_batch)
 
 
-def _upsert_order_batch(shop_id: int, batch: list[dict]) -> UpsertResult:
-    result = UpsertResult()
+def upsert_bulk_orders(
+    shop_id: int,
+    records: Iterable[dict],
+    *,
+    batch_rows: int | None = None,
+    on_batch: Callable[[UpsertResult], None] | None = None,
+) -> UpsertResult:
+    """`upsert_orders` for the records of `parse.order_rows_from_graphql` (PostgreSQL only).
+
+    Same guards and result, but each batch's line items go to PostgreSQL as the COPY text the
+    parser made: one COPY into staging, one set-based upsert, no dict per line item.
+    """
+    return upserts.upsert_in_batches(
+        shop_id,
+        records,
+        "line_item_ids",
+        batch_rows or upserts.BULK_BATCH_ROWS,
+        _upsert_bulk_order_batch,
+        on_batch,
+    )
+
+
+def _guarded(shop_id: int, batch: list[dict], result: UpsertResult, line_item_ids) -> list[dict]:
+    """The orders of a batch to apply (newest per id, not tombstoned, not older than stored).
+
+    Takes the shop's lock first; prunes the line items an applied order no longer has and
+    counts what is skipped. `line_item_ids(order)` lists the ids the payload keeps.
+    """
     upserts.lock_shop(shop_id, "orders")
     touch(shop_id, "orders")  # the admin's cached history counts are recomputed once this commits
     orders = upserts.newest_per_id(batch, "order_id", _order_version)
@@ -53,8 +79,6 @@ def _upsert_order_batch(shop_id: int, batch: list[dict]) -> UpsertResult:
     existing = upserts.stored_versions(
         shop_id, OrderVersion, OrderVersion.order_id, [i for i in ids if i not in deleted]
     )
-    rows: list[dict[str, Any]] = []
-    versions: list[dict[str, Any]] = []
     applied: list[dict] = []
     for order in orders:
         order_id = order["order_id"]
@@ -65,17 +89,29 @@ def _upsert_order_batch(shop_id: int, batch: list[dict]) -> UpsertResult:
         if order_id in existing and not upserts.later_or_equal(version, existing[order_id]):
             result.stale_skipped += 1
             continue
-        line_items = order.get("line_items") or []
         if order_id in existing:
-            _prune_line_items(shop_id, order_id, [li["line_item_id"] for li in line_items], version)
+            _prune_line_items(shop_id, order_id, line_item_ids(order), version)
         else:
             result.new_order_ids.append(order_id)
         result.orders += 1
         applied.append(order)
+    return applied
+
+
+def _upsert_order_batch(shop_id: int, batch: list[dict]) -> UpsertResult:
+    result = UpsertResult()
+    applied = _guarded(
+        shop_id, batch, result, lambda o: [li["line_item_id"] for li in o.get("line_items") or []]
+    )
+    rows: list[dict[str, Any]] = []
+    versions: list[dict[str, Any]] = []
+    for order in applied:
+        order_id = order["order_id"]
+        version = _order_version(order)
         versions.append({"shop_id": shop_id, "order_id": order_id, "shopify_updated_at": version})
         created_at = parse_datetime(order["created_at"])
         cancelled_at = parse_datetime(order.get("cancelled_at"))
-        for item in line_items:
+        for item in order.get("line_items") or []:
             rows.append(
                 {
                     "shop_id": shop_id,
@@ -101,6 +137,35 @@ def _upsert_order_batch(shop_id: int, batch: list[dict]) -> UpsertResult:
     attribution.apply_orders(shop_id, applied, result.new_order_ids)  # tagged upsells, live hits
     result.line_items = len(rows)
     return result
+
+
+def _upsert_bulk_order_batch(shop_id: int, batch: list[dict]) -> UpsertResult:
+    result = UpsertResult()
+    applied = _guarded(shop_id, batch, result, lambda o: o["line_item_ids"])
+    if applied:
+        order_rows = "".join(_order_copy_row(order) for order in applied)
+        line_rows = "".join(order["line_rows"] for order in applied)
+        upserts.upsert_bulk_line_items(shop_id, order_rows, line_rows)
+    # Impact rows: every applied order's are rebuilt; only tagged ones carry their full dict.
+    attribution.apply_orders(shop_id, [o.get("order", o) for o in applied], result.new_order_ids)
+    result.line_items = sum(len(o["line_item_ids"]) for o in applied)
+    return result
+
+
+def _order_copy_row(order: dict) -> str:
+    """An applied order's row of parse.ORDER_COPY_COLUMNS, as COPY text."""
+    number, cancelled = order.get("order_number"), parse_datetime(order.get("cancelled_at"))
+    version = _order_version(order)
+    fields = (
+        str(order["order_id"]),
+        "\\N" if number is None else str(int(number)),
+        parse.copy_text(order.get("name")),
+        parse_datetime(order["created_at"]).isoformat(),
+        parse.copy_text(order.get("currency")),
+        "\\N" if cancelled is None else cancelled.isoformat(),
+        "\\N" if version is None else version.isoformat(),
+    )
+    return "\t".join(fields) + "\n"
 
 
 def _prune_line_items(shop_id: int, order_id: int, keep: list[int], version: datetime | None) -> None:

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 from posai_app.errors import ValidationFailed
-from posai_app.inputs import parse_id, parse_int
+from posai_app.inputs import clean_text, parse_id, parse_int
 from posai_app.shopify.gid import from_gid
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -238,6 +238,120 @@ def order_from_graphql(node: dict, line_item_nodes: list[dict]) -> dict:
             if (line := _attributed_line(li, li.get("customAttributes"), "key", _graphql_money(li)))
         ],
     }
+
+
+# ---- bulk orders as COPY text (the initial sync's hot path on PostgreSQL) ----
+
+# Columns of a line item's COPY row, and of its order's: orders.upsert_bulk_orders joins them.
+LINE_COPY_COLUMNS = (
+    "order_id",
+    "line_item_id",
+    "product_id",
+    "variant_id",
+    "title",
+    "quantity",
+    "price",
+    "sku",
+    "is_custom_sale",
+)
+ORDER_COPY_COLUMNS = (
+    "order_id",
+    "order_number",
+    "order_name",
+    "created_at",
+    "currency",
+    "cancelled_at",
+    "shopify_updated_at",
+)
+_COPY_SPECIAL = re.compile("[\x00-\x1f\x7f\\\\]")  # control characters and the backslash
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+_PLAIN_AMOUNT = re.compile(r"-?[0-9]{1,12}(?:\.[0-9]{1,20})?")
+
+
+def copy_text(value: str | None) -> str:
+    """A text value as a field of PostgreSQL's COPY text format (None: `\\N`), cleaned as
+    `inputs.clean_text` cleans every stored text (NUL and other control characters removed)."""
+    if value is None:
+        return "\\N"
+    if _COPY_SPECIAL.search(value) is None:
+        return value
+    return clean_text(value).translate(_COPY_ESCAPES)
+
+
+def _copy_id(value: int | None) -> str:
+    return "\\N" if value is None else str(value)
+
+
+def _copy_time(value: datetime | None) -> str:
+    return "\\N" if value is None else value.isoformat()
+
+
+def _copy_amount(money: Any) -> str:
+    """`parse_money` of a MoneyBag as COPY text: the amount itself when it is a plain decimal."""
+    if type(money) is dict:
+        amount = (money.get("shopMoney") or money).get("amount")
+        if type(amount) is str and _PLAIN_AMOUNT.fullmatch(amount):
+            return amount
+    parsed = parse_money(money)
+    return "\\N" if parsed is None else str(parsed)
+
+
+def order_rows_from_graphql(node: dict, line_item_nodes: list[dict]) -> dict:
+    """An Order node plus its LineItem nodes -> the bulk record `orders.upsert_bulk_orders` takes.
+
+    The same order as `order_from_graphql`, but its line items are COPY text rows
+    (`line_rows`, LINE_COPY_COLUMNS, one per kept line item) and their ids (`line_item_ids`),
+    not one dict each. An order with the app's impact tags (rare) also carries its full dict
+    (`order`) for `impact.attribution`.
+    """
+    order_id = from_gid(node["id"])
+    name = node.get("name")
+    rows: list[str] = []
+    ids: list[int] = []
+    tagged = bool(_shown_ids(node.get("customAttributes"), "key"))
+    prefix = f"{order_id}\t"
+    for li in line_item_nodes:
+        if li.get("customAttributes") and _attribute(li["customAttributes"], "key", ATTRIBUTION_PROPERTY):
+            tagged = True
+        current = li.get("currentQuantity")
+        if type(current) is int and 0 < current <= MAX_COUNT:
+            quantity = current
+        else:
+            quantity = _current(li, "currentQuantity")
+            if not quantity:
+                continue
+        line_item_id = from_gid(li["id"])
+        variant_id = _id(li, "variant")
+        ids.append(line_item_id)
+        rows.append(
+            prefix
+            + "\t".join(
+                (
+                    str(line_item_id),
+                    _copy_id(_id(li, "product")),
+                    "\\N" if variant_id is None else str(variant_id),
+                    copy_text(li.get("title") or li.get("name") or ""),
+                    str(quantity),
+                    _copy_amount(li.get("originalUnitPriceSet")),
+                    copy_text(li.get("sku") or None),
+                    "t" if variant_id is None else "f",
+                )
+            )
+        )
+    record = {
+        "order_id": order_id,
+        "order_number": _order_number(name),
+        "name": name,
+        "created_at": parse_datetime(node["createdAt"]),
+        "updated_at": parse_datetime(node.get("updatedAt")),
+        "cancelled_at": parse_datetime(node.get("cancelledAt")),
+        "currency": node.get("currencyCode"),
+        "line_item_ids": ids,
+        "line_rows": "\n".join(rows) + "\n" if rows else "",
+    }
+    if tagged:
+        record["order"] = order_from_graphql(node, line_item_nodes)
+    return record
 
 
 def _graphql_money(node: dict) -> tuple[Decimal | None, Decimal]:

@@ -17,8 +17,10 @@ import hashlib
 import json
 import logging
 import os
+import queue
 import re
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -30,9 +32,9 @@ from flask import current_app
 from posai_app.budget import OutOfTime, check_time, run_within_budget
 from posai_app.extensions import db
 from posai_app.heartbeat import heartbeat
-from posai_app.ingest import orders, parse, products, sync_state
+from posai_app.ingest import orders, parse, products, sync_state, upserts
 from posai_app.ingest.sync_state import get_sync_state
-from posai_app.ingest.upserts import DEFAULT_BATCH_ROWS, UpsertResult
+from posai_app.ingest.upserts import UpsertResult
 from posai_app.models import Shop, SyncState, SyncStatus, utcnow
 from posai_app.queue import RETRY, enqueue, inline_job_running
 from posai_app.shopify import bulk, queries
@@ -275,21 +277,110 @@ def _import_bulk_file(
         _report(state, on_progress)
         check_time()
 
-    upsert = products.upsert_products if resource == "products" else orders.upsert_orders
+    # PostgreSQL: a bulk file's orders go in as COPY text (orders.upsert_bulk_orders), the
+    # initial sync's hot path; other databases (SQLite, small shops) through the order dicts.
+    copy = resource == "orders" and db.engine.dialect.name == "postgresql"
+    if resource == "products":
+        upsert = products.upsert_products
+    else:
+        upsert = orders.upsert_bulk_orders if copy else orders.upsert_orders
+    if copy:
+        # Parsing the next records (SQLite, orjson, COPY text: Python) overlaps with PostgreSQL
+        # writing the current batch (the session waits on its socket, without the GIL).
+        records = _tracked(_prefetched(_order_rows(spool.groups(tracker["groups"]))), tracker)
+    else:
+        records = _records_from_groups(resource, spool.groups(tracker["groups"]), tracker)
     try:
-        totals = upsert(
-            shop_id,
-            _records_from_groups(resource, spool.groups(tracker["groups"]), tracker),
-            on_batch=on_batch,
-        )
+        totals = upsert(shop_id, records, on_batch=on_batch)
     except OutOfTime:
+        _close(records)
         spool.close()  # kept: the continuation, queued now, reads it instead of downloading again
         raise
     except BaseException:
+        _close(records)
         spool.delete()  # a failed run may be retried much later or elsewhere: free the disk now
         raise
+    _close(records)
     spool.delete()
     return totals
+
+
+def _close(records: Iterator) -> None:
+    """Stop the records' generator (and the reader thread behind it) before its spool closes."""
+    close = getattr(records, "close", None)
+    if close is not None:
+        close()
+
+
+_PREFETCH_RECORDS = 2_000  # orders parsed ahead of the writer: a batch or so, whatever the file's size
+
+
+def _order_rows(groups: Iterator[bulk.Group]) -> Iterator[tuple[dict, int, int]]:
+    """(record, the group's position, its objects) per group: the parsed nodes are not kept."""
+    for group in groups:
+        record = parse.order_rows_from_graphql(group.parent, group.children)
+        yield record, group.position, 1 + len(group.children)
+
+
+def _prefetched(items: Iterator[tuple]) -> Iterator[tuple]:
+    """`items`, produced by a thread up to _PREFETCH_RECORDS ahead; its errors are raised here.
+
+    Closing the generator stops the thread and waits for it, so the spool it reads can be closed.
+    """
+    out: queue.Queue = queue.Queue(maxsize=_PREFETCH_RECORDS)
+    stop = threading.Event()
+    done = object()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        out.put((item, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            out.put((done, None))
+        except BaseException as exc:  # handed to the consumer, which raises it
+            out.put((done, exc))
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()  # in this thread, which ran it: its spool cursor is let go here
+
+    thread = threading.Thread(target=produce, name="bulk-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, error = out.get()
+            if item is done:
+                if error is not None:
+                    raise error
+                return
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():
+            try:
+                out.get(timeout=0.1)
+            except queue.Empty:
+                pass
+        thread.join()
+
+
+def _tracked(items: Iterator[tuple[dict, int, int]], tracker: dict[str, Any]) -> Iterator[dict]:
+    """The records, counted (as `_records_from_groups` counts them) as each is handed on, so the
+    cursor a batch commits names exactly the groups written, however far the reader is ahead."""
+    try:
+        for record, position, objects in items:
+            _track_oldest(tracker, record["created_at"])
+            tracker["groups"] = position + 1
+            tracker["objects"] = tracker.get("objects", 0) + objects
+            yield record
+    finally:
+        _close(items)
 
 
 def _download_to_spool(
@@ -306,7 +397,8 @@ def _download_to_spool(
 
     try:
         if url:  # an operation that matched nothing has no file
-            spool.write(client.stream_lines(url), progress_every=DEFAULT_BATCH_ROWS, on_progress=on_lines)
+            every = upserts.BULK_BATCH_ROWS
+            spool.write(client.stream_lines(url), progress_every=every, on_progress=on_lines)
         spool.finish()
         spool.close()
         os.replace(spool.path, path)

@@ -28,6 +28,10 @@ from posai_app.tenancy import of_shop
 log = logging.getLogger(__name__)
 
 DEFAULT_BATCH_ROWS = 2000
+# Line items per batch of a bulk file's orders on PostgreSQL (orders.upsert_bulk_orders): each
+# batch costs a few fixed round trips and a commit, so bigger batches are what make the import
+# run at COPY speed; memory is one batch of COPY text (a few MB).
+BULK_BATCH_ROWS = 25_000
 _ID_CHUNK = 900  # keeps IN (...) lists under SQLite's bound-parameter limit
 
 
@@ -220,3 +224,69 @@ def tombstone(shop_id: int, resource: str, ids: list[int], reason: str) -> None:
             for i in ids
         ],
     )
+
+
+_BULK_ORDERS = "ingest_bulk_orders"
+_BULK_LINES = "ingest_bulk_lines"
+
+
+def upsert_bulk_line_items(shop_id: int, order_rows: str, line_rows: str) -> None:
+    """Upsert a batch of orders' line items and versions given as COPY text (PostgreSQL).
+
+    `order_rows` holds parse.ORDER_COPY_COLUMNS of the orders to apply, `line_rows`
+    parse.LINE_COPY_COLUMNS of their line items. Both are COPYed into session temp tables,
+    then one INSERT ... SELECT ... ON CONFLICT (shop_id, line_item_id) DO UPDATE with the
+    updated_at guard writes the line items, and one more the orders' versions.
+    """
+    from posai_app.ingest.parse import LINE_COPY_COLUMNS, ORDER_COPY_COLUMNS
+
+    raw = db.session.connection().connection.driver_connection
+    with raw.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {_BULK_ORDERS} AS "  # noqa: S608  (names are ours, not input)
+            "SELECT order_id, order_number, order_name, created_at, currency, cancelled_at,"
+            " shopify_updated_at FROM order_line_items WITH NO DATA"
+        )
+        cursor.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {_BULK_LINES} AS "  # noqa: S608
+            "SELECT order_id, line_item_id, product_id, variant_id, title, quantity, price, sku,"
+            " is_custom_sale FROM order_line_items WITH NO DATA"
+        )
+        cursor.execute(f"TRUNCATE {_BULK_ORDERS}, {_BULK_LINES}")
+        # The batch commits with the sync's cursor, so a crash that loses its commit loses
+        # both and the resumed sync redoes the batch: no need to wait for the WAL flush.
+        cursor.execute("SET LOCAL synchronous_commit = off")
+        for name, columns, text in (
+            (_BULK_ORDERS, ORDER_COPY_COLUMNS, order_rows),
+            (_BULK_LINES, LINE_COPY_COLUMNS, line_rows),
+        ):
+            if text:
+                with cursor.copy(f"COPY {name} ({', '.join(columns)}) FROM STDIN") as copy:
+                    copy.write(text)
+        cursor.execute(
+            "INSERT INTO order_line_items (shop_id, line_item_id, order_id, order_number, order_name,"  # noqa: S608
+            " created_at, currency, product_id, variant_id, title, quantity, price, sku, is_custom_sale,"
+            " cancelled_at, shopify_updated_at)"
+            " SELECT %(shop_id)s, l.line_item_id, l.order_id, o.order_number, o.order_name, o.created_at,"
+            " o.currency, l.product_id, l.variant_id, l.title, l.quantity, l.price, l.sku, l.is_custom_sale,"
+            " o.cancelled_at, o.shopify_updated_at"
+            f" FROM {_BULK_LINES} l JOIN {_BULK_ORDERS} o ON o.order_id = l.order_id"
+            " ON CONFLICT (shop_id, line_item_id) DO UPDATE SET"
+            " order_id = excluded.order_id, order_number = excluded.order_number,"
+            " order_name = excluded.order_name, created_at = excluded.created_at,"
+            " currency = excluded.currency, product_id = excluded.product_id,"
+            " variant_id = excluded.variant_id, title = excluded.title, quantity = excluded.quantity,"
+            " price = excluded.price, sku = excluded.sku, is_custom_sale = excluded.is_custom_sale,"
+            " cancelled_at = excluded.cancelled_at, shopify_updated_at = excluded.shopify_updated_at"
+            " WHERE order_line_items.shopify_updated_at IS NULL"
+            " OR excluded.shopify_updated_at >= order_line_items.shopify_updated_at",
+            {"shop_id": shop_id},
+        )
+        cursor.execute(
+            "INSERT INTO order_versions (shop_id, order_id, shopify_updated_at)"  # noqa: S608
+            f" SELECT %(shop_id)s, order_id, shopify_updated_at FROM {_BULK_ORDERS}"
+            " ON CONFLICT (shop_id, order_id) DO UPDATE SET shopify_updated_at = excluded.shopify_updated_at"
+            " WHERE order_versions.shopify_updated_at IS NULL"
+            " OR excluded.shopify_updated_at >= order_versions.shopify_updated_at",
+            {"shop_id": shop_id},
+        )

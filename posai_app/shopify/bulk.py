@@ -13,11 +13,15 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sqlite3
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
 
 from posai_app.shopify import queries
 from posai_app.shopify.client import AdminClient, ShopifyError, ShopifyUserError, raise_for_user_errors
@@ -114,12 +118,45 @@ def wait_for_bulk_operation(
         interval = min(max_interval, interval * 1.5)
 
 
+def loads(text: str | bytes) -> Any:
+    """One JSON document, parsed by orjson (several times faster than `json` on bulk lines).
+
+    orjson refuses a few things Python's `json` reads (NaN, integers beyond 64 bits, lone
+    UTF-16 surrogates in escapes); such a line is read by `json`, so nothing that parsed
+    before fails now.
+    """
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
 def iter_jsonl(lines: Iterable[str | bytes], *, skip: int = 0) -> Iterator[tuple[int, dict]]:
     """(line number, object) for each non-empty line; the first `skip` lines are not parsed."""
     for number, line in enumerate(lines):
         if number < skip or not line:
             continue
-        yield number, json.loads(line)
+        yield number, loads(line)
+
+
+# A bulk line as Shopify writes it: its own `id` first and, for a child, `__parentId` last. Inside
+# a JSON string every quote is escaped, so `"__parentId"` followed by a quote can only be a key.
+_FIRST_ID = re.compile(r'\{\s*"id"\s*:\s*"([^"\\]*)"')
+_LAST_PARENT = re.compile(r'"__parentId"\s*:\s*"([^"\\]*)"\s*\}\s*$')
+
+
+def _keys(line: str | bytes) -> dict:
+    """The `id` and `__parentId` of a line, all the spool needs to route it, read without
+    parsing the whole line when it has Shopify's layout (the line is parsed otherwise)."""
+    if type(line) is str:
+        first = _FIRST_ID.match(line)
+        if first is not None:
+            if '"__parentId"' not in line:
+                return {"id": first.group(1)}
+            last = _LAST_PARENT.search(line)
+            if last is not None:
+                return {"id": first.group(1), "__parentId": last.group(1)}
+    return loads(line)
 
 
 @dataclass
@@ -143,7 +180,7 @@ _ORPHANS = (
     " FROM children c WHERE NOT EXISTS (SELECT 1 FROM parents p WHERE p.gid = c.parent_gid)"
     " AND NOT EXISTS (SELECT 1 FROM children o WHERE o.gid = c.parent_gid)"
 )
-_INSERT_BUFFER = 1000  # rows per executemany
+_INSERT_BUFFER = 5000  # rows per executemany
 
 
 class Spool:
@@ -158,7 +195,8 @@ class Spool:
 
     def __init__(self, path: str):
         self.path = path
-        self._db = sqlite3.connect(path)
+        # check_same_thread off: the sync reads a spool from a thread of its own (one at a time).
+        self._db = sqlite3.connect(path, check_same_thread=False)
         # A spool is a cache we can always rebuild, so durability is traded for speed; SQLite
         # spills to the file beyond `cache_size`, which keeps our memory flat.
         self._db.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-8192;")
@@ -211,7 +249,7 @@ class Spool:
     ) -> None:
         """Store a file's lines (from its first line on), committing every `progress_every` lines."""
         self.write_objects(
-            ((number, json.loads(line), line) for number, line in enumerate(lines) if line),
+            ((number, _keys(line), line) for number, line in enumerate(lines) if line),
             progress_every=progress_every,
             on_progress=on_progress,
         )
@@ -306,15 +344,15 @@ class Spool:
             if group is None or group.position != position:
                 if group is not None:
                     yield group
-                group = Group(parent=json.loads(parent_body), position=position, first_line=line)
+                group = Group(parent=loads(parent_body), position=position, first_line=line)
                 child_line = None
             if child_body is not None and line_of_child != child_line:
                 child_line = line_of_child
-                child = json.loads(child_body)
+                child = loads(child_body)
                 del child["__parentId"]
                 group.children.append(child)
             if grandchild_body is not None:
-                grandchild = json.loads(grandchild_body)
+                grandchild = loads(grandchild_body)
                 del grandchild["__parentId"]
                 group.children[-1].setdefault("__children", []).append(grandchild)
         if group is not None:
@@ -323,7 +361,7 @@ class Spool:
     def orphan_objects(self) -> Iterator[dict]:
         """The lines `groups` skips: their `__parentId` names no top-level object of the file."""
         for (body,) in self._db.execute("SELECT c.body" + _ORPHANS + " ORDER BY c.line"):
-            yield json.loads(body)
+            yield loads(body)
 
     def close(self) -> None:
         self._db.close()

@@ -112,6 +112,7 @@ def test_ungrouped_import_killed_mid_way_resumes_to_the_same_rows(
     grouped = _grouped_rows(app, fake, shop, history)
     monkeypatch.setattr(fake, "grouped", False)
     monkeypatch.setattr(upserts, "DEFAULT_BATCH_ROWS", 300)
+    monkeypatch.setattr(upserts, "BULK_BATCH_ROWS", 300)
     _add(fake, other_shop, history)
     with app.app_context():
         with pytest.raises(WorkerKilled):
@@ -133,6 +134,7 @@ def test_a_continuation_reads_the_spooled_file_without_downloading_again(
     grouped = _grouped_rows(app, fake, shop, history)
     monkeypatch.setattr(fake, "grouped", False)
     monkeypatch.setattr(upserts, "DEFAULT_BATCH_ROWS", 300)
+    monkeypatch.setattr(upserts, "BULK_BATCH_ROWS", 300)
     monkeypatch.setitem(app.config, "SHOPIFY_BULK_SPOOL_DIR", str(tmp_path))
     _add(fake, other_shop, history)
     with app.app_context():

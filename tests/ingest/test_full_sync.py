@@ -77,7 +77,7 @@ def test_sync_killed_mid_download_resumes_to_identical_rows(app, fake, shop, req
     _full_shop(fake, shop)
     with app.app_context():
         with pytest.raises(WorkerKilled):
-            jobs.sync_shop(shop.id, train=False, on_progress=fail_after_batches(60, WorkerKilled))
+            jobs.sync_shop(shop.id, train=False, on_progress=fail_after_batches(10, WorkerKilled))
         db.session.rollback()
         db.session.remove()
     with app.app_context():

@@ -60,6 +60,7 @@ def test_transient_failure_is_recorded_and_a_rerun_completes(app, fake, shop, mo
 def test_interrupted_download_resumes_from_the_committed_line(app, fake, shop, monkeypatch):
     _, history = _setup(fake, shop, orders=200)
     monkeypatch.setattr(upserts, "DEFAULT_BATCH_ROWS", 200)
+    monkeypatch.setattr(upserts, "BULK_BATCH_ROWS", 200)
     with app.app_context():
         jobs.sync_products(shop.id)
         fake.drop_download_after(3000)
@@ -186,6 +187,7 @@ def test_sync_hands_over_before_the_job_timeout_and_continuations_finish(
 ):
     _, history = _setup(fake, shop, orders=30)
     monkeypatch.setattr(upserts, "DEFAULT_BATCH_ROWS", 100)
+    monkeypatch.setattr(upserts, "BULK_BATCH_ROWS", 100)
     trained = []
     monkeypatch.setattr(jobs, "enqueue_training", lambda *args: trained.append(args))
     from posai_app.queue import enqueue
