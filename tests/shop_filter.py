@@ -23,6 +23,8 @@ import sqlalchemy as sa
 CROSS_SHOP: dict[str, str] = {
     "posai_app.schedule:resume_interrupted_jobs": "each worker's maintenance pass: the shops whose "
     "sync or training is marked running (then checked one shop at a time)",
+    "posai_app.schedule:prune_webhook_deliveries": "the nightly clean-up: every shop's delivery "
+    "records older than Shopify's retry window, in one statement (each partition prunes its own)",
 }
 
 _READS = re.compile(r"^\s*(SELECT|UPDATE|DELETE|WITH)\b", re.IGNORECASE)

@@ -30,12 +30,22 @@ import sqlalchemy as sa
 from flask import current_app
 
 from posai_app.budget import OutOfTime, check_time, run_within_budget
+from posai_app.db_stats import analyze_for_shop
 from posai_app.extensions import db
 from posai_app.heartbeat import heartbeat
 from posai_app.ingest import orders, parse, products, sync_state, upserts
 from posai_app.ingest.sync_state import get_sync_state
 from posai_app.ingest.upserts import UpsertResult
-from posai_app.models import Shop, SyncState, SyncStatus, utcnow
+from posai_app.models import (
+    InventoryLevel,
+    OrderLineItem,
+    OrderVersion,
+    ProductVariant,
+    Shop,
+    SyncState,
+    SyncStatus,
+    utcnow,
+)
 from posai_app.queue import RETRY, enqueue, inline_job_running
 from posai_app.shopify import bulk, queries
 from posai_app.shopify.client import AdminClient, BulkFileGone, client_for_shop
@@ -44,6 +54,8 @@ from posai_app.training.services import request_training
 from posai_app.training.triggers import request_debounced_retrain
 
 log = logging.getLogger(__name__)
+# The tables an initial bulk import of each resource fills (analyzed for the shop when it ends).
+_GROWN_BY = {"orders": (OrderLineItem, OrderVersion), "products": (ProductVariant, InventoryLevel)}
 
 RESOURCES = ("products", "orders")
 CATCH_UP_OVERLAP = timedelta(minutes=10)  # re-read a little before the last sync: clocks and indexing lag
@@ -245,6 +257,8 @@ def _bulk_sync(
     if resource == "orders":
         state.all_history = "read_all_orders" in (shop.scopes or "").split(",")
     db.session.commit()
+    # The shop's first training and admin queries come next: plan them on statistics of its rows.
+    analyze_for_shop(shop_id, *_GROWN_BY[resource])
     _report(state, on_progress)
     return _summary(totals)
 
