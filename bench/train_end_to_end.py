@@ -191,7 +191,7 @@ def run_job(url: str, shop_id: int) -> dict:
         began, cpu = time.perf_counter(), time.process_time()
         run_id = jobs.train_shop(shop_id, "bench")
         total, total_cpu = time.perf_counter() - began, time.process_time() - cpu
-        run = db.session.get(EvaluationRun, run_id)
+        run = db.session.get(EvaluationRun, (shop_id, run_id))
         results = run.results or {}
         details = results.get("details", {})
         neighbor_rows = db.session.scalar(

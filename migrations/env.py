@@ -89,6 +89,9 @@ def run_migrations_online():
     connectable = get_engine()
 
     with connectable.connect() as connection:
+        from posai_app.partitions import include_name_for
+
+        conf_args.setdefault("include_name", include_name_for(get_metadata()))
         context.configure(connection=connection, target_metadata=get_metadata(), **conf_args)
 
         with context.begin_transaction():

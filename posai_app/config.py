@@ -53,6 +53,9 @@ class BaseConfig:
     DATABASE_CONNECT_TIMEOUT = 3  # seconds, connection set-up (libpq connect_timeout)
     DATABASE_STATEMENT_TIMEOUT = 10  # seconds per statement (PostgreSQL statement_timeout); 0 = none
     DATABASE_POOL_TIMEOUT = 5  # seconds to wait for a pooled connection
+    # PostgreSQL: migration 0013 hash-partitions every shop-owned table by shop_id into this many
+    # partitions (0: plain tables). Read when that migration runs; docs/operations.md says why.
+    DB_HASH_PARTITIONS = 16
     MAX_CONTENT_LENGTH = 2 * 1024 * 1024
     JSON_SORT_KEYS = False
 
@@ -108,6 +111,12 @@ def from_env() -> dict[str, Any]:
     ):
         if (seconds := _env(name)) is not None:
             values[name] = float(seconds)
+    if (partitions := _env("POSAI_DB_HASH_PARTITIONS")) is not None:
+        if not partitions.isascii() or not partitions.isdigit() or not 0 <= int(partitions) <= 1024:
+            raise ConfigError(
+                f"POSAI_DB_HASH_PARTITIONS must be a whole number from 0 to 1024, not {partitions!r}"
+            )
+        values["DB_HASH_PARTITIONS"] = int(partitions)
     if (demo := _env("POSAI_DEMO")) is not None:
         values["POSAI_DEMO"] = demo.lower() in ("1", "true", "yes", "on")
     return values

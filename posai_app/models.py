@@ -1,7 +1,11 @@
 """The data model. Table and column names are a contract (operators' SQL relies on them).
 
-`shops` is the tenant; every other table is `ShopOwned`. Shopify ids are stored as
-their numeric legacy ids (BigInteger); GIDs are converted at the edge.
+`shops` is the tenant; every other table is `ShopOwned`, and its primary key and every unique
+constraint start with shop_id: the rule a distributed PostgreSQL (Citus) and PostgreSQL's own hash
+partitioning both enforce, so the schema distributes on shop_id unchanged (docs/operations.md,
+"Partitioning by shop"). Keys are natural (Shopify's ids) where Shopify has one; rows Shopify does
+not name (training runs, challenger switches) are numbered per shop (`ShopSequence`). Shopify ids
+are stored as their numeric legacy ids (BigInteger); GIDs are converted at the edge.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
 from posai_app.crypto import EncryptedText
@@ -19,8 +24,6 @@ from posai_app.extensions import db
 
 TZDateTime = sa.DateTime(timezone=True)
 Money = sa.Numeric(14, 2)
-# SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
-BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 class SyncStatus(StrEnum):
@@ -54,7 +57,13 @@ class ShopOwned:
 
     @declared_attr
     def shop_id(cls) -> Mapped[int]:  # noqa: N805
-        return mapped_column(sa.ForeignKey("shops.id", ondelete="CASCADE"), nullable=False, index=True)
+        return mapped_column(
+            sa.ForeignKey("shops.id", ondelete="CASCADE"),
+            primary_key=True,
+            nullable=False,
+            index=True,
+            sort_order=-1,  # first column, so every key starts with it
+        )
 
 
 def utcnow() -> datetime:
@@ -97,13 +106,11 @@ class ProductVariant(ShopOwned, db.Model):
     __tablename__ = "product_variants"
     __signals__ = ("catalog",)  # cache_signals: what a change of these rows makes stale
     __table_args__ = (
-        sa.UniqueConstraint("shop_id", "variant_id"),
         sa.Index("ix_product_variants_shop_id_inventory_item_id", "shop_id", "inventory_item_id"),
         sa.Index("ix_product_variants_shop_id_product_id", "shop_id", "product_id"),
     )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    variant_id: Mapped[int] = mapped_column(sa.BigInteger)
+    variant_id: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True)
     product_id: Mapped[int] = mapped_column(sa.BigInteger)
     inventory_item_id: Mapped[int | None] = mapped_column(sa.BigInteger)
     product_title: Mapped[str] = mapped_column(sa.Text, default="")
@@ -181,13 +188,11 @@ class ProductPin(ShopOwned, db.Model):
 class OrderLineItem(ShopOwned, db.Model):
     __tablename__ = "order_line_items"
     __table_args__ = (
-        sa.UniqueConstraint("shop_id", "line_item_id"),
         sa.Index("ix_order_line_items_shop_id_order_id", "shop_id", "order_id"),
         sa.Index("ix_order_line_items_shop_id_created_at", "shop_id", "created_at"),
     )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    line_item_id: Mapped[int] = mapped_column(sa.BigInteger)
+    line_item_id: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True)
     order_id: Mapped[int] = mapped_column(sa.BigInteger)
     order_number: Mapped[int | None] = mapped_column(sa.BigInteger)
     order_name: Mapped[str | None] = mapped_column(sa.String(64))
@@ -245,9 +250,7 @@ class ServingIndexBlob(ShopOwned, db.Model):
 class RecommenderConfig(ShopOwned, db.Model):
     __tablename__ = "recommender_configs"
     __signals__ = ("model",)  # cache_signals: what a change of these rows makes stale
-    __table_args__ = (sa.UniqueConstraint("shop_id"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
     metric: Mapped[str | None] = mapped_column(sa.String(64))
     params: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
     k: Mapped[int] = mapped_column(sa.Integer, default=2)
@@ -268,7 +271,8 @@ class EvaluationRun(ShopOwned, db.Model):
     __tablename__ = "evaluation_runs"
     __table_args__ = (sa.Index("ix_evaluation_runs_shop_id_started_at", "shop_id", "started_at"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    # The run's number within its shop (1, 2, …), given on insert by ShopSequence.
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=False)
     started_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(TZDateTime)
     status: Mapped[str] = mapped_column(sa.String(32), default="running")
@@ -288,10 +292,8 @@ class EvaluationRun(ShopOwned, db.Model):
 
 class WebhookDelivery(ShopOwned, db.Model):
     __tablename__ = "webhook_deliveries"
-    __table_args__ = (sa.UniqueConstraint("shop_id", "webhook_id"),)
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    webhook_id: Mapped[str] = mapped_column(sa.String(255))
+    webhook_id: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
     topic: Mapped[str] = mapped_column(sa.String(128))
     received_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
     processed_at: Mapped[datetime | None] = mapped_column(TZDateTime)
@@ -301,10 +303,8 @@ class WebhookDelivery(ShopOwned, db.Model):
 
 class SyncState(ShopOwned, db.Model):
     __tablename__ = "sync_states"
-    __table_args__ = (sa.UniqueConstraint("shop_id", "resource"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    resource: Mapped[str] = mapped_column(sa.String(32))  # "products" | "orders"
+    resource: Mapped[str] = mapped_column(sa.String(32), primary_key=True)  # "products" | "orders"
     status: Mapped[str] = mapped_column(sa.String(32), default="idle")
     phase: Mapped[str | None] = mapped_column(sa.String(64))
     cursor: Mapped[str | None] = mapped_column(sa.Text)
@@ -353,13 +353,40 @@ class ShopifyTombstone(ShopOwned, db.Model):
     """A Shopify order or product deleted (or redacted): late webhooks and syncs must not resurrect it."""
 
     __tablename__ = "shopify_tombstones"
-    __table_args__ = (sa.UniqueConstraint("shop_id", "resource", "resource_id"),)
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    resource: Mapped[str] = mapped_column(sa.String(16))  # "order" | "product"
-    resource_id: Mapped[int] = mapped_column(sa.BigInteger)
+    resource: Mapped[str] = mapped_column(sa.String(16), primary_key=True)  # "order" | "product"
+    resource_id: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True)
     reason: Mapped[str] = mapped_column(sa.String(32))  # "deleted" | "redacted"
     deleted_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
+
+
+class ShopSequence(ShopOwned, db.Model):
+    """Per-shop counters: the numbers of rows Shopify does not name (training runs, challenger
+    switches), so their keys are (shop_id, number) and no sequence is shared between shops."""
+
+    __tablename__ = "shop_sequences"
+
+    name: Mapped[str] = mapped_column(sa.String(64), primary_key=True)  # the numbered table
+    value: Mapped[int] = mapped_column(sa.Integer)  # the last number given
+
+
+def next_in_shop(connection: sa.Connection, shop_id: int, name: str) -> int:
+    """The shop's next number for `name`: one atomic upsert (a row lock on PostgreSQL, the write
+    lock on SQLite), so concurrent inserts for one shop never get the same number."""
+    table = ShopSequence.__table__
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(table).values(shop_id=shop_id, name=name, value=1)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["shop_id", "name"], set_={"value": table.c.value + 1}
+    ).returning(table.c.value)
+    return connection.execute(stmt).scalar_one()
+
+
+def _numbered_in_shop(model: type) -> None:
+    @sa.event.listens_for(model, "before_insert")
+    def _give_number(mapper, connection, target) -> None:
+        if target.id is None:
+            target.id = next_in_shop(connection, target.shop_id, model.__tablename__)
 
 
 # ---- measured impact (posai_app.impact): what the POS showed and added, and what orders paid.
@@ -485,12 +512,17 @@ class ChallengerSwitch(ShopOwned, db.Model):
     __tablename__ = "challenger_switches"
     __table_args__ = (sa.Index("ix_challenger_switches_shop_id_switched_at", "shop_id", "switched_at"),)
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    # The switch's number within its shop, given on insert by ShopSequence.
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=False)
     switched_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
     automatic: Mapped[bool] = mapped_column(default=False)
     from_metric: Mapped[str] = mapped_column(sa.String(64))  # the champion before (now the challenger)
     to_metric: Mapped[str] = mapped_column(sa.String(64))  # the challenger before (now live)
     figures: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+
+
+_numbered_in_shop(EvaluationRun)
+_numbered_in_shop(ChallengerSwitch)
 
 
 def shop_owned_models() -> list[type]:

@@ -30,11 +30,15 @@ def select_for_shop(model, shop_id: int, *columns) -> sa.Select:
     return sa.select(*(columns or (model,))).where(of_shop(model, shop_id))
 
 
-def get_for_shop_or_404(model, object_id: int, shop_id: int):
-    """One row by primary key, or NotFound if it is missing or belongs to another shop."""
-    row = db.session.scalar(select_for_shop(model, shop_id).where(model.id == object_id))
+def get_for_shop_or_404(model, key, shop_id: int):
+    """One row by its key within the shop (its primary key after shop_id: a value, or a tuple for
+    a longer key), or NotFound if the shop has no such row. Every primary key starts with
+    shop_id, so another shop's row with the same key is never found."""
+    of_shop(model, shop_id)  # the same shop_id check
+    rest = key if isinstance(key, tuple) else (key,)
+    row = db.session.get(model, (shop_id, *rest))
     if row is None:
-        raise NotFound(f"{model.__name__} {object_id} not found")
+        raise NotFound(f"{model.__name__} {key} not found")
     return row
 
 

@@ -77,7 +77,7 @@ def demo(reset: bool, no_serve: bool, no_replay: bool, port: int, orders_path: s
         from posai_app.models import EvaluationRun
         from posai_app.training.report import format_report
 
-        click.echo(format_report(db.session.get(EvaluationRun, run_id)))
+        click.echo(format_report(db.session.get(EvaluationRun, (shop.id, run_id))))
     else:
         click.echo("demo shop already imported and trained (use --reset to start over)")
     if not no_replay:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
+from posai_app.db_stats import analyze_for_shop
 from posai_app.demo import DEMO_SHOP_DOMAIN
 from posai_app.demo.payloads import DATA_PATH, iter_order_payloads, product_payloads, read_rows
 from posai_app.extensions import db
@@ -14,7 +15,7 @@ from posai_app.ingest.orders import upsert_orders
 from posai_app.ingest.parse import order_from_rest, product_from_rest
 from posai_app.ingest.products import upsert_products
 from posai_app.ingest.upserts import UpsertResult
-from posai_app.models import Shop
+from posai_app.models import OrderLineItem, OrderVersion, ProductVariant, Shop
 from posai_app.shops.lifecycle import delete_shop_data
 
 Progress = Callable[[str, int, int | None], None]
@@ -85,6 +86,7 @@ def import_history(
 
     order_result = upsert_orders(shop_id, (order_from_rest(o) for o in history()), on_batch=orders_batch)
     db.session.commit()
+    analyze_for_shop(shop_id, ProductVariant, OrderLineItem, OrderVersion)
     return {
         "products": product_result.products,
         "variants": product_result.variants,

@@ -112,7 +112,7 @@ def product_titles(shop_id: int, product_ids: list[int]) -> list[dict[str, Any]]
 def product_exists(shop_id: int, product_id: int) -> bool:
     return (
         db.session.scalar(
-            sa.select(ProductVariant.id)
+            sa.select(ProductVariant.variant_id)
             .where(of_shop(ProductVariant, shop_id), ProductVariant.product_id == product_id)
             .limit(1)
         )

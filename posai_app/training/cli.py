@@ -25,7 +25,7 @@ def train(shop_domain: str) -> None:
         raise click.ClickException(f"no shop {shop_domain!r} (known shops: {known})")
     with PhaseBars(unit="step") as progress:
         run_id = train_shop(shop.id, "cli", progress=progress)
-    run = db.session.get(EvaluationRun, run_id)
+    run = db.session.get(EvaluationRun, (shop.id, run_id))
     click.echo(format_report(run))
     if run.status != RunStatus.SUCCEEDED:
         raise SystemExit(1 if run.status == RunStatus.FAILED else 0)

@@ -17,6 +17,7 @@ from posai_app.extensions import db
 from posai_app.heartbeat import heartbeat
 from posai_app.models import EvaluationRun, ModelStatus, RunStatus, Shop, utcnow
 from posai_app.serving import store
+from posai_app.tenancy import of_shop
 from posai_app.training import services as training_services
 from posai_app.training.baskets import load_history
 
@@ -33,7 +34,8 @@ PROGRESS_EVERY_SECONDS = 1.0
 def train_shop(
     shop_id: int, trigger: str = "manual", progress: Callable[[str, int, int], None] | None = None
 ) -> int | None:
-    """Train one shop and publish its index; returns the evaluation run id (None if the shop is gone)."""
+    """Train one shop and publish its index; returns the run's id, its number within the shop
+    (None if the shop is gone)."""
     shop = db.session.get(Shop, shop_id)
     if shop is None or not shop.is_installed:
         log.info("train_shop: shop %s is gone or uninstalled; nothing to do", shop_id)
@@ -50,7 +52,7 @@ def train_shop(
     db.session.commit()
     run_id = run.id
     started = time.perf_counter()
-    with _heartbeat(run_id):
+    with _heartbeat(shop_id, run_id):
         return _train_run(shop_id, run_id, config, started, progress)
 
 
@@ -60,7 +62,7 @@ def _train_run(shop_id: int, run_id: int, config, started: float, progress) -> i
         if not (history.lengths >= 2).any():
             _publish_insufficient(shop_id, run_id, history, time.perf_counter() - started)
             return run_id
-        reporter = _progress_reporter(run_id, progress)
+        reporter = _progress_reporter(shop_id, run_id, progress)
         from posai_app import reco
 
         result = reco.train(history, k=config.k, top_n=TOP_N, progress=reporter)
@@ -68,24 +70,28 @@ def _train_run(shop_id: int, run_id: int, config, started: float, progress) -> i
         return run_id
     except Exception as exc:
         db.session.rollback()
-        _mark_failed(run_id, exc, time.perf_counter() - started)
+        _mark_failed(shop_id, run_id, exc, time.perf_counter() - started)
         raise
 
 
-def _heartbeat(run_id: int):
+def _heartbeat(shop_id: int, run_id: int):
     """Write the run's `heartbeat_at` every HEARTBEAT_SECONDS (and at once) while the job works.
 
     When the worker dies, the heartbeat stops with it and `running_run` retires the run.
     """
     return heartbeat(
-        f"train-heartbeat-{run_id}",
-        lambda: sa.update(EvaluationRun).where(EvaluationRun.id == run_id).values(heartbeat_at=utcnow()),
+        f"train-heartbeat-{shop_id}-{run_id}",
+        lambda: (
+            sa.update(EvaluationRun)
+            .where(of_shop(EvaluationRun, shop_id), EvaluationRun.id == run_id)
+            .values(heartbeat_at=utcnow())
+        ),
         training_services.HEARTBEAT_SECONDS,
         beat_at_start=True,
     )
 
 
-def _progress_reporter(run_id: int, echo: Callable | None) -> Callable[[str, int, int], None]:
+def _progress_reporter(shop_id: int, run_id: int, echo: Callable | None) -> Callable[[str, int, int], None]:
     """Record progress on the run row (for the admin page) at most once a second."""
     last = [0.0]
 
@@ -98,7 +104,7 @@ def _progress_reporter(run_id: int, echo: Callable | None) -> Callable[[str, int
         last[0] = now
         db.session.execute(
             sa.update(EvaluationRun)
-            .where(EvaluationRun.id == run_id)
+            .where(of_shop(EvaluationRun, shop_id), EvaluationRun.id == run_id)
             .values(progress={"phase": phase, "done": int(done), "total": int(total)})
         )
         db.session.commit()
@@ -139,7 +145,7 @@ def _publish(shop_id: int, run_id: int, result, history, seconds: float) -> None
     config.train_orders = int(result.train_orders)
     config.status = ModelStatus.TRAINED
     config.status_message = None
-    run = db.session.get(EvaluationRun, run_id)
+    run = db.session.get(EvaluationRun, (shop_id, run_id))
     run.status = RunStatus.SUCCEEDED
     run.finished_at = datetime.now(UTC)
     run.train_orders = report.get("trainOrders")
@@ -160,7 +166,7 @@ def _publish_insufficient(shop_id: int, run_id: int, history, seconds: float) ->
     config.status = ModelStatus.INSUFFICIENT_DATA
     config.status_message = INSUFFICIENT_MESSAGE
     config.metric = None
-    run = db.session.get(EvaluationRun, run_id)
+    run = db.session.get(EvaluationRun, (shop_id, run_id))
     run.status = RunStatus.INSUFFICIENT_DATA
     run.error = INSUFFICIENT_MESSAGE
     run.train_orders = history.n_orders
@@ -171,10 +177,10 @@ def _publish_insufficient(shop_id: int, run_id: int, history, seconds: float) ->
     db.session.commit()
 
 
-def _mark_failed(run_id: int, exc: Exception, seconds: float) -> None:
+def _mark_failed(shop_id: int, run_id: int, exc: Exception, seconds: float) -> None:
     db.session.execute(
         sa.update(EvaluationRun)
-        .where(EvaluationRun.id == run_id)
+        .where(of_shop(EvaluationRun, shop_id), EvaluationRun.id == run_id)
         .values(
             status=RunStatus.FAILED,
             error=f"{exc.__class__.__name__}: {exc}"[:2000],

@@ -30,9 +30,12 @@ PROCESS_JOB = "posai_app.webhooks.handlers.process_webhook"  # on the "high" que
 
 
 def process_webhook(
-    shop_id: int, delivery_id: int | None, topic: str, payload: dict, triggered_at: str | None = None
+    shop_id: int, delivery: str | int | None, topic: str, payload: dict, triggered_at: str | None = None
 ) -> None:
-    """Apply one verified, recorded webhook delivery; marks the delivery processed or failed."""
+    """Apply one verified, recorded webhook delivery; marks the delivery processed or failed.
+
+    `delivery` is the delivery's key within the shop, its webhook id. (A job queued before
+    migration 0012 carries the delivery's old surrogate id, an int: it is applied, not marked.)"""
     spec = TOPICS.get(topic)
     try:
         if spec is None:
@@ -41,24 +44,24 @@ def process_webhook(
             spec.handler(shop_id, payload, triggered_at=triggered_at)
         else:
             spec.handler(shop_id, payload)
-        _mark_delivery(delivery_id, "processed" if spec else "ignored")
+        _mark_delivery(shop_id, delivery, "processed" if spec else "ignored")
         db.session.commit()
     except Exception as exc:
         db.session.rollback()
-        _mark_delivery(delivery_id, "failed", f"{exc.__class__.__name__}: {exc}"[:2000])
+        _mark_delivery(shop_id, delivery, "failed", f"{exc.__class__.__name__}: {exc}"[:2000])
         db.session.commit()
         raise
 
 
-def _mark_delivery(delivery_id: int | None, status: str, error: str | None = None) -> None:
-    if delivery_id is None:
+def _mark_delivery(shop_id: int, key: str | int | None, status: str, error: str | None = None) -> None:
+    if not isinstance(key, str):
         return
-    delivery = db.session.get(WebhookDelivery, delivery_id)
-    if delivery is None:  # shop/redact and app/uninstalled remove the shop's deliveries too
+    row = db.session.get(WebhookDelivery, (shop_id, key))
+    if row is None:  # shop/redact and app/uninstalled remove the shop's deliveries too
         return
-    delivery.status = status
-    delivery.error = error
-    delivery.processed_at = utcnow()
+    row.status = status
+    row.error = error
+    row.processed_at = utcnow()
 
 
 def handle_order(shop_id: int, payload: dict) -> None:

@@ -18,6 +18,7 @@ from posai_app.extensions import db, insert
 from posai_app.inputs import parse_json
 from posai_app.models import Shop, WebhookDelivery, utcnow
 from posai_app.queue import RETRY, enqueue
+from posai_app.tenancy import delete_for_shop
 from posai_app.webhooks.handlers import PROCESS_JOB, TOPICS
 from posai_app.webhooks.verify import verify_hmac
 
@@ -60,15 +61,15 @@ def receive_webhook():
         return _ack("unknown_shop")
     if not shop.is_installed and not TOPICS[topic].compliance:
         return _ack("not_installed")
-    delivery_id = _record_delivery(shop.id, webhook_id, topic)
-    if delivery_id is None:
+    delivery_key = _record_delivery(shop.id, webhook_id, topic)
+    if delivery_key is None:
         return _ack("duplicate")
     try:
         enqueue(
             "high",
             PROCESS_JOB,
             shop.id,
-            delivery_id,
+            delivery_key,
             topic,
             payload,
             request.headers.get("X-Shopify-Triggered-At"),
@@ -79,7 +80,9 @@ def receive_webhook():
         # Not queued: forget the delivery so Shopify's retry is not taken for a duplicate.
         log.exception("webhook %s: could not enqueue %s", webhook_id, topic)
         db.session.rollback()
-        db.session.execute(sa.delete(WebhookDelivery).where(WebhookDelivery.id == delivery_id))
+        db.session.execute(
+            delete_for_shop(WebhookDelivery, shop.id).where(WebhookDelivery.webhook_id == delivery_key)
+        )
         db.session.commit()
         return error_response(503, "unavailable", "webhook could not be queued; retry later")
     return _ack("queued")
@@ -97,8 +100,9 @@ def _job_id(shop_id: int, webhook_id: str) -> str:
     return f"webhook-{shop_id}-{webhook_id}"
 
 
-def _record_delivery(shop_id: int, webhook_id: str, topic: str) -> int | None:
-    """Insert the delivery; None if this webhook id was already recorded (a redelivery)."""
+def _record_delivery(shop_id: int, webhook_id: str, topic: str) -> str | None:
+    """Insert the delivery; its key (the stored webhook id) or None if this webhook id was already
+    recorded (a redelivery)."""
     stmt = (
         insert(WebhookDelivery)
         .values(
@@ -109,11 +113,11 @@ def _record_delivery(shop_id: int, webhook_id: str, topic: str) -> int | None:
             status="received",
         )
         .on_conflict_do_nothing(index_elements=["shop_id", "webhook_id"])
-        .returning(WebhookDelivery.id)
+        .returning(WebhookDelivery.webhook_id)
     )
-    delivery_id = db.session.scalar(stmt)
+    delivery_key = db.session.scalar(stmt)
     db.session.commit()
-    return delivery_id
+    return delivery_key
 
 
 def _ack(status: str):

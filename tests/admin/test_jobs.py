@@ -53,7 +53,7 @@ def test_finished_job_stops_polling_and_refreshes_the_report_once(app, client, s
     assert poll and "active=1" in poll
     assert "HX-Trigger" not in first.headers
     with app.app_context():
-        row = db.session.get(EvaluationRun, run_id)
+        row = db.session.get(EvaluationRun, (shop.id, run_id))
         row.status, row.finished_at, row.results = "succeeded", datetime.now(UTC), shopdata.report()
         row.chosen_metric = "cosine"
         db.session.commit()

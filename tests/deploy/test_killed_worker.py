@@ -264,7 +264,7 @@ def test_a_training_killed_mid_way_is_shown_stopped_and_trained_again(
             assert any(status == "failed" and resuming for _, status, _, resuming in dead_views), shown
             assert run["trigger"] == "resume"
             assert _index(shop.id) == expected
-            assert db.session.get(EvaluationRun, dead.id).status == "failed"
+            assert db.session.get(EvaluationRun, (shop.id, dead.id)).status == "failed"
     finally:
         _stop(first)
         if second is not None:

@@ -7,6 +7,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from posai_app.extensions import db
+from posai_app.partitions import include_name_for
 
 CONTRACT_TABLES = {
     "shops",
@@ -29,8 +30,8 @@ def test_upgrade_creates_every_contract_table(app):
 
 def test_models_and_migrations_agree(app):
     with app.app_context(), db.engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
-        diff = compare_metadata(context, db.metadata)
+        opts = {"compare_type": True, "include_name": include_name_for(db.metadata)}
+        diff = compare_metadata(MigrationContext.configure(conn, opts=opts), db.metadata)
     assert diff == []
 
 
@@ -212,3 +213,235 @@ def test_upgrade_packs_existing_indexes_and_downgrade_restores_every_row(tmp_pat
     finally:
         if drop is not None:
             drop()
+
+
+def _throwaway_database(tmp_path, backend: str, suffix: str):
+    """(url, drop): a new empty database of `backend` beside the run's, and how to drop it."""
+    from tests import conftest
+
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path}/{suffix}.db", lambda: None
+    if not conftest.is_postgres():
+        pytest.skip("PostgreSQL is not reachable")
+    server = conftest._BACKENDS["pg_server"]
+    name = f"{conftest._BACKENDS['pg_name']}_{suffix}"
+    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+
+    def drop():
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    return sa.engine.make_url(server).set(database=name).render_as_string(hide_password=False), drop
+
+
+def _rows_in_0011_shape(shops: list[int]) -> dict[str, list[dict]]:
+    """Rows of every table 0012 re-keys, as 0011 stored them (surrogate ids), for shops that share
+    Shopify's ids, plus two tables 0013 only partitions."""
+    from datetime import UTC, datetime, timedelta
+
+    t0 = datetime(2026, 11, 1, 9, 30, tzinfo=UTC)
+    rows: dict[str, list[dict]] = {name: [] for name in _REKEYED + ("variant_stats", "order_versions")}
+    ids = iter(range(1, 10_000))
+    for n, shop in enumerate(shops):
+        for v in range(5):
+            rows["product_variants"].append(
+                {
+                    "id": next(ids),
+                    "shop_id": shop,
+                    "variant_id": 40_000 + v,
+                    "product_id": 7 + v % 2,
+                    "product_title": f"Mug {v} of shop {n}",
+                }
+            )
+            rows["variant_stats"].append(
+                {"shop_id": shop, "variant_id": 40_000 + v, "order_count": v + n, "recent_order_count": v}
+            )
+        for line in range(12):
+            rows["order_line_items"].append(
+                {
+                    "id": next(ids),
+                    "shop_id": shop,
+                    "line_item_id": 90_000 + line,
+                    "order_id": 800 + line // 3,
+                    "created_at": t0 + timedelta(hours=line),
+                    "title": f"line {line}",
+                    "quantity": 1 + line % 3,
+                    "variant_id": 40_000 + line % 5,
+                }
+            )
+        for order in range(4):
+            rows["order_versions"].append(
+                {"shop_id": shop, "order_id": 800 + order, "shopify_updated_at": t0}
+            )
+        for w in range(3):
+            rows["webhook_deliveries"].append(
+                {
+                    "id": next(ids),
+                    "shop_id": shop,
+                    "webhook_id": f"wh-{w}",
+                    "topic": "orders/create",
+                    "received_at": t0,
+                    "status": "processed",
+                }
+            )
+        for resource in ("products", "orders"):
+            rows["sync_states"].append(
+                {
+                    "id": next(ids),
+                    "shop_id": shop,
+                    "resource": resource,
+                    "status": "done",
+                    "processed_count": 12,
+                }
+            )
+        rows["recommender_configs"].append(
+            {
+                "id": next(ids),
+                "shop_id": shop,
+                "metric": "cosine",
+                "k": 2,
+                "model_version": 3 + n,
+                "status": "trained",
+            }
+        )
+        rows["shopify_tombstones"].append(
+            {
+                "id": next(ids),
+                "shop_id": shop,
+                "resource": "order",
+                "resource_id": 799,
+                "reason": "deleted",
+                "deleted_at": t0,
+            }
+        )
+        for r in range(2 + n):  # global ids, interleaved between the shops
+            rows["evaluation_runs"].append(
+                {
+                    "id": 10 * r + n + 1,
+                    "shop_id": shop,
+                    "started_at": t0 + timedelta(days=r),
+                    "status": "succeeded",
+                    "k": 2,
+                    "chosen_metric": "cosine",
+                }
+            )
+        rows["challenger_switches"].append(
+            {
+                "id": n + 1,
+                "shop_id": shop,
+                "switched_at": t0,
+                "automatic": False,
+                "from_metric": "cosine",
+                "to_metric": "ease",
+            }
+        )
+    return rows
+
+
+_REKEYED = (
+    "product_variants",
+    "order_line_items",
+    "webhook_deliveries",
+    "sync_states",
+    "recommender_configs",
+    "shopify_tombstones",
+    "evaluation_runs",
+    "challenger_switches",
+)
+_SURROGATE = {
+    "product_variants",
+    "order_line_items",
+    "webhook_deliveries",
+    "sync_states",
+    "recommender_configs",
+    "shopify_tombstones",
+}
+
+
+def _stored(conn, table: str, columns) -> set[tuple]:
+    from posai_app.models import aware
+
+    reflected = sa.Table(table, sa.MetaData(), autoload_with=conn)  # typed: SQLite's dates parsed
+    rows = conn.execute(sa.select(*(reflected.c[c] for c in columns))).all()
+    return {tuple(aware(v) if hasattr(v, "tzinfo") else v for v in row) for row in rows}
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_upgrade_to_shop_keys_and_partitions_keeps_every_row_and_downgrade_too(tmp_path, backend):
+    """A database in 0011's shape, two shops sharing Shopify's ids: upgrading to head (on PostgreSQL
+    also hash-partitioning every shop-owned table) keeps every row, each key starts with shop_id,
+    runs keep their numbers and new ones continue each shop's own; downgrade keeps every row too."""
+    from flask_migrate import downgrade, upgrade
+
+    from posai_app import create_app
+    from posai_app.models import EvaluationRun, Shop
+    from tests.helpers import TEST_SETTINGS
+
+    url, drop = _throwaway_database(tmp_path, backend, "m12")
+    app = create_app({**TEST_SETTINGS, "DATABASE_URL": url, "REDIS_URL": None, "DB_HASH_PARTITIONS": 4})
+    try:
+        with app.app_context():
+            upgrade(revision="0011_pinned_shown")
+            with db.engine.begin() as conn:
+                shops = [
+                    conn.execute(
+                        sa.insert(Shop.__table__).values(domain=f"s{n}.myshopify.com", settings={})
+                    ).inserted_primary_key[0]
+                    for n in range(2)
+                ]
+                old = _rows_in_0011_shape(shops)
+                reflected = sa.MetaData()
+                reflected.reflect(conn, only=list(old))
+                for table, rows in old.items():
+                    conn.execute(reflected.tables[table].insert(), rows)
+            kept = {t: [c for c in rows[0] if not (c == "id" and t in _SURROGATE)] for t, rows in old.items()}
+            expected = {t: {tuple(r[c] for c in kept[t]) for r in rows} for t, rows in old.items()}
+
+            upgrade()
+            inspector = sa.inspect(db.engine)
+            with db.engine.connect() as conn:
+                for table in old:
+                    assert _stored(conn, table, kept[table]) == expected[table], table
+                    assert inspector.get_pk_constraint(table)["constrained_columns"][0] == "shop_id", table
+                    if backend == "postgresql":
+                        kind = conn.execute(
+                            sa.text("SELECT relkind FROM pg_class WHERE relname = :t"), {"t": table}
+                        ).scalar()
+                        parts = conn.execute(
+                            sa.text(
+                                "SELECT count(*) FROM pg_inherits WHERE inhparent = CAST(:t AS regclass)"
+                            ),
+                            {"t": table},
+                        ).scalar()
+                        assert (kind, parts) == ("p", 4), table
+                assert "id" not in {c["name"] for c in inspector.get_columns("order_line_items")}
+            # New runs continue each shop's own numbering, from its highest id.
+            for shop in shops:
+                highest = max(r["id"] for r in old["evaluation_runs"] if r["shop_id"] == shop)
+                run = EvaluationRun(shop_id=shop, status="running", k=2)
+                db.session.add(run)
+                db.session.commit()
+                assert run.id == highest + 1
+                assert db.session.get(EvaluationRun, (shop, run.id)) is run
+                db.session.delete(run)
+                db.session.commit()
+
+            downgrade(revision="0011_pinned_shown")
+            with db.engine.connect() as conn:
+                for table in old:
+                    columns = [c for c in kept[table] if not (c == "id" and table in _NUMBERED_AT_0011)]
+                    want = {tuple(r[c] for c in columns) for r in old[table]}
+                    assert _stored(conn, table, columns) == want, table
+                for table in _REKEYED:  # surrogate ids again, unique, and the insert path numbers them
+                    ids = [r[0] for r in conn.execute(sa.text(f"SELECT id FROM {table}")).all()]
+                    assert len(ids) == len(set(ids)) == len(old[table]) and None not in ids, table
+            db.session.remove()
+            db.engine.dispose()
+    finally:
+        drop()
+
+
+_NUMBERED_AT_0011 = {"evaluation_runs", "challenger_switches"}  # renumbered by downgrade: unique again

@@ -134,9 +134,15 @@ def test_every_read_helper_returns_only_its_own_shops_rows(two_filled_shops):
 def test_another_shops_row_is_not_found(two_filled_shops):
     shop, other = two_filled_shops
     foreign = db.session.scalars(select_for_shop(ProductVariant, other.id)).first()
-    assert get_for_shop_or_404(ProductVariant, foreign.id, other.id) is foreign
+    assert get_for_shop_or_404(ProductVariant, foreign.variant_id, other.id) is foreign
+    # The two shops share Shopify's ids: the same key finds each shop's own row, never the other's.
+    mine = get_for_shop_or_404(ProductVariant, foreign.variant_id, shop.id)
+    assert mine is not foreign and mine.shop_id == shop.id
+    only_theirs = ProductVariant(shop_id=other.id, variant_id=999_999, product_id=1, product_title="x")
+    db.session.add(only_theirs)
+    db.session.flush()
     with pytest.raises(NotFound):
-        get_for_shop_or_404(ProductVariant, foreign.id, shop.id)
+        get_for_shop_or_404(ProductVariant, only_theirs.variant_id, shop.id)
 
 
 def test_select_for_shop_refuses_a_non_integer_shop_id(app_ctx):

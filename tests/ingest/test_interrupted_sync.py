@@ -22,7 +22,7 @@ def _running(shop_id: int, seconds_ago: float) -> None:
     db.session.commit()
     db.session.execute(
         sa.update(SyncState)
-        .where(SyncState.id == state.id)
+        .where(SyncState.shop_id == shop_id, SyncState.resource == "orders")
         .values(updated_at=datetime.now(UTC) - timedelta(seconds=seconds_ago))
     )
     db.session.commit()

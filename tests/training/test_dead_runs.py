@@ -32,7 +32,7 @@ def test_a_run_without_a_heartbeat_for_a_minute_is_dead_and_does_not_block(app, 
         )
         assert training.request_training(shop.id, "admin")["status"] == "queued"
         assert len(queued) == 1
-        run = db.session.get(EvaluationRun, run_id)
+        run = db.session.get(EvaluationRun, (shop.id, run_id))
         assert run.status == "failed"
         assert "stopped" in run.error and run.finished_at is not None
 
@@ -68,7 +68,7 @@ def test_the_train_job_beats_while_it_works(app, shop, monkeypatch):
         shopdata.add_orders(shop.id)
         db.session.commit()
         run_id = jobs.train_shop(shop.id, "test")
-        run = db.session.get(EvaluationRun, run_id)
+        run = db.session.get(EvaluationRun, (shop.id, run_id))
         assert run.status == "succeeded"
         assert run.heartbeat_at is not None and seen and seen[0] is not None
 

@@ -19,7 +19,7 @@ def _config(shop_id: int) -> RecommenderConfig:
 def test_training_publishes_the_runner_up_beside_the_champion(app_ctx, shop, other_shop):
     add_history(shop.id)
     db.session.commit()
-    run = db.session.get(EvaluationRun, train_shop(shop.id, "test"))
+    run = db.session.get(EvaluationRun, (shop.id, train_shop(shop.id, "test")))
     runner_up = run.results["details"]["selection"]["runnerUp"]
     config = _config(shop.id)
     assert config.metric == run.chosen_metric

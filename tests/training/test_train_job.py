@@ -97,7 +97,7 @@ def test_train_publishes_index_stats_config_and_run(app_ctx, shop):
     add_history(shop.id)
     db.session.commit()
     run_id = train_shop(shop.id, "test")
-    run = db.session.get(EvaluationRun, run_id)
+    run = db.session.get(EvaluationRun, (shop.id, run_id))
     assert run.status == "succeeded"
     assert run.train_orders == 48 and run.evaluated_orders == 12
     assert set(run.results["results"]) >= {
@@ -144,7 +144,7 @@ def test_a_shop_without_multi_item_orders_gets_a_clear_status_and_bestsellers(
                 ProductVariant(shop_id=shop.id, variant_id=vid, product_id=vid, product_title=f"p{vid}")
             )
         db.session.commit()
-        run = db.session.get(EvaluationRun, train_shop(shop.id, "test"))
+        run = db.session.get(EvaluationRun, (shop.id, train_shop(shop.id, "test")))
         assert run.status == "insufficient_data"
         assert "multi-item" in run.error
     response = client.post(
