@@ -1,11 +1,19 @@
 """Webhook endpoint throughput: concurrent signed deliveries to gunicorn on loopback.
 
     .venv/bin/python bench/webhook_throughput.py [--orders 2000] [--concurrency 16] [--workers 2]
+        [--threads 4] [--backlog 20000]
 
 Every `orders/create` webhook is delivered twice (a redelivery with the same webhook id)
 in shuffled order by `--concurrency` threads. Then the queued jobs are drained and the
 database checked: exactly one row set per order, none lost, none doubled. Needs PostgreSQL
 and Redis (a throw-away database and Redis DB number 15, emptied before and after).
+
+The baseline is GET /healthz with the same client, gunicorn and concurrency in the same run;
+every figure is printed with its ratio to it, and with the CPU the gunicorn workers spent per
+request (read from /proc: the load client shares the machine, and on 2 cores it caps the
+request rate before the server does). `--backlog N` first fills the "high" queue with N jobs
+nobody runs (the workers are stopped, as during an outage), delivers with them waiting, and
+reads the queue's depth and age from GET /metrics; those jobs are removed before the drain.
 """
 
 from __future__ import annotations
@@ -40,6 +48,8 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker (1: sync)")
+    parser.add_argument("--backlog", type=int, default=0, help="jobs waiting in 'high' during delivery")
     args = parser.parse_args()
 
     import sqlalchemy as sa
@@ -77,7 +87,7 @@ def main() -> None:
                 "-w",
                 str(args.workers),
                 "--threads",
-                "4",
+                str(args.threads),
                 "-b",
                 f"127.0.0.1:{port}",
                 "--log-level",
@@ -85,10 +95,16 @@ def main() -> None:
                 "posai_app:create_app()",
             ],
             env=env,
+            stdout=subprocess.DEVNULL,  # the access log: written (its cost is real), not shown
         )
         _wait_for(port)
-        _baseline(f"http://127.0.0.1:{port}/healthz", 2 * args.orders, args.concurrency)
-        _deliver(app, f"http://127.0.0.1:{port}/webhooks", args.orders, args.concurrency)
+        base = f"http://127.0.0.1:{port}"
+        print(f"gunicorn: {args.workers} workers x {args.threads} threads; concurrency {args.concurrency}")
+        _timed(f"{base}/healthz", [(None, None)] * 200, args.concurrency, post=False)  # warm up
+        baseline = _baseline(gunicorn.pid, f"{base}/healthz", 2 * args.orders, args.concurrency)
+        if args.backlog:
+            _fill_backlog(app, args.backlog)
+        _deliver(app, gunicorn.pid, base, args.orders, args.concurrency, baseline, args.backlog)
     finally:
         if gunicorn is not None:
             gunicorn.terminate()
@@ -156,21 +172,124 @@ def _timed(url: str, items: list, concurrency: int, post: bool) -> tuple[float, 
     return time.perf_counter() - started, latencies, statuses
 
 
-def _report(what: str, count: int, elapsed: float, latencies: list[float], statuses: dict) -> None:
-    print(f"{what}: {count} requests in {elapsed:.1f} s: {count / elapsed:,.0f} req/s; statuses {statuses}")
+def _cpu_seconds(pid: int) -> float:
+    """CPU (user + system) spent so far by gunicorn's master and its live workers."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    pids = [pid]
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            pids += [int(p) for p in f.read().split()]
+    except OSError:
+        pass
+    for one in pids:
+        try:
+            with open(f"/proc/{one}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def _report(
+    what: str,
+    count: int,
+    elapsed: float,
+    latencies: list[float],
+    statuses: dict,
+    cpu: float,
+    baseline: dict | None = None,
+) -> dict:
+    figures = {
+        "rate": count / elapsed,
+        "p50": statistics.median(latencies) * 1000,
+        "p99": latencies[int(len(latencies) * 0.99)] * 1000,
+        "cpu_ms": cpu / count * 1000,
+    }
+    print(f"{what}: {count} requests in {elapsed:.1f} s: {figures['rate']:,.0f} req/s; statuses {statuses}")
     print(
-        f"  latency p50 {statistics.median(latencies) * 1000:.0f} ms, "
-        f"p99 {latencies[int(len(latencies) * 0.99)] * 1000:.0f} ms, max {latencies[-1] * 1000:.0f} ms"
+        f"  latency p50 {figures['p50']:.0f} ms, p99 {figures['p99']:.0f} ms, "
+        f"max {latencies[-1] * 1000:.0f} ms; gunicorn CPU {figures['cpu_ms']:.2f} ms per request"
     )
+    if baseline:
+        print(
+            f"  vs the /healthz baseline of this run: rate x{figures['rate'] / baseline['rate']:.2f}, "
+            f"p99 x{figures['p99'] / baseline['p99']:.1f}, "
+            f"CPU per request x{figures['cpu_ms'] / baseline['cpu_ms']:.1f}"
+        )
+    return figures
 
 
-def _baseline(url: str, count: int, concurrency: int) -> None:
+def _baseline(pid: int, url: str, count: int, concurrency: int) -> dict:
     """The same client against GET /healthz: what this machine's gunicorn does with no work."""
+    cpu = _cpu_seconds(pid)
     elapsed, latencies, statuses = _timed(url, [(None, None)] * count, concurrency, post=False)
-    _report("baseline GET /healthz", count, elapsed, latencies, statuses)
+    return _report("baseline GET /healthz", count, elapsed, latencies, statuses, _cpu_seconds(pid) - cpu)
 
 
-def _deliver(app, url: str, order_count: int, concurrency: int) -> None:
+BACKLOG_JOB = "posai_app.webhooks.handlers.process_webhook"
+
+
+def _fill_backlog(app, count: int) -> None:
+    """`count` jobs waiting at the head of "high" (nobody runs them: the workers are stopped)."""
+    from rq import Queue
+
+    from posai_app.queue import get_redis
+
+    with app.app_context():
+        queue = Queue("high", connection=get_redis())
+        filler = {"id": 1, "note": "x" * 6000}  # about a real order's size in Redis
+        for start in range(0, count, 1000):
+            with queue.connection.pipeline() as pipe:
+                for i in range(start, min(count, start + 1000)):
+                    queue.enqueue(
+                        BACKLOG_JOB,
+                        0,
+                        None,
+                        "bench/backlog",
+                        filler,
+                        job_id=f"backlog-{i}",
+                        description="backlog filler",
+                        pipeline=pipe,
+                    )
+                pipe.execute()
+        print(f"backlog: {queue.count} jobs waiting in 'high' before the deliveries")
+
+
+def _queue_metrics(base: str) -> str:
+    import httpx
+
+    text = httpx.get(f"{base}/metrics", timeout=5.0).text
+    lines = [
+        line
+        for line in text.splitlines()
+        if line.startswith(("posai_queue_depth{queue", "posai_queue_oldest_age_seconds{queue"))
+        and 'queue="high"' in line
+    ]
+    return "; ".join(lines)
+
+
+def _drop_backlog(app, count: int) -> None:
+    """Remove the filler jobs (the head of the queue) so that the drain runs only the deliveries."""
+    from rq import Queue
+
+    from posai_app.queue import get_redis
+
+    with app.app_context():
+        queue = Queue("high", connection=get_redis())
+        head = [job_id.decode() for job_id in queue.connection.lrange(queue.key, 0, count - 1)]
+        assert all(job_id.startswith("backlog-") for job_id in head), "the backlog is not at the head"
+        with queue.connection.pipeline() as pipe:
+            pipe.ltrim(queue.key, count, -1)
+            for start in range(0, count, 1000):
+                pipe.delete(*(f"rq:job:{job_id}" for job_id in head[start : start + 1000]))
+            pipe.execute()
+
+
+def _deliver(
+    app, pid: int, base: str, order_count: int, concurrency: int, baseline: dict, backlog: int
+) -> None:
     import sqlalchemy as sa
     from rq import SimpleWorker
 
@@ -191,8 +310,14 @@ def _deliver(app, url: str, order_count: int, concurrency: int) -> None:
         body, headers = fake.webhook("orders/create", DOMAIN, order, SECRET, webhook_id=f"bench-{i}")
         deliveries += [(body, headers), (body, headers)]
     random.Random(7).shuffle(deliveries)
-    elapsed, latencies, statuses = _timed(url, deliveries, concurrency, post=True)
-    _report(f"webhooks ({order_count} orders x2)", len(deliveries), elapsed, latencies, statuses)
+    print(f"mean body {statistics.mean(len(body) for body, _ in deliveries) / 1024:.1f} KiB")
+    cpu = _cpu_seconds(pid)
+    elapsed, latencies, statuses = _timed(f"{base}/webhooks", deliveries, concurrency, post=True)
+    what = f"webhooks ({order_count} orders x2{f', {backlog} jobs backlogged' if backlog else ''})"
+    _report(what, len(deliveries), elapsed, latencies, statuses, _cpu_seconds(pid) - cpu, baseline)
+    print(f"  /metrics: {_queue_metrics(base)}")
+    if backlog:
+        _drop_backlog(app, backlog)
     import logging
 
     logging.getLogger("rq.worker").setLevel(logging.WARNING)

@@ -187,7 +187,8 @@ class QueueCollector(Collector):
             queue = Queue(name, connection=self.redis)
             depth.add_metric([name], queue.count)
             oldest = 0.0
-            for job_id in queue.get_job_ids(0, 0):  # the head: the longest waiting
+            # The head, the longest waiting (a length, not an end index: (0, 0) is no job at all).
+            for job_id in queue.get_job_ids(0, 1):
                 try:
                     enqueued = Job.fetch(job_id, connection=self.redis).enqueued_at
                 except NoSuchJobError:  # deleted between the two reads

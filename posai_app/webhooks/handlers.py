@@ -17,7 +17,7 @@ from posai_app.extensions import db
 from posai_app.ingest import inventory, orders, parse, products
 from posai_app.ingest.sync import RESOURCES, enqueue_sync, request_retrain
 from posai_app.ingest.sync_state import get_sync_state
-from posai_app.inputs import parse_id
+from posai_app.inputs import parse_id, parse_json
 from posai_app.models import SyncStatus, WebhookDelivery, utcnow
 from posai_app.shopify import queries
 from posai_app.shopify.client import client_for_shop
@@ -30,14 +30,22 @@ PROCESS_JOB = "posai_app.webhooks.handlers.process_webhook"  # on the "high" que
 
 
 def process_webhook(
-    shop_id: int, delivery: str | int | None, topic: str, payload: dict, triggered_at: str | None = None
+    shop_id: int,
+    delivery: str | int | None,
+    topic: str,
+    payload: bytes | dict,
+    triggered_at: str | None = None,
 ) -> None:
     """Apply one verified, recorded webhook delivery; marks the delivery processed or failed.
 
     `delivery` is the delivery's key within the shop, its webhook id. (A job queued before
-    migration 0012 carries the delivery's old surrogate id, an int: it is applied, not marked.)"""
+    migration 0012 carries the delivery's old surrogate id, an int: it is applied, not marked.)
+    `payload` is the raw body the endpoint verified and checked (jobs queued by earlier
+    versions carry it parsed, a dict)."""
     spec = TOPICS.get(topic)
     try:
+        if not isinstance(payload, dict):
+            payload = parse_json(payload, what="Webhook body")
         if spec is None:
             log.info("webhook topic %s for shop %s ignored", topic, shop_id)
         elif spec.needs_time:

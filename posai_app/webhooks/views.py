@@ -1,7 +1,10 @@
 """POST /webhooks: verify the HMAC, record the delivery (dedupe), enqueue the work, answer 200.
 
 Shopify waits at most 5 s and retries on anything but 2xx, so this view does no work
-itself: the job `posai_app.webhooks.handlers.process_webhook` applies the payload.
+itself: the job `posai_app.webhooks.handlers.process_webhook` applies the payload. At peak
+(docs/ingestion.md, "Throughput") a delivery costs one SQL statement and its commit, and one
+Redis round trip: the shop comes from the per-process snapshot cache the API uses, the dedupe
+row is one cached Core INSERT, and the job carries the raw body (it parses it itself).
 """
 
 from __future__ import annotations
@@ -16,8 +19,9 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from posai_app.errors import BadRequest, error_response
 from posai_app.extensions import db, insert
 from posai_app.inputs import parse_json
-from posai_app.models import Shop, WebhookDelivery, utcnow
+from posai_app.models import WebhookDelivery, utcnow
 from posai_app.queue import RETRY, enqueue
+from posai_app.shops.snapshot import snapshot_for_domain
 from posai_app.tenancy import delete_for_shop
 from posai_app.webhooks.handlers import PROCESS_JOB, TOPICS
 from posai_app.webhooks.verify import verify_hmac
@@ -55,13 +59,22 @@ def receive_webhook():
     if topic not in TOPICS:
         log.info("webhook %s: unhandled topic %s from %s acknowledged", webhook_id, topic, shop_domain)
         return _ack("ignored")
-    shop = db.session.scalar(sa.select(Shop).where(Shop.domain == shop_domain))
+    # The cached snapshot (no SQL when warm; a change of the shop row reaches every process
+    # within SERVING_CACHE_CHECK_INTERVAL through its "shop" change signal).
+    shop = snapshot_for_domain(shop_domain)
     if shop is None:
         log.info("webhook %s: %s for unknown shop %s acknowledged", webhook_id, topic, shop_domain)
         return _ack("unknown_shop")
-    if not shop.is_installed and not TOPICS[topic].compliance:
+    if not shop.installed and not TOPICS[topic].compliance:
         return _ack("not_installed")
-    delivery_key = _record_delivery(shop.id, webhook_id, topic)
+    try:
+        delivery_key = _record_delivery(shop.id, webhook_id, topic)
+    except sa.exc.IntegrityError:
+        # The only constraint left after ON CONFLICT DO NOTHING is the shop's foreign key: the
+        # shop was deleted (shop/redact) after this process last read its snapshot.
+        db.session.rollback()
+        log.info("webhook %s: %s for deleted shop %s acknowledged", webhook_id, topic, shop_domain)
+        return _ack("unknown_shop")
     if delivery_key is None:
         return _ack("duplicate")
     try:
@@ -71,10 +84,11 @@ def receive_webhook():
             shop.id,
             delivery_key,
             topic,
-            payload,
+            body,  # the raw bytes, parsed by the job: cheaper to queue than the parsed dict
             request.headers.get("X-Shopify-Triggered-At"),
             job_id=_job_id(shop.id, webhook_id),
             retry=RETRY,
+            description=f"{topic} webhook {delivery_key} of shop {shop.id}",
         )
     except Exception:
         # Not queued: forget the delivery so Shopify's retry is not taken for a duplicate.
@@ -103,21 +117,43 @@ def _job_id(shop_id: int, webhook_id: str) -> str:
 def _record_delivery(shop_id: int, webhook_id: str, topic: str) -> str | None:
     """Insert the delivery; its key (the stored webhook id) or None if this webhook id was already
     recorded (a redelivery)."""
-    stmt = (
-        insert(WebhookDelivery)
-        .values(
-            shop_id=shop_id,
-            webhook_id=webhook_id[:255],
-            topic=topic[:128],
-            received_at=utcnow(),
-            status="received",
-        )
-        .on_conflict_do_nothing(index_elements=["shop_id", "webhook_id"])
-        .returning(WebhookDelivery.webhook_id)
-    )
-    delivery_key = db.session.scalar(stmt)
+    values = {
+        "shop_id": shop_id,
+        "webhook_id": webhook_id[:255],
+        "topic": topic[:128],
+        "received_at": utcnow(),
+    }
+    # On the session's connection (its transaction, the request's statement budget), without
+    # the ORM's statement handling.
+    delivery_key = db.session.connection().execute(_record_statement(), values).scalar()
     db.session.commit()
     return delivery_key
+
+
+_RECORD_STATEMENTS: dict[str, sa.Insert] = {}
+
+
+def _record_statement() -> sa.Insert:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING webhook_id, built once per dialect: each
+    delivery only binds its values (the compiled form is SQLAlchemy's cached one)."""
+    dialect = db.engine.dialect.name
+    stmt = _RECORD_STATEMENTS.get(dialect)
+    if stmt is None:
+        table = WebhookDelivery.__table__
+        stmt = (
+            insert(table)
+            .values(
+                shop_id=sa.bindparam("shop_id"),
+                webhook_id=sa.bindparam("webhook_id"),
+                topic=sa.bindparam("topic"),
+                received_at=sa.bindparam("received_at"),
+                status="received",
+            )
+            .on_conflict_do_nothing(index_elements=["shop_id", "webhook_id"])
+            .returning(table.c.webhook_id)
+        )
+        _RECORD_STATEMENTS[dialect] = stmt
+    return stmt
 
 
 def _ack(status: str):

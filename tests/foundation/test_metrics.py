@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -129,11 +130,13 @@ def test_queue_depth_age_and_job_durations_from_a_real_worker(app, client, requi
         queue = Queue("default", connection=get_redis())
         queue.enqueue("time.sleep", 0.05)
         queue.enqueue("math.sqrt", -1)  # ValueError: a failed job
+    time.sleep(0.3)  # the head job has waited that long at least
     waiting = _samples(client.get("/metrics"))
     assert _value(waiting, "posai_queue_redis_up") == 1
     assert _value(waiting, "posai_queue_depth", queue="default") == 2
     assert _value(waiting, "posai_queue_depth", queue="train") == 0
-    assert _value(waiting, "posai_queue_oldest_age_seconds", queue="default") >= 0
+    assert 0.3 <= _value(waiting, "posai_queue_oldest_age_seconds", queue="default") < 60
+    assert _value(waiting, "posai_queue_oldest_age_seconds", queue="train") == 0  # empty
 
     settings = {"DATABASE_URL": database_url(), "REDIS_URL": requires_redis, **_test_secrets(app)}
     given = json.dumps(json.dumps(settings))
