@@ -92,25 +92,9 @@ def test_upgrade_packs_existing_indexes_and_downgrade_restores_every_row(tmp_pat
     from posai_app.reco import NeighborIndex
     from posai_app.reco.serving import rank_bestsellers
     from posai_app.serving import store
-    from tests import conftest
     from tests.helpers import TEST_SETTINGS
 
-    if backend == "sqlite":
-        url, drop = f"sqlite:///{tmp_path}/old.db", None
-    else:
-        if not conftest.is_postgres():
-            pytest.skip("PostgreSQL is not reachable")
-        server = conftest._BACKENDS["pg_server"]
-        name = f"{conftest._BACKENDS['pg_name']}_m6"
-        admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-        url = sa.engine.make_url(server).set(database=name).render_as_string(hide_password=False)
-
-        def drop():
-            with admin.connect() as conn:
-                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
+    url, drop = _throwaway_database(tmp_path, backend, "m6")
 
     old = _old_shape(np.random.default_rng(6))
     app = create_app({**TEST_SETTINGS, "DATABASE_URL": url, "REDIS_URL": None})
@@ -211,8 +195,7 @@ def test_upgrade_packs_existing_indexes_and_downgrade_restores_every_row(tmp_pat
             db.session.remove()
             db.engine.dispose()
     finally:
-        if drop is not None:
-            drop()
+        drop()
 
 
 def _throwaway_database(tmp_path, backend: str, suffix: str):
