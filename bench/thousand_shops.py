@@ -40,8 +40,8 @@ largest step and every step keeps the shops of the one before). Each step:
    (this one, caches emptied) answers the same cart;
 6. the database: pg_database_size and the largest tables, per shop.
 
-Web memory is bounded by the per-process caches' LRUs (posai_app/api/serving.py MAX_CACHED_SHOPS
-serving indexes, posai_app/api/catalog.py MAX_CACHED_SHOPS catalogs); the run fails if a web
+Web memory is bounded by the per-process caches' LRUs (byte budgets in posai_app/api/serving.py
+and posai_app/api/catalog.py); the run fails if a web
 process's RSS at the last step exceeds its RSS at the first step by more than --memory-bound MB,
 if an order is lost or doubled, or if a process answers wrongly after a change.
 env: BENCH_SERVER_URL (default postgresql+psycopg://postgres@127.0.0.1:5432/postgres),

@@ -24,9 +24,23 @@ from posai_app.ingest.parse import split_tags
 from posai_app.models import InventoryLevel, ProductPin, ProductVariant, ShopLocation
 from posai_app.tenancy import of_shop
 
-MAX_CACHED_SHOPS = 256
+# Bounded by memory as well as by count (as the serving cache is): a thousand small shops' rows
+# fit in what 256 shops' did, and a few big catalogs cannot take the process's memory. A cached
+# variant row costs ≈ 600 B (VariantInfo with its strings, its dict slot), a product's variant
+# ids ≈ 150 B; locations and pins are a few ids per shop.
+MAX_CACHED_SHOPS = 10_000
+CATALOG_CACHE_BYTES = 128 * 1024 * 1024
+PRODUCTS_CACHE_BYTES = 32 * 1024 * 1024
 MAX_ROWS_PER_SHOP = 200_000
 MAX_PRODUCTS_PER_SHOP = 50_000
+
+
+def _rows_bytes(known: dict) -> int:
+    return 600 * len(known)
+
+
+def _products_bytes(known: dict) -> int:
+    return 150 * len(known)
 
 
 @dataclass(frozen=True)
@@ -127,7 +141,9 @@ def catalog_rows(shop_id: int, variant_ids: Iterable[int]) -> dict[int, VariantI
     ids = {int(v) for v in variant_ids}
     if not ids:
         return {}
-    cache = shop_cache("catalog", "catalog", MAX_CACHED_SHOPS)
+    cache = shop_cache(
+        "catalog", "catalog", MAX_CACHED_SHOPS, max_bytes=CATALOG_CACHE_BYTES, size_of=_rows_bytes
+    )
     token, known, loaded_at = cache.peek(shop_id)  # the token is read before the query: see cache_signals
     missing = [v for v in ids if known is None or v not in known]
     if missing:
@@ -145,7 +161,13 @@ def product_variant_ids(shop_id: int, product_ids: Iterable[int]) -> dict[int, t
     ids = {int(p) for p in product_ids}
     if not ids:
         return {}
-    cache = shop_cache("catalog-products", "catalog", MAX_CACHED_SHOPS)
+    cache = shop_cache(
+        "catalog-products",
+        "catalog",
+        MAX_CACHED_SHOPS,
+        max_bytes=PRODUCTS_CACHE_BYTES,
+        size_of=_products_bytes,
+    )
     token, known, loaded_at = cache.peek(shop_id)
     missing = [p for p in ids if known is None or p not in known]
     if missing:
