@@ -1056,9 +1056,18 @@ def main() -> None:
     )
     parser.add_argument("--train-timeout", type=float, default=300.0)
     parser.add_argument(
-        "--memory-bound", type=float, default=40.0, help="MB a web process may grow, first to last step"
+        "--memory-bound",
+        type=float,
+        default=None,
+        help="MB a web process may grow, first to last step (default: the caches' byte budgets, "
+        "which bound it, plus 40 MB for everything else)",
     )
     args = parser.parse_args()
+    if args.memory_bound is None:
+        from posai_app.api import catalog, serving
+
+        budgets = serving.DEFAULT_MAX_MB * 2**20 + catalog.CATALOG_CACHE_BYTES + catalog.PRODUCTS_CACHE_BYTES
+        args.memory_bound = budgets / 2**20 + 40.0
     # SIGTERM (a timeout, a Ctrl-C'd shell) must still stop the stack and drop the database.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit("terminated"))
     steps = [int(s) for s in args.steps.split(",")]

@@ -29,8 +29,8 @@ from posai_app.tenancy import of_shop
 # variant row costs ≈ 600 B (VariantInfo with its strings, its dict slot), a product's variant
 # ids ≈ 150 B; locations and pins are a few ids per shop.
 MAX_CACHED_SHOPS = 10_000
-CATALOG_CACHE_BYTES = 128 * 1024 * 1024
-PRODUCTS_CACHE_BYTES = 32 * 1024 * 1024
+CATALOG_CACHE_BYTES = 64 * 1024 * 1024
+PRODUCTS_CACHE_BYTES = 16 * 1024 * 1024
 MAX_ROWS_PER_SHOP = 200_000
 MAX_PRODUCTS_PER_SHOP = 50_000
 

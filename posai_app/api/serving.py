@@ -20,7 +20,7 @@ from posai_app.serving.store import ServingIndex
 # few kB, so a count alone (64, before) let big shops take a gigabyte per process while a thousand
 # small shops missed the cache (bench/thousand_shops.py). SERVING_CACHE_MAX_MB sets the budget.
 MAX_CACHED_SHOPS = 10_000
-DEFAULT_MAX_MB = 256
+DEFAULT_MAX_MB = 128
 
 
 def index_bytes(state: ServingIndex) -> int:
