@@ -36,7 +36,6 @@ import json
 import os
 import random
 import secrets
-import socket
 import statistics
 import subprocess
 import sys
@@ -52,6 +51,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench.local_stack import free_port, wait_for_healthz  # noqa: E402
 
 DOMAIN = "bench-events.myshopify.com"
 API_KEY = "bench-api-key"
@@ -70,27 +71,8 @@ def app_without_ids():
     return create_app()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_for(port: int) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/healthz")
-            if conn.getresponse().status == 200:
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit(f"gunicorn on port {port} did not answer /healthz")
-
-
 def _gunicorn(env: dict[str, str], app_spec: str, threads: int) -> tuple[subprocess.Popen, int]:
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(  # noqa: S603 (our gunicorn, our arguments)
         [str(Path(sys.executable).parent / "gunicorn"), "--config", str(ROOT / "gunicorn.conf.py"), app_spec],
         env={
@@ -103,7 +85,7 @@ def _gunicorn(env: dict[str, str], app_spec: str, threads: int) -> tuple[subproc
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
     )
-    _wait_for(port)
+    wait_for_healthz(port)
     return server, port
 
 

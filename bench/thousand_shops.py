@@ -60,7 +60,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -77,6 +76,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench.local_stack import free_port, wait_for_healthz  # noqa: E402
 
 MEAN_ITEMS = 3.0
 PARETO_SHAPE = 1.1
@@ -228,12 +229,6 @@ def _granted_shop_class():
 # ------------------------------------------------------------------ processes
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _children(pid: int) -> list[int]:
     out = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
@@ -263,7 +258,7 @@ class Stack:
 
     def start(self) -> None:
         for n in range(2):
-            port = _free_port()
+            port = free_port()
             log = open(os.path.join(self.logdir, f"web{n}.log"), "w")  # noqa: SIM115 (kept for the process)
             proc = subprocess.Popen(  # noqa: S603 (our gunicorn, our arguments)
                 [
@@ -288,7 +283,7 @@ class Stack:
             self.webs.append((proc, port))
         self.workers = [self._worker(f"worker{n}") for n in range(2)]
         for _, port in self.webs:
-            _wait_for(port)
+            wait_for_healthz(port)
 
     def _worker(self, name: str) -> subprocess.Popen:
         code = (
@@ -343,19 +338,6 @@ class Stack:
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=10)
-
-
-def _wait_for(port: int) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/healthz")
-            if conn.getresponse().status == 200:
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit(f"gunicorn on port {port} did not answer /healthz")
 
 
 # ------------------------------------------------------------------ load

@@ -31,14 +31,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from bench.local_stack import free_port  # noqa: E402
+
 SECRET = "bench-webhook-secret-0123456789abcdef0123456789"
 DOMAIN = "bench-shop.myshopify.com"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def main() -> None:
@@ -80,7 +76,7 @@ def main() -> None:
     gunicorn = None
     try:
         app = _prepare(env)
-        port = _free_port()
+        port = free_port()
         gunicorn = subprocess.Popen(
             [
                 os.path.join(os.path.dirname(sys.executable), "gunicorn"),

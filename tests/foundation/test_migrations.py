@@ -334,14 +334,8 @@ _REKEYED = (
     "evaluation_runs",
     "challenger_switches",
 )
-_SURROGATE = {
-    "product_variants",
-    "order_line_items",
-    "webhook_deliveries",
-    "sync_states",
-    "recommender_configs",
-    "shopify_tombstones",
-}
+_NUMBERED_AT_0011 = {"evaluation_runs", "challenger_switches"}  # keep `id`; downgrade renumbers them
+_SURROGATE = set(_REKEYED) - _NUMBERED_AT_0011  # their `id` goes
 
 
 def _stored(conn, table: str, columns) -> set[tuple]:
@@ -425,6 +419,3 @@ def test_upgrade_to_shop_keys_and_partitions_keeps_every_row_and_downgrade_too(t
             db.engine.dispose()
     finally:
         drop()
-
-
-_NUMBERED_AT_0011 = {"evaluation_runs", "challenger_switches"}  # renumbered by downgrade: unique again
