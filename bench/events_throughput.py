@@ -52,7 +52,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.local_stack import free_port, wait_for_healthz  # noqa: E402
+from bench.local_stack import free_port, latency_figures, wait_for_healthz  # noqa: E402
 
 DOMAIN = "bench-events.myshopify.com"
 API_KEY = "bench-api-key"
@@ -240,16 +240,7 @@ class Client:
         with ThreadPoolExecutor(self.connections) as pool:
             for future in [pool.submit(work) for _ in range(self.connections)]:
                 future.result()
-        elapsed = time.perf_counter() - started
-        latencies.sort()
-        return {
-            "requests": len(latencies),
-            "rps": len(latencies) / elapsed,
-            "elapsed": elapsed,
-            "p50_ms": statistics.median(latencies) * 1000,
-            "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
-            "statuses": dict(statuses),
-        }
+        return latency_figures(latencies, time.perf_counter() - started, statuses)
 
 
 def _rows(app, shop_id: int) -> tuple[int, int, int]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import socket
+import statistics
 import time
 
 
@@ -25,3 +26,17 @@ def wait_for_healthz(port: int, seconds: float = 60) -> None:
         except OSError:
             time.sleep(0.2)
     raise SystemExit(f"gunicorn on port {port} did not answer /healthz")
+
+
+def latency_figures(latencies: list[float], elapsed: float, statuses: dict) -> dict:
+    """A load run's figures from its per-request seconds: count, rate, p50 and p99 (ms), statuses."""
+    ordered = sorted(latencies)
+    nan = float("nan")
+    return {
+        "requests": len(ordered),
+        "rps": len(ordered) / elapsed,
+        "elapsed": elapsed,
+        "p50_ms": statistics.median(ordered) * 1000 if ordered else nan,
+        "p99_ms": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000 if ordered else nan,
+        "statuses": dict(statuses),
+    }

@@ -77,7 +77,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.local_stack import free_port, wait_for_healthz  # noqa: E402
+from bench.local_stack import free_port, latency_figures, wait_for_healthz  # noqa: E402
 
 MEAN_ITEMS = 3.0
 PARETO_SHAPE = 1.1
@@ -393,17 +393,7 @@ def run_load(
     with ThreadPoolExecutor(threads) as pool:
         for future in [pool.submit(work, n) for n in range(threads)]:
             future.result()
-    elapsed = time.perf_counter() - started
-    latencies.sort()
-    return {
-        "requests": len(latencies),
-        "rps": len(latencies) / elapsed,
-        "p50_ms": statistics.median(latencies) * 1000 if latencies else float("nan"),
-        "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000
-        if latencies
-        else float("nan"),
-        "statuses": dict(statuses),
-    }
+    return latency_figures(latencies, time.perf_counter() - started, statuses)
 
 
 class QueueWaits:
