@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
@@ -62,7 +63,14 @@ def _start_worker(app, fake, tmp_path, name: str, redis_url: str) -> subprocess.
         return subprocess.Popen(  # noqa: S603
             [sys.executable, "-c", code],
             cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": str(ROOT), "POSAI_WORKER_MAINTENANCE_SECONDS": "10"},
+            env={
+                **os.environ,
+                "PYTHONPATH": str(ROOT),
+                "POSAI_WORKER_MAINTENANCE_SECONDS": "10",
+                # Never the nightly run mid-test: a CI run crossing 03:00 UTC had the second
+                # worker's nightly reconcile finish the killed sync before it could be resumed.
+                "POSAI_NIGHTLY_HOUR_UTC": str((datetime.now(UTC).hour + 12) % 24),
+            },
             stdout=log,
             stderr=log,
             start_new_session=True,
