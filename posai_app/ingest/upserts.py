@@ -147,11 +147,13 @@ def upsert_rows(table: sa.Table, key: tuple[str, ...], rows: list[dict[str, Any]
     columns = list(rows[0])
     if db.engine.dialect.name == "postgresql":
         source = _copy_to_temp_table(table, columns, rows)
-        stmt = insert(table).from_select(columns, sa.select(*[source.c[name] for name in columns]))
-        parameters = None
+        _guarded_upsert(table, key, insert(table).from_select(columns, sa.select(*source.c)), columns)
     else:
-        stmt = insert(table)
-        parameters = rows
+        _guarded_upsert(table, key, insert(table), columns, rows)
+
+
+def _guarded_upsert(table: sa.Table, key, stmt, columns, parameters=None) -> None:
+    """Run `stmt` (an INSERT of `columns`) as ON CONFLICT (key) DO UPDATE ... WHERE <guard>."""
     update = {name: stmt.excluded[name] for name in columns if name not in key}
     stmt = stmt.on_conflict_do_update(
         index_elements=list(key), set_=update, where=_guard(table, stmt.excluded)
@@ -175,7 +177,18 @@ def _copy_to_temp_table(table: sa.Table, columns: list[str], rows: list[dict[str
     COPY is an order of magnitude faster than INSERT statements for the initial sync;
     the upsert then runs as one INSERT ... SELECT inside the same transaction.
     """
-    temp_name = f"ingest_{table.name}_{zlib.crc32(','.join(columns).encode()):08x}"
+
+    def write(copy) -> None:
+        for row in rows:
+            copy.write_row([row[name] for name in columns])
+
+    return _staged(table, columns, write)
+
+
+def _staged(table: sa.Table, columns, write: Callable, name: str | None = None) -> sa.TableClause:
+    """An empty session-local temp table shaped like `columns` of `table`, filled by `write(copy)`
+    through one COPY (rows or ready COPY text); named after the columns unless `name` is given."""
+    temp_name = name or f"ingest_{table.name}_{zlib.crc32(','.join(columns).encode()):08x}"
     column_list = ", ".join(columns)
     raw = db.session.connection().connection.driver_connection
     with raw.cursor() as cursor:
@@ -185,8 +198,7 @@ def _copy_to_temp_table(table: sa.Table, columns: list[str], rows: list[dict[str
         )
         cursor.execute(f"TRUNCATE {temp_name}")
         with cursor.copy(f"COPY {temp_name} ({column_list}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row([row[name] for name in columns])
+            write(copy)
     return sa.table(temp_name, *[sa.column(name) for name in columns])
 
 
@@ -235,58 +247,26 @@ def upsert_bulk_line_items(shop_id: int, order_rows: str, line_rows: str) -> Non
 
     `order_rows` holds parse.ORDER_COPY_COLUMNS of the orders to apply, `line_rows`
     parse.LINE_COPY_COLUMNS of their line items. Both are COPYed into session temp tables,
-    then one INSERT ... SELECT ... ON CONFLICT (shop_id, line_item_id) DO UPDATE with the
-    updated_at guard writes the line items, and one more the orders' versions.
+    then one guarded INSERT ... SELECT ... ON CONFLICT (shop_id, line_item_id) (as upsert_rows
+    does) writes the line items, and one more the orders' versions.
     """
     from posai_app.ingest.parse import LINE_COPY_COLUMNS, ORDER_COPY_COLUMNS
+    from posai_app.models import OrderLineItem, OrderVersion
 
-    raw = db.session.connection().connection.driver_connection
-    with raw.cursor() as cursor:
-        cursor.execute(
-            f"CREATE TEMP TABLE IF NOT EXISTS {_BULK_ORDERS} AS "  # noqa: S608  (names are ours, not input)
-            "SELECT order_id, order_number, order_name, created_at, currency, cancelled_at,"
-            " shopify_updated_at FROM order_line_items WITH NO DATA"
-        )
-        cursor.execute(
-            f"CREATE TEMP TABLE IF NOT EXISTS {_BULK_LINES} AS "  # noqa: S608
-            "SELECT order_id, line_item_id, product_id, variant_id, title, quantity, price, sku,"
-            " is_custom_sale FROM order_line_items WITH NO DATA"
-        )
-        cursor.execute(f"TRUNCATE {_BULK_ORDERS}, {_BULK_LINES}")
-        # The batch commits with the sync's cursor, so a crash that loses its commit loses
-        # both and the resumed sync redoes the batch: no need to wait for the WAL flush.
-        cursor.execute("SET LOCAL synchronous_commit = off")
-        for name, columns, text in (
-            (_BULK_ORDERS, ORDER_COPY_COLUMNS, order_rows),
-            (_BULK_LINES, LINE_COPY_COLUMNS, line_rows),
-        ):
-            if text:
-                with cursor.copy(f"COPY {name} ({', '.join(columns)}) FROM STDIN") as copy:
-                    copy.write(text)
-        cursor.execute(
-            "INSERT INTO order_line_items (shop_id, line_item_id, order_id, order_number, order_name,"  # noqa: S608
-            " created_at, currency, product_id, variant_id, title, quantity, price, sku, is_custom_sale,"
-            " cancelled_at, shopify_updated_at)"
-            " SELECT %(shop_id)s, l.line_item_id, l.order_id, o.order_number, o.order_name, o.created_at,"
-            " o.currency, l.product_id, l.variant_id, l.title, l.quantity, l.price, l.sku, l.is_custom_sale,"
-            " o.cancelled_at, o.shopify_updated_at"
-            f" FROM {_BULK_LINES} l JOIN {_BULK_ORDERS} o ON o.order_id = l.order_id"
-            " ON CONFLICT (shop_id, line_item_id) DO UPDATE SET"
-            " order_id = excluded.order_id, order_number = excluded.order_number,"
-            " order_name = excluded.order_name, created_at = excluded.created_at,"
-            " currency = excluded.currency, product_id = excluded.product_id,"
-            " variant_id = excluded.variant_id, title = excluded.title, quantity = excluded.quantity,"
-            " price = excluded.price, sku = excluded.sku, is_custom_sale = excluded.is_custom_sale,"
-            " cancelled_at = excluded.cancelled_at, shopify_updated_at = excluded.shopify_updated_at"
-            " WHERE order_line_items.shopify_updated_at IS NULL"
-            " OR excluded.shopify_updated_at >= order_line_items.shopify_updated_at",
-            {"shop_id": shop_id},
-        )
-        cursor.execute(
-            "INSERT INTO order_versions (shop_id, order_id, shopify_updated_at)"  # noqa: S608
-            f" SELECT %(shop_id)s, order_id, shopify_updated_at FROM {_BULK_ORDERS}"
-            " ON CONFLICT (shop_id, order_id) DO UPDATE SET shopify_updated_at = excluded.shopify_updated_at"
-            " WHERE order_versions.shopify_updated_at IS NULL"
-            " OR excluded.shopify_updated_at >= order_versions.shopify_updated_at",
-            {"shop_id": shop_id},
-        )
+    items = OrderLineItem.__table__
+    # The batch commits with the sync's cursor, so a crash that loses its commit loses both and
+    # the resumed sync redoes the batch: no need to wait for the WAL flush.
+    db.session.execute(sa.text("SET LOCAL synchronous_commit = off"))
+    orders = _staged(items, ORDER_COPY_COLUMNS, lambda copy: copy.write(order_rows), _BULK_ORDERS)
+    lines = _staged(items, LINE_COPY_COLUMNS, lambda copy: copy.write(line_rows), _BULK_LINES)
+    shop = sa.literal(shop_id, sa.Integer).label("shop_id")
+    of_order = [orders.c[name] for name in ORDER_COPY_COLUMNS if name != "order_id"]
+    columns = ["shop_id", *LINE_COPY_COLUMNS, *(c.name for c in of_order)]
+    joined = sa.select(shop, *lines.c, *of_order).select_from(
+        lines.join(orders, orders.c.order_id == lines.c.order_id)
+    )
+    _guarded_upsert(items, ("shop_id", "line_item_id"), insert(items).from_select(columns, joined), columns)
+    versions = OrderVersion.__table__
+    columns = ["shop_id", "order_id", "shopify_updated_at"]
+    stored = sa.select(shop, orders.c.order_id, orders.c.shopify_updated_at)
+    _guarded_upsert(versions, ("shop_id", "order_id"), insert(versions).from_select(columns, stored), columns)
