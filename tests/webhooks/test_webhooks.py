@@ -98,25 +98,22 @@ def test_a_lost_dedupe_row_only_means_the_redelivery_is_applied_again(app, clien
     """The delivery row only dedupes: with it gone (a restore from an older backup, say), a
     redelivery is queued and applied again, and converges to the same rows."""
     order = one_order()
-    assert (
-        post(client, fake, "orders/create", shop.domain, order, webhook_id="wh-1").json["status"] == "queued"
-    )
-    run_jobs()
+
+    def deliver_and_apply() -> list:
+        response = post(client, fake, "orders/create", shop.domain, order, webhook_id="wh-1")
+        assert response.json["status"] == "queued"
+        run_jobs()
+        with app.app_context():
+            return sorted(
+                db.session.execute(sa.select(OrderLineItem.line_item_id, OrderLineItem.quantity)).all()
+            )
+
+    before = deliver_and_apply()
     with app.app_context():
-        before = sorted(
-            db.session.execute(sa.select(OrderLineItem.line_item_id, OrderLineItem.quantity)).all()
-        )
         db.session.execute(sa.delete(WebhookDelivery))  # the row a crash forgot
         db.session.commit()
-    assert (
-        post(client, fake, "orders/create", shop.domain, order, webhook_id="wh-1").json["status"] == "queued"
-    )
-    run_jobs()
-    with app.app_context():
-        after = sorted(
-            db.session.execute(sa.select(OrderLineItem.line_item_id, OrderLineItem.quantity)).all()
-        )
-        assert after == before and len(after) == len(order["line_items"])
+    after = deliver_and_apply()
+    assert after == before and len(after) == len(order["line_items"])
 
 
 def test_unknown_topic_and_unknown_shop_get_200(app, client, fake, shop):
