@@ -55,7 +55,7 @@ def replace_item_levels(shop_id: int, levels_by_item: Mapping[int, list[dict]]) 
     for position, (item, levels) in enumerate(levels_by_item.items()):
         items.append(int(item))
         keep.extend((int(item), int(level["location_id"])) for level in levels)
-        if len(items) + 2 * len(keep) >= _DELETE_PARAMETERS or position == len(levels_by_item) - 1:
+        if len(items) + 2 * len(keep) >= upserts.ID_CHUNK or position == len(levels_by_item) - 1:
             condition = [of_shop(InventoryLevel, shop_id), InventoryLevel.inventory_item_id.in_(items)]
             if keep:
                 pair = sa.tuple_(InventoryLevel.inventory_item_id, InventoryLevel.location_id)
@@ -64,9 +64,6 @@ def replace_item_levels(shop_id: int, levels_by_item: Mapping[int, list[dict]]) 
             items, keep = [], []
     if removed:
         touch(shop_id, "catalog")
-
-
-_DELETE_PARAMETERS = 900  # bound parameters per DELETE: below SQLite's oldest limit (999)
 
 
 def _note_locations(shop_id: int, locations: set[int]) -> None:

@@ -291,30 +291,26 @@ def _import_bulk_file(
         _report(state, on_progress)
         check_time()
 
-    # PostgreSQL: a bulk file's orders go in as COPY text (orders.upsert_bulk_orders), the
-    # initial sync's hot path; other databases (SQLite, small shops) through the order dicts.
-    copy = resource == "orders" and db.engine.dialect.name == "postgresql"
-    if resource == "products":
-        upsert = products.upsert_products
-    else:
-        upsert = orders.upsert_bulk_orders if copy else orders.upsert_orders
-    if copy:
-        # Parsing the next records (SQLite, orjson, COPY text: Python) overlaps with PostgreSQL
-        # writing the current batch (the session waits on its socket, without the GIL).
-        records = _tracked(_prefetched(_order_rows(spool.groups(tracker["groups"]))), tracker)
-    else:
-        records = _records_from_groups(resource, spool.groups(tracker["groups"]), tracker)
+    groups = spool.groups(tracker["groups"])
+    if resource == "orders" and db.engine.dialect.name == "postgresql":
+        # A bulk file's orders go in as COPY text (orders.upsert_bulk_orders), the initial sync's
+        # hot path; parsing the next records (SQLite, orjson, COPY text: Python) overlaps with
+        # PostgreSQL writing the current batch (the session waits on its socket, without the GIL).
+        upsert, records = orders.upsert_bulk_orders, _tracked(_prefetched(_order_rows(groups)), tracker)
+    else:  # products, and other databases (SQLite): through the record dicts
+        upsert = products.upsert_products if resource == "products" else orders.upsert_orders
+        records = _records_from_groups(resource, groups, tracker)
     try:
-        totals = upsert(shop_id, records, on_batch=on_batch)
+        try:
+            totals = upsert(shop_id, records, on_batch=on_batch)
+        finally:
+            _close(records)  # the reader lets the spool go before it is closed or deleted
     except OutOfTime:
-        _close(records)
         spool.close()  # kept: the continuation, queued now, reads it instead of downloading again
         raise
     except BaseException:
-        _close(records)
         spool.delete()  # a failed run may be retried much later or elsewhere: free the disk now
         raise
-    _close(records)
     spool.delete()
     return totals
 
@@ -360,9 +356,7 @@ def _prefetched(items: Iterator[tuple]) -> Iterator[tuple]:
         except BaseException as exc:  # handed to the consumer, which raises it
             out.put((done, exc))
         finally:
-            close = getattr(items, "close", None)
-            if close is not None:
-                close()  # in this thread, which ran it: its spool cursor is let go here
+            _close(items)  # in this thread, which ran it: its spool cursor is let go here
 
     thread = threading.Thread(target=produce, name="bulk-reader", daemon=True)
     thread.start()
@@ -390,8 +384,7 @@ def _tracked(items: Iterator[tuple[dict, int, int]], tracker: dict[str, Any]) ->
     try:
         for record, position, objects in items:
             _track_oldest(tracker, record["created_at"])
-            tracker["groups"] = position + 1
-            tracker["objects"] = tracker.get("objects", 0) + objects
+            _count(tracker, position, objects)
             yield record
     finally:
         _close(items)
@@ -465,9 +458,14 @@ def _records_from_groups(
             _track_oldest(tracker, record["created_at"])
         # services' batcher hands a batch over right after its last record, so when on_batch
         # runs, every group yielded so far is in a committed batch.
-        tracker["groups"] = group.position + 1
-        tracker["objects"] = tracker.get("objects", 0) + 1 + len(group.children)
+        _count(tracker, group.position, 1 + len(group.children))
         yield record
+
+
+def _count(tracker: dict[str, Any], position: int, objects: int) -> None:
+    """A group handed on: the resume point moves past it, and its objects are counted."""
+    tracker["groups"] = position + 1
+    tracker["objects"] = tracker.get("objects", 0) + objects
 
 
 def _track_oldest(tracker: dict[str, Any], created_at: datetime | None) -> None:

@@ -32,7 +32,7 @@ DEFAULT_BATCH_ROWS = 2000
 # batch costs a few fixed round trips and a commit, so bigger batches are what make the import
 # run at COPY speed; memory is one batch of COPY text (a few MB).
 BULK_BATCH_ROWS = 25_000
-_ID_CHUNK = 900  # keeps IN (...) lists under SQLite's bound-parameter limit
+ID_CHUNK = 900  # keeps IN (...) lists and a statement's parameters under SQLite's bound-parameter limit
 
 
 @dataclass
@@ -70,7 +70,7 @@ def lock_shop(shop_id: int, resource: str) -> None:
         )
 
 
-def chunks(values: list, size: int = _ID_CHUNK) -> Iterator[list]:
+def chunks(values: list, size: int = ID_CHUNK) -> Iterator[list]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
 
