@@ -23,10 +23,15 @@ def main(argv: list[str] | None = None) -> None:
     from flask.cli import FlaskGroup
 
     def _create_app():
-        from posai_app.config import JOB_SETTINGS
+        import click
+
+        from posai_app.config import JOB_SETTINGS, ConfigError
         from posai_app.factory import create_app
 
-        return create_app(JOB_SETTINGS)
+        try:
+            return create_app(JOB_SETTINGS)
+        except ConfigError as exc:  # a setting the command cannot start with: a message, no traceback
+            raise click.ClickException(str(exc)) from None
 
     group = FlaskGroup(
         name="posai",

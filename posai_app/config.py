@@ -100,12 +100,8 @@ def from_env() -> dict[str, Any]:
         values["POSAI_ENCRYPTION_KEYS"] = keys
     if (hour := _env("POSAI_NIGHTLY_HOUR_UTC")) is not None:
         values["POSAI_NIGHTLY_HOUR_UTC"] = int(hour)
-    if (budget := _env("SERVING_CACHE_MAX_MB")) is not None:
-        try:
-            values["SERVING_CACHE_MAX_MB"] = float(budget)
-        except ValueError:
-            raise ConfigError(f"SERVING_CACHE_MAX_MB must be a number of megabytes, not {budget!r}") from None
-    for name in (
+    for name in (  # numbers: seconds, or megabytes for SERVING_CACHE_MAX_MB
+        "SERVING_CACHE_MAX_MB",
         "SERVING_CACHE_CHECK_INTERVAL",
         "SERVING_CACHE_MAX_AGE",
         "DATABASE_CONNECT_TIMEOUT",
@@ -114,8 +110,11 @@ def from_env() -> dict[str, Any]:
         "REDIS_CONNECT_TIMEOUT",
         "REDIS_SOCKET_TIMEOUT",
     ):
-        if (seconds := _env(name)) is not None:
-            values[name] = float(seconds)
+        if (number := _env(name)) is not None:
+            try:
+                values[name] = float(number)
+            except ValueError:
+                raise ConfigError(f"{name} must be a number, not {number!r}") from None
     if (partitions := _env("POSAI_DB_HASH_PARTITIONS")) is not None:
         if not partitions.isascii() or not partitions.isdigit() or not 0 <= int(partitions) <= 1024:
             raise ConfigError(

@@ -109,3 +109,22 @@ def test_the_test_only_shopify_address_is_never_read_from_the_environment(monkey
     monkeypatch.setenv("SHOPIFY_ADMIN_BASE_URL", "http://127.0.0.1:9/{shop}")
     app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path}/dev.db"})
     assert app.config["SHOPIFY_ADMIN_BASE_URL"] is None
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "says"),
+    [
+        ("SERVING_CACHE_MAX_MB", "lots", "SERVING_CACHE_MAX_MB must be a number, not 'lots'"),
+        ("DATABASE_STATEMENT_TIMEOUT", "10s", "DATABASE_STATEMENT_TIMEOUT must be a number, not '10s'"),
+        ("POSAI_DB_HASH_PARTITIONS", "²", "POSAI_DB_HASH_PARTITIONS must be a whole number from 0 to 1024"),
+    ],
+)
+def test_a_bad_setting_stops_the_cli_with_a_message_naming_it(monkeypatch, capsys, name, value, says):
+    from posai_app.cli import main
+
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SystemExit) as stopped:
+        main(["db", "current"])
+    assert stopped.value.code == 1
+    err = capsys.readouterr().err
+    assert says in err and "Traceback" not in err
