@@ -19,10 +19,14 @@ def of_shop(model, shop_id: int) -> sa.ColumnElement[bool]:
     The one place a shop filter is written: every query of shop-owned rows uses it, directly
     or through the helpers below (a test fails on a hand-written `shop_id ==` elsewhere).
     """
-    if not isinstance(shop_id, int) or isinstance(shop_id, bool):
-        raise TypeError("shop_id must be an int")
+    _check(shop_id)
     column = model.c.shop_id if isinstance(model, sa.Table) else model.shop_id
     return column == shop_id
+
+
+def _check(shop_id) -> None:
+    if not isinstance(shop_id, int) or isinstance(shop_id, bool):
+        raise TypeError("shop_id must be an int")
 
 
 def select_for_shop(model, shop_id: int, *columns) -> sa.Select:
@@ -34,7 +38,7 @@ def get_for_shop_or_404(model, key, shop_id: int):
     """One row by its key within the shop (its primary key after shop_id: a value, or a tuple for
     a longer key), or NotFound if the shop has no such row. Every primary key starts with
     shop_id, so another shop's row with the same key is never found."""
-    of_shop(model, shop_id)  # the same shop_id check
+    _check(shop_id)
     rest = key if isinstance(key, tuple) else (key,)
     row = db.session.get(model, (shop_id, *rest))
     if row is None:
