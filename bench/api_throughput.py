@@ -22,15 +22,16 @@ import os
 import random
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.local_stack import free_port, wait_for_healthz  # noqa: E402
+
 BIN = Path(sys.executable).parent
 API_KEY = "bench-api-key"
 API_SECRET = "bench-api-secret-0123456789abcdef0123456789abcdef"  # noqa: S105
@@ -95,23 +96,6 @@ def carts_and_tokens(env: dict[str, str], count: int) -> list[tuple[str, str]]:
             pairs.append((token, json.dumps({"cartVariantIds": [str(v) for v in cart]})))
         db.engine.dispose()
     return pairs
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(url: str, seconds: float = 30) -> None:
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2):  # noqa: S310 (loopback)
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit(f"server did not answer {url}")
 
 
 LUA = """
@@ -208,7 +192,7 @@ def main() -> None:
         )
         try:
             base = f"http://127.0.0.1:{port}"
-            wait_for(base + "/healthz")
+            wait_for_healthz(port, seconds=30)
             run_wrk(base + "/api/recommendations", 3, args.connections, str(script), str(data))  # warm-up
             trivial = run_wrk(base + "/healthz", args.duration, args.connections)
             reco = run_wrk(
