@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from posai_app.reco.index import cart_weight
 from posai_app.reco.orders import Order
 from posai_app.reco.scorers import BASIC, POPULARITY, basic_writers
 from posai_app.reco.stats import History, Stats
@@ -72,8 +73,26 @@ def scratch_array(scratch: dict, name: str, size: int, dtype, fill=None) -> np.n
     return have[:nbytes].view(dtype)
 
 
-def _matmat(n_rows, n_cols, a_indptr, a_indices, b_indptr, b_indices, b_data, nnz, scratch):
-    """CSR product of a 0/1 matrix (stored order kept) with B: (indptr, indices, values).
+def cart_weights(lengths: np.ndarray, cart_decay: float) -> np.ndarray:
+    """Each cart item's weight, carts given by their lengths: cart_decay^(items added after it).
+
+    The last item added weighs 1, the one before it cart_decay, and so on (index.cart_weight, which
+    NeighborIndex.recommend uses too); cart_decay = 1 weighs every item 1.
+    """
+    total = int(lengths.sum())
+    if cart_decay == 1.0 or total == 0:
+        return np.ones(total)
+    ends = np.cumsum(lengths)
+    after = np.repeat(ends, lengths) - 1 - np.arange(total)
+    # Python's float power, as NeighborIndex.recommend computes it: the same bits in both places.
+    table = np.array([cart_weight(cart_decay, d) for d in range(int(lengths.max()))])
+    return table[after]
+
+
+def _matmat(n_rows, n_cols, a_indptr, a_indices, b_indptr, b_indices, b_data, nnz, scratch, a_data=None):
+    """CSR product of a 0/1 matrix (values `a_data` if given; stored order kept) with B.
+
+    Returns (indptr, indices, values).
 
     `nnz` bounds the product's entries (the multiply-adds will do: pages of the output arrays
     past the real size are never touched). `scratch` keeps the output arrays between calls.
@@ -86,9 +105,12 @@ def _matmat(n_rows, n_cols, a_indptr, a_indices, b_indptr, b_indices, b_data, nn
     indptr = scratch_array(scratch, "indptr", n_rows + 1, idx)
     indices = scratch_array(scratch, "indices", nnz, idx)
     values = scratch_array(scratch, "values", nnz, b_data.dtype)
-    ones = scratch_array(scratch, "ones", len(a_indices), b_data.dtype, fill=1)
+    if a_data is None:
+        a_data = scratch_array(scratch, "ones", len(a_indices), b_data.dtype, fill=1)
+    else:
+        a_data = a_data.astype(b_data.dtype, copy=False)
     _sparsetools.csr_matmat(
-        n_rows, n_cols, a_indptr, a_indices, ones, b_indptr, b_indices, b_data, indptr, indices, values
+        n_rows, n_cols, a_indptr, a_indices, a_data, b_indptr, b_indices, b_data, indptr, indices, values
     )
     used = int(indptr[-1])
     return indptr, indices[:used], values[:used]
@@ -166,12 +188,18 @@ class Cases:
             lo = hi
         return bounds
 
-    def recommend(self, sim: sp.csr_matrix, k: int, rank: np.ndarray) -> np.ndarray:
-        """Top-k columns for every case (-1 padded): score = Σ over cart items of sim rows."""
-        return self.recommend_values(sim, [partial(np.copyto, src=sim.data)], k, rank)[0]
+    def recommend(self, sim: sp.csr_matrix, k: int, rank: np.ndarray, cart_decay: float = 1.0) -> np.ndarray:
+        """Top-k columns for every case (-1 padded): score = Σ over cart items of sim rows, each
+        row weighted by `cart_weights` (all 1 unless cart_decay < 1)."""
+        return self.recommend_values(sim, [partial(np.copyto, src=sim.data)], k, rank, cart_decay)[0]
 
     def recommend_values(
-        self, structure: sp.csr_matrix, writers: list[Writer], k: int, rank: np.ndarray
+        self,
+        structure: sp.csr_matrix,
+        writers: list[Writer],
+        k: int,
+        rank: np.ndarray,
+        cart_decay: float = 1.0,
     ) -> list[np.ndarray]:
         """recommend() for several similarity matrices with `structure`'s rows and columns.
 
@@ -193,19 +221,21 @@ class Cases:
         b_indices = np.concatenate([structure.indices, np.arange(v)]).astype(idx)
 
         workers = engine_threads()
+        # Weighted carts multiply each item's row by its weight; the self entries keep weight 1.
+        weights = None if cart_decay == 1.0 else cart_weights(np.diff(self.indptr), cart_decay)
         row_nnz = np.diff(structure.indptr)
         # B's rows are one longer than S's (the self entry): the multiply-adds bound each product's size
         chunks = [
-            (lo, hi, *self._doubled(lo, hi, v, idx), work)
+            (lo, hi, *self._doubled(lo, hi, v, idx, weights), work)
             for lo, hi, work in self.chunks(row_nnz + 1, workers)
         ]
         per_thread = threading.local()
 
         def score(first: int, data: np.ndarray, chunk: tuple) -> None:
-            lo, hi, a_indptr, a_indices, work = chunk
+            lo, hi, a_indptr, a_indices, a_data, work = chunk
             scratch = per_thread.__dict__.setdefault("scratch", {})  # reused by this thread's next chunk
             indptr, indices, values = _matmat(
-                hi - lo, v, a_indptr, a_indices, b_indptr, b_indices, data, work, scratch
+                hi - lo, v, a_indptr, a_indices, b_indptr, b_indices, data, work, scratch, a_data
             )
             parts = [values] if values.dtype.kind == "f" else [values.real, values.imag]
             for j, part in enumerate(parts):
@@ -237,8 +267,11 @@ class Cases:
                 list(run(partial(score, first, data), chunks))
         return outs
 
-    def _doubled(self, lo: int, hi: int, shift: int, dtype) -> tuple[np.ndarray, np.ndarray]:
-        """Cart rows lo..hi as CSR with each row's items listed twice: as is, then + shift."""
+    def _doubled(
+        self, lo: int, hi: int, shift: int, dtype, weights: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Cart rows lo..hi as CSR with each row's items listed twice: as is, then + shift; with
+        `weights` (per cart entry), the values: the weights, then 1 for the shifted copies."""
         a, b = self.indptr[lo], self.indptr[hi]
         starts = self.indptr[lo : hi + 1] - a
         indptr = (2 * starts).astype(dtype)
@@ -248,7 +281,11 @@ class Cases:
         indices = np.empty(2 * (b - a), dtype=dtype)
         indices[first] = items
         indices[first + np.repeat(lengths, lengths)] = items + shift
-        return indptr, indices
+        if weights is None:
+            return indptr, indices, None
+        data = np.ones(2 * (b - a))
+        data[first] = weights[a:b]
+        return indptr, indices, data
 
     def popularity(self, stats: Stats, k: int) -> np.ndarray:
         """Top-k most-bought training variants not in each cart (-1 padded)."""

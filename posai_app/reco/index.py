@@ -13,6 +13,14 @@ import scipy.sparse as sp
 
 from posai_app.reco.topk import topk_rows
 
+MIN_CART_WEIGHT = 1e-12  # a cart item's weight never falls below this (no underflow to 0 in long carts)
+
+
+def cart_weight(cart_decay: float, after: int) -> float:
+    """The weight of a cart item's row when `after` distinct items were added after it."""
+    return max(cart_decay**after, MIN_CART_WEIGHT)
+
+
 Exclude = Callable[[str], bool] | Collection[str] | None
 
 
@@ -39,8 +47,11 @@ class NeighborIndex:
         targets: np.ndarray,
         scores: np.ndarray,
         co_counts: np.ndarray,
+        cart_decay: float = 1.0,
     ) -> None:
         self.ids = list(ids)
+        # Weight of a cart item's row: cart_decay^(distinct items added after it), tuned in training.
+        self.cart_decay = float(cart_decay)
         self.position = {v: i for i, v in enumerate(self.ids)}
         self._counts = np.asarray(counts, dtype=np.int64)
         self.indptr = np.asarray(indptr, dtype=np.int64)
@@ -82,8 +93,11 @@ class NeighborIndex:
     ) -> list[tuple[str, float]]:
         """Best `limit` variants for a cart: Σ of neighbour scores over cart items; cart never returned.
 
-        Ties go to the variant in more orders, then the smaller id (as strings). Excluded variants
-        are skipped and the list is filled from candidates further down.
+        `cart_ids` are in the order they were added (the last is the newest). Each distinct item's
+        row is weighted by cart_decay^(distinct items added after it), as evaluation.cart_weights
+        weighs validation carts; with cart_decay = 1 every row counts fully. Ties go to the variant
+        in more orders, then the smaller id (as strings). Excluded variants are skipped and the
+        list is filled from candidates further down.
         """
         if limit <= 0:
             return []
@@ -91,14 +105,21 @@ class NeighborIndex:
         in_cart: set[int] = set()
         totals: dict[int, float] = {}
         get = totals.get
-        for vid in cart_ids:
+        distinct = list(dict.fromkeys(cart_ids))
+        decay = self.cart_decay
+        for n, vid in enumerate(distinct):
             i = position.get(vid)
-            if i is None or i in in_cart:
+            if i is None:
                 continue
             in_cart.add(i)
             targets, scores = self._row(i)
-            for t, sc in zip(targets, scores, strict=True):
-                totals[t] = get(t, 0.0) + sc
+            if decay == 1.0:
+                for t, sc in zip(targets, scores, strict=True):
+                    totals[t] = get(t, 0.0) + sc
+            else:
+                w = cart_weight(decay, len(distinct) - 1 - n)
+                for t, sc in zip(targets, scores, strict=True):
+                    totals[t] = get(t, 0.0) + w * sc
         for i in in_cart:
             totals.pop(i, None)
         if not totals:
@@ -201,6 +222,7 @@ class NeighborIndex:
         sim: sp.csr_matrix,
         co: sp.csr_matrix,
         top_n: int,
+        cart_decay: float = 1.0,
     ) -> NeighborIndex:
         """Keep each row's top_n positive entries of sim (which has co's structure) under the tie order."""
         pos = top_positions(sim, rank, top_n)
@@ -221,6 +243,7 @@ class NeighborIndex:
             tgt[arrange],
             sim.data[p][arrange],
             np.rint(co_vals[arrange]).astype(np.int64),
+            cart_decay,
         )
 
 

@@ -10,6 +10,14 @@ candidate is then re-fitted on the outer train and measured on the validation or
 (the report); finally the chosen scorer is fitted on all orders and turned into the serving index,
 and so is the runner-up (the best other candidate on the folds): the live challenger.
 
+Cart order (`cart_decay`): at the till a cart is built item by item, and the item added last says
+most about the next one when a shop's orders list their lines in the order they were added. Each
+model candidate (not the original design's basic scorers, reported as they were) is also tried
+with its cart items' rows weighted cart_decay^(items added after it), cart_decay in CART_DECAYS;
+a decay below 1 is kept only when it beats "every item counts fully" (1) on the folds by more than
+the noise (1.96 paired standard errors), so a shop whose line order means nothing keeps 1. The
+serving index carries the chosen decay (NeighborIndex.cart_decay), so the API weighs carts the same way.
+
 Nothing here reads a clock to decide anything: the grids are scaled to the data, and the only
 budget (dense EASE's variants) is planned in multiply-adds from the data's shape before any fit,
 so the same history gives the same choice, figures and index on an idle or a busy machine.
@@ -63,6 +71,7 @@ SPARSE_TAIL_GATHER = 3e8  # co entries gathered into them, per served fit at mos
 LAMBDA_FACTORS = (0.25, 1.0, 4.0)  # λ = factor × mean diagonal of XᵀX (a log-spaced grid around it)
 HALF_LIFE_SHARES = (0.25, 0.5, 1.0)  # half-lives as shares of the outer train's time span
 BLEND_WEIGHTS = (0.25, 0.5, 0.75)  # weight of the leader in a blend with the runner-up
+CART_DECAYS = (1.0, 0.5, 0.25, 0.125)  # weight ratio of a cart item to the one added after it (1: no order)
 Z95 = 1.959964  # two-sided 95 % normal quantile
 FOLD_THREADS = 2  # sparse candidates' folds fitted side by side (each holds its fold's matrices)
 RUNAWAY_SECONDS = 1800.0  # a wall-clock guard against a runaway job; it stops, never steers, a run
@@ -101,6 +110,13 @@ class _Tuned:
     params: dict[str, Any]
     hits: np.ndarray  # per pooled inner case: did the served top-K contain the held-out item
     grid: list[tuple[dict[str, Any], float]]
+    cart_decay: float = 1.0
+    decays: dict[float, float] = field(default_factory=dict)  # inner HitRate by cart_decay tried
+
+    @property
+    def shown_params(self) -> dict[str, Any]:
+        """The settings as reported: the scorer's own, plus the cart decay when it is not 1."""
+        return {**self.params, "cart_decay": self.cart_decay} if self.cart_decay != 1.0 else dict(self.params)
 
     @property
     def rate(self) -> float:
@@ -203,6 +219,8 @@ def train(
                     points = _beyond_edge(spec.name, tried, best)
                     total += len(points)
             if best is not None:
+                if spec.name not in BASIC:
+                    _tune_cart_decay(best, best_sims, folds, k, top_n)
                 tuned[spec.name] = best
                 kept[spec.name] = best_sims
                 for name in _ranked(tuned)[2:]:
@@ -230,7 +248,9 @@ def train(
 
         def on_outer(name: str) -> tuple[sp.csr_matrix | None, dict[str, float] | None]:
             sim = fit(SCORERS[name], tuned[name].params, outer_stats)
-            figures = None if name in results else _served_figures(sim, outer_stats, outer_cases, k, top_n)
+            figures = None
+            if name not in results:
+                figures = _served_figures(sim, outer_stats, outer_cases, k, top_n, tuned[name].cart_decay)
             return (sim if name in members else None), figures
 
         # Candidates are fitted and measured side by side (results kept by name, in order).
@@ -243,7 +263,7 @@ def train(
                 results[name] = figures
         if blend:
             sim = _blend(outer_sims, blend, outer_stats)
-            results[chosen] = _served_figures(sim, outer_stats, outer_cases, k, top_n)
+            results[chosen] = _served_figures(sim, outer_stats, outer_cases, k, top_n, blend["cart_decay"])
         progress("evaluating", len(todo) + 1, len(todo) + 1)
         if chosen is None:
             chosen = select_best(results, BASIC)
@@ -264,7 +284,7 @@ def train(
             results=results,
             best=chosen,
             params={
-                **{name: t.params for name, t in tuned.items() if name in results},
+                **{name: t.shown_params for name, t in tuned.items() if name in results},
                 **({chosen: params} if blend else {}),
             },
             selection=selection,
@@ -277,6 +297,7 @@ def train(
             progress("index", 0, 1)
             all_stats = Stats.build(history, 0, history.n_orders)
             sims = {}
+            decay = blend["cart_decay"] if blend else tuned[chosen].cart_decay if chosen in tuned else 1.0
             if blend:
                 members = blend["of"]
                 fitted = (pool.map if pool else map)(
@@ -287,7 +308,7 @@ def train(
             else:
                 sim = fit(SCORERS[chosen], params, all_stats)
             index = NeighborIndex.from_matrix(
-                history.ids, all_stats.counts, all_stats.rank, sim, all_stats.co, top_n
+                history.ids, all_stats.counts, all_stats.rank, sim, all_stats.co, top_n, decay
             )
             if build_runner_up and runner_up is not None:
                 # A blend's members are fitted already: its leader (the usual runner-up) costs nothing.
@@ -295,7 +316,13 @@ def train(
                 if other is None:
                     other = fit(SCORERS[runner_up], tuned[runner_up].params, all_stats)
                 runner_up_index = NeighborIndex.from_matrix(
-                    history.ids, all_stats.counts, all_stats.rank, other, all_stats.co, top_n
+                    history.ids,
+                    all_stats.counts,
+                    all_stats.rank,
+                    other,
+                    all_stats.co,
+                    top_n,
+                    tuned[runner_up].cart_decay,
                 )
             progress("index", 1, 1)
         seconds = time.perf_counter() - started
@@ -309,7 +336,7 @@ def train(
             seconds,
             history,
             runner_up=runner_up,
-            runner_up_params=dict(tuned[runner_up].params) if runner_up else None,
+            runner_up_params=tuned[runner_up].shown_params if runner_up else None,
             runner_up_index=runner_up_index,
         )
 
@@ -466,13 +493,32 @@ def _fit_params(spec: ScorerSpec, params: dict[str, Any], plan: _Plan, serving: 
     return out
 
 
-def _served_hits(sim: sp.csr_matrix, fold: _Fold, k: int, top_n: int) -> np.ndarray:
+def _served_hits(sim: sp.csr_matrix, fold: _Fold, k: int, top_n: int, cart_decay: float = 1.0) -> np.ndarray:
     """Per fold cart: a hit of the served form (each row's top-N). Only rows of cart items matter,
     so only they are cut to their top N (the same result as cutting every row, for less work)."""
-    return fold.cases.hits(_served_recommendations(sim, fold.stats, fold.cases, k, top_n))
+    return fold.cases.hits(_served_recommendations(sim, fold.stats, fold.cases, k, top_n, cart_decay))
 
 
-def _served_recommendations(sim: sp.csr_matrix, stats: Stats, cases: Cases, k: int, top_n: int) -> np.ndarray:
+def _tune_cart_decay(best: _Tuned, sims: list[sp.csr_matrix], folds: list[_Fold], k: int, top_n: int) -> None:
+    """Try the candidate's fold matrices with each CART_DECAYS weighting; keep a decay below 1 only
+    when it beats 1 by more than the noise (paired, 1.96 standard errors), else 1."""
+    best.decays = {1.0: round(best.rate, 6)}
+    if not folds:
+        return
+    chosen, chosen_hits = 1.0, best.hits
+    for decay in CART_DECAYS[1:]:
+        per_fold = [_served_hits(sim, f, k, top_n, decay) for sim, f in zip(sims, folds, strict=True)]
+        hits = np.concatenate(per_fold)
+        best.decays[decay] = round(float(hits.mean()), 6)
+        diff, se = _paired(hits, best.hits)
+        if diff > Z95 * se and hits.mean() > chosen_hits.mean():
+            chosen, chosen_hits = decay, hits
+    best.cart_decay, best.hits = chosen, chosen_hits
+
+
+def _served_recommendations(
+    sim: sp.csr_matrix, stats: Stats, cases: Cases, k: int, top_n: int, cart_decay: float = 1.0
+) -> np.ndarray:
     """Top-K for every case from the served form of sim: the cart items' rows cut to their top-N
     positive entries (index.truncate's entries, in the same order), other rows empty."""
     used = np.zeros(sim.shape[0], dtype=bool)
@@ -481,11 +527,13 @@ def _served_recommendations(sim: sp.csr_matrix, stats: Stats, cases: Cases, k: i
     indptr = np.zeros(sim.shape[0] + 1, dtype=np.int64)
     np.cumsum(counts, out=indptr[1:])
     served = sp.csr_matrix((sim.data[kept], sim.indices[kept], indptr), shape=sim.shape)
-    return cases.recommend(served, k, stats.rank)
+    return cases.recommend(served, k, stats.rank, cart_decay)
 
 
-def _served_figures(sim, stats: Stats, cases: Cases, k: int, top_n: int) -> dict[str, float]:
-    return cases.figures(_served_recommendations(sim, stats, cases, k, top_n), k)
+def _served_figures(
+    sim, stats: Stats, cases: Cases, k: int, top_n: int, cart_decay: float = 1.0
+) -> dict[str, float]:
+    return cases.figures(_served_recommendations(sim, stats, cases, k, top_n, cart_decay), k)
 
 
 def _interval(hits: np.ndarray) -> list[float]:
@@ -554,6 +602,11 @@ def _select(
         "grids": {
             name: [[p, round(r, 6)] for p, r in t.grid] for name, t in tuned.items() if len(t.grid) > 1
         },
+        "cartDecay": {
+            name: {"chosen": t.cart_decay, "innerHitRate": {str(d): r for d, r in t.decays.items()}}
+            for name, t in tuned.items()
+            if t.decays
+        },
     }
     if not n_cases or not tuned:
         selection["rule"] = "no inner validation cases: highest validation HitRate@K among the basic scorers"
@@ -573,16 +626,21 @@ def _select(
     ]
     within_noise = diff <= Z95 * se
     consistent = all(d > 0 for d in per_fold)
-    # Blends: both candidates fitted once per fold, their normalised scores mixed at each weight.
-    blend_hits = {w: [] for w in BLEND_WEIGHTS}
+    # Blends: both candidates fitted once per fold, their normalised scores mixed at each weight,
+    # served with the cart decays the two chose (one, if they agree).
+    decays = sorted({tuned[leader].cart_decay, tuned[runner].cart_decay}, reverse=True)
+    grid = [(w, d) for w in BLEND_WEIGHTS for d in decays]
+    blend_hits: dict[tuple[float, float], list[np.ndarray]] = {point: [] for point in grid}
     for i, f in enumerate(folds):
         sims = {name: kept[name][i] for name in (leader, runner)}
         for w in BLEND_WEIGHTS:
             sim = _blend(sims, {"of": [leader, runner], "weight": w}, f.stats)
-            blend_hits[w].append(_served_hits(sim, f, k, top_n))
-    rates = {w: float(np.concatenate(h).mean()) for w, h in blend_hits.items()}
-    weight = max(BLEND_WEIGHTS, key=lambda w: (rates[w], -abs(w - 0.5)))
-    hits = np.concatenate(blend_hits[weight])
+            for d in decays:
+                blend_hits[w, d].append(_served_hits(sim, f, k, top_n, d))
+    rates = {point: float(np.concatenate(h).mean()) for point, h in blend_hits.items()}
+    # Best rate; ties to the weight nearer ½, then the larger decay (closer to "no order").
+    weight, decay = max(grid, key=lambda p: (rates[p], -abs(p[0] - 0.5), p[1]))
+    hits = np.concatenate(blend_hits[weight, decay])
     b_diff, b_se = _paired(hits, tuned[leader].hits)
     selection["margin"] = {
         "leader": leader,
@@ -597,19 +655,20 @@ def _select(
     selection["blend"] = {
         "name": name,
         "weight": weight,
-        "innerHitRate": round(rates[weight], 6),
+        "cartDecay": decay,
+        "innerHitRate": round(rates[weight, decay], 6),
         "innerInterval95": _interval(hits),
-        "byWeight": {str(w): round(r, 6) for w, r in rates.items()},
+        "byWeight": {str(w): round(rates[w, decay], 6) for w in BLEND_WEIGHTS},
         "differenceToLeader": round(b_diff, 6),
         "standardError": round(b_se, 6),
     }
-    use_blend = rates[weight] >= tuned[leader].rate or (
-        (within_noise or not consistent) and rates[weight] >= tuned[runner].rate
+    use_blend = rates[weight, decay] >= tuned[leader].rate or (
+        (within_noise or not consistent) and rates[weight, decay] >= tuned[runner].rate
     )
     if not use_blend:
         return selection, leader, None
     selection["chosen"] = name
-    return selection, name, {"of": [leader, runner], "weight": weight}
+    return selection, name, {"of": [leader, runner], "weight": weight, "cart_decay": decay}
 
 
 def _ranked(tuned: dict[str, _Tuned]) -> list[str]:
@@ -625,10 +684,13 @@ def _runner_up(tuned: dict[str, _Tuned], chosen: str | None) -> str | None:
 def _chosen_params(chosen: str, blend: dict[str, Any] | None, tuned: dict[str, _Tuned]) -> dict[str, Any]:
     if blend:
         first, second = blend["of"]
-        return {
+        out = {
             "of": [first, second],
             "weight": blend["weight"],
             first: dict(tuned[first].params),
             second: dict(tuned[second].params),
         }
-    return dict(tuned[chosen].params) if chosen in tuned else {}
+        if blend["cart_decay"] != 1.0:
+            out["cart_decay"] = blend["cart_decay"]
+        return out
+    return tuned[chosen].shown_params if chosen in tuned else {}

@@ -13,6 +13,8 @@ the time for 3 % fewer bytes. It holds:
     co_counts    int32 co-purchase counts
     best_ids     int64 the bestseller pool (posai_app.reco.serving.rank_bestsellers), best first
     best_counts  float64 its recent order counts
+    cart_decay   float64 scalar, the index's cart weighting (NeighborIndex.cart_decay); absent
+                 in payloads written before it existed, which read as 1 (every cart item counts fully)
 
 A shop without an index (nothing learnt yet) stores empty `ids` with a one-entry `indptr`.
 """
@@ -57,6 +59,7 @@ def pack(index: NeighborIndex | None, bestsellers: Sequence[tuple[str, float]]) 
             "targets": np.asarray(index.targets, dtype=np.int32),
             "scores": np.asarray(index.scores, dtype=np.float64),
             "co_counts": np.asarray(index.co_counts, dtype=np.int32),
+            "cart_decay": np.float64(index.cart_decay),
         }
     arrays["best_ids"] = np.array([int(v) for v, _ in bestsellers], dtype=np.int64)
     arrays["best_counts"] = np.array([float(c) for _, c in bestsellers], dtype=np.float64)
@@ -89,5 +92,6 @@ def unpack(payload: bytes) -> tuple[NeighborIndex | None, tuple[tuple[str, float
         arrays["targets"],
         arrays["scores"],
         arrays["co_counts"],
+        float(arrays["cart_decay"]) if "cart_decay" in arrays else 1.0,
     )
     return index, best

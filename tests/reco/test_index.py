@@ -88,3 +88,36 @@ def test_exclusions_reach_past_the_partial_selection():
     excluded = {f"n{i:02d}" for i in range(30)}
     assert [v for v, _ in index.recommend(["X"], 3, exclude=excluded)] == ["n30", "n31", "n32"]
     assert [v for v, _ in index.recommend(["X"], 3)] == ["n00", "n01", "n02"]
+
+
+def test_a_cart_decay_weighs_each_item_by_the_items_added_after_it():
+    # cart_decay 0.5: the newest item (C) counts fully, A (two items later came B and C) a quarter.
+    index = NeighborIndex.from_rows(ROWS, COUNTS)
+    index.cart_decay = 0.5
+    assert index.recommend(["A", "C"], 5) == [("B", 2.0 + 0.5 * 2.0), ("D", 0.5 * 1.0)]
+    assert index.recommend(["A", "B", "C"], 5) == [("D", 0.25 * 1.0)]
+    # a repeated item keeps its first place in the cart
+    assert index.recommend(["A", "C", "A"], 5) == index.recommend(["A", "C"], 5)
+
+
+def test_served_carts_are_weighted_exactly_as_validation_carts():
+    """recommend-batch and the API rank through NeighborIndex.recommend, the report through
+    Cases.recommend: with a cart decay both must give every cart the same top-K."""
+    from posai_app.reco.evaluation import Cases
+
+    rng = np.random.default_rng(5)
+    baskets = [
+        [str(v) for v in dict.fromkeys(rng.integers(0, 30, size=int(rng.integers(2, 7))).tolist())]
+        for _ in range(600)
+    ]
+    history = History.from_orders(orders_from(baskets))
+    stats = Stats.build(history, 0, 480)
+    sim = SCORERS["cosine"].build(stats)
+    cases = Cases(history, 480, 600)
+    for decay in (1.0, 0.5, 0.125):
+        index = NeighborIndex.from_matrix(history.ids, stats.counts, stats.rank, sim, stats.co, 1000, decay)
+        expected = cases.recommend(sim, 2, stats.rank, decay)
+        for i in range(cases.n):
+            cart = [history.ids[v] for v in cases.cart[cases.indptr[i] : cases.indptr[i + 1]]]
+            got = [history.ids[c] for c in expected[i] if c >= 0]
+            assert [v for v, _ in index.recommend(cart, 2)] == got, (decay, cart)

@@ -152,3 +152,39 @@ def test_the_run_report_says_how_the_live_metric_was_chosen(result):
     assert "chosen on 3 rolling inner folds" in text
     margin = result.report.selection["margin"]
     assert f"inner lead of {margin['leader']} over {margin['runnerUp']}" in text
+
+
+def _walks(n: int, shuffled: bool, seed: int = 4) -> list[Order]:
+    """Baskets of 4 consecutive items around a cycle of 6 (10 such groups), in walking order.
+
+    Unordered, a cart's two neighbours on the cycle (the next item, and the one before its
+    first) tie; only the item added last tells them apart. `shuffled` lists each basket's
+    items in random order: then the order carries nothing.
+    """
+    rng = np.random.default_rng(seed)
+    baskets = []
+    for _ in range(n):
+        group, start = int(rng.integers(10)), int(rng.integers(6))
+        items = [str(group * 6 + (start + i) % 6) for i in range(4)]
+        baskets.append(rng.permutation(items).tolist() if shuffled else items)
+    return orders_from(baskets, 0.1)
+
+
+def test_a_shop_whose_line_order_tells_the_next_item_gets_a_cart_decay():
+    result = train(_walks(1500, shuffled=False), k=1, top_n=10, candidates=["asymmetric", "rp3beta"])
+    decays = result.report.selection["cartDecay"]
+    assert all(d["chosen"] < 1.0 for d in decays.values())
+    assert result.index.cart_decay < 1.0
+    assert result.params.get("cart_decay") == result.index.cart_decay
+    # The newest item decides: after 0, 1, 2 comes 3, not 5 (which precedes 0 on the cycle).
+    assert result.index.recommend(["0", "1", "2"], 1)[0][0] == "3"
+    assert result.index.recommend(["2", "1", "0"], 1)[0][0] == "5"
+    assert result.report.results[result.metric]["hitRate"] > 0.9
+
+
+def test_a_shop_whose_line_order_means_nothing_keeps_every_cart_item_at_full_weight():
+    result = train(_walks(1500, shuffled=True), k=1, top_n=10, candidates=["asymmetric", "rp3beta"])
+    decays = result.report.selection["cartDecay"]
+    assert {d["chosen"] for d in decays.values()} == {1.0}
+    assert set(decays["asymmetric"]["innerHitRate"]) == {"1.0", "0.5", "0.25", "0.125"}
+    assert result.index.cart_decay == 1.0 and "cart_decay" not in result.params

@@ -87,3 +87,25 @@ def test_an_unknown_format_is_refused_not_misread():
     np.savez_compressed(buffer, format=np.int64(packed.FORMAT + 1))
     with pytest.raises(packed.UnknownFormat):
         packed.unpack(buffer.getvalue())
+
+
+def test_the_cart_decay_travels_with_the_index_and_old_payloads_read_as_no_decay():
+    import io
+    import zipfile
+
+    index, stats = big_index()
+    index.cart_decay = 0.25
+    loaded, _ = packed.unpack(packed.pack(index, rank_bestsellers(stats)))
+    assert loaded.cart_decay == 0.25
+    cart = [index.ids[3], index.ids[7]]
+    assert loaded.recommend(cart, 5) == index.recommend(cart, 5)
+    # A payload written before the member existed: every cart item counts fully.
+    old = io.BytesIO()
+    with (
+        zipfile.ZipFile(io.BytesIO(packed.pack(index, ())), "r") as source,
+        zipfile.ZipFile(old, "w") as target,
+    ):
+        for name in source.namelist():
+            if name != "cart_decay.npy":
+                target.writestr(name, source.read(name))
+    assert packed.unpack(old.getvalue())[0].cart_decay == 1.0

@@ -98,9 +98,12 @@ export function cartVariantIds(cart: CartLike | null | undefined): string[] {
   return [...seen];
 }
 
-/** Identity of a cart for caching: the set of its variant ids. */
+/**
+ * Identity of a cart for caching: its variant ids in cart order. Order matters: the backend may
+ * weigh the item added last most (a shop whose history shows line order predicts the next item).
+ */
 export function cartKey(variantIds: readonly string[]): string {
-  return [...variantIds].sort().join(',');
+  return variantIds.join(',');
 }
 
 /**

@@ -153,8 +153,9 @@ describe('ids and urls', () => {
     expect(cartVariantIds(undefined)).toEqual([]);
   });
 
-  it('identifies a cart by its set of variants, not their order', () => {
-    expect(cartKey(['2', '1'])).toBe(cartKey(['1', '2']));
+  it('identifies a cart by its variants in cart order (the newest may weigh most)', () => {
+    expect(cartKey(['1', '2'])).toBe('1,2');
+    expect(cartKey(['2', '1'])).not.toBe(cartKey(['1', '2']));
     expect(cartKey([])).toBe('');
   });
 
