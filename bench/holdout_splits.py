@@ -110,11 +110,13 @@ def measure(name: str, history: History, learn_share: float, test_share: float, 
             if params is None:
                 continue
             spec = SCORERS[cand]
+            params = dict(params)
+            decay = params.pop("cart_decay", 1.0)  # a serving weight, not the scorer's own setting
             if spec.dense:
                 params = {**params, "max_variants": plan.get("easeServedVariants", 4000)}
             build = sparse_ease if spec.dense and "easeServed" in plan else spec.build
             sim = build(stats, **params)
-            recs = _served_recommendations(sim, stats, cases, k, top_n)
+            recs = _served_recommendations(sim, stats, cases, k, top_n, decay)
             candidates[cand] = float(cases.hits(recs).mean()) if cases.n else 0.0
     # The original design: its own auto-selected basic scorer, full neighbourhoods.
     original = evaluate_history(learn, k, _noop).best

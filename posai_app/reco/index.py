@@ -149,13 +149,15 @@ class NeighborIndex:
         return out
 
     def contribution(self, cart_ids: Sequence[str], target: str) -> tuple[str, int] | None:
-        """(cart item, co-count) of the cart item whose stored neighbour score for `target` is the
-        highest (the first such in cart order), or None when no cart item lists it."""
+        """(cart item, co-count) of the cart item whose stored neighbour score for `target`,
+        weighted as recommend() weighs it, is the highest (the first such in cart order), or None
+        when no cart item lists it."""
         t = self.position.get(target)
         if t is None:
             return None
         best: tuple[float, str, int] | None = None
-        for vid in cart_ids:
+        distinct = list(dict.fromkeys(cart_ids))
+        for n, vid in enumerate(distinct):
             i = self.position.get(vid)
             if i is None:
                 continue
@@ -164,6 +166,8 @@ class NeighborIndex:
             if len(hits):
                 j = s + int(hits[0])
                 score = float(self.scores[j])
+                if self.cart_decay != 1.0:
+                    score *= cart_weight(self.cart_decay, len(distinct) - 1 - n)
                 if best is None or score > best[0]:
                     best = (score, vid, int(self.co_counts[j]))
         return None if best is None else (best[1], best[2])

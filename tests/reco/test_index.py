@@ -121,3 +121,11 @@ def test_served_carts_are_weighted_exactly_as_validation_carts():
             cart = [history.ids[v] for v in cases.cart[cases.indptr[i] : cases.indptr[i + 1]]]
             got = [history.ids[c] for c in expected[i] if c >= 0]
             assert [v for v, _ in index.recommend(cart, 2)] == got, (decay, cart)
+
+
+def test_the_reason_names_the_cart_item_that_weighs_most_after_the_decay():
+    # B is listed by A (2.0) and C (2.0); with a decay the newer C is the one that counts most.
+    index = NeighborIndex.from_rows(ROWS, COUNTS)
+    assert index.contribution(["A", "C"], "B") == ("A", 2)
+    index.cart_decay = 0.5
+    assert index.contribution(["A", "C"], "B") == ("C", 2)
