@@ -166,7 +166,7 @@ def train(
     progress("statistics", 2, 2)
 
     grids = _grids(outer_stats, has_times)
-    plan = _plan(history, specs, grids, folds, build_index, outer_stats)
+    plan = _plan(history, specs, grids, folds, outer_stats)
 
     def fit(spec: ScorerSpec, params: dict[str, Any], stats: Stats, serving: bool = True) -> sp.csr_matrix:
         guard.check(spec.name)
@@ -457,7 +457,6 @@ def _plan(
     specs: list[ScorerSpec],
     grids: dict[str, list[dict[str, Any]]],
     folds: list[_Fold],
-    build_index: bool,
     outer_stats: Stats,
 ) -> _Plan:
     """Dense EASE's heads from the shape alone: every fit the run will make, counted up front.
@@ -468,7 +467,9 @@ def _plan(
     """
     dense = [s for s in specs if s.dense]
     tune_fits = sum((len(grids[s.name]) + (s.name in LOG_GRIDS)) * len(folds) for s in dense)
-    serve_fits = len(dense) + (min(2, len(dense)) if build_index else 0)
+    # Counted as if the index is built even when it is not (`posai evaluate --tuned`): the report
+    # must not depend on whether an index follows it.
+    serve_fits = len(dense) + min(2, len(dense))
     known = int((np.bincount(history.indices, minlength=history.n_variants) > 0).sum())
 
     def head(fits: int) -> int:
