@@ -71,13 +71,21 @@ METRIC_EXPLANATIONS = {
 }
 
 
-def scorer_explanation(name: str | None) -> str:
-    """The plain-language line for a scorer, or for a blend of two ("ease+ease_decay")."""
+CART_ORDER_NOTE = "Items added to the cart last count most: in your orders, the next item follows them."
+
+
+def scorer_explanation(name: str | None, params: dict[str, Any] | None = None) -> str:
+    """The plain-language line for a scorer, or for a blend of two ("ease+ease_decay"), and
+    what its cart decay means when training found that the shop's line order matters."""
     if name and "+" in name:
         first, _, second = name.partition("+")
-        return f"A blend of {first} and {second}: both scores, weighted, added up."
-    spec = SCORERS.get(name or "")
-    return spec.label if spec is not None else ""
+        text = f"A blend of {first} and {second}: both scores, weighted, added up."
+    else:
+        spec = SCORERS.get(name or "")
+        text = spec.label if spec is not None else ""
+    if text and (params or {}).get("cart_decay", 1.0) < 1.0:
+        text = f"{text} {CART_ORDER_NOTE}"
+    return text
 
 
 ACTIVE_RUN_STATUSES = {RunStatus.RUNNING}
@@ -90,7 +98,7 @@ def live_config(shop_id: int) -> dict[str, Any] | None:
         return None
     return {
         "metric": config.metric,
-        "explanation": scorer_explanation(config.metric),
+        "explanation": scorer_explanation(config.metric, config.params),
         "trained_at": aware(config.trained_at),
         "train_orders": config.train_orders,
         "model_version": config.model_version,

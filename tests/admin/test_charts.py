@@ -53,3 +53,11 @@ def test_a_blend_has_an_explanation():
     )
     assert scorer_explanation("ease").startswith("A model fitted")
     assert scorer_explanation(None) == ""
+
+
+def test_a_learnt_cart_order_is_said_in_plain_words():
+    from posai_app.training.report import CART_ORDER_NOTE, scorer_explanation
+
+    assert scorer_explanation("ease", {"lam": 6.5, "cart_decay": 0.5}).endswith(CART_ORDER_NOTE)
+    assert CART_ORDER_NOTE not in scorer_explanation("ease", {"lam": 6.5})
+    assert scorer_explanation("a+b", {"of": ["a", "b"], "cart_decay": 0.25}).endswith(CART_ORDER_NOTE)
