@@ -306,7 +306,7 @@ def train(
                 sims = dict(zip(members, fitted, strict=True))
                 sim = _blend(sims, blend, all_stats)
             else:
-                sim = fit(SCORERS[chosen], params, all_stats)
+                sim = fit(SCORERS[chosen], tuned[chosen].params if chosen in tuned else params, all_stats)
             index = NeighborIndex.from_matrix(
                 history.ids, all_stats.counts, all_stats.rank, sim, all_stats.co, top_n, decay
             )

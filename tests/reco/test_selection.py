@@ -188,3 +188,11 @@ def test_a_shop_whose_line_order_means_nothing_keeps_every_cart_item_at_full_wei
     assert {d["chosen"] for d in decays.values()} == {1.0}
     assert set(decays["asymmetric"]["innerHitRate"]) == {"1.0", "0.5", "0.25", "0.125"}
     assert result.index.cart_decay == 1.0 and "cart_decay" not in result.params
+
+
+def test_a_single_leader_with_a_cart_decay_is_fitted_with_its_own_settings():
+    # One candidate: no runner-up and no blend, so the leader itself is served with its decay.
+    result = train(_walks(1500, shuffled=False), k=1, top_n=10, candidates=["rp3beta"])
+    assert result.metric == "rp3beta"
+    assert result.params["cart_decay"] == result.index.cart_decay < 1.0
+    assert result.index.recommend(["0", "1", "2"], 1)[0][0] == "3"
