@@ -110,8 +110,15 @@ def _backend_summary(config) -> str:
     return f"{settings_summary(config)}; session tokens signed with {keys}"
 
 
-def _interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
+class _StopSignal:
+    """Records SIGTERM / SIGINT instead of raising: a signal that lands while a child is being
+    started must not skip recording it (it would be left running)."""
+
+    def __init__(self) -> None:
+        self.received = False
+
+    def __call__(self, signum, frame) -> None:
+        self.received = True
 
 
 def _serve(config, port: int) -> None:
@@ -133,25 +140,29 @@ def _serve(config, port: int) -> None:
     processes = []
     # SIGTERM (a service manager, `kill`, a CI runner) must stop the children as Ctrl-C does;
     # Python's default for it ends this process at once and leaves gunicorn and the worker running.
-    previous = signal.signal(signal.SIGTERM, _interrupt)
-    if config.get("REDIS_URL"):
-        worker = [sys.executable, os.path.join(root, "worker.py")]
-        processes.append(subprocess.Popen(worker, env=env, cwd=root))  # noqa: S603
+    # Both signals only set a flag, checked between steps, so every child started is recorded.
+    stop = _StopSignal()
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     gunicorn = [
         os.path.join(bin_dir, "gunicorn"),
         "--config",
         os.path.join(root, "gunicorn.conf.py"),
         "posai_app:create_app()",
     ]
-    click.echo(f"serving: {shlex.join(gunicorn)}  (Ctrl-C to stop)")
-    processes.append(subprocess.Popen(gunicorn, env=env, cwd=root))  # noqa: S603
+    argvs = [[sys.executable, os.path.join(root, "worker.py")]] if config.get("REDIS_URL") else []
+    argvs.append(gunicorn)
     try:
-        while all(p.poll() is None for p in processes):
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        pass
+        for argv in argvs:
+            if stop.received:
+                break
+            if argv is gunicorn:
+                click.echo(f"serving: {shlex.join(gunicorn)}  (Ctrl-C to stop)")
+            processes.append(subprocess.Popen(argv, env=env, cwd=root))  # noqa: S603
+        while not stop.received and all(p.poll() is None for p in processes):
+            time.sleep(0.2)
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         for p in processes:
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)

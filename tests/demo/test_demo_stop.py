@@ -43,16 +43,27 @@ def _alive(pid: int) -> bool:
         return fh.read().split(") ", 1)[1][0] != "Z"
 
 
-def test_sigterm_stops_gunicorn_and_the_worker():
-    demo = subprocess.Popen([sys.executable, "-c", CHILD], stdout=subprocess.PIPE, text=True)
+# The same loop, with SIGTERM arriving while the first child is being started (it comes back
+# from Popen after the signal): that child must be recorded and stopped too.
+SIGNAL_MID_START = CHILD.replace(
+    '    print("child", child.pid, flush=True)\n',
+    '    print("child", child.pid, flush=True)\n'
+    "    import os, signal\n"
+    "    os.kill(os.getpid(), signal.SIGTERM)\n",
+)
+
+
+def _stops_its_children(child_source: str, expected: int, send_sigterm: bool) -> None:
+    demo = subprocess.Popen([sys.executable, "-c", child_source], stdout=subprocess.PIPE, text=True)
     pids = []
     try:
-        while len(pids) < 2:
+        while len(pids) < expected:
             line = demo.stdout.readline()
             assert line, "the demo loop exited before starting its children"
             if line.startswith("child "):
                 pids.append(int(line.split()[1]))
-        demo.send_signal(signal.SIGTERM)
+        if send_sigterm:
+            demo.send_signal(signal.SIGTERM)
         demo.wait(timeout=30)
         deadline = time.monotonic() + 10
         while any(_alive(p) for p in pids) and time.monotonic() < deadline:
@@ -68,3 +79,12 @@ def test_sigterm_stops_gunicorn_and_the_worker():
             demo.kill()
             demo.wait()
         demo.stdout.close()
+
+
+def test_sigterm_stops_gunicorn_and_the_worker():
+    _stops_its_children(CHILD, 2, send_sigterm=True)
+
+
+def test_a_sigterm_while_a_child_is_starting_still_stops_it():
+    # The signal lands inside the first Popen: the loop starts nothing more and stops that child.
+    _stops_its_children(SIGNAL_MID_START, 1, send_sigterm=False)
