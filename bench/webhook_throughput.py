@@ -27,7 +27,6 @@ import statistics
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -142,30 +141,22 @@ def _wait_for(port: int) -> None:
 
 
 def _timed(url: str, items: list, concurrency: int, post: bool) -> tuple[float, list[float], dict]:
-    """Send every item (body, headers) with `concurrency` threads: (seconds, sorted latencies, statuses)."""
-    import threading
+    """Send every item (body, headers) with `concurrency` keep-alive connections (bench.http_load:
+    requests encoded before the clock starts): (seconds, sorted latencies, statuses)."""
+    from urllib.parse import urlsplit
 
-    import httpx
+    from bench import http_load
 
-    latencies: list[float] = []
-    statuses: dict[int, int] = {}
-    local = threading.local()
-
-    def send(item):
-        body, headers = item
-        client = getattr(local, "client", None)
-        if client is None:
-            client = local.client = httpx.Client(timeout=10.0)
-        started = time.perf_counter()
-        response = client.post(url, content=body, headers=headers) if post else client.get(url)
-        latencies.append(time.perf_counter() - started)
-        statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
-
-    started = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        list(pool.map(send, items))
-    latencies.sort()
-    return time.perf_counter() - started, latencies, statuses
+    parts = urlsplit(url)
+    host = f"{parts.hostname}:{parts.port}"
+    requests = [
+        http_load.encode("POST", host, parts.path, body, headers)
+        if post
+        else http_load.encode("GET", host, parts.path)
+        for body, headers in items
+    ]
+    result = http_load.run(parts.hostname, parts.port, requests, concurrency)
+    return result.elapsed, result.latencies, result.statuses
 
 
 def _cpu_seconds(pid: int) -> float:

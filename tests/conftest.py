@@ -130,7 +130,9 @@ def app() -> Iterator:
         upgrade()
     yield application
     from posai_app.extensions import db
+    from posai_app.webhooks import receipts
 
+    receipts.dispose(application)
     with application.app_context():
         db.session.remove()
         db.engine.dispose()
@@ -153,7 +155,10 @@ def make_app(app) -> Iterator[Callable]:
         return made[-1]
 
     yield _make
+    from posai_app.webhooks import receipts
+
     for other in made:  # close their pools so no connection outlives the test
+        receipts.dispose(other)
         with other.app_context():
             db.session.remove()
             db.engine.dispose()

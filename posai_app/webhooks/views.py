@@ -2,9 +2,10 @@
 
 Shopify waits at most 5 s and retries on anything but 2xx, so this view does no work
 itself: the job `posai_app.webhooks.handlers.process_webhook` applies the payload. At peak
-(docs/ingestion.md, "Throughput") a delivery costs one SQL statement and its commit, and one
+(docs/ingestion.md, "Webhooks at peak rates") a delivery costs one PostgreSQL round trip and one
 Redis round trip: the shop comes from the per-process snapshot cache the API uses, the dedupe
-row is one cached Core INSERT, and the job carries the raw body (it parses it itself).
+row is one autocommit INSERT (`posai_app.webhooks.receipts`), and the job carries the raw body
+(it parses it itself).
 """
 
 from __future__ import annotations
@@ -17,12 +18,11 @@ import sqlalchemy as sa
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from posai_app.errors import BadRequest, error_response
-from posai_app.extensions import db, insert
+from posai_app.extensions import db
 from posai_app.inputs import parse_json
-from posai_app.models import WebhookDelivery, utcnow
 from posai_app.queue import RETRY, enqueue
 from posai_app.shops.snapshot import snapshot_for_domain
-from posai_app.tenancy import delete_for_shop
+from posai_app.webhooks import receipts
 from posai_app.webhooks.handlers import PROCESS_JOB, TOPICS
 from posai_app.webhooks.verify import verify_hmac
 
@@ -68,7 +68,7 @@ def receive_webhook():
     if not shop.installed and not TOPICS[topic].compliance:
         return _ack("not_installed")
     try:
-        delivery_key = _record_delivery(shop.id, webhook_id, topic)
+        delivery_key = receipts.record(shop.id, webhook_id, topic)
     except sa.exc.IntegrityError:
         # The only constraint left after ON CONFLICT DO NOTHING is the shop's foreign key: the
         # shop was deleted (shop/redact) after this process last read its snapshot.
@@ -93,11 +93,7 @@ def receive_webhook():
     except Exception:
         # Not queued: forget the delivery so Shopify's retry is not taken for a duplicate.
         log.exception("webhook %s: could not enqueue %s", webhook_id, topic)
-        db.session.rollback()
-        db.session.execute(
-            delete_for_shop(WebhookDelivery, shop.id).where(WebhookDelivery.webhook_id == delivery_key)
-        )
-        db.session.commit()
+        receipts.forget(shop.id, delivery_key)
         return error_response(503, "unavailable", "webhook could not be queued; retry later")
     return _ack("queued")
 
@@ -112,48 +108,6 @@ def _job_id(shop_id: int, webhook_id: str) -> str:
     if not _JOB_ID_SAFE.fullmatch(webhook_id):
         webhook_id = "h" + hashlib.sha256(webhook_id.encode("utf-8", "surrogatepass")).hexdigest()[:40]
     return f"webhook-{shop_id}-{webhook_id}"
-
-
-def _record_delivery(shop_id: int, webhook_id: str, topic: str) -> str | None:
-    """Insert the delivery; its key (the stored webhook id) or None if this webhook id was already
-    recorded (a redelivery)."""
-    values = {
-        "shop_id": shop_id,
-        "webhook_id": webhook_id[:255],
-        "topic": topic[:128],
-        "received_at": utcnow(),
-    }
-    # On the session's connection (its transaction, the request's statement budget), without
-    # the ORM's statement handling.
-    delivery_key = db.session.connection().execute(_record_statement(), values).scalar()
-    db.session.commit()
-    return delivery_key
-
-
-_RECORD_STATEMENTS: dict[str, sa.Insert] = {}
-
-
-def _record_statement() -> sa.Insert:
-    """INSERT … ON CONFLICT DO NOTHING RETURNING webhook_id, built once per dialect: each
-    delivery only binds its values (the compiled form is SQLAlchemy's cached one)."""
-    dialect = db.engine.dialect.name
-    stmt = _RECORD_STATEMENTS.get(dialect)
-    if stmt is None:
-        table = WebhookDelivery.__table__
-        stmt = (
-            insert(table)
-            .values(
-                shop_id=sa.bindparam("shop_id"),
-                webhook_id=sa.bindparam("webhook_id"),
-                topic=sa.bindparam("topic"),
-                received_at=sa.bindparam("received_at"),
-                status="received",
-            )
-            .on_conflict_do_nothing(index_elements=["shop_id", "webhook_id"])
-            .returning(table.c.webhook_id)
-        )
-        _RECORD_STATEMENTS[dialect] = stmt
-    return stmt
 
 
 def _ack(status: str):

@@ -1,0 +1,129 @@
+"""Webhook delivery receipts: the `webhook_deliveries` row that dedupes Shopify's redeliveries.
+
+Recording a receipt is the one SQL statement a webhook request runs, at Black-Friday rates
+(docs/ingestion.md, "Webhooks at peak rates"). Through the request's ORM session it cost five
+PostgreSQL round trips: the pool's liveness ping, BEGIN, `SET LOCAL statement_timeout`, the
+INSERT and COMMIT. On PostgreSQL a receipt therefore goes through an engine of its own, built
+once per process: autocommit (the INSERT is its own transaction), the webhook blueprint's
+statement budget set once per connection instead of once per transaction, and no ping on
+checkout. A pooled connection the server has dropped (a restart, a failover) fails its first
+statement; SQLAlchemy invalidates it and the statement is run once more on a fresh connection.
+SQLite (development, the demo, the embedded default) keeps the session path.
+
+Only `record` and `forget` touch the table from a request; `posai_app.webhooks.handlers` marks
+receipts processed or failed from the job.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import current_app
+
+from posai_app.extensions import db, insert
+from posai_app.models import WebhookDelivery, utcnow
+from posai_app.tenancy import delete_for_shop
+
+_ENGINE_KEY = "posai_webhook_receipts_engine"
+
+
+def record(shop_id: int, webhook_id: str, topic: str) -> str | None:
+    """Store the receipt; its key (the stored webhook id), or None when this webhook id was already
+    recorded for the shop (a redelivery). IntegrityError: the shop row is gone (shop/redact)."""
+    values = {
+        "shop_id": shop_id,
+        "webhook_id": webhook_id[:255],
+        "topic": topic[:128],
+        "received_at": utcnow(),
+    }
+    engine = _engine()
+    if engine is None:
+        key = db.session.connection().execute(_statement(), values).scalar()
+        db.session.commit()
+        return key
+    return _run(engine, lambda conn: conn.execute(_statement(), values).scalar())
+
+
+def forget(shop_id: int, key: str) -> None:
+    """Remove a receipt whose job could not be queued, so Shopify's retry is not a duplicate."""
+    stmt = delete_for_shop(WebhookDelivery, shop_id).where(WebhookDelivery.webhook_id == key)
+    engine = _engine()
+    if engine is None:
+        db.session.rollback()
+        db.session.execute(stmt)
+        db.session.commit()
+        return
+    _run(engine, lambda conn: conn.execute(stmt))
+
+
+def _run(engine: sa.Engine, statement):
+    for attempt in (1, 2):
+        try:
+            with engine.connect() as conn:
+                return statement(conn)
+        except sa.exc.DBAPIError as exc:
+            # A pooled connection the server dropped: SQLAlchemy has invalidated it (and, on a
+            # restart, every connection of the pool); the second attempt gets a new one.
+            if attempt == 2 or not exc.connection_invalidated:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _engine() -> sa.Engine | None:
+    """This app's receipts engine (PostgreSQL), made on first use in each process; None on SQLite."""
+    app = current_app._get_current_object()
+    engine = app.extensions.get(_ENGINE_KEY)
+    if engine is None and db.engine.dialect.name == "postgresql":
+        from posai_app.config import engine_options
+
+        options = engine_options(app.config)
+        options.pop("pool_pre_ping", None)
+        connect_args = dict(options.get("connect_args") or {})
+        budget = app.config["REQUEST_STATEMENT_TIMEOUTS"].get("webhooks")
+        if budget:
+            connect_args["options"] = f"-c statement_timeout={max(1, round(float(budget) * 1000))}"
+        options["connect_args"] = connect_args
+        # One connection per request thread is all a process uses; overflow covers bursts.
+        threads = int(app.config.get("WEBHOOK_RECEIPT_POOL_SIZE") or 4)
+        engine = sa.create_engine(
+            db.engine.url,
+            isolation_level="AUTOCOMMIT",
+            pool_size=threads,
+            max_overflow=threads,
+            pool_reset_on_return=None,  # autocommit: there is never a transaction to roll back
+            **options,
+        )
+        app.extensions[_ENGINE_KEY] = engine
+    return engine
+
+
+def dispose(app) -> None:
+    """Close the receipts engine's connections (tests and app teardown)."""
+    engine = app.extensions.pop(_ENGINE_KEY, None)
+    if engine is not None:
+        engine.dispose()
+
+
+_STATEMENTS: dict[str, sa.Insert] = {}
+
+
+def _statement() -> sa.Insert:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING webhook_id, built once per dialect: each
+    delivery only binds its values (the compiled form is SQLAlchemy's cached one)."""
+    dialect = db.engine.dialect.name
+    stmt = _STATEMENTS.get(dialect)
+    if stmt is None:
+        table = WebhookDelivery.__table__
+        stmt = (
+            insert(table)
+            .values(
+                shop_id=sa.bindparam("shop_id"),
+                webhook_id=sa.bindparam("webhook_id"),
+                topic=sa.bindparam("topic"),
+                received_at=sa.bindparam("received_at"),
+                status="received",
+            )
+            .on_conflict_do_nothing(index_elements=["shop_id", "webhook_id"])
+            .returning(table.c.webhook_id)
+        )
+        _STATEMENTS[dialect] = stmt
+    return stmt
