@@ -53,7 +53,11 @@ class ModelStatus(StrEnum):
 
 
 class ShopOwned:
-    """Mixin: a non-null, indexed shop_id FK that cascades on delete."""
+    """Mixin: a non-null shop_id FK that cascades on delete, the first column of the primary key.
+
+    No index of its own: the primary key's index starts with shop_id and serves every lookup by
+    shop and the cascade (migration 0014 dropped the single-column ones, which cost every write
+    to the largest tables an index update for nothing)."""
 
     @declared_attr
     def shop_id(cls) -> Mapped[int]:  # noqa: N805
@@ -61,7 +65,6 @@ class ShopOwned:
             sa.ForeignKey("shops.id", ondelete="CASCADE"),
             primary_key=True,
             nullable=False,
-            index=True,
             sort_order=-1,  # first column, so every key starts with it
         )
 
@@ -143,9 +146,7 @@ class ShopLocation(ShopOwned, db.Model):
     __tablename__ = "shop_locations"
     __signals__ = ("catalog",)  # cache_signals: what a change of these rows makes stale
 
-    shop_id: Mapped[int] = mapped_column(
-        sa.ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True, index=True
-    )
+    shop_id: Mapped[int] = mapped_column(sa.ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True)
     location_id: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True)
     first_seen_at: Mapped[datetime] = mapped_column(TZDateTime, default=utcnow)
 
@@ -156,9 +157,7 @@ class InventoryLevel(ShopOwned, db.Model):
     __tablename__ = "inventory_levels"
     __signals__ = ("catalog",)  # cache_signals: what a change of these rows makes stale
 
-    shop_id: Mapped[int] = mapped_column(
-        sa.ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True, index=True
-    )
+    shop_id: Mapped[int] = mapped_column(sa.ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True)
     inventory_item_id: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True)
     location_id: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True)
     available: Mapped[int | None] = mapped_column(sa.Integer)
@@ -175,9 +174,7 @@ class ProductPin(ShopOwned, db.Model):
     __tablename__ = "product_pins"
     __signals__ = ("pins",)  # cache_signals: what a change of these rows makes stale
 
-    shop_id: Mapped[int] = mapped_column(
-        sa.ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True, index=True
-    )
+    shop_id: Mapped[int] = mapped_column(sa.ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True)
     product_id: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True)
     pinned_product_id: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True)
     position: Mapped[int] = mapped_column(sa.Integer, default=0)
@@ -216,9 +213,7 @@ class VariantNeighbor(ShopOwned, db.Model):
     __tablename__ = "variant_neighbors"
     __signals__ = ("model",)  # cache_signals: what a change of these rows makes stale
 
-    shop_id: Mapped[int] = mapped_column(
-        sa.ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True, index=True
-    )
+    shop_id: Mapped[int] = mapped_column(sa.ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True)
     source_variant_id: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True)
     target_variant_id: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True)
     co_count: Mapped[int] = mapped_column(sa.Integer)
@@ -233,9 +228,7 @@ class ServingIndexBlob(ShopOwned, db.Model):
     __tablename__ = "serving_indexes"
     __signals__ = ("model",)  # cache_signals: what a change of these rows makes stale
 
-    shop_id: Mapped[int] = mapped_column(
-        sa.ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True, index=True
-    )
+    shop_id: Mapped[int] = mapped_column(sa.ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True)
     arm: Mapped[str] = mapped_column(
         sa.String(16), primary_key=True, default="champion", server_default="champion"
     )
@@ -326,9 +319,7 @@ class VariantStat(ShopOwned, db.Model):
     __tablename__ = "variant_stats"
     __signals__ = ("model",)  # cache_signals: what a change of these rows makes stale
 
-    shop_id: Mapped[int] = mapped_column(
-        sa.ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True, index=True
-    )
+    shop_id: Mapped[int] = mapped_column(sa.ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True)
     variant_id: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True)
     order_count: Mapped[int] = mapped_column(sa.Integer)
     # Orders in the 90 days ending at the shop's latest order (its "recent bestsellers").
@@ -342,9 +333,7 @@ class OrderVersion(ShopOwned, db.Model):
 
     __tablename__ = "order_versions"
 
-    shop_id: Mapped[int] = mapped_column(
-        sa.ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True, index=True
-    )
+    shop_id: Mapped[int] = mapped_column(sa.ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True)
     order_id: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True)
     shopify_updated_at: Mapped[datetime | None] = mapped_column(TZDateTime)
 
@@ -394,7 +383,7 @@ def _numbered_in_shop(model: type) -> None:
 
 
 def _shop_key() -> Mapped[int]:
-    return mapped_column(sa.ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True, index=True)
+    return mapped_column(sa.ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True)
 
 
 class ImpactShown(ShopOwned, db.Model):

@@ -44,8 +44,10 @@ def test_every_tenant_table_has_an_indexed_cascading_shop_id(app):
             fks = [fk for fk in inspector.get_foreign_keys(table) if fk["constrained_columns"] == ["shop_id"]]
             assert fks and fks[0]["referred_table"] == "shops", table
             assert fks[0]["options"].get("ondelete", "").upper() == "CASCADE", table
-            indexed = any(ix["column_names"][0] == "shop_id" for ix in inspector.get_indexes(table))
-            assert indexed, table
+            # The primary key's index starts with shop_id (migration 0014 dropped the
+            # single-column index it made redundant).
+            assert inspector.get_pk_constraint(table)["constrained_columns"][0] == "shop_id", table
+            assert not [ix for ix in inspector.get_indexes(table) if ix["column_names"] == ["shop_id"]], table
 
 
 def test_upgrade_works_on_an_empty_sqlite_database(tmp_path):
@@ -346,6 +348,23 @@ def _stored(conn, table: str, columns) -> set[tuple]:
     return {tuple(aware(v) if hasattr(v, "tzinfo") else v for v in row) for row in rows}
 
 
+def _single_shop_id_indexes(engine) -> dict[str, list[str]]:
+    """{table: names of its indexes on shop_id alone} (partitions left out)."""
+    inspector = sa.inspect(engine)
+    partitions = set()
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            partitions = set(
+                conn.execute(sa.text("SELECT relname FROM pg_class WHERE relispartition")).scalars()
+            )
+    found = {}
+    for table in set(inspector.get_table_names()) - partitions:
+        names = [ix["name"] for ix in inspector.get_indexes(table) if ix["column_names"] == ["shop_id"]]
+        if names:
+            found[table] = sorted(names)
+    return found
+
+
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_upgrade_to_shop_keys_and_partitions_keeps_every_row_and_downgrade_too(tmp_path, backend):
     """A database in 0011's shape, two shops sharing Shopify's ids: upgrading to head (on PostgreSQL
@@ -377,8 +396,12 @@ def test_upgrade_to_shop_keys_and_partitions_keeps_every_row_and_downgrade_too(t
             kept = {t: [c for c in rows[0] if not (c == "id" and t in _SURROGATE)] for t, rows in old.items()}
             expected = {t: {tuple(r[c] for c in kept[t]) for r in rows} for t, rows in old.items()}
 
+            upgrade(revision="0013_partition_by_shop")
+            single = _single_shop_id_indexes(db.engine)
+            assert set(old) <= set(single)  # 0014 has indexes to drop
             upgrade()
             inspector = sa.inspect(db.engine)
+            assert _single_shop_id_indexes(db.engine) == {}
             with db.engine.connect() as conn:
                 for table in old:
                     assert _stored(conn, table, kept[table]) == expected[table], table
@@ -406,6 +429,8 @@ def test_upgrade_to_shop_keys_and_partitions_keeps_every_row_and_downgrade_too(t
                 db.session.delete(run)
                 db.session.commit()
 
+            downgrade(revision="0013_partition_by_shop")
+            assert _single_shop_id_indexes(db.engine) == single
             downgrade(revision="0011_pinned_shown")
             with db.engine.connect() as conn:
                 for table in old:
