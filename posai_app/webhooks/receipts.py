@@ -16,6 +16,8 @@ receipts processed or failed from the job.
 
 from __future__ import annotations
 
+import threading
+
 import sqlalchemy as sa
 from flask import current_app
 
@@ -24,6 +26,7 @@ from posai_app.models import WebhookDelivery, utcnow
 from posai_app.tenancy import delete_for_shop
 
 _ENGINE_KEY = "posai_webhook_receipts_engine"
+_CREATING = threading.Lock()
 
 
 def record(shop_id: int, webhook_id: str, topic: str) -> str | None:
@@ -78,21 +81,24 @@ def _engine() -> sa.Engine | None:
         options = engine_options(app.config)
         options.pop("pool_pre_ping", None)
         connect_args = dict(options.get("connect_args") or {})
-        budget = app.config["REQUEST_STATEMENT_TIMEOUTS"].get("webhooks")
+        budget = (app.config.get("REQUEST_STATEMENT_TIMEOUTS") or {}).get("webhooks")
         if budget:
             connect_args["options"] = f"-c statement_timeout={max(1, round(float(budget) * 1000))}"
         options["connect_args"] = connect_args
-        # One connection per request thread is all a process uses; overflow covers bursts.
-        threads = int(app.config.get("WEBHOOK_RECEIPT_POOL_SIZE") or 4)
-        engine = sa.create_engine(
-            db.engine.url,
-            isolation_level="AUTOCOMMIT",
-            pool_size=threads,
-            max_overflow=threads,
-            pool_reset_on_return=None,  # autocommit: there is never a transaction to roll back
-            **options,
-        )
-        app.extensions[_ENGINE_KEY] = engine
+        with _CREATING:  # two request threads' first receipts must not make two pools
+            engine = app.extensions.get(_ENGINE_KEY)
+            if engine is None:
+                engine = sa.create_engine(
+                    db.engine.url,
+                    isolation_level="AUTOCOMMIT",
+                    # One connection per request thread is all a process uses (docs/operations.md
+                    # counts them in the connection budget); overflow covers bursts.
+                    pool_size=4,
+                    max_overflow=4,
+                    pool_reset_on_return=None,  # autocommit: never a transaction to roll back
+                    **options,
+                )
+                app.extensions[_ENGINE_KEY] = engine
     return engine
 
 
