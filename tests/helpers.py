@@ -69,3 +69,30 @@ def fail_after_batches(count: int, error: BaseException | type[BaseException], r
                 raise error
 
     return report
+
+
+class WorkerKilled(BaseException):
+    """Stands in for SIGKILL: not an Exception, so no handler in the job can tidy up."""
+
+
+def synced_rows(model, shop_id: int) -> list[tuple]:
+    """Every column of a shop's order_line_items or product_variants rows but the tenant, in key
+    order: what a clean import and a resumed one must agree on."""
+    import sqlalchemy as sa
+
+    from posai_app.extensions import db
+    from posai_app.models import OrderLineItem
+
+    columns = [c for c in model.__table__.columns if c.name != "shop_id"]
+    order = [model.order_id, model.line_item_id] if model is OrderLineItem else [model.variant_id]
+    return [
+        tuple(row)
+        for row in db.session.execute(sa.select(*columns).where(model.shop_id == shop_id).order_by(*order))
+    ]
+
+
+def synced_snapshot(shop_id: int) -> tuple[list[tuple], list[tuple]]:
+    """(order_line_items rows, product_variants rows) of the shop, as `synced_rows` gives them."""
+    from posai_app.models import OrderLineItem, ProductVariant
+
+    return synced_rows(OrderLineItem, shop_id), synced_rows(ProductVariant, shop_id)

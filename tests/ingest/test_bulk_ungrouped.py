@@ -12,29 +12,11 @@ from posai_app.extensions import db
 from posai_app.ingest import sync as jobs
 from posai_app.ingest import upserts
 from posai_app.ingest.summary import count_rows
-from posai_app.models import OrderLineItem, ProductVariant, SyncState
+from posai_app.models import SyncState
 from posai_app.shopify.client import ShopifyTransientError
 from tests.fakeshopify import bulkfile, dataset
 from tests.fakeshopify.server import order_node
-from tests.helpers import fail_after_batches
-
-
-class WorkerKilled(BaseException):
-    """Stands in for SIGKILL: not an Exception, so no handler in the job can tidy up."""
-
-
-def _rows(model, shop_id: int) -> list[tuple]:
-    """Every column but the surrogate key and the tenant, in a stable order."""
-    columns = [c for c in model.__table__.columns if c.name not in ("id", "shop_id")]
-    order = [model.order_id, model.line_item_id] if model is OrderLineItem else [model.variant_id]
-    return [
-        tuple(row)
-        for row in db.session.execute(sa.select(*columns).where(model.shop_id == shop_id).order_by(*order))
-    ]
-
-
-def _snapshot(shop_id: int) -> tuple[list[tuple], list[tuple]]:
-    return _rows(OrderLineItem, shop_id), _rows(ProductVariant, shop_id)
+from tests.helpers import WorkerKilled, fail_after_batches, synced_snapshot
 
 
 @pytest.fixture
@@ -52,7 +34,7 @@ def _grouped_rows(app, fake, shop, history):
     _add(fake, shop, history)
     with app.app_context():
         jobs.sync_shop(shop.id, train=False)
-        return _snapshot(shop.id)
+        return synced_snapshot(shop.id)
 
 
 def test_ungroup_moves_children_anywhere_after_their_parent(history):
@@ -103,7 +85,7 @@ def test_ungrouped_import_stores_the_rows_of_a_grouped_one(app, fake, shop, othe
     _add(fake, other_shop, history)
     with app.app_context():
         jobs.sync_shop(other_shop.id, train=False)
-        assert _snapshot(other_shop.id) == grouped
+        assert synced_snapshot(other_shop.id) == grouped
 
 
 def test_ungrouped_import_killed_mid_way_resumes_to_the_same_rows(
@@ -125,7 +107,7 @@ def test_ungrouped_import_killed_mid_way_resumes_to_the_same_rows(
         assert 0 < cursor["groups"] < len(history[1])
         assert 0 < count_rows(other_shop.id)["line_items"] < len(grouped[0])
         jobs.sync_shop(other_shop.id, train=False)
-        assert _snapshot(other_shop.id) == grouped
+        assert synced_snapshot(other_shop.id) == grouped
 
 
 def test_a_continuation_reads_the_spooled_file_without_downloading_again(
@@ -145,7 +127,7 @@ def test_a_continuation_reads_the_spooled_file_without_downloading_again(
         assert [p.name for p in tmp_path.iterdir() if "-orders-" in p.name]  # kept for the continuation
         jobs.sync_shop(other_shop.id, train=False)
         assert fake.downloads == downloads
-        assert _snapshot(other_shop.id) == grouped
+        assert synced_snapshot(other_shop.id) == grouped
     assert list(tmp_path.iterdir()) == []  # removed once imported
 
 
@@ -164,4 +146,4 @@ def test_a_dropped_ungrouped_download_reruns_to_the_same_rows(
         assert count_rows(other_shop.id)["line_items"] == 0  # no parent is complete before the end
         assert list(tmp_path.iterdir()) == []  # the partial spool is gone
         jobs.sync_orders(other_shop.id)
-        assert _snapshot(other_shop.id) == grouped
+        assert synced_snapshot(other_shop.id) == grouped

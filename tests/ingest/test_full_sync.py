@@ -10,13 +10,9 @@ from posai_app.ingest import sync as jobs
 from posai_app.ingest.summary import count_rows
 from posai_app.models import OrderLineItem, SyncState
 from tests.fakeshopify import dataset
-from tests.helpers import fail_after_batches
+from tests.helpers import WorkerKilled, fail_after_batches
 
 pytestmark = pytest.mark.slow
-
-
-class WorkerKilled(BaseException):
-    """Stands in for SIGKILL: not an Exception, so no handler in the job can tidy up."""
 
 
 def _full_shop(fake, shop):

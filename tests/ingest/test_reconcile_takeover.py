@@ -4,7 +4,6 @@ of an uninterrupted import, leaves the sync done, and its next run (a catch-up) 
 from __future__ import annotations
 
 import pytest
-import sqlalchemy as sa
 
 from posai_app import schedule
 from posai_app.extensions import db
@@ -12,27 +11,9 @@ from posai_app.ingest import sync as jobs
 from posai_app.ingest import upserts
 from posai_app.ingest.summary import count_rows
 from posai_app.ingest.sync_state import get_sync_state
-from posai_app.models import OrderLineItem, ProductVariant, SyncStatus
+from posai_app.models import SyncStatus
 from tests.fakeshopify import dataset
-from tests.helpers import fail_after_batches
-
-
-class WorkerKilled(BaseException):
-    """Stands in for SIGKILL: not an Exception, so no handler in the job can tidy up."""
-
-
-def _rows(model, shop_id: int) -> list[tuple]:
-    """Every column but the surrogate key and the tenant, in a stable order."""
-    columns = [c for c in model.__table__.columns if c.name not in ("id", "shop_id")]
-    order = [model.order_id, model.line_item_id] if model is OrderLineItem else [model.variant_id]
-    return [
-        tuple(row)
-        for row in db.session.execute(sa.select(*columns).where(model.shop_id == shop_id).order_by(*order))
-    ]
-
-
-def _snapshot(shop_id: int) -> tuple[list[tuple], list[tuple]]:
-    return _rows(OrderLineItem, shop_id), _rows(ProductVariant, shop_id)
+from tests.helpers import WorkerKilled, fail_after_batches, synced_snapshot
 
 
 @pytest.mark.parametrize(
@@ -60,7 +41,7 @@ def test_the_nightly_reconcile_finishes_a_killed_initial_sync_with_the_rows_of_a
         fake.add_shop(each.domain, each.access_token, products=products, orders=orders)
     with app.app_context():
         jobs.sync_shop(shop.id, train=False)  # the clean, uninterrupted import
-        clean = _snapshot(shop.id)
+        clean = synced_snapshot(shop.id)
         assert len(clean[0]) == sum(len(o["line_items"]) for o in orders)
         assert len(clean[1]) == count_rows(shop.id)["variants"] > 0
 
@@ -84,7 +65,7 @@ def test_the_nightly_reconcile_finishes_a_killed_initial_sync_with_the_rows_of_a
 
     with app.app_context():
         schedule.reconcile_and_retrain(other_shop.id)  # the nightly job takes the killed sync over
-        assert _snapshot(other_shop.id) == clean
+        assert synced_snapshot(other_shop.id) == clean
         for resource in jobs.RESOURCES:
             state = get_sync_state(other_shop.id, resource)
             assert (state.status, state.phase, state.cursor) == (SyncStatus.DONE, "done", None)
@@ -100,5 +81,5 @@ def test_the_nightly_reconcile_finishes_a_killed_initial_sync_with_the_rows_of_a
         assert (again["orders"]["new_orders"], again["orders"]["line_items"]) == (0, 0)
         assert len(fake.shops[other_shop.domain].bulk_ops) == bulk_operations
         assert fake.downloads == downloads
-        assert _snapshot(other_shop.id) == clean
+        assert synced_snapshot(other_shop.id) == clean
         assert retrains == [(other_shop.id,)]
