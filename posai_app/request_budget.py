@@ -25,10 +25,16 @@ def init_app(app: Flask) -> None:
         event.listen(Session, "after_begin", _apply_budget)
 
 
+def budget_ms(config, blueprint: str) -> int | None:
+    """The blueprint's statement budget in milliseconds (None: the connection's default)."""
+    seconds = (config.get("REQUEST_STATEMENT_TIMEOUTS") or {}).get(blueprint)
+    return max(1, round(float(seconds) * 1000)) if seconds else None
+
+
 def _choose_budget() -> None:
-    seconds = current_app.config["REQUEST_STATEMENT_TIMEOUTS"].get(request.blueprint or "")
-    if seconds and str(current_app.config.get("SQLALCHEMY_DATABASE_URI", "")).startswith("postgresql"):
-        g.posai_statement_budget_ms = max(1, round(float(seconds) * 1000))
+    budget = budget_ms(current_app.config, request.blueprint or "")
+    if budget and str(current_app.config.get("SQLALCHEMY_DATABASE_URI", "")).startswith("postgresql"):
+        g.posai_statement_budget_ms = budget
 
 
 def _apply_budget(session, transaction, connection) -> None:

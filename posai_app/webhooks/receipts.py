@@ -21,6 +21,7 @@ import threading
 import sqlalchemy as sa
 from flask import current_app
 
+from posai_app import request_budget
 from posai_app.extensions import db, insert
 from posai_app.models import WebhookDelivery, utcnow
 from posai_app.tenancy import delete_for_shop
@@ -76,14 +77,14 @@ def _engine() -> sa.Engine | None:
     app = current_app._get_current_object()
     engine = app.extensions.get(_ENGINE_KEY)
     if engine is None and db.engine.dialect.name == "postgresql":
-        from posai_app.config import engine_options
-
-        options = engine_options(app.config)
+        # The app engine's options (config.engine_options made them: deadlines, pool timeout)
+        # without its ping, and the webhook blueprint's budget as the connection's timeout.
+        options = dict(app.config["SQLALCHEMY_ENGINE_OPTIONS"])
         options.pop("pool_pre_ping", None)
         connect_args = dict(options.get("connect_args") or {})
-        budget = (app.config.get("REQUEST_STATEMENT_TIMEOUTS") or {}).get("webhooks")
+        budget = request_budget.budget_ms(app.config, "webhooks")
         if budget:
-            connect_args["options"] = f"-c statement_timeout={max(1, round(float(budget) * 1000))}"
+            connect_args["options"] = f"-c statement_timeout={budget}"
         options["connect_args"] = connect_args
         with _CREATING:  # two request threads' first receipts must not make two pools
             engine = app.extensions.get(_ENGINE_KEY)

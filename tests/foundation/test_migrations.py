@@ -7,7 +7,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from posai_app.extensions import db
-from posai_app.partitions import include_name_for
+from posai_app.partitions import include_name_for, is_partition
 
 CONTRACT_TABLES = {
     "shops",
@@ -351,14 +351,10 @@ def _stored(conn, table: str, columns) -> set[tuple]:
 def _single_shop_id_indexes(engine) -> dict[str, list[str]]:
     """{table: names of its indexes on shop_id alone} (partitions left out)."""
     inspector = sa.inspect(engine)
-    partitions = set()
-    if engine.dialect.name == "postgresql":
-        with engine.connect() as conn:
-            partitions = set(
-                conn.execute(sa.text("SELECT relname FROM pg_class WHERE relispartition")).scalars()
-            )
     found = {}
-    for table in set(inspector.get_table_names()) - partitions:
+    for table in inspector.get_table_names():
+        if is_partition(table, db.metadata.tables):
+            continue
         names = [ix["name"] for ix in inspector.get_indexes(table) if ix["column_names"] == ["shop_id"]]
         if names:
             found[table] = sorted(names)
