@@ -143,6 +143,7 @@ def iter_jsonl(lines: Iterable[str | bytes], *, skip: int = 0) -> Iterator[tuple
 # a JSON string every quote is escaped, so `"__parentId"` followed by a quote can only be a key.
 _FIRST_ID = re.compile(r'\{\s*"id"\s*:\s*"([^"\\]*)"')
 _LAST_PARENT = re.compile(r'"__parentId"\s*:\s*"([^"\\]*)"\s*\}\s*$')
+_ANY_ID = re.compile(r'"id"\s*:\s*"([^"\\]*)"')  # every object's id in a line, nested ones too
 
 
 def _keys(line: str | bytes) -> dict:
@@ -306,6 +307,8 @@ class Spool:
         if not_children:  # grandchildren, or lines of an unknown parent
             self._db.execute("CREATE INDEX IF NOT EXISTS children_by_gid ON children (gid)")
             self.orphans = self._db.execute("SELECT count(*)" + _ORPHANS).fetchone()[0]
+            if self.orphans and self._join_to_embedding_children():
+                self.orphans = self._db.execute("SELECT count(*)" + _ORPHANS).fetchone()[0]
         else:
             self.orphans = 0
         self.nested = not_children - self.orphans
@@ -318,6 +321,30 @@ class Spool:
         self._set_meta(complete=1, orphans=self.orphans, nested=self.nested)
         self._db.commit()
         self.complete = True
+
+    def _join_to_embedding_children(self) -> int:
+        """Join lines whose `__parentId` names an object embedded in a child line to that child.
+
+        Shopify documents `__parentId` as the parent object's id. For a connection inside a
+        plain object of a node (`variants > inventoryItem { inventoryLevels }`) that can be the
+        line's node (the variant: how the reader joins) or the embedded object (the
+        InventoryItem). Left unjoined, a variant would read as stocked nowhere, and the sync
+        deletes the levels it no longer lists. An id embedded in several children is left alone.
+        Returns the number of lines joined (only orphans' lines are looked at: 0 otherwise).
+        """
+        wanted = {gid for (gid,) in self._db.execute("SELECT DISTINCT c.parent_gid" + _ORPHANS)}
+        owners: dict[str, str | None] = {}
+        rows = self._db.execute(
+            "SELECT c.gid, c.body FROM children c"
+            " WHERE c.gid IS NOT NULL AND EXISTS (SELECT 1 FROM parents p WHERE p.gid = c.parent_gid)"
+        )
+        for child_gid, body in rows:
+            for embedded in set(_ANY_ID.findall(body)) & wanted:
+                if embedded != child_gid:
+                    owners[embedded] = None if embedded in owners else child_gid
+        moves = [(owner, gid) for gid, owner in owners.items() if owner is not None]
+        self._db.executemany("UPDATE children SET parent_gid = ? WHERE parent_gid = ?", moves)
+        return len(moves)
 
     def groups(self, start: int = 0) -> Iterator[Group]:
         """Each parent from position `start` on, with all of its children, in file order."""

@@ -36,13 +36,20 @@ def _position(cursor: str | None) -> int:
         raise GraphQLError(f"Invalid cursor for current pagination sort: {cursor!r}") from exc
 
 
+def _in_bulk(info: Any) -> bool:
+    """Whether `info` is of a bulk inner query (executed with context {"bulk": True})."""
+    return isinstance(info.context, dict) and bool(info.context.get("bulk"))
+
+
 def connection(items: list, render: Callable[[Any], dict]) -> Callable[..., dict]:
     """A connection field over `items`, paged by `first`/`after` like Shopify's cursors."""
 
     def resolve(info: Any, first: int | None = None, after: str | None = None, **_: Any) -> dict:
-        if first is None:
+        if first is None and _in_bulk(info):
+            first = len(items)  # a bulk query's connections take no `first`: everything is streamed
+        elif first is None:
             raise GraphQLError("you must provide one of first or last")
-        if not 0 <= first <= MAX_PAGE_SIZE:
+        elif not 0 <= first <= MAX_PAGE_SIZE:
             raise GraphQLError(f"The maximum page size is {MAX_PAGE_SIZE}")
         start = _position(after)
         chunk = items[start : start + first]

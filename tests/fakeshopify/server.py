@@ -132,6 +132,9 @@ class FakeShopify:
         self.bulk_polls = bulk_polls
         self.api_version = api_version
         self.grouped = grouped  # the JSONL form when bulkOperationRunQuery omits groupObjects
+        # Which id an inventory level's line names as `__parentId`: its variant (the line it is
+        # nested in) or the variant's inventoryItem; Shopify's docs do not say (test_bulk_lines).
+        self.level_parent = "variant"
         self.bulk_concurrency = 1  # bulk queries one shop may run at once
         self.served_version: str | None = None  # answer with another X-Shopify-API-Version
         self.schema: graphql.GraphQLSchema | None = None
@@ -227,6 +230,7 @@ class FakeShopify:
             self.refused = 0
             self.downloads = 0
             self.grouped = GROUPED_BY_DEFAULT
+            self.level_parent = "variant"
             self.bulk_concurrency = 1
             self.served_version = None
 
@@ -536,7 +540,8 @@ class FakeShopify:
             return
         since = ts(search_since(op.search))
         if op.kind == "products":
-            yield from self._arrange(op, self._product_groups(list(shop.products.values()), since))
+            products = list(shop.products.values())
+            yield from self._arrange(op, self._product_groups(products, since, self.level_parent))
         else:
             yield from self._arrange(op, self._order_groups(shop.iter_orders(), since))
 
@@ -546,19 +551,20 @@ class FakeShopify:
         return bulkfile.ungrouped(groups, seed=op.id)
 
     @staticmethod
-    def _product_groups(products: Iterable[dict], since: float) -> Iterator[tuple[str, list[str]]]:
+    def _product_groups(
+        products: Iterable[dict], since: float, level_parent: str = "variant"
+    ) -> Iterator[tuple[str, list[str]]]:
         for product in products:
             if ts(product.get("updated_at")) < since:
                 continue
             parent = gid("Product", product["id"])
             children = []
             for v in product.get("variants") or []:
-                children.append(json.dumps({**variant_node(v), "__parentId": parent}))
-                # Inventory levels are the variant's children (its inventoryItem is no line of its own).
-                children.extend(
-                    json.dumps({**level, "__parentId": gid("ProductVariant", v["id"])})
-                    for level in level_nodes(v)
-                )
+                node = variant_node(v)
+                children.append(json.dumps({**node, "__parentId": parent}))
+                # Inventory levels are lines of their own (the inventoryItem is inline in the variant's).
+                of = node["inventoryItem"]["id"] if level_parent == "inventory_item" else node["id"]
+                children.extend(json.dumps({**level, "__parentId": of}) for level in level_nodes(v))
             yield json.dumps(product_node(product)), children
 
     @staticmethod

@@ -1,7 +1,10 @@
 """REST-shaped fake data (posai_app.demo.payloads) as Admin GraphQL nodes: GIDs, string prices.
 
 The pages (run through the real schema, tests.fakeshopify.resolvers) and the bulk JSONL
-files (tests.fakeshopify.server) share these shapes.
+files (tests.fakeshopify.server) share these shapes. A bulk line is a shape as it is, so a
+shape holds exactly the fields the app's bulk queries select (posai_app.shopify.queries):
+tests/shopify_contract/test_bulk_lines.py executes those queries against Shopify's schema
+and fails when a line differs.
 """
 
 from __future__ import annotations
@@ -93,7 +96,7 @@ def line_item_node(item: dict, currency: str | None) -> dict:
         "originalUnitPriceSet": {"shopMoney": {"amount": item.get("price"), "currencyCode": currency}},
         "customAttributes": _attributes(item.get("properties")),
         "discountAllocations": [
-            {"allocatedAmountSet": {"shopMoney": {"amount": a.get("amount"), "currencyCode": currency}}}
+            {"allocatedAmountSet": {"shopMoney": {"amount": a.get("amount")}}}
             for a in item.get("discount_allocations") or []
         ],
     }

@@ -99,6 +99,46 @@ def test_grandchildren_join_their_child_wherever_they_are():
     assert "__parentId" not in groups[0].children[0]["__children"][0]
 
 
+def _shape(objects: list[dict]) -> list[tuple[str, list[tuple[str, list[str]]]]]:
+    groups = bulk.join_children(bulk.iter_jsonl([json.dumps(o) for o in objects]))
+    return [
+        (g.parent["id"], [(c["id"], [x["id"] for x in c.get("__children", [])]) for c in g.children])
+        for g in groups
+    ]
+
+
+def test_a_grandchild_naming_an_object_embedded_in_its_child_joins_that_child(caplog):
+    """inventory item parent: a level whose __parentId is the variant's inventoryItem, not the
+    variant, still joins the variant (Shopify's docs leave open which of the two it names)."""
+    variant = {"id": "V1", "inventoryItem": {"id": "I1", "tracked": True}, "__parentId": "P1"}
+    objects = [
+        {"id": "P1"},
+        variant,
+        {"id": "P2"},
+        _child("L1a", "I1"),
+        _child("V2", "P2"),
+        _child("L2a", "V2"),  # the other form in the same file
+        _child("L1b", "I1"),
+    ]
+    with caplog.at_level(logging.WARNING, logger="posai_app.shopify.bulk"):
+        assert _shape(objects) == [("P1", [("V1", ["L1a", "L1b"])]), ("P2", [("V2", ["L2a"])])]
+    assert "skipped" not in caplog.text
+
+
+def test_an_id_embedded_in_several_children_joins_none_of_them():
+    """Line items embed their variant: a line naming that variant is not guessed into one."""
+    objects = [
+        {"id": "O1"},
+        {"id": "LI1", "variant": {"id": "V1"}, "__parentId": "O1"},
+        {"id": "LI2", "variant": {"id": "V1"}, "__parentId": "O1"},
+        _child("X1", "V1"),
+    ]
+    orphans: list[dict] = []
+    groups = bulk.join_children(bulk.iter_jsonl([json.dumps(o) for o in objects]), on_orphan=orphans.append)
+    assert [(g.parent["id"], [c["id"] for c in g.children]) for g in groups] == [("O1", ["LI1", "LI2"])]
+    assert [orphan["id"] for orphan in orphans] == ["X1"]
+
+
 def test_a_spool_of_the_earlier_format_is_read_again(tmp_path):
     path = str(tmp_path / "old.sqlite3")
     spool = bulk.Spool(path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 
+import pytest
 import sqlalchemy as sa
 
 from posai_app.extensions import db
@@ -49,10 +50,14 @@ def _expected(products: list[dict]) -> dict[tuple[int, int], int]:
     }
 
 
-def test_bulk_sync_stores_levels_per_location_and_product_fields(app, fake, shop):
+@pytest.mark.parametrize("level_parent", ["variant", "inventory_item"])
+def test_bulk_sync_stores_levels_per_location_and_product_fields(app, fake, shop, level_parent):
+    """Whichever id a level's line names as its parent (Shopify's docs leave it open for a
+    connection inside the variant's inventoryItem), every level is stored."""
     products = _products()
     fake.add_shop(shop.domain, shop.access_token, products=products)
     fake.ungrouped = True  # levels come as the variants' children, anywhere after them
+    fake.level_parent = level_parent
     with app.app_context():
         jobs.sync_products(shop.id)
         assert _levels(shop.id) == _expected(products)
