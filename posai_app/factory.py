@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Flask
 
-from posai_app import cache_signals, config, metrics, request_budget
+from posai_app import binary_results, cache_signals, config, metrics, request_budget
 from posai_app.errors import register_error_handlers
 from posai_app.extensions import db, migrate
 from posai_app.queue import init_queue
@@ -31,6 +31,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     init_queue(app)
     cache_signals.init_app(app)
     request_budget.init_app(app)
+    binary_results.init()
     metrics.init_app(app)
     register_error_handlers(app)
     _register_blueprints(app)

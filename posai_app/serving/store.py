@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
+from posai_app import binary_results
 from posai_app.cache_signals import touch
 from posai_app.extensions import db
 from posai_app.models import ModelStatus, RecommenderConfig, ServingIndexBlob, VariantNeighbor, VariantStat
@@ -196,9 +197,9 @@ def load(shop_id: int, version: tuple | None = None, metric: str | None = None) 
     rows = {
         arm: (payload, name)
         for arm, payload, name in db.session.execute(
-            sa.select(ServingIndexBlob.arm, ServingIndexBlob.payload, ServingIndexBlob.metric).where(
-                of_shop(ServingIndexBlob, shop_id)
-            )
+            sa.select(ServingIndexBlob.arm, ServingIndexBlob.payload, ServingIndexBlob.metric)
+            .where(of_shop(ServingIndexBlob, shop_id))
+            .execution_options(**{binary_results.OPTION: True})  # bytea as bytes, not hex
         )
     }
     payload = rows.get(CHAMPION, (None, None))[0]

@@ -109,3 +109,47 @@ def test_the_cart_decay_travels_with_the_index_and_old_payloads_read_as_no_decay
             if name != "cart_decay.npy":
                 target.writestr(name, source.read(name))
     assert packed.unpack(old.getvalue())[0].cart_decay == 1.0
+
+
+def test_only_members_that_deflate_to_half_are_deflated_and_older_payloads_read_the_same():
+    """Float scores barely compress and inflating them was most of a load: they are stored; ids,
+    counts and co-purchase counts are deflated. A payload deflated
+    throughout (as written before) reads as the same index, and packing is deterministic."""
+    import io
+    import zipfile
+
+    index, stats = big_index(n_variants=400, per_row=40)
+    payload = packed.pack(index, rank_bestsellers(stats))
+    assert payload == packed.pack(index, rank_bestsellers(stats))  # no timestamps in the zip
+    with zipfile.ZipFile(io.BytesIO(payload)) as archive:
+        kinds = {info.filename: info.compress_type for info in archive.infolist()}
+        old = io.BytesIO()
+        with zipfile.ZipFile(old, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as target:
+            for name in archive.namelist():
+                target.writestr(name, archive.read(name))
+    assert kinds["scores.npy"] == zipfile.ZIP_STORED  # random floats: deflate saves a few %
+    assert kinds["counts.npy"] == kinds["co_counts.npy"] == kinds["indptr.npy"] == zipfile.ZIP_DEFLATED
+    for written in (payload, old.getvalue()):
+        loaded, best = packed.unpack(written)
+        assert list(loaded.to_rows()) == list(index.to_rows()) and best == rank_bestsellers(stats)
+
+
+def test_the_index_is_read_in_binary_format_on_postgresql(app_ctx, shop):
+    """bytea in text format is hex (twice the bytes, encoded and decoded): store.load asks psycopg
+    for binary results (posai_app.binary_results); a statement that does not ask is untouched."""
+    if db.engine.dialect.driver != "psycopg":
+        pytest.skip("binary results are a psycopg (PostgreSQL) option; SQLite reads bytes as they are")
+    from posai_app import binary_results
+    from posai_app.tenancy import of_shop
+
+    index, stats = big_index()
+    store.save(shop.id, index, stats)
+    db.session.commit()
+    query = sa.select(ServingIndexBlob.payload).where(of_shop(ServingIndexBlob, shop.id))
+    formats = {}
+    for asked in (True, False):
+        result = db.session.connection().execute(query.execution_options(**{binary_results.OPTION: asked}))
+        formats[asked] = result.cursor.pgresult.fformat(0)  # 1: binary, 0: text
+        assert packed.unpack(result.scalar_one())[0].ids == index.ids
+    assert formats == {True: 1, False: 0}
+    assert list(store.load(shop.id).index.to_rows()) == list(index.to_rows())
