@@ -9,6 +9,12 @@ executed by psycopg with `binary=True` (https://www.psycopg.org/psycopg3/docs/ba
 "Binary data"; `Cursor.execute(..., binary=True)`). Every other statement and every other driver
 is left alone. The statement still goes through SQLAlchemy: its events (the suite's shop-filter
 check), the request's statement timeout and the session's transaction apply as to any other.
+
+Only a plain `execute` with parameters is hooked (not executemany, nor a statement without
+parameters), and only server-side-binding cursors can do it: a deployment that configures
+psycopg's `ClientCursor` (e.g. for a transaction-pooling pgbouncer) gets text results, as before.
+In binary format psycopg returns a PostgreSQL type it has no loader for (an unregistered enum) as
+`bytes` rather than `str`: ask for it only on statements whose columns are built-in types.
 """
 
 from __future__ import annotations
@@ -28,7 +34,15 @@ def init() -> None:
 
 
 def _do_execute(cursor: Any, statement: str, parameters: Any, context: Any) -> bool | None:
-    if not context.execution_options.get(OPTION) or context.dialect.driver != "psycopg":
+    if context is None or not context.execution_options.get(OPTION) or context.dialect.driver != "psycopg":
         return None  # the dialect executes it as usual
+    if _client_side(cursor):
+        return None  # "client-side cursors don't support binary results"
     cursor.execute(statement, parameters, binary=True)
     return True
+
+
+def _client_side(cursor: Any) -> bool:
+    from psycopg import ClientCursor
+
+    return isinstance(cursor, ClientCursor)

@@ -146,6 +146,12 @@ _LAST_PARENT = re.compile(r'"__parentId"\s*:\s*"([^"\\]*)"\s*\}\s*$')
 _ANY_ID = re.compile(r'"id"\s*:\s*"([^"\\]*)"')  # every object's id in a line, nested ones too
 
 
+def _gid_type(gid: str) -> str:
+    """ "gid://shopify/InventoryItem/7" -> "gid://shopify/InventoryItem/" (the whole id if no type)."""
+    head, slash, _ = gid.rpartition("/")
+    return head + slash if head else gid
+
+
 def _keys(line: str | bytes) -> dict:
     """The `id` and `__parentId` of a line, all the spool needs to route it, read without
     parsing the whole line when it has Shopify's layout (the line is parsed otherwise)."""
@@ -175,7 +181,9 @@ CREATE TABLE parents (position INTEGER PRIMARY KEY, line INTEGER NOT NULL, gid T
 CREATE TABLE children (line INTEGER PRIMARY KEY, parent_gid TEXT NOT NULL, gid TEXT, body TEXT NOT NULL);
 CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
-SPOOL_FORMAT = 2  # 2: children keep their own gid (grandchildren join them); older spools are re-read
+# 2: children keep their own gid (grandchildren join them); 3: lines naming an object embedded in
+# a child are joined to it (finish). Spools of an older format are downloaded and read again.
+SPOOL_FORMAT = 3
 _NOT_A_CHILD = " FROM children c WHERE NOT EXISTS (SELECT 1 FROM parents p WHERE p.gid = c.parent_gid)"
 _ORPHANS = (
     " FROM children c WHERE NOT EXISTS (SELECT 1 FROM parents p WHERE p.gid = c.parent_gid)"
@@ -333,10 +341,29 @@ class Spool:
         Returns the number of lines joined (only orphans' lines are looked at: 0 otherwise).
         """
         wanted = {gid for (gid,) in self._db.execute("SELECT DISTINCT c.parent_gid" + _ORPHANS)}
+        # A missing object of a type the file's own lines have (an order, a variant) is missing,
+        # not embedded: nothing to look for, and no scan of every line item for it.
+        own = self._db.execute(
+            "SELECT (SELECT gid FROM parents LIMIT 1), (SELECT c.gid FROM children c"
+            " WHERE EXISTS (SELECT 1 FROM parents p WHERE p.gid = c.parent_gid) LIMIT 1)"
+        ).fetchone()
+        own_types = {_gid_type(gid) for gid in own if gid}
+        wanted = {gid for gid in wanted if _gid_type(gid) not in own_types}
+        if not wanted:
+            return 0
+        # Only lines that embed an object of a wanted type are parsed (Shopify writes `"id":"`,
+        # json.dumps `"id": "`).
+        types = sorted({_gid_type(gid) for gid in wanted})
+        embeds = " OR ".join(
+            f'instr(c.body, \'"id":"\' || ?{n}) OR instr(c.body, \'"id": "\' || ?{n})'
+            for n in range(1, len(types) + 1)
+        )
         owners: dict[str, str | None] = {}
         rows = self._db.execute(
-            "SELECT c.gid, c.body FROM children c"
+            "SELECT c.gid, c.body FROM children c"  # noqa: S608 (placeholders only: types are bound)
             " WHERE c.gid IS NOT NULL AND EXISTS (SELECT 1 FROM parents p WHERE p.gid = c.parent_gid)"
+            f" AND ({embeds})",
+            types,
         )
         for child_gid, body in rows:
             for embedded in set(_ANY_ID.findall(body)) & wanted:

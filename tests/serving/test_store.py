@@ -120,9 +120,10 @@ def test_only_members_that_deflate_to_half_are_deflated_and_older_payloads_read_
 
     index, stats = big_index(n_variants=400, per_row=40)
     payload = packed.pack(index, rank_bestsellers(stats))
-    assert payload == packed.pack(index, rank_bestsellers(stats))  # no timestamps in the zip
+    assert payload == packed.pack(index, rank_bestsellers(stats))
     with zipfile.ZipFile(io.BytesIO(payload)) as archive:
         kinds = {info.filename: info.compress_type for info in archive.infolist()}
+        assert {info.date_time for info in archive.infolist()} == {(1980, 1, 1, 0, 0, 0)}  # no clock
         old = io.BytesIO()
         with zipfile.ZipFile(old, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as target:
             for name in archive.namelist():
@@ -152,4 +153,16 @@ def test_the_index_is_read_in_binary_format_on_postgresql(app_ctx, shop):
         formats[asked] = result.cursor.pgresult.fformat(0)  # 1: binary, 0: text
         assert packed.unpack(result.scalar_one())[0].ids == index.ids
     assert formats == {True: 1, False: 0}
-    assert list(store.load(shop.id).index.to_rows()) == list(index.to_rows())
+
+    seen = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        if "serving_indexes" in statement:
+            seen.append(cursor.pgresult.fformat(0))
+
+    sa.event.listen(db.engine, "after_cursor_execute", record)
+    try:
+        assert list(store.load(shop.id).index.to_rows()) == list(index.to_rows())
+    finally:
+        sa.event.remove(db.engine, "after_cursor_execute", record)
+    assert seen == [1]  # store.load's own read of the payload was binary

@@ -16,7 +16,7 @@ reader's fast path relies on) and values of the schema's types.
 The one rule the docs leave open is which id a connection nested in a plain object names:
 `inventoryItem { inventoryLevels }` is flattened here, as in the fake, to lines whose
 `__parentId` is the variant (the object of the enclosing line); the reader also accepts the
-inventory item's id (tests/shopify/test_bulk_spool.py, "inventory item parent").
+inventory item's id (tests/ingest/test_bulk_reader.py, "inventory item parent").
 """
 
 from __future__ import annotations
