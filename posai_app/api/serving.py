@@ -35,10 +35,11 @@ def serving_state(shop_id: int) -> ServingIndex:
     """The shop's current index (reused while its "model" signal holds, else checked and reloaded)."""
 
     def load(previous: ServingIndex | None) -> ServingIndex:
-        version, metric = store.published_version(shop_id)
-        if previous is not None and previous.version == version and previous.metric == metric:
+        if previous is not None and (previous.version, previous.metric) == store.published_version(shop_id):
             return previous
-        return store.load(shop_id, version, metric)
+        # Version and arms read in one statement: a retrain committing in between cannot label
+        # its index with the version before it (recommendation ids carry the version).
+        return store.load(shop_id)
 
     budget = current_app.config.get("SERVING_CACHE_MAX_MB") or DEFAULT_MAX_MB
     cache = shop_cache(

@@ -190,18 +190,41 @@ def published_version(shop_id: int) -> tuple[tuple, str]:
     return version, (row.metric if row else None) or UNTRAINED_METRIC
 
 
+def _versioned_rows(shop_id: int) -> tuple[tuple, str, dict | None]:
+    """(version, metric, {arm: (payload, metric)}) in one statement: the config row joined to its
+    stored arms. Without a config row (an index saved but never published) the rows are None and
+    the caller reads them alone."""
+    config, blob = RecommenderConfig, ServingIndexBlob
+    found = db.session.execute(
+        sa.select(config.model_version, config.trained_at, config.metric, blob.arm, blob.payload, blob.metric)
+        .select_from(config)
+        .outerjoin(blob, sa.and_(blob.shop_id == config.shop_id, of_shop(blob, shop_id)))
+        .where(of_shop(config, shop_id))
+        .execution_options(**{binary_results.OPTION: True})  # bytea as bytes, not hex
+    ).all()
+    if not found:
+        return (0, None), UNTRAINED_METRIC, None
+    first = found[0]
+    version = (first.model_version, first.trained_at)
+    rows = {row.arm: (row.payload, row[5]) for row in found if row.arm is not None}
+    return version, first.metric or UNTRAINED_METRIC, rows
+
+
 def load(shop_id: int, version: tuple | None = None, metric: str | None = None) -> ServingIndex:
-    """The shop's published indexes and bestseller pool: one read (version and metric too if not given)."""
+    """The shop's published indexes and bestseller pool: one read, with the version and metric
+    when they are not given (a cold load), so both come from one snapshot of the database."""
+    rows = None
     if version is None or metric is None:
-        version, metric = published_version(shop_id)
-    rows = {
-        arm: (payload, name)
-        for arm, payload, name in db.session.execute(
-            sa.select(ServingIndexBlob.arm, ServingIndexBlob.payload, ServingIndexBlob.metric)
-            .where(of_shop(ServingIndexBlob, shop_id))
-            .execution_options(**{binary_results.OPTION: True})  # bytea as bytes, not hex
-        )
-    }
+        version, metric, rows = _versioned_rows(shop_id)
+    if rows is None:
+        rows = {
+            arm: (payload, name)
+            for arm, payload, name in db.session.execute(
+                sa.select(ServingIndexBlob.arm, ServingIndexBlob.payload, ServingIndexBlob.metric)
+                .where(of_shop(ServingIndexBlob, shop_id))
+                .execution_options(**{binary_results.OPTION: True})  # bytea as bytes, not hex
+            )
+        }
     payload = rows.get(CHAMPION, (None, None))[0]
     index, bestsellers = (
         packed.unpack(payload) if payload else (None, ())
