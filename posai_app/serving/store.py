@@ -198,7 +198,7 @@ def _versioned_rows(shop_id: int) -> tuple[tuple, str, dict | None]:
     found = db.session.execute(
         sa.select(config.model_version, config.trained_at, config.metric, blob.arm, blob.payload, blob.metric)
         .select_from(config)
-        .outerjoin(blob, sa.and_(blob.shop_id == config.shop_id, of_shop(blob, shop_id)))
+        .outerjoin(blob, of_shop(blob, shop_id))  # both sides are the one shop: no key equality needed
         .where(of_shop(config, shop_id))
         .execution_options(**{binary_results.OPTION: True})  # bytea as bytes, not hex
     ).all()
