@@ -179,52 +179,50 @@ def swap_arms(shop_id: int) -> RecommenderConfig | None:
     return config
 
 
-def published_version(shop_id: int) -> tuple[tuple, str]:
-    """(version, metric) of the shop's published index: one indexed read of its config row."""
-    row = db.session.execute(
-        sa.select(
-            RecommenderConfig.model_version, RecommenderConfig.trained_at, RecommenderConfig.metric
-        ).where(of_shop(RecommenderConfig, shop_id))
-    ).first()
+_VERSION_COLUMNS = (RecommenderConfig.model_version, RecommenderConfig.trained_at, RecommenderConfig.metric)
+
+
+def _version_of(row) -> tuple[tuple, str]:
+    """(version, metric) from a row of _VERSION_COLUMNS, or an unpublished shop's for None."""
     version = (row.model_version, row.trained_at) if row else (0, None)
     return version, (row.metric if row else None) or UNTRAINED_METRIC
 
 
-def _versioned_rows(shop_id: int) -> tuple[tuple, str, dict | None]:
-    """(version, metric, {arm: (payload, metric)}) in one statement: the config row joined to its
-    stored arms. Without a config row (an index saved but never published) the rows are None and
-    the caller reads them alone."""
-    config, blob = RecommenderConfig, ServingIndexBlob
-    found = db.session.execute(
-        sa.select(config.model_version, config.trained_at, config.metric, blob.arm, blob.payload, blob.metric)
-        .select_from(config)
-        .outerjoin(blob, of_shop(blob, shop_id))  # both sides are the one shop: no key equality needed
-        .where(of_shop(config, shop_id))
-        .execution_options(**{binary_results.OPTION: True})  # bytea as bytes, not hex
-    ).all()
+def published_version(shop_id: int) -> tuple[tuple, str]:
+    """(version, metric) of the shop's published index: one indexed read of its config row."""
+    return _version_of(
+        db.session.execute(sa.select(*_VERSION_COLUMNS).where(of_shop(RecommenderConfig, shop_id))).first()
+    )
+
+
+def _stored_arms(shop_id: int, with_version: bool) -> list:
+    """The shop's stored arms (arm, payload, arm_metric), with _VERSION_COLUMNS when `with_version`:
+    then the config row joined to them, one row per arm (one with null arm columns if none), and
+    no row at all without a config row."""
+    blob = ServingIndexBlob
+    columns = (blob.arm, blob.payload, blob.metric.label("arm_metric"))
+    if with_version:
+        query = (
+            sa.select(*_VERSION_COLUMNS, *columns)
+            .select_from(RecommenderConfig)
+            .outerjoin(blob, of_shop(blob, shop_id))  # both sides are the one shop: no key equality needed
+            .where(of_shop(RecommenderConfig, shop_id))
+        )
+    else:
+        query = sa.select(*columns).where(of_shop(blob, shop_id))
+    binary = {binary_results.OPTION: True}  # bytea as bytes, not hex
+    return db.session.execute(query.execution_options(**binary)).all()
+
+
+def load(shop_id: int) -> ServingIndex:
+    """The shop's published indexes, bestseller pool, version and metric, in one statement: one
+    snapshot, so a retrain committing meanwhile cannot label its index with the version before it
+    (a shop with stored arms but no config row, saved and never published, takes a second read)."""
+    found = _stored_arms(shop_id, with_version=True)
+    version, metric = _version_of(found[0] if found else None)
     if not found:
-        return (0, None), UNTRAINED_METRIC, None
-    first = found[0]
-    version = (first.model_version, first.trained_at)
-    rows = {row.arm: (row.payload, row[5]) for row in found if row.arm is not None}
-    return version, first.metric or UNTRAINED_METRIC, rows
-
-
-def load(shop_id: int, version: tuple | None = None, metric: str | None = None) -> ServingIndex:
-    """The shop's published indexes and bestseller pool: one read, with the version and metric
-    when they are not given (a cold load), so both come from one snapshot of the database."""
-    rows = None
-    if version is None or metric is None:
-        version, metric, rows = _versioned_rows(shop_id)
-    if rows is None:
-        rows = {
-            arm: (payload, name)
-            for arm, payload, name in db.session.execute(
-                sa.select(ServingIndexBlob.arm, ServingIndexBlob.payload, ServingIndexBlob.metric)
-                .where(of_shop(ServingIndexBlob, shop_id))
-                .execution_options(**{binary_results.OPTION: True})  # bytea as bytes, not hex
-            )
-        }
+        found = _stored_arms(shop_id, with_version=False)
+    rows = {row.arm: (row.payload, row.arm_metric) for row in found if row.arm is not None}
     payload = rows.get(CHAMPION, (None, None))[0]
     index, bestsellers = (
         packed.unpack(payload) if payload else (None, ())
