@@ -73,6 +73,14 @@ def test_a_child_of_an_unknown_parent_is_counted_and_logged_not_joined(caplog):
     assert "skipped 2 of 5 lines" in caplog.text
 
 
+def _shape(objects: list[dict]) -> list[tuple[str, list[tuple[str, list[str]]]]]:
+    groups = bulk.join_children(bulk.iter_jsonl([json.dumps(o) for o in objects]))
+    return [
+        (g.parent["id"], [(c["id"], [x["id"] for x in c.get("__children", [])]) for c in g.children])
+        for g in groups
+    ]
+
+
 def test_grandchildren_join_their_child_wherever_they_are():
     """products > variants > inventory levels: a level's __parentId is its variant."""
     objects = [
@@ -86,25 +94,13 @@ def test_grandchildren_join_their_child_wherever_they_are():
         {"id": "P3"},
         _child("L1a", "V1"),
     ]
-    groups = list(bulk.join_children(bulk.iter_jsonl([json.dumps(o) for o in objects])))
-    shape = [
-        (g.parent["id"], [(c["id"], [x["id"] for x in c.get("__children", [])]) for c in g.children])
-        for g in groups
-    ]
-    assert shape == [
+    assert _shape(objects) == [
         ("P1", [("V1", ["L1b", "L1a"]), ("V3", [])]),
         ("P2", [("V2", ["L2a"])]),
         ("P3", []),
     ]
-    assert "__parentId" not in groups[0].children[0]["__children"][0]
-
-
-def _shape(objects: list[dict]) -> list[tuple[str, list[tuple[str, list[str]]]]]:
-    groups = bulk.join_children(bulk.iter_jsonl([json.dumps(o) for o in objects]))
-    return [
-        (g.parent["id"], [(c["id"], [x["id"] for x in c.get("__children", [])]) for c in g.children])
-        for g in groups
-    ]
+    (first, *_) = bulk.join_children(bulk.iter_jsonl([json.dumps(o) for o in objects]))
+    assert "__parentId" not in first.children[0]["__children"][0]
 
 
 def test_a_grandchild_naming_an_object_embedded_in_its_child_joins_that_child(caplog):
