@@ -38,16 +38,21 @@ class _StopDuringStartUp:
 
 
 def _resume_interrupted_jobs() -> None:
-    """At each maintenance pass: queue again syncs and trainings whose worker died (heartbeats)."""
+    """At each maintenance pass: queue again syncs and trainings whose worker died (heartbeats),
+    and the webhook inbox's entries whose drain died."""
     from rq.exceptions import StopRequested
 
     from posai_app.extensions import db
     from posai_app.schedule import resume_interrupted_jobs
+    from posai_app.webhooks import drain
 
     try:
         resumed = resume_interrupted_jobs()
         if any(resumed.values()):
             logging.getLogger("posai_app.worker").warning("queued again after a dead worker: %s", resumed)
+        # Webhook entries a dead drain had taken go back to the inbox, and an inbox nobody
+        # drains (its drain job refused or lost) gets a drain.
+        drain.recover()
     except StopRequested:
         raise  # RQ's SIGTERM handler raises wherever the worker is: the warm stop must go on
     except Exception:

@@ -495,6 +495,10 @@ class Simulation:
         return rows
 
     def queues_idle(self) -> bool:
+        from posai_app.webhooks.inbox import INBOX_KEY
+
+        if self.redis.llen(INBOX_KEY):  # webhook deliveries no drain has taken yet
+            return False
         if any(self.redis.llen(f"rq:queue:{q}") for q in ("high", "ingest", "train", "default")):
             return False
         return not any(

@@ -251,8 +251,11 @@ def _queue_metrics(base: str) -> str:
     lines = [
         line
         for line in text.splitlines()
-        if line.startswith(("posai_queue_depth{queue", "posai_queue_oldest_age_seconds{queue"))
-        and 'queue="high"' in line
+        if (
+            line.startswith(("posai_queue_depth{queue", "posai_queue_oldest_age_seconds{queue"))
+            and 'queue="high"' in line
+        )
+        or line.startswith("posai_webhook_inbox")
     ]
     return "; ".join(lines)
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask
+from flask.sessions import SessionInterface
 
 from posai_app import binary_results, cache_signals, config, metrics, request_budget
 from posai_app.errors import register_error_handlers
@@ -21,6 +22,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(config.from_env())
     app.config.update(overrides or {})
     config.finalize(app.config, app.instance_path)
+    app.session_interface = _NoSessions()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     from posai_app import models  # noqa: F401  (register models before migrate binds)
@@ -37,6 +39,19 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     _register_blueprints(app)
     _register_cli(app)
     return app
+
+
+class _NoSessions(SessionInterface):
+    """POSAI keeps no Flask session: the admin and the POS API authenticate with Shopify's session
+    tokens, and OAuth's state is a cookie of its own (posai_app.auth). Flask's default interface
+    built a signing serializer on every request, webhooks and POS calls included, for a cookie
+    that never exists. `flask.session` is a NullSession here: writing to it raises."""
+
+    def open_session(self, app, request):
+        return self.make_null_session(app)
+
+    def save_session(self, app, session, response) -> None:
+        return None
 
 
 def _migrations_dir() -> str:

@@ -27,6 +27,8 @@ from decimal import Decimal
 from itertools import accumulate
 from typing import Any
 
+import orjson
+
 from posai_app.errors import BadRequest, ValidationFailed
 
 MAX_ID = 10**18 - 1  # 18 digits: within PostgreSQL's bigint, and a pattern the spec can state
@@ -111,6 +113,43 @@ def parse_json(
         )
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise BadRequest(f"{what} is not valid JSON", {"reason": str(exc)[:200]}) from None
+
+
+def check_json_object(raw: bytes, what: str = "Body", max_depth: int = MAX_JSON_DEPTH) -> None:
+    """That `raw` is a JSON object `parse_json` accepts, for a view that only forwards the bytes
+    (the webhook endpoint: its job parses them with `parse_json`). BadRequest otherwise.
+
+    orjson decides most bodies several times faster than `json`: what orjson accepts, `json`
+    accepts as the same structure (orjson turns integers past 64 bits into floats, which only
+    matters to a caller that keeps the values), and what it refuses (NaN, lone surrogates, a BOM,
+    1e400) is decided by `parse_json` itself. Depth is read off the parsed structure, which is
+    cheaper than scanning the text for brackets (`json_depth`)."""
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        value = parse_json(raw, what=what, max_depth=max_depth)
+    else:
+        if raw.count(b"[") + raw.count(b"{") > max_depth and _nesting_exceeds(value, max_depth):
+            raise BadRequest(f"{what} nests arrays/objects more than {max_depth} levels deep")
+    if not isinstance(value, dict):
+        raise BadRequest(f"{what} must be a JSON object")
+
+
+def _nesting_exceeds(value: Any, max_depth: int) -> bool:
+    """Whether a parsed JSON value nests arrays/objects more than max_depth deep (breadth-first)."""
+    level = [value] if isinstance(value, dict | list) else []
+    depth = 0
+    while level:
+        depth += 1
+        if depth > max_depth:
+            return True
+        level = [
+            child
+            for container in level
+            for child in (container.values() if isinstance(container, dict) else container)
+            if isinstance(child, dict | list)
+        ]
+    return False
 
 
 def _refuse_constant(name: str) -> Any:

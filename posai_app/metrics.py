@@ -7,8 +7,9 @@ whole truth:
   over its workers through prometheus_client's multiprocess mode (gunicorn.conf.py sets
   PROMETHEUS_MULTIPROC_DIR before the workers import this module); one machine's figures, which
   Prometheus sums over the machines it scrapes.
-- queue depth, oldest queued job's age, started / scheduled / failed counts per RQ queue: read
-  from Redis at scrape time (shared by every machine).
+- queue depth, oldest queued job's age, started / scheduled / failed counts per RQ queue, and the
+  webhook inbox's depth and oldest entry's age: read from Redis at scrape time (shared by every
+  machine).
 - job durations by job function and outcome: written to one Redis hash by each RQ worker when a
   job ends (worker.py), exported as a histogram at scrape time.
 
@@ -147,6 +148,7 @@ class QueueCollector(Collector):
             return
         try:
             families = self._queues()
+            inbox_families = self._inbox()
             jobs = self.redis.hgetall(JOB_DURATIONS_KEY)
         except Exception as exc:  # a scrape reports, it does not fail
             log.warning("metrics: Redis unavailable (%s)", exc.__class__.__name__)
@@ -156,6 +158,7 @@ class QueueCollector(Collector):
         up.add_metric([], 1)
         yield up
         yield from families
+        yield from inbox_families
         durations = HistogramMetricFamily(
             "posai_job_duration_seconds",
             "RQ job run time (start to end), by job function and outcome (finished, failed).",
@@ -164,6 +167,22 @@ class QueueCollector(Collector):
         for func, outcome, buckets, total in job_histograms(jobs):
             durations.add_metric([func, outcome], buckets, total)
         yield durations
+
+    def _inbox(self) -> list:
+        from posai_app.webhooks import inbox
+
+        depth, oldest = inbox.depth_and_age(self.redis)
+        families = [
+            GaugeMetricFamily(
+                "posai_webhook_inbox_depth", "Webhook deliveries accepted and waiting for a drain.", depth
+            ),
+            GaugeMetricFamily(
+                "posai_webhook_inbox_oldest_age_seconds",
+                "Age of the oldest delivery waiting in the webhook inbox (0 when empty).",
+                oldest,
+            ),
+        ]
+        return families
 
     def _queues(self) -> list:
         from rq import Queue

@@ -8,7 +8,9 @@ make are the ingest feature's guarded upserts, so any delivery order ends in the
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,10 +25,22 @@ from posai_app.shopify import queries
 from posai_app.shopify.client import client_for_shop
 from posai_app.shopify.gid import from_gid, to_gid
 from posai_app.shops import lifecycle
+from posai_app.tenancy import update_for_shop
 
 log = logging.getLogger(__name__)
 
 PROCESS_JOB = "posai_app.webhooks.handlers.process_webhook"  # on the "high" queue
+
+# RQ refuses any other job id (ValueError), which answered 503 on every retry of a webhook whose
+# id header held a dot, a space or a slash.
+_JOB_ID_SAFE = re.compile(r"[A-Za-z0-9_-]{1,128}")
+
+
+def job_id_for(shop_id: int, webhook_id: str) -> str:
+    """A delivery's PROCESS_JOB id: its webhook id when RQ accepts it as one, else a digest of it."""
+    if not _JOB_ID_SAFE.fullmatch(webhook_id):
+        webhook_id = "h" + hashlib.sha256(webhook_id.encode("utf-8", "surrogatepass")).hexdigest()[:40]
+    return f"webhook-{shop_id}-{webhook_id}"
 
 
 def process_webhook(
@@ -77,6 +91,24 @@ def handle_order(shop_id: int, payload: dict) -> None:
     result = orders.upsert_orders(shop_id, [parse.order_from_rest(payload)])
     if result.new_order_ids:
         db.session.commit()  # the retrain must see the new order
+        request_retrain(shop_id)
+
+
+def apply_orders(shop_id: int, deliveries: list[tuple[str, bytes]]) -> None:
+    """Several order deliveries of one shop ((receipt key, raw body) each; orders/create,
+    /updated, /cancelled) applied as `handle_order` applies each, in one upsert and one commit:
+    the receipts, which the caller recorded in this transaction, are marked processed with them.
+    Raises on any failure, a malformed payload included: the caller rolls back and applies the
+    deliveries one by one, so that only the bad one is retried."""
+    payloads = [parse.order_from_rest(parse_json(body, what="Webhook body")) for _, body in deliveries]
+    result = orders.upsert_orders(shop_id, payloads)
+    db.session.execute(
+        update_for_shop(WebhookDelivery, shop_id)
+        .where(WebhookDelivery.webhook_id.in_([key for key, _ in deliveries]))
+        .values(status="processed", error=None, processed_at=utcnow())
+    )
+    db.session.commit()
+    if result.new_order_ids:
         request_retrain(shop_id)
 
 
@@ -230,5 +262,7 @@ TOPICS: dict[str, Topic] = {
     "shop/redact": Topic(handle_shop_redact, compliance=True),
 }
 HANDLED_TOPICS = tuple(TOPICS)
+# The topics `apply_orders` can apply several at a time (the inbox's drain batches them).
+ORDER_TOPICS = frozenset(name for name, topic in TOPICS.items() if topic.handler is handle_order)
 DATA_TOPICS = tuple(name for name, topic in TOPICS.items() if not topic.compliance)
 COMPLIANCE_TOPICS = tuple(name for name, topic in TOPICS.items() if topic.compliance)

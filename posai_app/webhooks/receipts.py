@@ -10,8 +10,10 @@ checkout. A pooled connection the server has dropped (a restart, a failover) fai
 statement; SQLAlchemy invalidates it and the statement is run once more on a fresh connection.
 SQLite (development, the demo, the embedded default) keeps the session path.
 
-Only `record` and `forget` touch the table from a request; `posai_app.webhooks.handlers` marks
-receipts processed or failed from the job.
+Only `record` and `forget` touch the table from a request, and only without Redis: with Redis a
+request puts the delivery in the inbox (`posai_app.webhooks.inbox`), whose drain records the
+receipt with `record_in_transaction`, in the transaction that applies the delivery.
+`posai_app.webhooks.handlers` marks receipts processed or failed from the job.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ def record(shop_id: int, webhook_id: str, topic: str) -> str | None:
         "webhook_id": webhook_id[:255],
         "topic": topic[:128],
         "received_at": utcnow(),
+        "status": "received",
+        "error": None,
     }
     engine = _engine()
     if engine is None:
@@ -45,6 +49,48 @@ def record(shop_id: int, webhook_id: str, topic: str) -> str | None:
         db.session.commit()
         return key
     return _run(engine, lambda conn: conn.execute(_statement(), values).scalar())
+
+
+def record_in_transaction(
+    shop_id: int,
+    webhook_id: str,
+    topic: str,
+    received_at,
+    *,
+    status: str = "received",
+    error: str | None = None,
+) -> str | None:
+    """`record` inside the session's transaction, not committed (the inbox's drain commits it
+    with the delivery's writes). None for a webhook id already recorded; IntegrityError: the shop
+    row is gone."""
+    values = {
+        "shop_id": shop_id,
+        "webhook_id": webhook_id[:255],
+        "topic": topic[:128],
+        "received_at": received_at,
+        "status": status,
+        "error": error,
+    }
+    return db.session.connection().execute(_statement(), values).scalar()
+
+
+def record_many_in_transaction(shop_id: int, deliveries: list[tuple[str, str, object]]) -> list[str]:
+    """`record_in_transaction` for several (webhook id, topic, received at) of one shop in one
+    statement; the keys of those not recorded before."""
+    if not deliveries:
+        return []
+    values = [
+        {
+            "shop_id": shop_id,
+            "webhook_id": webhook_id[:255],
+            "topic": topic[:128],
+            "received_at": received_at,
+            "status": "received",
+            "error": None,
+        }
+        for webhook_id, topic, received_at in deliveries
+    ]
+    return list(db.session.connection().execute(_statement(), values).scalars())
 
 
 def forget(shop_id: int, key: str) -> None:
@@ -127,7 +173,8 @@ def _statement() -> sa.Insert:
                 webhook_id=sa.bindparam("webhook_id"),
                 topic=sa.bindparam("topic"),
                 received_at=sa.bindparam("received_at"),
-                status="received",
+                status=sa.bindparam("status"),
+                error=sa.bindparam("error"),
             )
             .on_conflict_do_nothing(index_elements=["shop_id", "webhook_id"])
             .returning(table.c.webhook_id)

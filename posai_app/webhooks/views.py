@@ -1,29 +1,28 @@
-"""POST /webhooks: verify the HMAC, record the delivery (dedupe), enqueue the work, answer 200.
+"""POST /webhooks: verify the HMAC, check the body, hand the delivery on, answer 200.
 
 Shopify waits at most 5 s and retries on anything but 2xx, so this view does no work
-itself: the job `posai_app.webhooks.handlers.process_webhook` applies the payload. At peak
-(docs/ingestion.md, "Webhooks at peak rates") a delivery costs one PostgreSQL round trip and one
-Redis round trip: the shop comes from the per-process snapshot cache the API uses, the dedupe
-row is one autocommit INSERT (`posai_app.webhooks.receipts`), and the job carries the raw body
-(it parses it itself).
+itself: `posai_app.webhooks.handlers.process_webhook` applies the payload later. The shop
+comes from the per-process snapshot cache the API uses (no SQL when warm). Then:
+- with Redis (production), one Redis round trip and no SQL: the delivery goes into the inbox
+  (`posai_app.webhooks.inbox`: dedupe, push, and a drain job when none is running), whose drains
+  record the receipt and apply the delivery in batches (docs/ingestion.md, "Webhooks");
+- without Redis, the receipt is recorded (`posai_app.webhooks.receipts`) and the job runs inline.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import re
 
 import sqlalchemy as sa
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from posai_app.errors import BadRequest, error_response
 from posai_app.extensions import db
-from posai_app.inputs import parse_json
-from posai_app.queue import RETRY, enqueue
+from posai_app.inputs import check_json_object
+from posai_app.queue import enqueue, get_redis
 from posai_app.shops.snapshot import snapshot_for_domain
-from posai_app.webhooks import receipts
-from posai_app.webhooks.handlers import PROCESS_JOB, TOPICS
+from posai_app.webhooks import inbox, receipts
+from posai_app.webhooks.handlers import PROCESS_JOB, TOPICS, job_id_for
 from posai_app.webhooks.verify import verify_hmac
 
 log = logging.getLogger(__name__)
@@ -51,11 +50,9 @@ def receive_webhook():
     webhook_id = request.headers.get("X-Shopify-Webhook-Id") or request.headers.get("X-Shopify-Event-Id")
     if not topic or not shop_domain or not webhook_id:
         raise BadRequest("X-Shopify-Topic, X-Shopify-Shop-Domain and X-Shopify-Webhook-Id are required")
-    # Bounded nesting: a payload nested hundreds deep parses but can never be queued (the job
-    # serialiser recurses), which used to answer 503 on every one of Shopify's retries.
-    payload = parse_json(body, what="Webhook body")
-    if not isinstance(payload, dict):
-        raise BadRequest("Webhook body must be a JSON object")
+    # Checked here, applied by the job: a body its job's parse_json would refuse (nested
+    # hundreds deep, not an object) is answered 400 now instead of failing every retry.
+    check_json_object(body, what="Webhook body")
     if topic not in TOPICS:
         log.info("webhook %s: unhandled topic %s from %s acknowledged", webhook_id, topic, shop_domain)
         return _ack("ignored")
@@ -67,8 +64,25 @@ def receive_webhook():
         return _ack("unknown_shop")
     if not shop.installed and not TOPICS[topic].compliance:
         return _ack("not_installed")
+    if get_redis() is not None:
+        return _to_inbox(shop.id, webhook_id, topic, body)
+    return _record_and_apply(shop.id, shop_domain, webhook_id, topic, body)
+
+
+def _to_inbox(shop_id: int, webhook_id: str, topic: str, body: bytes):
+    """Redis: one Lua call (dedupe, push, maybe start a drain); the drain records the receipt."""
     try:
-        delivery_key = receipts.record(shop.id, webhook_id, topic)
+        status = inbox.accept(shop_id, webhook_id, topic, body, request.headers.get("X-Shopify-Triggered-At"))
+    except Exception:
+        log.exception("webhook %s: could not put %s in the inbox", webhook_id, topic)
+        return error_response(503, "unavailable", "webhook could not be queued; retry later")
+    return _ack(status)
+
+
+def _record_and_apply(shop_id: int, shop_domain: str, webhook_id: str, topic: str, body: bytes):
+    """No Redis (development, the demo): record the receipt, then run the job inline."""
+    try:
+        delivery_key = receipts.record(shop_id, webhook_id, topic)
     except sa.exc.IntegrityError:
         # The only constraint left after ON CONFLICT DO NOTHING is the shop's foreign key: the
         # shop was deleted (shop/redact) after this process last read its snapshot.
@@ -77,37 +91,17 @@ def receive_webhook():
         return _ack("unknown_shop")
     if delivery_key is None:
         return _ack("duplicate")
-    try:
-        enqueue(
-            "high",
-            PROCESS_JOB,
-            shop.id,
-            delivery_key,
-            topic,
-            body,  # the raw bytes, parsed by the job: cheaper to queue than the parsed dict
-            request.headers.get("X-Shopify-Triggered-At"),
-            job_id=_job_id(shop.id, webhook_id),
-            retry=RETRY,
-            description=f"{topic} webhook {delivery_key} of shop {shop.id}",
-        )
-    except Exception:
-        # Not queued: forget the delivery so Shopify's retry is not taken for a duplicate.
-        log.exception("webhook %s: could not enqueue %s", webhook_id, topic)
-        receipts.forget(shop.id, delivery_key)
-        return error_response(503, "unavailable", "webhook could not be queued; retry later")
+    enqueue(
+        "high",
+        PROCESS_JOB,
+        shop_id,
+        delivery_key,
+        topic,
+        body,
+        request.headers.get("X-Shopify-Triggered-At"),
+        job_id=job_id_for(shop_id, webhook_id),
+    )
     return _ack("queued")
-
-
-# RQ refuses any other job id (ValueError), which answered 503 on every retry of a webhook whose
-# id header held a dot, a space or a slash.
-_JOB_ID_SAFE = re.compile(r"[A-Za-z0-9_-]{1,128}")
-
-
-def _job_id(shop_id: int, webhook_id: str) -> str:
-    """The delivery's job id: its webhook id when RQ accepts it as one, else a digest of it."""
-    if not _JOB_ID_SAFE.fullmatch(webhook_id):
-        webhook_id = "h" + hashlib.sha256(webhook_id.encode("utf-8", "surrogatepass")).hexdigest()[:40]
-    return f"webhook-{shop_id}-{webhook_id}"
 
 
 def _ack(status: str):

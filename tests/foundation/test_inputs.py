@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from posai_app.errors import BadRequest
-from posai_app.inputs import MAX_ID, MAX_JSON_DEPTH, json_depth, parse_id, parse_json
+from posai_app.inputs import MAX_ID, MAX_JSON_DEPTH, check_json_object, json_depth, parse_id, parse_json
 
 
 @pytest.mark.parametrize(
@@ -128,3 +128,54 @@ def test_status_poll_with_hostile_query_numbers_is_not_an_error(client, shop, au
     for query in ("train_after=%D9%A3&train_since=nan", "train_since=inf&sync_since=-inf", "train_after=1_0"):
         response = client.get(f"/app/status?{query}", headers={**auth_headers(shop), "HX-Request": "true"})
         assert response.status_code == 200, query
+
+
+def _parse_json_verdict(raw: bytes) -> str:
+    try:
+        value = parse_json(raw)
+    except BadRequest as exc:
+        return "levels deep" if "levels deep" in exc.message else "invalid"
+    return "object" if isinstance(value, dict) else "not an object"
+
+
+def _check_verdict(raw: bytes) -> str:
+    try:
+        check_json_object(raw)
+    except BadRequest as exc:
+        message = exc.message
+        return (
+            "levels deep"
+            if "levels deep" in message
+            else "not an object"
+            if "object" in message
+            else "invalid"
+        )
+    return "object"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"id": 1}',
+        b'{"id": 123456789012345678901234567890}',  # orjson makes a float of it; json an int
+        b'{"a": NaN}',
+        b'{"a": Infinity}',
+        b'{"a": 1e400}',  # orjson refuses; json reads inf
+        b'{"a": "\\ud800"}',  # a lone surrogate: orjson refuses, json accepts
+        b'\xef\xbb\xbf{"a": 1}',  # a byte order mark
+        b'{"a": 1, "a": 2}',
+        b"[1, 2]",
+        b'"text"',
+        b"",
+        b"{",
+        b'{"a": [' + b"[" * (MAX_JSON_DEPTH - 2) + b"]" * (MAX_JSON_DEPTH - 2) + b"]}",
+        b'{"a": [' + b"[" * (MAX_JSON_DEPTH - 1) + b"]" * (MAX_JSON_DEPTH - 1) + b"]}",
+        b'{"a": "' + b"[" * 500 + b'"}',  # brackets in a string are not nesting
+        b'{"a": ' + b"[" * 5000 + b"]" * 5000 + b"}",  # past orjson's own limit (1024)
+        b'{"a": [' + b"{}, " * 200 + b"[]]}",  # many brackets, shallow
+    ],
+)
+def test_check_json_object_decides_as_parse_json(raw):
+    """The webhook endpoint's fast check (orjson) accepts and refuses exactly what the job's
+    parse_json would, for the reasons it would."""
+    assert _check_verdict(raw) == _parse_json_verdict(raw)

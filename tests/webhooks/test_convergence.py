@@ -10,7 +10,9 @@ POSAI_FUZZ_EXAMPLES scales them (`make fuzz`).
 
 from __future__ import annotations
 
+import json
 import os
+import time
 import uuid
 
 import pytest
@@ -19,7 +21,8 @@ from hypothesis import strategies as st
 
 from posai_app.extensions import db
 from posai_app.shops.lifecycle import delete_shop_data
-from posai_app.webhooks import handlers
+from posai_app.webhooks import drain, handlers
+from posai_app.webhooks.inbox import Entry
 from tests.helpers import TEST_API_SECRET
 from tests.webhooks import convergence
 from tests.webhooks.convergence import apply, delivery_order, shopify_order, stored_state
@@ -73,6 +76,31 @@ def test_orders_converge_under_any_delivery_order(app_ctx, shop, other_shop, dat
 def test_products_and_inventory_items_converge_under_any_delivery_order(app_ctx, shop, other_shop, data):
     deliveries = data.draw(convergence.product_deliveries(), label="deliveries")
     _converges(shop, other_shop, deliveries, data.draw(delivery_order(deliveries), label="order"))
+
+
+@bounded(30)
+@given(data=st.data())
+def test_orders_converge_when_a_drain_batches_them(app_ctx, shop, other_shop, data):
+    """The inbox's drain applies a shop's order deliveries of a batch in one upsert, ahead of its
+    other deliveries (posai_app.webhooks.drain.apply_entries): still the rows of Shopify's order
+    applied one by one, however the shuffled deliveries are cut into batches."""
+    deliveries = data.draw(convergence.order_deliveries(), label="deliveries")
+    shuffled = data.draw(delivery_order(deliveries), label="order")
+    cuts = sorted(data.draw(st.sets(st.integers(1, max(1, len(shuffled) - 1)), max_size=4), label="cuts"))
+    entries = [
+        Entry(other_shop.id, f"batched-{n}", d.topic, None, time.time(), json.dumps(d.payload).encode())
+        for n, d in enumerate(shuffled)
+    ]
+    try:
+        apply(shop.id, shopify_order(deliveries))
+        for start, end in zip([0, *cuts], [*cuts, len(entries)], strict=True):
+            drain.apply_entries(entries[start:end])
+        expected, got = stored_state(shop.id), stored_state(other_shop.id)
+        for table in expected:
+            assert got[table] == expected[table], table
+    finally:
+        db.session.rollback()
+        _forget(shop, other_shop)
 
 
 @bounded(8)

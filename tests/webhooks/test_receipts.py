@@ -1,5 +1,8 @@
 """Delivery receipts on PostgreSQL (posai_app.webhooks.receipts): one autocommit round trip, the
-webhook budget on every connection, and a connection the server dropped replaced, not a 5xx."""
+webhook budget on every connection, and a connection the server dropped replaced, not a 5xx.
+
+A request records a receipt only without Redis (with Redis the inbox's drain records it, in the
+delivery's own transaction: tests/webhooks/test_inbox.py), so these tests run an app without it."""
 
 from __future__ import annotations
 
@@ -23,6 +26,17 @@ def no_training(monkeypatch):
     monkeypatch.setattr(handlers, "request_retrain", lambda shop_id: None)
 
 
+@pytest.fixture
+def no_redis_app(make_app):
+    """An app on the run's database without Redis: its requests record receipts themselves."""
+    return make_app(REDIS_URL=None)
+
+
+@pytest.fixture
+def client(no_redis_app):
+    return no_redis_app.test_client()
+
+
 def _post(client, fake, shop, webhook_id):
     payload = examples.order_from_shape(next(shopify_shape.iter_order_payloads()))
     body, headers = fake.webhook(
@@ -40,15 +54,15 @@ def _statements(app) -> list[str]:
     return seen
 
 
-def test_a_receipt_is_one_statement_with_the_webhook_budget(app, client, fake, shop):
+def test_a_receipt_is_one_statement_with_the_webhook_budget(app, no_redis_app, client, fake, shop):
     """No ping, no BEGIN/SET LOCAL/COMMIT: the INSERT alone, on a connection whose
     statement_timeout is the webhook blueprint's (3 s), not the web default."""
     assert _post(client, fake, shop, "warm-1").status_code == 200  # the shop snapshot is warm
-    seen = _statements(app)
+    seen = _statements(no_redis_app)
     assert _post(client, fake, shop, "receipt-1").get_json() == {"status": "queued"}
     assert _post(client, fake, shop, "receipt-1").get_json() == {"status": "duplicate"}
     assert [s.split()[0] for s in seen] == ["INSERT", "INSERT"]
-    with app.test_request_context(), receipts._engine().connect() as conn:
+    with no_redis_app.test_request_context(), receipts._engine().connect() as conn:
         assert conn.execute(sa.text("SHOW statement_timeout")).scalar() == "3s"
         assert conn.execute(sa.text("SHOW transaction_isolation")).scalar()  # a live connection
     with app.app_context():
