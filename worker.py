@@ -46,17 +46,22 @@ def _resume_interrupted_jobs() -> None:
     from posai_app.schedule import resume_interrupted_jobs
     from posai_app.webhooks import drain
 
+    log = logging.getLogger("posai_app.worker")
     try:
-        resumed = resume_interrupted_jobs()
-        if any(resumed.values()):
-            logging.getLogger("posai_app.worker").warning("queued again after a dead worker: %s", resumed)
-        # Webhook entries a dead drain had taken go back to the inbox, and an inbox nobody
-        # drains (its drain job refused or lost) gets a drain.
-        drain.recover()
-    except StopRequested:
-        raise  # RQ's SIGTERM handler raises wherever the worker is: the warm stop must go on
-    except Exception:
-        logging.getLogger("posai_app.worker").exception("could not check for interrupted jobs")
+        for check, what in (
+            (resume_interrupted_jobs, "interrupted jobs"),
+            # Webhook entries a dead drain had taken go back to the inbox, and an inbox nobody
+            # drains (its drain job refused or lost) gets a drain.
+            (drain.recover, "the webhook inbox"),
+        ):
+            try:
+                found = check()
+                if any(found.values()):
+                    log.warning("after a dead worker (%s): %s", what, found)
+            except StopRequested:
+                raise  # RQ's SIGTERM handler raises wherever the worker is: the warm stop must go on
+            except Exception:
+                log.exception("could not check %s", what)
     finally:
         # Forked work horses must not inherit this process's pooled connections.
         db.session.remove()

@@ -59,9 +59,9 @@ class BaseConfig:
     MAX_CONTENT_LENGTH = 2 * 1024 * 1024
     JSON_SORT_KEYS = False
     # The webhook inbox (posai_app/webhooks/inbox.py; with Redis only): seconds a redelivery is
-    # answered "duplicate" from Redis (Shopify retries for 4 hours), drain jobs at once, entries
-    # per batch, seconds before a drain hands its slot to a successor job.
-    WEBHOOK_SEEN_SECONDS = 6 * 3600
+    # answered "duplicate" from Redis (after that the database's receipt dedupes it), drain jobs
+    # at once, entries per batch (at most 1,000), seconds before a drain hands its slot on.
+    WEBHOOK_SEEN_SECONDS = 3600
     WEBHOOK_DRAINS = 4
     WEBHOOK_DRAIN_BATCH = 100
     WEBHOOK_DRAIN_SECONDS = 30
@@ -124,8 +124,9 @@ def from_env() -> dict[str, Any]:
                 raise ConfigError(f"{name} must be a number, not {number!r}") from None
     for name in ("WEBHOOK_SEEN_SECONDS", "WEBHOOK_DRAINS", "WEBHOOK_DRAIN_BATCH", "WEBHOOK_DRAIN_SECONDS"):
         if (number := _env(name)) is not None:
-            if not number.isascii() or not number.isdigit() or int(number) < 1:
-                raise ConfigError(f"{name} must be a whole number of at least 1, not {number!r}")
+            most = 1000 if name == "WEBHOOK_DRAIN_BATCH" else 10**9
+            if not number.isascii() or not number.isdigit() or not 1 <= int(number) <= most:
+                raise ConfigError(f"{name} must be a whole number from 1 to {most}, not {number!r}")
             values[name] = int(number)
     if (partitions := _env("POSAI_DB_HASH_PARTITIONS")) is not None:
         if not partitions.isascii() or not partitions.isdigit() or not 0 <= int(partitions) <= 1024:

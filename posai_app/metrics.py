@@ -171,7 +171,7 @@ class QueueCollector(Collector):
     def _inbox(self) -> list:
         from posai_app.webhooks import inbox
 
-        depth, oldest = inbox.depth_and_age(self.redis)
+        depth, oldest, dead = inbox.inbox_figures(self.redis)
         families = [
             GaugeMetricFamily(
                 "posai_webhook_inbox_depth", "Webhook deliveries accepted and waiting for a drain.", depth
@@ -180,6 +180,9 @@ class QueueCollector(Collector):
                 "posai_webhook_inbox_oldest_age_seconds",
                 "Age of the oldest delivery waiting in the webhook inbox (0 when empty).",
                 oldest,
+            ),
+            GaugeMetricFamily(
+                "posai_webhook_inbox_dead", "Inbox entries no drain could read (posai:webhooks:dead).", dead
             ),
         ]
         return families

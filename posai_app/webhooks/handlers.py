@@ -109,7 +109,12 @@ def apply_orders(shop_id: int, deliveries: list[tuple[str, bytes]]) -> None:
     )
     db.session.commit()
     if result.new_order_ids:
-        request_retrain(shop_id)
+        try:
+            request_retrain(shop_id)
+        except Exception:  # committed and marked processed: a retry would find nothing to do
+            log.exception(
+                "shop %s: the retrain after %s new orders was not requested", shop_id, len(payloads)
+            )
 
 
 def handle_order_deleted(shop_id: int, payload: dict) -> None:

@@ -8,8 +8,9 @@ inline, as before.
 Accepting (`accept`, one Lua call from the request, O(1) whatever the backlog):
   1. SET NX the delivery's seen key, kept WEBHOOK_SEEN_SECONDS: a redelivery inside that
      window is answered "duplicate" with nothing stored. Shopify retries an unanswered webhook
-     8 times over 4 hours (https://shopify.dev/changelog/updates-to-webhook-retry-mechanism),
-     so the default keeps 6 hours; past that, the PostgreSQL receipt (kept 14 days) dedupes.
+     8 times over 4 hours (https://shopify.dev/changelog/updates-to-webhook-retry-mechanism);
+     the window only saves work (the PostgreSQL receipt, kept 14 days, dedupes after it), so
+     the default is an hour, which bounds Redis's memory (about 150 bytes per delivery).
   2. RPUSH the entry (the routing fields and the verified raw body) onto the inbox.
   3. SET NX drain slot 0. Only the request that took it enqueues a drain job (so one RQ job per
      burst, not one per delivery: RQ's per-job cost was ≈ 40 % of a delivery's).
@@ -61,15 +62,23 @@ INBOX_KEY = "posai:webhooks:inbox"
 SEEN_PREFIX = "posai:webhooks:seen:"
 SLOT_PREFIX = "posai:webhooks:drain:"
 TAKEN_PREFIX = "posai:webhooks:taken:"
+DRAINS_KEY = "posai:webhooks:drains"  # tokens of the drains that hold a taken list
+DEAD_KEY = "posai:webhooks:dead"  # entries no drain could read (see drain.apply_raw)
 
-# A slot not refreshed for this long belongs to a dead drain: one batch must take less.
+# A slot not refreshed for this long belongs to a dead drain. A drain refreshes it before each
+# batch and, within a batch, before an entry once a quarter of this has passed: one delivery
+# must take less (a webhook job's own statements and Shopify calls have shorter deadlines).
 SLOT_SECONDS = 120
+# Cut off only a drain that hangs: a slow batch is bounded by the slot above, not by RQ.
+DRAIN_JOB_TIMEOUT_SLACK = 10 * SLOT_SECONDS
+MAX_DRAIN_BATCH = 1000  # TAKE unpacks a batch into one RPUSH: Lua's stack takes about 8,000
 
 
 def setting(name: str) -> int:
     """WEBHOOK_SEEN_SECONDS, WEBHOOK_DRAINS, WEBHOOK_DRAIN_BATCH or WEBHOOK_DRAIN_SECONDS
     (posai_app.config.BaseConfig has the defaults)."""
-    return max(1, int(current_app.config[name]))
+    value = max(1, int(current_app.config[name]))
+    return min(value, MAX_DRAIN_BATCH) if name == "WEBHOOK_DRAIN_BATCH" else value
 
 
 # --- entries ---------------------------------------------------------------------------------
@@ -129,8 +138,8 @@ if redis.call('SET', KEYS[3], ARGV[4], 'NX', 'EX', ARGV[3]) then return 2 end
 return 1
 """
 
-# KEYS: inbox, this drain's taken list, its slot, then every other slot.
-# ARGV: token, batch size, slot seconds, spawn depth, a token for a spawned drain.
+# KEYS: inbox, this drain's taken list, its slot, the set of drains holding a taken list, then
+# every other slot. ARGV: token, batch size, slot seconds, spawn depth, a token for a spawned drain.
 # false: the slot is another drain's (this one was judged dead, or is a stale job): stop.
 # Otherwise {entries, index of a slot taken for a new drain (0: none)}.
 TAKE = """
@@ -142,14 +151,29 @@ local entries = redis.call('LRANGE', KEYS[1], 0, n - 1)
 if #entries > 0 then
   redis.call('LTRIM', KEYS[1], #entries, -1)
   redis.call('RPUSH', KEYS[2], unpack(entries))
+  redis.call('SADD', KEYS[4], ARGV[1])
 end
 local spawned = 0
 if redis.call('LLEN', KEYS[1]) > tonumber(ARGV[4]) then
-  for i = 4, #KEYS do
-    if redis.call('SET', KEYS[i], ARGV[5], 'NX', 'EX', ARGV[3]) then spawned = i - 3; break end
+  for i = 5, #KEYS do
+    if redis.call('SET', KEYS[i], ARGV[5], 'NX', 'EX', ARGV[3]) then spawned = i - 4; break end
   end
 end
 return {entries, spawned}
+"""
+
+# KEYS: this drain's taken list, the set of drains holding one. ARGV: token. Its batch is done.
+DONE = """
+redis.call('DEL', KEYS[1])
+redis.call('SREM', KEYS[2], ARGV[1])
+return 1
+"""
+
+# KEYS: slot. ARGV: token, slot seconds. 1: the slot is still this drain's and lives on; 0: lost.
+TOUCH = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return 1
 """
 
 # KEYS: inbox, slot. ARGV: token. 1: released (or not ours any more); 0: entries arrived, go on.
@@ -173,14 +197,16 @@ if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
 return 1
 """
 
-# KEYS: a taken list, the inbox, then every slot. ARGV: the taken list's token.
-# Returns the number of entries returned to the inbox's head (0 if a live drain holds the token).
+# KEYS: a taken list, the inbox, the set of drains holding one, then every slot. ARGV: the taken
+# list's token. Returns the number of entries returned to the inbox's head (0 if a live drain
+# holds the token). LMOVE: Redis 6.2 or later.
 RETURN_TAKEN = """
-for i = 3, #KEYS do
+for i = 4, #KEYS do
   if redis.call('GET', KEYS[i]) == ARGV[1] then return 0 end
 end
 local moved = 0
 while redis.call('LMOVE', KEYS[1], KEYS[2], 'RIGHT', 'LEFT') do moved = moved + 1 end
+redis.call('SREM', KEYS[3], ARGV[1])
 return moved
 """
 
@@ -226,7 +252,7 @@ def start_drain(token: str, slot: int) -> None:
             token,
             slot,
             job_id=f"webhook-drain-{token}",
-            job_timeout=setting("WEBHOOK_DRAIN_SECONDS") + 2 * SLOT_SECONDS,
+            job_timeout=setting("WEBHOOK_DRAIN_SECONDS") + DRAIN_JOB_TIMEOUT_SLACK,
             description=f"webhook inbox drain (slot {slot})",
         )
     except Exception:
@@ -240,10 +266,25 @@ def start_drain(token: str, slot: int) -> None:
 
 def depth_and_age(redis) -> tuple[int, float]:
     """Entries waiting in the inbox, and the age in seconds of the oldest (0 when empty)."""
+    depth, age, _dead = inbox_figures(redis)
+    return depth, age
+
+
+def inbox_figures(redis) -> tuple[int, float, int]:
+    """(entries waiting, age in seconds of the oldest (0 when empty), dead entries)."""
     with redis.pipeline(transaction=False) as pipe:
         pipe.llen(INBOX_KEY)
         pipe.lindex(INBOX_KEY, 0)
-        depth, head = pipe.execute()
-    if not head:
-        return int(depth), 0.0
-    return int(depth), max(0.0, time.time() - received_at_of(head))
+        pipe.llen(DEAD_KEY)
+        depth, head, dead = pipe.execute()
+    age = 0.0
+    if head:
+        try:
+            age = max(0.0, time.time() - received_at_of(head))
+        except (
+            ValueError,
+            IndexError,
+            TypeError,
+        ):  # an unreadable head entry: the drain moves it to the dead list
+            age = 0.0
+    return int(depth), age, int(dead)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
@@ -16,7 +17,7 @@ from posai_app.demo import payloads as shopify_shape
 from posai_app.extensions import db
 from posai_app.models import OrderLineItem, WebhookDelivery
 from posai_app.queue import get_redis
-from posai_app.webhooks import drain, handlers, inbox
+from posai_app.webhooks import drain, handlers, inbox, receipts
 from tests.helpers import TEST_API_SECRET
 from tests.webhooks import examples
 
@@ -165,7 +166,7 @@ def test_a_dead_drains_entries_go_back_and_are_applied_once(app, client, fake, s
         token = redis.get(inbox.slot_key(0)).decode()
         # What a drain does before it dies: take a batch, apply part of it.
         taken = inbox.script(redis, inbox.TAKE)(
-            keys=[inbox.INBOX_KEY, inbox.taken_key(token), inbox.slot_key(0)],
+            keys=[inbox.INBOX_KEY, inbox.taken_key(token), inbox.slot_key(0), inbox.DRAINS_KEY],
             args=[token, 3, inbox.SLOT_SECONDS, 100, "unused"],
         )[0]
         assert drain.apply_entry(inbox.Entry.decode(taken[0])) == "processed"
@@ -173,10 +174,99 @@ def test_a_dead_drains_entries_go_back_and_are_applied_once(app, client, fake, s
         redis.delete(inbox.slot_key(0))  # the slot expires: the drain is dead
         assert drain.recover() == {"returned": 3, "started": 1}
         assert redis.lrange(inbox.INBOX_KEY, 0, -1)[:3] == taken  # back at the head, in order
+        assert not redis.smembers(inbox.DRAINS_KEY)
     run_jobs()
     n_orders, n_items, statuses = stored(app, shop.id)
     assert (n_orders, statuses) == (5, ["processed"] * 5)
     assert n_items == sum(len(o["line_items"]) for o in batch)
+
+
+def test_a_delivery_a_dead_drain_left_half_applied_is_applied_again(app, client, fake, shop, run_jobs):
+    """A handler commits part-way (handle_order, before asking for a retrain): a drain that died
+    right there left a "received" receipt, which the replay must not take for a redelivery."""
+    order = orders(1)[0]
+    post(client, fake, shop, order, "wh-half")
+    with app.app_context():
+        receipts.record_in_transaction(shop.id, "wh-half", "orders/create", datetime.now(UTC))
+        db.session.commit()
+    run_jobs()
+    assert stored(app, shop.id)[0::2] == (1, ["processed"])
+
+
+def test_an_unreadable_entry_goes_to_the_dead_list_and_the_rest_is_applied(app, client, fake, shop, run_jobs):
+    good = orders(2)
+    post(client, fake, shop, good[0], "wh-1")
+    with app.app_context():
+        get_redis().rpush(inbox.INBOX_KEY, b"written by some other version\n{}")
+    post(client, fake, shop, good[1], "wh-2")
+    run_jobs()
+    assert stored(app, shop.id)[0::2] == (2, ["processed", "processed"])
+    with app.app_context():
+        assert get_redis().lrange(inbox.DEAD_KEY, 0, -1) == [b"written by some other version\n{}"]
+    text = client.get("/metrics").get_data(as_text=True)
+    assert "posai_webhook_inbox_dead 1.0" in text
+
+
+def test_a_delivery_the_drain_cannot_even_record_is_queued_alone(
+    app, client, fake, shop, run_jobs, monkeypatch
+):
+    product = examples.product("products/update", 8_840_000_000_101, [])
+    body, headers = fake.webhook("products/update", shop.domain, product, TEST_API_SECRET, webhook_id="wh-p")
+    client.post("/webhooks", data=body, headers=headers)
+    record = receipts.record_in_transaction
+
+    def broken(*args, **kwargs):
+        raise sa.exc.OperationalError("INSERT", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr(receipts, "record_in_transaction", broken)
+    with app.app_context():
+        token = get_redis().get(inbox.slot_key(0)).decode()
+        drain.drain(token, 0)  # does not raise: the delivery is handed to RQ as it is
+        queue = Queue("high", connection=get_redis())
+        job_ids = [j for j in queue.get_job_ids() if not j.startswith("webhook-drain-")]
+        assert job_ids == [handlers.job_id_for(shop.id, "wh-p")]
+        assert queue.fetch_job(job_ids[0]).retries_left == 3
+        assert inbox.depth_and_age(get_redis())[0] == 0
+    monkeypatch.setattr(receipts, "record_in_transaction", record)
+
+
+def test_a_drain_that_lost_its_slot_mid_batch_stops_and_its_batch_is_applied_once(
+    app, client, fake, shop, run_jobs, monkeypatch
+):
+    monkeypatch.setattr(drain, "REFRESH_SECONDS", 0)  # touch the slot before every delivery
+    products = [examples.product("products/update", 8_840_000_000_101 + i, []) for i in range(3)]
+    for i, product in enumerate(products):
+        body, headers = fake.webhook(
+            "products/update", shop.domain, product, TEST_API_SECRET, webhook_id=f"wh-{i}"
+        )
+        client.post("/webhooks", data=body, headers=headers)
+    apply_entry = drain.apply_entry
+    applied = []
+
+    def then_judged_dead(entry):
+        applied.append(entry.webhook_id)
+        get_redis().set(inbox.slot_key(0), "another-drain")  # maintenance thought this one dead
+        return apply_entry(entry)
+
+    monkeypatch.setattr(drain, "apply_entry", then_judged_dead)
+    with app.app_context():
+        redis = get_redis()
+        token = redis.get(inbox.slot_key(0)).decode()
+        assert drain.drain(token, 0) == 0
+        assert applied == ["wh-0"]
+        redis.delete(inbox.slot_key(0))
+        assert drain.recover()["returned"] == 3
+    monkeypatch.setattr(drain, "apply_entry", apply_entry)
+    run_jobs()
+    with app.app_context():
+        assert (
+            sorted(
+                db.session.scalars(
+                    sa.select(WebhookDelivery.status).where(WebhookDelivery.shop_id == shop.id)
+                )
+            )
+            == ["processed"] * 3
+        )
 
 
 def test_a_deep_inbox_gets_more_drains_and_a_long_drain_hands_over(
