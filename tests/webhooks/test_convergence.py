@@ -52,10 +52,12 @@ def _forget(*shops) -> None:
     db.session.commit()
 
 
-def _converges(shop, other_shop, deliveries, shuffled) -> None:
+def _converges(shop, other_shop, deliveries, shuffled, apply_shuffled=apply) -> None:
+    """Shopify's order applied one by one to `shop`, `shuffled` by `apply_shuffled` to the other:
+    the same rows."""
     try:
         apply(shop.id, shopify_order(deliveries))
-        apply(other_shop.id, shuffled)
+        apply_shuffled(other_shop.id, shuffled)
         expected, got = stored_state(shop.id), stored_state(other_shop.id)
         for table in expected:
             assert got[table] == expected[table], table
@@ -81,26 +83,22 @@ def test_products_and_inventory_items_converge_under_any_delivery_order(app_ctx,
 @bounded(30)
 @given(data=st.data())
 def test_orders_converge_when_a_drain_batches_them(app_ctx, shop, other_shop, data):
-    """The inbox's drain applies a shop's order deliveries of a batch in one upsert, ahead of its
+    """The inbox's drain applies a shop's order deliveries of a batch in one upsert, after its
     other deliveries (posai_app.webhooks.drain.apply_entries): still the rows of Shopify's order
     applied one by one, however the shuffled deliveries are cut into batches."""
     deliveries = data.draw(convergence.order_deliveries(), label="deliveries")
     shuffled = data.draw(delivery_order(deliveries), label="order")
     cuts = sorted(data.draw(st.sets(st.integers(1, max(1, len(shuffled) - 1)), max_size=4), label="cuts"))
-    entries = [
-        Entry(other_shop.id, f"batched-{n}", d.topic, None, time.time(), json.dumps(d.payload).encode())
-        for n, d in enumerate(shuffled)
-    ]
-    try:
-        apply(shop.id, shopify_order(deliveries))
+
+    def in_batches(shop_id, shuffled):
+        entries = [
+            Entry(shop_id, f"batched-{n}", d.topic, None, time.time(), json.dumps(d.payload).encode())
+            for n, d in enumerate(shuffled)
+        ]
         for start, end in zip([0, *cuts], [*cuts, len(entries)], strict=True):
             drain.apply_entries(entries[start:end])
-        expected, got = stored_state(shop.id), stored_state(other_shop.id)
-        for table in expected:
-            assert got[table] == expected[table], table
-    finally:
-        db.session.rollback()
-        _forget(shop, other_shop)
+
+    _converges(shop, other_shop, deliveries, shuffled, in_batches)
 
 
 @bounded(8)
