@@ -60,7 +60,7 @@ class BaseConfig:
     JSON_SORT_KEYS = False
     # The webhook inbox (posai_app/webhooks/inbox.py; with Redis only): seconds a redelivery is
     # answered "duplicate" from Redis (after that the database's receipt dedupes it), drain jobs
-    # at once, entries per batch (at most 1,000), seconds before a drain hands its slot on.
+    # at once (at most 16), entries per batch (at most 1,000), seconds before a drain hands on.
     WEBHOOK_SEEN_SECONDS = 3600
     WEBHOOK_DRAINS = 4
     WEBHOOK_DRAIN_BATCH = 100
@@ -124,7 +124,7 @@ def from_env() -> dict[str, Any]:
                 raise ConfigError(f"{name} must be a number, not {number!r}") from None
     for name in ("WEBHOOK_SEEN_SECONDS", "WEBHOOK_DRAINS", "WEBHOOK_DRAIN_BATCH", "WEBHOOK_DRAIN_SECONDS"):
         if (number := _env(name)) is not None:
-            most = 1000 if name == "WEBHOOK_DRAIN_BATCH" else 10**9
+            most = {"WEBHOOK_DRAIN_BATCH": 1000, "WEBHOOK_DRAINS": 16}.get(name, 10**9)  # webhooks/inbox.py
             if not number.isascii() or not number.isdigit() or not 1 <= int(number) <= most:
                 raise ConfigError(f"{name} must be a whole number from 1 to {most}, not {number!r}")
             values[name] = int(number)

@@ -3,6 +3,7 @@ docstring describes the design (keys, the Lua moves, slots, retries)."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from datetime import UTC, datetime, timedelta
@@ -22,8 +23,12 @@ from posai_app.webhooks.inbox import (
     DRAINS_KEY,
     HAND_OVER,
     INBOX_KEY,
+    MAX_DRAINS,
+    MAX_RETURNS,
     RELEASE,
     RETURN_TAKEN,
+    RETURNS_PREFIX,
+    RETURNS_SECONDS,
     SLOT_SECONDS,
     TAKE,
     TOUCH,
@@ -44,17 +49,19 @@ def drain(token: str, slot: int = 0) -> int:
     redis = get_redis()
     slots = setting("WEBHOOK_DRAINS")
     batch = setting("WEBHOOK_DRAIN_BATCH")
-    deadline = time.monotonic() + setting("WEBHOOK_DRAIN_SECONDS")
+    deadline = _monotonic() + setting("WEBHOOK_DRAIN_SECONDS")
     others = [slot_key(i) for i in range(1, slots) if i != slot]
     taken = taken_key(token)
     alive = _KeepAlive(redis, slot_key(slot), token)
     done = 0
+    first = "1"
     while True:
         spawn_token = new_token()
         result = script(redis, TAKE)(
             keys=[INBOX_KEY, taken, slot_key(slot), DRAINS_KEY, *others],
-            args=[token, batch, SLOT_SECONDS, 2 * batch, spawn_token],
+            args=[token, batch, SLOT_SECONDS, 2 * batch, spawn_token, first],
         )
+        first = "0"
         if result is None:
             log.info("webhook inbox: slot %s is another drain's now; drain %s stops", slot, token)
             return done
@@ -73,7 +80,7 @@ def drain(token: str, slot: int = 0) -> int:
             return done
         done += len(entries)
         script(redis, DONE)(keys=[taken, DRAINS_KEY], args=[token])
-        if time.monotonic() > deadline:
+        if _monotonic() > deadline:
             successor = new_token()
             if script(redis, HAND_OVER)(keys=[slot_key(slot)], args=[token, successor, SLOT_SECONDS]):
                 start_drain(successor, slot)
@@ -81,6 +88,7 @@ def drain(token: str, slot: int = 0) -> int:
 
 
 REFRESH_SECONDS = SLOT_SECONDS / 4
+_monotonic = time.monotonic  # the drain's clock (tests move it; redis-py keeps its own)
 
 
 class _KeepAlive:
@@ -89,13 +97,13 @@ class _KeepAlive:
 
     def __init__(self, redis, key: str, token: str):
         self.redis, self.key, self.token = redis, key, token
-        self.last = time.monotonic()
+        self.last = _monotonic()
 
     def refreshed(self) -> None:
-        self.last = time.monotonic()
+        self.last = _monotonic()
 
     def __call__(self) -> bool:
-        if time.monotonic() - self.last < REFRESH_SECONDS:
+        if _monotonic() - self.last < REFRESH_SECONDS:
             return True
         self.refreshed()
         return bool(script(self.redis, TOUCH)(keys=[self.key], args=[self.token, SLOT_SECONDS]))
@@ -104,15 +112,25 @@ class _KeepAlive:
 def apply_raw(raws: list[bytes], alive=lambda: True) -> bool:
     """Apply a batch as taken from the inbox; False if `alive()` said the slot was lost first.
 
-    An entry that cannot even be read (written by a version whose format this one does not
-    know) goes to the dead list (`DEAD_KEY`, counted on /metrics) instead of blocking the inbox."""
+    Two kinds of entry go to the dead list (`DEAD_KEY`, counted on /metrics) instead of blocking
+    the inbox: one that cannot be read (written by a version whose format this one does not
+    know), and one that was in the batch of MAX_RETURNS drains that died (it hangs, or takes the
+    worker down). An operator looks at them with `redis-cli LRANGE posai:webhooks:dead 0 -1`."""
+    redis = get_redis()
+    digests = [hashlib.sha1(raw).hexdigest() for raw in raws]  # noqa: S324 (an id, not a secret)
+    returns = redis.mget([RETURNS_PREFIX + digest for digest in digests]) if raws else []
     entries = []
-    for raw in raws:
+    for raw, digest, returned in zip(raws, digests, returns, strict=True):
+        if returned is not None and int(returned) >= MAX_RETURNS:
+            log.error("webhook inbox: an entry %s drains died with moved to %s", MAX_RETURNS, DEAD_KEY)
+            redis.rpush(DEAD_KEY, raw)
+            redis.delete(RETURNS_PREFIX + digest)
+            continue
         try:
             entries.append(Entry.decode(raw))
-        except (ValueError, TypeError):
+        except ValueError:
             log.error("webhook inbox: an unreadable entry moved to %s", DEAD_KEY)
-            get_redis().rpush(DEAD_KEY, raw)
+            redis.rpush(DEAD_KEY, raw)
     return apply_entries(entries, alive)
 
 
@@ -230,8 +248,9 @@ def _retry_later(entry: Entry, key: str, error: str, received: datetime) -> None
             entry.shop_id, key, entry.topic, received, status="failed", error=clean_text(error)
         )
         db.session.commit()
-    except sa.exc.IntegrityError:  # the shop went meanwhile: its retry will find nothing to do
+    except Exception:  # the retry is queued: it is the record now (and a shop gone has none)
         db.session.rollback()
+        log.warning("webhook %s: its failed receipt was not written; its retry is queued", key, exc_info=True)
 
 
 def _enqueue_retry(entry: Entry, key: str, *, delay: int, attempts: int, intervals: list[int]) -> None:
@@ -261,14 +280,17 @@ def recover() -> dict[str, int]:
     redis = get_redis()
     if redis is None:
         return {"returned": 0, "started": 0}
-    # Every slot a drain might hold, also one a deployment with more drains than this one's
-    # configuration started: a live drain's batch must never be taken from it.
-    slots = [slot_key(i) for i in range(max(setting("WEBHOOK_DRAINS"), _SLOTS_CHECKED))]
+    # Every slot a drain might hold (WEBHOOK_DRAINS is at most MAX_DRAINS), also one a process
+    # configured with more drains than this one started: a live drain's batch is never taken.
+    slots = [slot_key(i) for i in range(MAX_DRAINS)]
     returned = 0
     for member in redis.smembers(DRAINS_KEY):
         token = member.decode()
         returned += int(
-            script(redis, RETURN_TAKEN)(keys=[taken_key(token), INBOX_KEY, DRAINS_KEY, *slots], args=[token])
+            script(redis, RETURN_TAKEN)(
+                keys=[taken_key(token), INBOX_KEY, DRAINS_KEY, *slots],
+                args=[token, RETURNS_PREFIX, RETURNS_SECONDS],
+            )
         )
     started = 0
     if redis.llen(INBOX_KEY):
@@ -279,6 +301,3 @@ def recover() -> dict[str, int]:
     if returned:
         log.warning("webhook inbox: %s entries of dead drains returned to the inbox", returned)
     return {"returned": returned, "started": started}
-
-
-_SLOTS_CHECKED = 16

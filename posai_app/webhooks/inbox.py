@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 import uuid
 from dataclasses import dataclass
@@ -63,7 +64,10 @@ SEEN_PREFIX = "posai:webhooks:seen:"
 SLOT_PREFIX = "posai:webhooks:drain:"
 TAKEN_PREFIX = "posai:webhooks:taken:"
 DRAINS_KEY = "posai:webhooks:drains"  # tokens of the drains that hold a taken list
-DEAD_KEY = "posai:webhooks:dead"  # entries no drain could read (see drain.apply_raw)
+DEAD_KEY = "posai:webhooks:dead"  # entries no drain could read or finish (see drain.apply_raw)
+RETURNS_PREFIX = "posai:webhooks:returns:"  # + an entry's SHA-1: times a dead drain's batch held it
+MAX_RETURNS = 3  # an entry that took down this many drains (it hangs, or crashes the worker)
+RETURNS_SECONDS = 86400
 
 # A slot not refreshed for this long belongs to a dead drain. A drain refreshes it before each
 # batch and, within a batch, before an entry once a quarter of this has passed: one delivery
@@ -72,13 +76,15 @@ SLOT_SECONDS = 120
 # Cut off only a drain that hangs: a slow batch is bounded by the slot above, not by RQ.
 DRAIN_JOB_TIMEOUT_SLACK = 10 * SLOT_SECONDS
 MAX_DRAIN_BATCH = 1000  # TAKE unpacks a batch into one RPUSH: Lua's stack takes about 8,000
+MAX_DRAINS = 16  # slots recover() checks: a live drain's slot is never beyond them
 
 
 def setting(name: str) -> int:
     """WEBHOOK_SEEN_SECONDS, WEBHOOK_DRAINS, WEBHOOK_DRAIN_BATCH or WEBHOOK_DRAIN_SECONDS
     (posai_app.config.BaseConfig has the defaults)."""
     value = max(1, int(current_app.config[name]))
-    return min(value, MAX_DRAIN_BATCH) if name == "WEBHOOK_DRAIN_BATCH" else value
+    most = {"WEBHOOK_DRAIN_BATCH": MAX_DRAIN_BATCH, "WEBHOOK_DRAINS": MAX_DRAINS}.get(name)
+    return min(value, most) if most else value
 
 
 # --- entries ---------------------------------------------------------------------------------
@@ -100,14 +106,33 @@ class Entry:
 
     @classmethod
     def decode(cls, raw: bytes) -> Entry:
+        """ValueError for anything but an entry `encode` could have written (its fields typed)."""
         head, _, body = raw.partition(b"\n")
-        shop_id, webhook_id, topic, triggered_at, received_at = json.loads(head)
-        return cls(int(shop_id), webhook_id, topic, triggered_at, float(received_at), body)
+        fields = json.loads(head)
+        if not isinstance(fields, list) or len(fields) != 5:
+            raise ValueError("not an inbox entry")
+        shop_id, webhook_id, topic, triggered_at, received_at = fields
+        if not (
+            isinstance(shop_id, int)
+            and not isinstance(shop_id, bool)
+            and isinstance(webhook_id, str)
+            and isinstance(topic, str)
+            and (triggered_at is None or isinstance(triggered_at, str))
+            and isinstance(received_at, int | float)
+            and not isinstance(received_at, bool)
+            and math.isfinite(received_at)
+            and 0 <= received_at < 1e11
+        ):
+            raise ValueError("an inbox entry with a field of the wrong type")
+        return cls(shop_id, webhook_id, topic, triggered_at, float(received_at), body)
 
 
 def received_at_of(raw: bytes) -> float:
-    """An encoded entry's receipt time, without decoding its body."""
-    return float(json.loads(raw.partition(b"\n")[0])[4])
+    """An encoded entry's receipt time, without decoding its body; ValueError if unreadable."""
+    try:
+        return float(json.loads(raw.partition(b"\n")[0])[4])
+    except (IndexError, KeyError, TypeError) as exc:
+        raise ValueError("not an inbox entry") from exc
 
 
 def _seen_key(shop_id: int, webhook_id: str) -> str:
@@ -139,12 +164,14 @@ return 1
 """
 
 # KEYS: inbox, this drain's taken list, its slot, the set of drains holding a taken list, then
-# every other slot. ARGV: token, batch size, slot seconds, spawn depth, a token for a spawned drain.
-# false: the slot is another drain's (this one was judged dead, or is a stale job): stop.
+# every other slot. ARGV: token, batch size, slot seconds, spawn depth, a token for a spawned
+# drain, '1' on a drain's first TAKE. false: the slot is another drain's (this one was judged
+# dead, or is a stale job), or it expired since this drain's last TAKE (its batch may have been
+# returned to the inbox meanwhile): stop. A drain's first TAKE may claim a free slot.
 # Otherwise {entries, index of a slot taken for a new drain (0: none)}.
 TAKE = """
 local holder = redis.call('GET', KEYS[3])
-if holder and holder ~= ARGV[1] then return false end
+if holder ~= ARGV[1] and (holder or ARGV[6] ~= '1') then return false end
 redis.call('SET', KEYS[3], ARGV[1], 'EX', ARGV[3])
 local n = tonumber(ARGV[2])
 local entries = redis.call('LRANGE', KEYS[1], 0, n - 1)
@@ -198,14 +225,22 @@ return 1
 """
 
 # KEYS: a taken list, the inbox, the set of drains holding one, then every slot. ARGV: the taken
-# list's token. Returns the number of entries returned to the inbox's head (0 if a live drain
-# holds the token). LMOVE: Redis 6.2 or later.
+# list's token, the returns counters' prefix, their lifetime. Returns the number of entries
+# returned to the inbox's head (0 if a live drain holds the token), each one's returns counted
+# (an entry returned MAX_RETURNS times goes to the dead list). LMOVE: Redis 6.2 or later.
 RETURN_TAKEN = """
 for i = 4, #KEYS do
   if redis.call('GET', KEYS[i]) == ARGV[1] then return 0 end
 end
 local moved = 0
-while redis.call('LMOVE', KEYS[1], KEYS[2], 'RIGHT', 'LEFT') do moved = moved + 1 end
+while true do
+  local entry = redis.call('LMOVE', KEYS[1], KEYS[2], 'RIGHT', 'LEFT')
+  if not entry then break end
+  local returns = ARGV[2] .. redis.sha1hex(entry)
+  redis.call('INCR', returns)
+  redis.call('EXPIRE', returns, ARGV[3])
+  moved = moved + 1
+end
 redis.call('SREM', KEYS[3], ARGV[1])
 return moved
 """

@@ -167,7 +167,7 @@ def test_a_dead_drains_entries_go_back_and_are_applied_once(app, client, fake, s
         # What a drain does before it dies: take a batch, apply part of it.
         taken = inbox.script(redis, inbox.TAKE)(
             keys=[inbox.INBOX_KEY, inbox.taken_key(token), inbox.slot_key(0), inbox.DRAINS_KEY],
-            args=[token, 3, inbox.SLOT_SECONDS, 100, "unused"],
+            args=[token, 3, inbox.SLOT_SECONDS, 100, "unused", "1"],
         )[0]
         assert drain.apply_entry(inbox.Entry.decode(taken[0])) == "processed"
         assert drain.recover() == {"returned": 0, "started": 0}  # its slot is alive: not touched
@@ -193,18 +193,64 @@ def test_a_delivery_a_dead_drain_left_half_applied_is_applied_again(app, client,
     assert stored(app, shop.id)[0::2] == (1, ["processed"])
 
 
+def test_half_applied_deliveries_in_a_batch_of_orders_are_applied_again(app, client, fake, shop, run_jobs):
+    batch = orders(3)
+    for i, order in enumerate(batch):
+        post(client, fake, shop, order, f"wh-{i}")
+    with app.app_context():
+        receipts.record_in_transaction(shop.id, "wh-1", "orders/create", datetime.now(UTC))
+        db.session.commit()
+    run_jobs()
+    n_orders, n_items, statuses = stored(app, shop.id)
+    assert (n_orders, statuses) == (3, ["processed"] * 3)
+    assert n_items == sum(len(o["line_items"]) for o in batch)
+
+
+UNREADABLE = [
+    b"written by some other version\n{}",
+    b'[1, "wh-x", ["orders/create"], null, 1]\n{}',  # a topic that is not a string
+    b'[1, 7, "orders/create", null, 1]\n{}',  # nor a webhook id
+    b'[1, "wh-y", "orders/create", null, 1e400]\n{}',
+    b'{"shop": 1}\n{}',
+]
+
+
 def test_an_unreadable_entry_goes_to_the_dead_list_and_the_rest_is_applied(app, client, fake, shop, run_jobs):
     good = orders(2)
-    post(client, fake, shop, good[0], "wh-1")
     with app.app_context():
-        get_redis().rpush(inbox.INBOX_KEY, b"written by some other version\n{}")
+        get_redis().rpush(inbox.INBOX_KEY, UNREADABLE[-1])  # at the head: /metrics still reads
+    post(client, fake, shop, good[0], "wh-1")
+    assert "posai_queue_redis_up 1.0" in client.get("/metrics").get_data(as_text=True)
+    with app.app_context():
+        get_redis().rpush(inbox.INBOX_KEY, *UNREADABLE[:-1])
     post(client, fake, shop, good[1], "wh-2")
     run_jobs()
     assert stored(app, shop.id)[0::2] == (2, ["processed", "processed"])
     with app.app_context():
-        assert get_redis().lrange(inbox.DEAD_KEY, 0, -1) == [b"written by some other version\n{}"]
+        assert sorted(get_redis().lrange(inbox.DEAD_KEY, 0, -1)) == sorted(UNREADABLE)
     text = client.get("/metrics").get_data(as_text=True)
-    assert "posai_webhook_inbox_dead 1.0" in text
+    assert f"posai_webhook_inbox_dead {float(len(UNREADABLE))}" in text
+
+
+def test_an_entry_that_took_down_three_drains_goes_to_the_dead_list(app, client, fake, shop, run_jobs):
+    first, second = orders(2)
+    post(client, fake, shop, first, "wh-1")
+    with app.app_context():
+        redis = get_redis()
+        (raw,) = redis.lrange(inbox.INBOX_KEY, 0, -1)
+        for _ in range(inbox.MAX_RETURNS):  # three drains took it and died
+            token = inbox.new_token()
+            inbox.script(redis, inbox.TAKE)(
+                keys=[inbox.INBOX_KEY, inbox.taken_key(token), inbox.slot_key(5), inbox.DRAINS_KEY],
+                args=[token, 10, inbox.SLOT_SECONDS, 100, "unused", "1"],
+            )
+            redis.delete(inbox.slot_key(5))
+            assert drain.recover()["returned"] == 1
+    post(client, fake, shop, second, "wh-2")
+    run_jobs()
+    assert stored(app, shop.id)[0::2] == (1, ["processed"])
+    with app.app_context():
+        assert redis.lrange(inbox.DEAD_KEY, 0, -1) == [raw]
 
 
 def test_a_delivery_the_drain_cannot_even_record_is_queued_alone(
@@ -275,7 +321,7 @@ def test_a_deep_inbox_gets_more_drains_and_a_long_drain_hands_over(
     monkeypatch.setitem(app.config, "WEBHOOK_DRAIN_BATCH", 2)
     monkeypatch.setitem(app.config, "WEBHOOK_DRAINS", 2)
     clock = itertools.count(0, 20)  # each look at the clock: 20 s later (WEBHOOK_DRAIN_SECONDS 30)
-    monkeypatch.setattr(drain.time, "monotonic", lambda: float(next(clock)))
+    monkeypatch.setattr(drain, "_monotonic", lambda: float(next(clock)))
     batch = orders(12)
     for i, order in enumerate(batch):
         post(client, fake, shop, order, f"wh-{i:02}")
@@ -328,7 +374,7 @@ def test_metrics_show_the_inbox_depth_and_age(app, client, fake, shop, monkeypat
     monkeypatch.setattr(inbox, "start_drain", lambda token, slot: None)  # no drain runs
     for i, order in enumerate(orders(3)):
         post(client, fake, shop, order, f"wh-{i}")
-    time.sleep(0.2)
+    time.sleep(0.25)
     text = client.get("/metrics").get_data(as_text=True)
     values = dict(line.rsplit(" ", 1) for line in text.splitlines() if line.startswith("posai_webhook_inbox"))
     assert float(values["posai_webhook_inbox_depth"]) == 3
