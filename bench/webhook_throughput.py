@@ -4,8 +4,9 @@
         [--threads 4] [--backlog 20000]
 
 Every `orders/create` webhook is delivered twice (a redelivery with the same webhook id)
-in shuffled order by `--concurrency` threads. Then the queued jobs are drained and the
-database checked: exactly one row set per order, none lost, none doubled. Needs PostgreSQL
+in shuffled order by `--concurrency` threads. Then one in-process worker runs what was queued
+(with the webhook inbox, posai_app/webhooks/inbox.py: the drain jobs, which apply the inbox in
+batches) and the database is checked: exactly one row set per order, none lost, none doubled. Needs PostgreSQL
 and Redis (a throw-away database and Redis DB number 15, emptied before and after).
 
 The baseline is GET /healthz with the same client, gunicorn and concurrency in the same run;
@@ -13,7 +14,8 @@ every figure is printed with its ratio to it, and with the CPU the gunicorn work
 request (read from /proc: the load client shares the machine, and on 2 cores it caps the
 request rate before the server does). `--backlog N` first fills the "high" queue with N jobs
 nobody runs (the workers are stopped, as during an outage), delivers with them waiting, and
-reads the queue's depth and age from GET /metrics; those jobs are removed before the drain.
+reads the queue's and the inbox's depth and age from GET /metrics; those jobs are removed
+before the drain.
 """
 
 from __future__ import annotations
