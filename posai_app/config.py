@@ -67,6 +67,9 @@ class BaseConfig:
     WEBHOOK_DRAIN_SECONDS = 30
 
 
+# Upper bounds of the webhook inbox's settings (posai_app/webhooks/inbox.py says why).
+WEBHOOK_SETTING_LIMITS = {"WEBHOOK_DRAIN_BATCH": 1000, "WEBHOOK_DRAINS": 16}
+
 # What the RQ worker and the `posai` CLI use instead: their statements are long by design
 # (bulk upserts, training reads), and RQ's job timeout bounds a job as a whole.
 JOB_SETTINGS = {"DATABASE_STATEMENT_TIMEOUT": 600}
@@ -124,7 +127,7 @@ def from_env() -> dict[str, Any]:
                 raise ConfigError(f"{name} must be a number, not {number!r}") from None
     for name in ("WEBHOOK_SEEN_SECONDS", "WEBHOOK_DRAINS", "WEBHOOK_DRAIN_BATCH", "WEBHOOK_DRAIN_SECONDS"):
         if (number := _env(name)) is not None:
-            most = {"WEBHOOK_DRAIN_BATCH": 1000, "WEBHOOK_DRAINS": 16}.get(name, 10**9)  # webhooks/inbox.py
+            most = WEBHOOK_SETTING_LIMITS.get(name, 10**9)
             if not number.isascii() or not number.isdigit() or not 1 <= int(number) <= most:
                 raise ConfigError(f"{name} must be a whole number from 1 to {most}, not {number!r}")
             values[name] = int(number)

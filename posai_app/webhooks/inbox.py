@@ -53,6 +53,7 @@ from dataclasses import dataclass
 
 from flask import current_app
 
+from posai_app.config import WEBHOOK_SETTING_LIMITS
 from posai_app.queue import enqueue, get_redis
 
 log = logging.getLogger(__name__)
@@ -75,15 +76,17 @@ RETURNS_SECONDS = 86400
 SLOT_SECONDS = 120
 # Cut off only a drain that hangs: a slow batch is bounded by the slot above, not by RQ.
 DRAIN_JOB_TIMEOUT_SLACK = 10 * SLOT_SECONDS
-MAX_DRAIN_BATCH = 1000  # TAKE unpacks a batch into one RPUSH: Lua's stack takes about 8,000
-MAX_DRAINS = 16  # slots recover() checks: a live drain's slot is never beyond them
+# TAKE unpacks a batch into one RPUSH (Lua's stack takes about 8,000); recover() checks every slot
+# up to MAX_DRAINS, so a live drain's slot is never beyond them. config.from_env refuses more.
+MAX_DRAIN_BATCH = WEBHOOK_SETTING_LIMITS["WEBHOOK_DRAIN_BATCH"]
+MAX_DRAINS = WEBHOOK_SETTING_LIMITS["WEBHOOK_DRAINS"]
 
 
 def setting(name: str) -> int:
     """WEBHOOK_SEEN_SECONDS, WEBHOOK_DRAINS, WEBHOOK_DRAIN_BATCH or WEBHOOK_DRAIN_SECONDS
     (posai_app.config.BaseConfig has the defaults)."""
     value = max(1, int(current_app.config[name]))
-    most = {"WEBHOOK_DRAIN_BATCH": MAX_DRAIN_BATCH, "WEBHOOK_DRAINS": MAX_DRAINS}.get(name)
+    most = WEBHOOK_SETTING_LIMITS.get(name)  # create_app overrides are not checked by from_env
     return min(value, most) if most else value
 
 
@@ -297,12 +300,6 @@ def start_drain(token: str, slot: int) -> None:
             script(redis, GIVE_BACK)(keys=[INBOX_KEY, slot_key(slot)], args=[token])
         except Exception:
             log.exception("webhook inbox: slot %s stays taken until it expires", slot)
-
-
-def depth_and_age(redis) -> tuple[int, float]:
-    """Entries waiting in the inbox, and the age in seconds of the oldest (0 when empty)."""
-    depth, age, _dead = inbox_figures(redis)
-    return depth, age
 
 
 def inbox_figures(redis) -> tuple[int, float, int]:

@@ -10,7 +10,7 @@ checkout. A pooled connection the server has dropped (a restart, a failover) fai
 statement; SQLAlchemy invalidates it and the statement is run once more on a fresh connection.
 SQLite (development, the demo, the embedded default) keeps the session path.
 
-Only `record` and `forget` touch the table from a request, and only without Redis: with Redis a
+Only `record` touches the table from a request, and only without Redis: with Redis a
 request puts the delivery in the inbox (`posai_app.webhooks.inbox`), whose drain records the
 receipt with `record_in_transaction`, in the transaction that applies the delivery.
 `posai_app.webhooks.handlers` marks receipts processed or failed from the job.
@@ -26,7 +26,6 @@ from flask import current_app
 from posai_app import request_budget
 from posai_app.extensions import db, insert
 from posai_app.models import WebhookDelivery, utcnow
-from posai_app.tenancy import delete_for_shop
 
 _ENGINE_KEY = "posai_webhook_receipts_engine"
 _CREATING = threading.Lock()
@@ -35,14 +34,7 @@ _CREATING = threading.Lock()
 def record(shop_id: int, webhook_id: str, topic: str) -> str | None:
     """Store the receipt; its key (the stored webhook id), or None when this webhook id was already
     recorded for the shop (a redelivery). IntegrityError: the shop row is gone (shop/redact)."""
-    values = {
-        "shop_id": shop_id,
-        "webhook_id": webhook_id[:255],
-        "topic": topic[:128],
-        "received_at": utcnow(),
-        "status": "received",
-        "error": None,
-    }
+    values = _values(shop_id, webhook_id, topic, utcnow())
     engine = _engine()
     if engine is None:
         key = db.session.connection().execute(_statement(), values).scalar()
@@ -63,14 +55,7 @@ def record_in_transaction(
     """`record` inside the session's transaction, not committed (the inbox's drain commits it
     with the delivery's writes). None for a webhook id already recorded; IntegrityError: the shop
     row is gone."""
-    values = {
-        "shop_id": shop_id,
-        "webhook_id": webhook_id[:255],
-        "topic": topic[:128],
-        "received_at": received_at,
-        "status": status,
-        "error": error,
-    }
+    values = _values(shop_id, webhook_id, topic, received_at, status, error)
     return db.session.connection().execute(_statement(), values).scalar()
 
 
@@ -80,29 +65,21 @@ def record_many_in_transaction(shop_id: int, deliveries: list[tuple[str, str, ob
     if not deliveries:
         return []
     values = [
-        {
-            "shop_id": shop_id,
-            "webhook_id": webhook_id[:255],
-            "topic": topic[:128],
-            "received_at": received_at,
-            "status": "received",
-            "error": None,
-        }
-        for webhook_id, topic, received_at in deliveries
+        _values(shop_id, webhook_id, topic, received_at) for webhook_id, topic, received_at in deliveries
     ]
     return list(db.session.connection().execute(_statement(), values).scalars())
 
 
-def forget(shop_id: int, key: str) -> None:
-    """Remove a receipt whose job could not be queued, so Shopify's retry is not a duplicate."""
-    stmt = delete_for_shop(WebhookDelivery, shop_id).where(WebhookDelivery.webhook_id == key)
-    engine = _engine()
-    if engine is None:
-        db.session.rollback()
-        db.session.execute(stmt)
-        db.session.commit()
-        return
-    _run(engine, lambda conn: conn.execute(stmt))
+def _values(shop_id: int, webhook_id: str, topic: str, received_at, status="received", error=None) -> dict:
+    """One receipt's row, cut to the columns' lengths."""
+    return {
+        "shop_id": shop_id,
+        "webhook_id": webhook_id[:255],
+        "topic": topic[:128],
+        "received_at": received_at,
+        "status": status,
+        "error": error,
+    }
 
 
 def _run(engine: sa.Engine, statement):

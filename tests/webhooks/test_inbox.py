@@ -75,7 +75,7 @@ def test_a_burst_is_one_drain_job_and_every_delivery_is_applied_once(
     answers.append(post(client, fake, shop, batch[0], "wh-0").json["status"])  # a redelivery
     assert answers == ["queued"] * 6 + ["duplicate"]
     with app.app_context():
-        assert inbox.depth_and_age(get_redis())[0] == 6
+        assert inbox.inbox_figures(get_redis())[0] == 6
         assert db.session.scalar(sa.select(sa.func.count()).select_from(WebhookDelivery)) == 0  # no SQL
     (job_id,) = queued_jobs(app)
     assert job_id.startswith("webhook-drain-")
@@ -86,7 +86,7 @@ def test_a_burst_is_one_drain_job_and_every_delivery_is_applied_once(
     assert together == [6]  # one upsert for the shop's six orders
     with app.app_context():
         redis = get_redis()
-        assert inbox.depth_and_age(redis) == (0, 0.0)
+        assert inbox.inbox_figures(redis)[:2] == (0, 0.0)
         assert not redis.exists(inbox.slot_key(0))  # given back: the next burst starts a drain
     post(client, fake, shop, orders(7)[6], "wh-next")
     assert len(queued_jobs(app)) == 1
@@ -272,7 +272,7 @@ def test_a_delivery_the_drain_cannot_even_record_is_queued_alone(
         job_ids = [j for j in queue.get_job_ids() if not j.startswith("webhook-drain-")]
         assert job_ids == [handlers.job_id_for(shop.id, "wh-p")]
         assert queue.fetch_job(job_ids[0]).retries_left == 3
-        assert inbox.depth_and_age(get_redis())[0] == 0
+        assert inbox.inbox_figures(get_redis())[0] == 0
     monkeypatch.setattr(receipts, "record_in_transaction", record)
 
 
@@ -335,7 +335,7 @@ def test_a_deep_inbox_gets_more_drains_and_a_long_drain_hands_over(
             if job_id.startswith("webhook-drain-")
         }
         assert len(finished) >= 3 and slots == {0, 1}  # a spawned drain, and successors
-        assert inbox.depth_and_age(get_redis())[0] == 0
+        assert inbox.inbox_figures(get_redis())[0] == 0
 
 
 def test_a_refused_drain_job_leaves_the_delivery_safe_in_the_inbox(
