@@ -338,6 +338,29 @@ class OrderVersion(ShopOwned, db.Model):
     shopify_updated_at: Mapped[datetime | None] = mapped_column(TZDateTime)
 
 
+class BulkOrderHeader(ShopOwned, db.Model):
+    """The orders of the bulk file an initial sync is reading, while it reads it (PostgreSQL).
+
+    A bulk file lists each order before its line items, which may come anywhere after it (Admin
+    API 2026-01 and later do not group them). `posai_app.ingest.bulk_orders` writes line items as
+    the file streams in, each joined here to its order's columns and version; the rows are
+    removed when the file is done, so the table is empty between syncs.
+    """
+
+    __tablename__ = "bulk_order_headers"
+
+    shop_id: Mapped[int] = mapped_column(sa.ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True)
+    order_id: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True)
+    order_number: Mapped[int | None] = mapped_column(sa.BigInteger)
+    order_name: Mapped[str | None] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(TZDateTime)
+    currency: Mapped[str | None] = mapped_column(sa.String(8))
+    cancelled_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+    shopify_updated_at: Mapped[datetime | None] = mapped_column(TZDateTime)
+    is_new: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    tagged: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+
+
 class ShopifyTombstone(ShopOwned, db.Model):
     """A Shopify order or product deleted (or redacted): late webhooks and syncs must not resurrect it."""
 

@@ -62,13 +62,21 @@ def fail_after_batches(count: int, error: BaseException | type[BaseException], r
     def report(state) -> None:
         if state.resource != resource:
             return
-        groups = load_cursor(state).get("groups") or 0
+        groups = resume_point(load_cursor(state))
         if groups and groups not in seen:
             seen.add(groups)
             if len(seen) == count:
                 raise error
 
     return report
+
+
+def resume_point(cursor: dict) -> int:
+    """Where a bulk import resumes: the parents stored (a spooled file: products, and orders on
+    SQLite) or the lines written (orders streamed into PostgreSQL, `ingest.bulk_orders`)."""
+    if cursor.get("stream"):
+        return int(cursor.get("line") or 0)
+    return int(cursor.get("groups") or 0)
 
 
 class WorkerKilled(BaseException):

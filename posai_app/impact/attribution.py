@@ -33,6 +33,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from posai_app.extensions import db
+from posai_app.id_lists import among, id_chunks
 from posai_app.impact import ids
 from posai_app.impact.events import count_drops
 from posai_app.ingest.parse import parse_datetime
@@ -189,7 +190,6 @@ def _fill_from_pos_events(shop_id: int, lines: list[dict[str, Any]]) -> None:
 def forget_orders(shop_id: int, order_ids: Iterable[int]) -> None:
     """Remove the impact rows of these orders (rebuilt next by apply_orders, or deleted for good)."""
     chosen = sorted({int(i) for i in order_ids})
-    for start in range(0, len(chosen), _CHUNK):
-        chunk = chosen[start : start + _CHUNK]
+    for chunk in id_chunks(chosen):
         for model in (ImpactLine, ImpactOrder):
-            db.session.execute(sa.delete(model).where(of_shop(model, shop_id), model.order_id.in_(chunk)))
+            db.session.execute(sa.delete(model).where(of_shop(model, shop_id), among(model.order_id, chunk)))

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from posai_app.cache_signals import touch
 from posai_app.extensions import db
+from posai_app.id_lists import among, id_chunks
 from posai_app.impact import attribution
 from posai_app.ingest import parse, upserts
 from posai_app.ingest.parse import parse_datetime
@@ -39,28 +40,6 @@ def upsert_orders(
     `on_batch(result_of_batch)` runs after each batch is flushed (jobs commit there).
     """
     return upserts.upsert_in_batches(shop_id, orders, "line_items", batch_rows, _upsert_order_batch, on_batch)
-
-
-def upsert_bulk_orders(
-    shop_id: int,
-    records: Iterable[dict],
-    *,
-    batch_rows: int | None = None,
-    on_batch: Callable[[UpsertResult], None] | None = None,
-) -> UpsertResult:
-    """`upsert_orders` for the records of `parse.order_rows_from_graphql` (PostgreSQL only).
-
-    Same guards and result, but each batch's line items go to PostgreSQL as the COPY text the
-    parser made: one COPY into staging, one set-based upsert, no dict per line item.
-    """
-    return upserts.upsert_in_batches(
-        shop_id,
-        records,
-        "line_item_ids",
-        batch_rows or upserts.BULK_BATCH_ROWS,
-        _upsert_bulk_order_batch,
-        on_batch,
-    )
 
 
 def _guarded(shop_id: int, batch: list[dict], result: UpsertResult, line_item_ids) -> list[dict]:
@@ -139,21 +118,17 @@ def _upsert_order_batch(shop_id: int, batch: list[dict]) -> UpsertResult:
     return result
 
 
-def _upsert_bulk_order_batch(shop_id: int, batch: list[dict]) -> UpsertResult:
-    result = UpsertResult()
-    applied = _guarded(shop_id, batch, result, lambda o: o["line_item_ids"])
-    if applied:
-        order_rows = "".join(_order_copy_row(order) for order in applied)
-        line_rows = "".join(order["line_rows"] for order in applied)
-        upserts.upsert_bulk_line_items(shop_id, order_rows, line_rows)
-    # Impact rows: every applied order's are rebuilt; only tagged ones carry their full dict.
-    attribution.apply_orders(shop_id, [o.get("order", o) for o in applied], result.new_order_ids)
-    result.line_items = sum(len(o["line_item_ids"]) for o in applied)
-    return result
+def guard_headers(shop_id: int, headers: list[dict], result: UpsertResult) -> list[dict]:
+    """`upsert_orders`' guards for orders whose line items are still to come (ingest.bulk_orders).
+
+    The same skips and counts; an applied order's stored line items of its version or older are
+    all removed, since the ones it keeps are written again as they arrive.
+    """
+    return _guarded(shop_id, headers, result, lambda order: [])
 
 
-def _order_copy_row(order: dict) -> str:
-    """An applied order's row of parse.ORDER_COPY_COLUMNS, as COPY text."""
+def order_copy_row(order: dict, *extra: str) -> str:
+    """An applied order's row of parse.ORDER_COPY_COLUMNS (then `extra` fields), as COPY text."""
     number, cancelled = order.get("order_number"), parse_datetime(order.get("cancelled_at"))
     version = _order_version(order)
     fields = (
@@ -164,6 +139,7 @@ def _order_copy_row(order: dict) -> str:
         parse.copy_text(order.get("currency")),
         "\\N" if cancelled is None else cancelled.isoformat(),
         "\\N" if version is None else version.isoformat(),
+        *extra,
     )
     return "\t".join(fields) + "\n"
 
@@ -192,13 +168,15 @@ def delete_orders(shop_id: int, order_ids: Iterable[int], *, reason: str = "dele
     touch(shop_id, "orders")  # the admin's cached history counts are recomputed once this commits
     upserts.tombstone(shop_id, "order", ids, reason)
     removed = 0
-    for chunk in upserts.chunks(ids):
+    for chunk in id_chunks(ids):
         result = db.session.execute(
-            sa.delete(OrderLineItem).where(of_shop(OrderLineItem, shop_id), OrderLineItem.order_id.in_(chunk))
+            sa.delete(OrderLineItem).where(
+                of_shop(OrderLineItem, shop_id), among(OrderLineItem.order_id, chunk)
+            )
         )
         removed += result.rowcount or 0
         db.session.execute(
-            sa.delete(OrderVersion).where(of_shop(OrderVersion, shop_id), OrderVersion.order_id.in_(chunk))
+            sa.delete(OrderVersion).where(of_shop(OrderVersion, shop_id), among(OrderVersion.order_id, chunk))
         )
     attribution.forget_orders(shop_id, ids)
     return removed

@@ -242,7 +242,7 @@ def order_from_graphql(node: dict, line_item_nodes: list[dict]) -> dict:
 
 # ---- bulk orders as COPY text (the initial sync's hot path on PostgreSQL) ----
 
-# Columns of a line item's COPY row, and of its order's: orders.upsert_bulk_orders joins them.
+# Columns of a line item's COPY row, and of its order's: ingest.bulk_orders joins them.
 LINE_COPY_COLUMNS = (
     "order_id",
     "line_item_id",
@@ -296,62 +296,76 @@ def _copy_amount(money: Any) -> str:
     return "\\N" if parsed is None else str(parsed)
 
 
-def order_rows_from_graphql(node: dict, line_item_nodes: list[dict]) -> dict:
-    """An Order node plus its LineItem nodes -> the bulk record `orders.upsert_bulk_orders` takes.
+def _copy_gid(value: Any) -> str:
+    """A GID (or an object carrying one as `id`) as the COPY text of its numeric id (None: `\\N`).
 
-    The same order as `order_from_graphql`, but its line items are COPY text rows
-    (`line_rows`, LINE_COPY_COLUMNS, one per kept line item) and their ids (`line_item_ids`),
-    not one dict each. An order with the app's impact tags (rare) also carries its full dict
-    (`order`) for `impact.attribution`.
+    The bulk file's hot path: the digits are copied as they are (PostgreSQL parses the bigint),
+    without building an int; anything unusual goes through `from_gid` and fails as it does.
     """
-    order_id = from_gid(node["id"])
+    if type(value) is dict:
+        value = value.get("id")
+    if type(value) is str and value.startswith("gid://shopify/"):
+        tail = value[value.rfind("/") + 1 :]
+        if 0 < len(tail) <= 18 and tail.isdigit() and tail.isascii():
+            return tail
+    parsed = from_gid(value)
+    return "\\N" if parsed is None else str(parsed)
+
+
+def bulk_order_header(node: dict) -> dict:
+    """An Order line of a bulk orders file -> its header (the order without line items).
+
+    The keys of `orders.upsert_orders` records without `line_items`: order_id, order_number, name,
+    created_at, updated_at, cancelled_at, currency; plus `tagged` when the order carries the app's
+    `_posai_shown` cart property.
+    """
     name = node.get("name")
-    rows: list[str] = []
-    ids: list[int] = []
-    tagged = bool(_shown_ids(node.get("customAttributes"), "key"))
-    prefix = f"{order_id}\t"
-    for li in line_item_nodes:
-        if li.get("customAttributes") and _attribute(li["customAttributes"], "key", ATTRIBUTION_PROPERTY):
-            tagged = True
-        current = li.get("currentQuantity")
-        if type(current) is int and 0 < current <= MAX_COUNT:
-            quantity = current
-        else:
-            quantity = _current(li, "currentQuantity")
-            if not quantity:
-                continue
-        line_item_id = from_gid(li["id"])
-        variant_id = _id(li, "variant")
-        ids.append(line_item_id)
-        rows.append(
-            prefix
-            + "\t".join(
-                (
-                    str(line_item_id),
-                    _copy_id(_id(li, "product")),
-                    "\\N" if variant_id is None else str(variant_id),
-                    copy_text(li.get("title") or li.get("name") or ""),
-                    str(quantity),
-                    _copy_amount(li.get("originalUnitPriceSet")),
-                    copy_text(li.get("sku") or None),
-                    "t" if variant_id is None else "f",
-                )
-            )
-        )
-    record = {
-        "order_id": order_id,
+    return {
+        "order_id": from_gid(node["id"]),
         "order_number": _order_number(name),
         "name": name,
         "created_at": parse_datetime(node["createdAt"]),
         "updated_at": parse_datetime(node.get("updatedAt")),
         "cancelled_at": parse_datetime(node.get("cancelledAt")),
         "currency": node.get("currencyCode"),
-        "line_item_ids": ids,
-        "line_rows": "\n".join(rows) + "\n" if rows else "",
+        "tagged": bool(node.get("customAttributes") and _shown_ids(node["customAttributes"], "key")),
     }
-    if tagged:
-        record["order"] = order_from_graphql(node, line_item_nodes)
-    return record
+
+
+def bulk_line_row(li: dict) -> str | None:
+    """A LineItem line of a bulk orders file -> its COPY row (LINE_COPY_COLUMNS; the order is its
+    `__parentId`), or None for a line with nothing left (removed by an edit, refunded).
+
+    The same values `order_from_graphql` gives the line (tests/ingest/test_bulk_copy_path.py).
+    """
+    current = li.get("currentQuantity")
+    if type(current) is int and 0 < current <= MAX_COUNT:
+        quantity = current
+    else:
+        quantity = _current(li, "currentQuantity")
+        if not quantity:
+            return None
+    variant = li.get("variant")
+    variant_id = "\\N" if variant is None else _copy_gid(variant)
+    return "\t".join(
+        (
+            _copy_gid(li["__parentId"]),
+            _copy_gid(li["id"]),
+            _copy_gid(li.get("product")),
+            variant_id,
+            copy_text(li.get("title") or li.get("name") or ""),
+            str(quantity),
+            _copy_amount(li.get("originalUnitPriceSet")),
+            copy_text(li.get("sku") or None),
+            "t" if variant_id == "\\N" else "f",
+        )
+    )
+
+
+def bulk_line_tagged(li: dict) -> bool:
+    """Whether a LineItem line carries the app's `_posai` property (an added recommendation)."""
+    attributes = li.get("customAttributes")
+    return bool(attributes) and _attribute(attributes, "key", ATTRIBUTION_PROPERTY) is not None
 
 
 def _graphql_money(node: dict) -> tuple[Decimal | None, Decimal]:

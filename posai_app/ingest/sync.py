@@ -17,10 +17,8 @@ import hashlib
 import json
 import logging
 import os
-import queue
 import re
 import tempfile
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -33,7 +31,7 @@ from posai_app.budget import OutOfTime, check_time, run_within_budget
 from posai_app.db_stats import analyze_for_shop
 from posai_app.extensions import db
 from posai_app.heartbeat import heartbeat
-from posai_app.ingest import orders, parse, products, sync_state, upserts
+from posai_app.ingest import bulk_orders, orders, parse, prefetch, products, sync_state, upserts
 from posai_app.ingest.sync_state import get_sync_state
 from posai_app.ingest.upserts import UpsertResult
 from posai_app.models import (
@@ -243,9 +241,13 @@ def _bulk_sync(
     db.session.commit()
     _report(state, on_progress)
 
-    if "groups" not in cursor:  # a cursor written before files were spooled: import it all again
+    if "groups" not in cursor and not cursor.get("stream"):  # written before files were spooled
         cursor, state.processed_count = {"mode": "bulk", "line": 0, "groups": 0}, 0
-    tracker = {"groups": int(cursor["groups"]), "objects": state.processed_count or 0, "oldest": None}
+    tracker = {
+        "groups": int(cursor.get("groups") or 0),
+        "objects": state.processed_count or 0,
+        "oldest": None,
+    }
     totals = _import_bulk_file(client, shop_id, state, resource, operation, tracker, on_progress)
     finished_at = utcnow()
     state.status = SyncStatus.DONE
@@ -277,7 +279,10 @@ def _import_bulk_file(
     The cursor's `groups` (parents committed, in file order) is the resume point: a rerun
     reads the same file again (same operation) and skips that many parents, so it ends with
     exactly the rows of an uninterrupted run. `line` only shows how far the download got.
+    Orders on PostgreSQL are not spooled: `_stream_bulk_orders`.
     """
+    if resource == "orders" and db.engine.dialect.name == "postgresql":
+        return _stream_bulk_orders(client, shop_id, state, operation, tracker, on_progress)
     path = _spool_path(shop_id, resource, state.bulk_operation_id or operation["id"])
     spool = bulk.Spool.open_complete(path)
     if spool is None:
@@ -292,14 +297,9 @@ def _import_bulk_file(
         check_time()
 
     groups = spool.groups(tracker["groups"])
-    if resource == "orders" and db.engine.dialect.name == "postgresql":
-        # A bulk file's orders go in as COPY text (orders.upsert_bulk_orders), the initial sync's
-        # hot path; parsing the next records (SQLite, orjson, COPY text: Python) overlaps with
-        # PostgreSQL writing the current batch (the session waits on its socket, without the GIL).
-        upsert, records = orders.upsert_bulk_orders, _tracked(_prefetched(_order_rows(groups)), tracker)
-    else:  # products, and other databases (SQLite): through the record dicts
-        upsert = products.upsert_products if resource == "products" else orders.upsert_orders
-        records = _records_from_groups(resource, groups, tracker)
+    # Products (on any database) and SQLite's orders: through the record dicts.
+    upsert = products.upsert_products if resource == "products" else orders.upsert_orders
+    records = _records_from_groups(resource, groups, tracker)
     try:
         try:
             totals = upsert(shop_id, records, on_batch=on_batch)
@@ -317,77 +317,44 @@ def _import_bulk_file(
 
 def _close(records: Iterator) -> None:
     """Stop the records' generator (and the reader thread behind it) before its spool closes."""
-    close = getattr(records, "close", None)
-    if close is not None:
-        close()
+    prefetch.close(records)
 
 
-_PREFETCH_RECORDS = 2_000  # orders parsed ahead of the writer: a batch or so, whatever the file's size
+def _stream_bulk_orders(
+    client: AdminClient,
+    shop_id: int,
+    state: SyncState,
+    operation: dict,
+    tracker: dict[str, Any],
+    on_progress: Progress | None,
+) -> UpsertResult:
+    """The operation's orders file written as it downloads (`ingest.bulk_orders`, PostgreSQL).
 
-
-def _order_rows(groups: Iterator[bulk.Group]) -> Iterator[tuple[dict, int, int]]:
-    """(record, the group's position, its objects) per group: the parsed nodes are not kept."""
-    for group in groups:
-        record = parse.order_rows_from_graphql(group.parent, group.children)
-        yield record, group.position, 1 + len(group.children)
-
-
-def _prefetched(items: Iterator[tuple]) -> Iterator[tuple]:
-    """`items`, produced by a thread up to _PREFETCH_RECORDS ahead; its errors are raised here.
-
-    Closing the generator stops the thread and waits for it, so the spool it reads can be closed.
+    The cursor's `line` (with `stream`) is the resume point: every line before it is written, so a
+    rerun downloads the same file again and parses from there. A cursor of the spooled reader
+    (`groups`) counts parents, not lines: such a run starts the file again (writes are idempotent).
     """
-    out: queue.Queue = queue.Queue(maxsize=_PREFETCH_RECORDS)
-    stop = threading.Event()
-    done = object()
+    cursor = load_cursor(state)
+    start = int(cursor.get("line") or 0) if cursor.get("stream") else 0
+    url = operation.get("url")  # an operation that matched nothing has no file
 
-    def produce() -> None:
-        try:
-            for item in items:
-                while not stop.is_set():
-                    try:
-                        out.put((item, None), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            out.put((done, None))
-        except BaseException as exc:  # handed to the consumer, which raises it
-            out.put((done, exc))
-        finally:
-            _close(items)  # in this thread, which ran it: its spool cursor is let go here
+    def on_batch(_: UpsertResult, batch: bulk_orders.Batch) -> None:
+        state.cursor = json.dumps({"mode": "bulk", "stream": True, "line": batch.end_line})
+        tracker["objects"] += batch.objects
+        state.processed_count = tracker["objects"]
+        _track_oldest(tracker, batch.oldest)
+        _note_oldest(state, tracker)
+        db.session.commit()
+        _report(state, on_progress)
+        check_time()
 
-    thread = threading.Thread(target=produce, name="bulk-reader", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item, error = out.get()
-            if item is done:
-                if error is not None:
-                    raise error
-                return
-            yield item
-    finally:
-        stop.set()
-        while thread.is_alive():
-            try:
-                out.get(timeout=0.1)
-            except queue.Empty:
-                pass
-        thread.join()
-
-
-def _tracked(items: Iterator[tuple[dict, int, int]], tracker: dict[str, Any]) -> Iterator[dict]:
-    """The records, counted (as `_records_from_groups` counts them) as each is handed on, so the
-    cursor a batch commits names exactly the groups written, however far the reader is ahead."""
-    try:
-        for record, position, objects in items:
-            _track_oldest(tracker, record["created_at"])
-            _count(tracker, position, objects)
-            yield record
-    finally:
-        _close(items)
+    return bulk_orders.import_orders(
+        shop_id,
+        client.stream_lines(url) if url else (),
+        start_line=start,
+        on_batch=on_batch,
+        reread=(lambda: client.stream_lines(url)) if url else None,
+    )
 
 
 def _download_to_spool(

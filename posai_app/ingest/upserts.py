@@ -20,6 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from posai_app.extensions import db, insert
+from posai_app.id_lists import among, id_chunks
 from posai_app.ingest.parse import parse_datetime, parse_money
 from posai_app.inputs import clean_text
 from posai_app.models import ShopifyTombstone, utcnow
@@ -28,7 +29,7 @@ from posai_app.tenancy import of_shop
 log = logging.getLogger(__name__)
 
 DEFAULT_BATCH_ROWS = 2000
-# Line items per batch of a bulk file's orders on PostgreSQL (orders.upsert_bulk_orders): each
+# Lines per batch of a bulk orders file on PostgreSQL (ingest.bulk_orders) and of a spooled file: each
 # batch costs a few fixed round trips and a commit, so bigger batches are what make the import
 # run at COPY speed; memory is one batch of COPY text (a few MB).
 BULK_BATCH_ROWS = 25_000
@@ -77,13 +78,13 @@ def chunks(values: list, size: int = ID_CHUNK) -> Iterator[list]:
 
 def tombstoned(shop_id: int, resource: str, ids: list[int]) -> set[int]:
     found: set[int] = set()
-    for chunk in chunks(ids):
+    for chunk in id_chunks(ids):
         found.update(
             db.session.scalars(
                 sa.select(ShopifyTombstone.resource_id).where(
                     of_shop(ShopifyTombstone, shop_id),
                     ShopifyTombstone.resource == resource,
-                    ShopifyTombstone.resource_id.in_(chunk),
+                    among(ShopifyTombstone.resource_id, chunk),
                 )
             )
         )
@@ -93,10 +94,10 @@ def tombstoned(shop_id: int, resource: str, ids: list[int]) -> set[int]:
 def stored_versions(shop_id: int, model, key, ids: list[int]) -> dict[int, datetime | None]:
     """The newest stored Shopify updated_at per parent id (orders: order_id, products: product_id)."""
     found: dict[int, datetime | None] = {}
-    for chunk in chunks(ids):
+    for chunk in id_chunks(ids):
         rows = db.session.execute(
             sa.select(key, sa.func.max(model.shopify_updated_at))
-            .where(of_shop(model, shop_id), key.in_(chunk))
+            .where(of_shop(model, shop_id), among(key, chunk))
             .group_by(key)
         )
         found.update({row[0]: parse_datetime(row[1]) for row in rows})
@@ -147,18 +148,31 @@ def upsert_rows(table: sa.Table, key: tuple[str, ...], rows: list[dict[str, Any]
     columns = list(rows[0])
     if db.engine.dialect.name == "postgresql":
         source = _copy_to_temp_table(table, columns, rows)
-        _guarded_upsert(table, key, insert(table).from_select(columns, sa.select(*source.c)), columns)
+        guarded_upsert(table, key, insert(table).from_select(columns, sa.select(*source.c)), columns)
     else:
-        _guarded_upsert(table, key, insert(table), columns, rows)
+        guarded_upsert(table, key, insert(table), columns, rows)
 
 
-def _guarded_upsert(table: sa.Table, key, stmt, columns, parameters=None) -> None:
+def guarded_upsert(table: sa.Table, key, stmt, columns, parameters=None) -> None:
     """Run `stmt` (an INSERT of `columns`) as ON CONFLICT (key) DO UPDATE ... WHERE <guard>."""
+    db.session.connection().execute(on_conflict_guarded(table, key, stmt, columns), parameters)
+
+
+def on_conflict_guarded(table: sa.Table, key, stmt, columns):
+    """`stmt` (an INSERT of `columns`) as ON CONFLICT (key) DO UPDATE ... WHERE <guard>."""
     update = {name: stmt.excluded[name] for name in columns if name not in key}
-    stmt = stmt.on_conflict_do_update(
+    return stmt.on_conflict_do_update(
         index_elements=list(key), set_=update, where=_guard(table, stmt.excluded)
     )
-    db.session.connection().execute(stmt, parameters)
+
+
+def rows_written(stmt) -> int:
+    """Execute an INSERT and return the rows it wrote (PostgreSQL).
+
+    SQLAlchemy reports -1 for an INSERT … SELECT it runs itself; the driver knows.
+    """
+    compiled = stmt.compile(dialect=db.engine.dialect)
+    return db.session.connection().exec_driver_sql(str(compiled), compiled.params).rowcount
 
 
 def _clean_texts(rows: list[dict[str, Any]]) -> None:
@@ -182,10 +196,10 @@ def _copy_to_temp_table(table: sa.Table, columns: list[str], rows: list[dict[str
         for row in rows:
             copy.write_row([row[name] for name in columns])
 
-    return _staged(table, columns, write)
+    return staged(table, columns, write)
 
 
-def _staged(table: sa.Table, columns, write: Callable, name: str | None = None) -> sa.TableClause:
+def staged(table: sa.Table, columns, write: Callable, name: str | None = None) -> sa.TableClause:
     """An empty session-local temp table shaped like `columns` of `table`, filled by `write(copy)`
     through one COPY (rows or ready COPY text); named after the columns unless `name` is given."""
     temp_name = name or f"ingest_{table.name}_{zlib.crc32(','.join(columns).encode()):08x}"
@@ -236,37 +250,3 @@ def tombstone(shop_id: int, resource: str, ids: list[int], reason: str) -> None:
             for i in ids
         ],
     )
-
-
-_BULK_ORDERS = "ingest_bulk_orders"
-_BULK_LINES = "ingest_bulk_lines"
-
-
-def upsert_bulk_line_items(shop_id: int, order_rows: str, line_rows: str) -> None:
-    """Upsert a batch of orders' line items and versions given as COPY text (PostgreSQL).
-
-    `order_rows` holds parse.ORDER_COPY_COLUMNS of the orders to apply, `line_rows`
-    parse.LINE_COPY_COLUMNS of their line items. Both are COPYed into session temp tables,
-    then one guarded INSERT ... SELECT ... ON CONFLICT (shop_id, line_item_id) (as upsert_rows
-    does) writes the line items, and one more the orders' versions.
-    """
-    from posai_app.ingest.parse import LINE_COPY_COLUMNS, ORDER_COPY_COLUMNS
-    from posai_app.models import OrderLineItem, OrderVersion
-
-    items = OrderLineItem.__table__
-    # The batch commits with the sync's cursor, so a crash that loses its commit loses both and
-    # the resumed sync redoes the batch: no need to wait for the WAL flush.
-    db.session.execute(sa.text("SET LOCAL synchronous_commit = off"))
-    orders = _staged(items, ORDER_COPY_COLUMNS, lambda copy: copy.write(order_rows), _BULK_ORDERS)
-    lines = _staged(items, LINE_COPY_COLUMNS, lambda copy: copy.write(line_rows), _BULK_LINES)
-    shop = sa.literal(shop_id, sa.Integer).label("shop_id")
-    of_order = [orders.c[name] for name in ORDER_COPY_COLUMNS if name != "order_id"]
-    columns = ["shop_id", *LINE_COPY_COLUMNS, *(c.name for c in of_order)]
-    joined = sa.select(shop, *lines.c, *of_order).select_from(
-        lines.join(orders, orders.c.order_id == lines.c.order_id)
-    )
-    _guarded_upsert(items, ("shop_id", "line_item_id"), insert(items).from_select(columns, joined), columns)
-    versions = OrderVersion.__table__
-    columns = ["shop_id", "order_id", "shopify_updated_at"]
-    stored = sa.select(shop, orders.c.order_id, orders.c.shopify_updated_at)
-    _guarded_upsert(versions, ("shop_id", "order_id"), insert(versions).from_select(columns, stored), columns)

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from posai_app.errors import NotFound
 from posai_app.extensions import db
 from posai_app.models import (
+    BulkOrderHeader,
     ChallengerSwitch,
     EvaluationRun,
     ImpactAdded,
@@ -77,6 +78,7 @@ def _fill(shop_id: int, title: str) -> None:
             VariantStat(shop_id=shop_id, variant_id=101, order_count=1, recent_order_count=1),
             ShopifyTombstone(shop_id=shop_id, resource="order", resource_id=777, reason="deleted"),
             OrderVersion(shop_id=shop_id, order_id=501, shopify_updated_at=now),
+            BulkOrderHeader(shop_id=shop_id, order_id=502, created_at=now, shopify_updated_at=now),
             ShopLocation(shop_id=shop_id, location_id=66),
             InventoryLevel(shop_id=shop_id, inventory_item_id=7001, location_id=66, available=3),
             ProductPin(shop_id=shop_id, product_id=11, pinned_product_id=12, position=0),

@@ -1,23 +1,25 @@
 """The initial sync's COPY path stores exactly what the dict path stores.
 
-On PostgreSQL a bulk file's orders skip the dict shapes (`parse.order_rows_from_graphql` +
-`orders.upsert_bulk_orders`, docs/ingestion.md "At COPY speed"); catch-up pages, webhooks and
-SQLite keep `parse.order_from_graphql` + `orders.upsert_orders`. Both are fed here the same
-Admin GraphQL nodes (the fake's shapes of real orders, plus the awkward values Shopify can send:
+On PostgreSQL a bulk file's orders skip the dict shapes: `ingest.bulk_orders` writes the file's
+lines as they stream in (docs/ingestion.md "At COPY speed"); catch-up pages, webhooks and SQLite
+keep `parse.order_from_graphql` + `orders.upsert_orders`. Both are fed here the same Admin
+GraphQL nodes (the fake's shapes of real orders, plus the awkward values Shopify can send:
 control characters and backslashes in titles, removed and refunded lines, custom sales, prices
-that are not plain decimals, impact tags) for two shops, through the same rounds of newer, stale,
+that are not plain decimals, impact tags) for two shops, the COPY path as an ungrouped bulk file
+(each order's line items after the next order), through the same rounds of newer, stale,
 duplicated and deleted versions, and every stored row must be the same.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
 
 from posai_app.extensions import db
 from posai_app.impact import ids
-from posai_app.ingest import orders, parse, upserts
+from posai_app.ingest import bulk_orders, orders, parse, upserts
 from posai_app.models import ImpactDrop, ImpactLine, ImpactOrder, OrderLineItem, OrderVersion
 from posai_app.tenancy import select_for_shop
 from tests.fakeshopify import dataset, shapes
@@ -133,10 +135,29 @@ def _apply_dict_path(shop_id, nodes):
     )
 
 
+def _file_lines(nodes) -> list[str]:
+    """The orders as an ungrouped bulk file: each order's line items after the next order's line."""
+    lines: list[str] = []
+    pending: list[str] = []
+    for node, items in nodes:
+        lines.append(json.dumps(node))
+        lines += pending
+        pending = [json.dumps({**li, "__parentId": node["id"]}) for li in items]
+    return lines + pending
+
+
 def _apply_copy_path(shop_id, nodes):
-    return orders.upsert_bulk_orders(
-        shop_id, (parse.order_rows_from_graphql(node, lines) for node, lines in nodes), batch_rows=40
-    )
+    # A bulk file lists each order once; where a round lists one twice, the file holds the
+    # listing the dict path keeps (the newest; of equal versions, the later).
+    newest: dict[str, tuple[dict, list[dict]]] = {}
+    for node, items in nodes:
+        version = parse.parse_datetime(node.get("updatedAt") or node["createdAt"])
+        kept = newest.get(node["id"])
+        if kept is None or version >= parse.parse_datetime(kept[0].get("updatedAt") or kept[0]["createdAt"]):
+            newest.pop(node["id"], None)
+            newest[node["id"]] = (node, items)
+    lines = _file_lines(list(newest.values()))
+    return bulk_orders.import_orders(shop_id, lines, batch_lines=40, reread=lambda: lines)
 
 
 def _rows(shop_id: int) -> dict[str, list[dict]]:
