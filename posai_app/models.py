@@ -183,11 +183,20 @@ class ProductPin(ShopOwned, db.Model):
 
 
 class OrderLineItem(ShopOwned, db.Model):
+    """One line item of an order, as the order's newest applied version has it.
+
+    Its shop_id has no foreign key (migration 0016): the writers lock the shop's row once per
+    batch instead of PostgreSQL checking it once per row (ingest.upserts.hold_shop), and deleting
+    a shop deletes its line items explicitly (shops.lifecycle.delete_shop_data).
+    """
+
     __tablename__ = "order_line_items"
     __table_args__ = (
         sa.Index("ix_order_line_items_shop_id_order_id", "shop_id", "order_id"),
         sa.Index("ix_order_line_items_shop_id_created_at", "shop_id", "created_at"),
     )
+
+    shop_id: Mapped[int] = mapped_column(primary_key=True, nullable=False, sort_order=-1)
 
     line_item_id: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True)
     order_id: Mapped[int] = mapped_column(sa.BigInteger)

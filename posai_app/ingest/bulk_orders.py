@@ -39,6 +39,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from posai_app.budget import check_time
 from posai_app.extensions import db, insert
 from posai_app.id_lists import among
 from posai_app.impact import attribution
@@ -75,7 +76,13 @@ def read_batches(
     lines: Iterable[str | bytes], start_line: int = 0, batch_lines: int | None = None
 ) -> Iterator[Batch]:
     """The file's lines from `start_line` on, parsed into batches of about `batch_lines` lines."""
-    size = batch_lines or upserts.BULK_BATCH_ROWS
+    try:
+        yield from _batches(lines, start_line, batch_lines or upserts.BULK_BATCH_ROWS)
+    finally:
+        prefetch.close(lines)  # the download's response, closed by the thread that read it
+
+
+def _batches(lines: Iterable[str | bytes], start_line: int, size: int) -> Iterator[Batch]:
     batch = Batch()
     number = -1
     for number, line in enumerate(lines):
@@ -199,6 +206,7 @@ def _write_lines(shop_id: int, text: str, order_ids: list[int]) -> int:
             versions,
             sa.and_(
                 of_shop(versions, shop_id),
+                among(versions.c.order_id, order_ids),  # by key on both sides, whatever the statistics
                 versions.c.order_id == headers.c.order_id,
                 versions.c.shopify_updated_at <= headers.c.shopify_updated_at,
             ),
@@ -218,9 +226,47 @@ def _write_lines(shop_id: int, text: str, order_ids: list[int]) -> int:
 
 
 def _attribute_tagged(shop_id: int, reread: Callable[[], Iterable[str | bytes]] | None) -> None:
-    """Impact rows of the file's tagged orders (still at the file's version), from a second read."""
+    """Impact rows of the file's tagged orders, from a second read of the file (only lines of
+    those orders are parsed); each batch of them is checked again under the shop's lock."""
+    tagged = sa.select(BulkOrderHeader.order_id).where(
+        of_shop(BulkOrderHeader, shop_id), BulkOrderHeader.tagged
+    )
+    wanted = set(db.session.scalars(tagged))
+    if not wanted:
+        return
+    if reread is None:
+        log.warning(
+            "shop %s: %d tagged orders left without impact rows (no second read)", shop_id, len(wanted)
+        )
+        return
+
+    def tagged_objects() -> Iterator[tuple[int, dict]]:
+        for number, line in enumerate(reread()):
+            if number % 10_000 == 0:
+                check_time()  # a second download of a big file: the job's budget still holds
+            if not line:
+                continue
+            keys = bulk.line_keys(line)
+            if from_gid(keys.get("__parentId") or keys["id"]) in wanted:
+                yield number, bulk.loads(line)
+
+    batch: list[dict] = []
+    for group in bulk.join_children(tagged_objects()):
+        batch.append(parse.order_from_graphql(group.parent, group.children))
+        if len(batch) >= _ATTRIBUTION_BATCH:
+            _attribute(shop_id, batch)
+            batch = []
+    _attribute(shop_id, batch)
+
+
+def _attribute(shop_id: int, batch: list[dict]) -> None:
+    """Impact rows of these tagged orders, those still at the file's version when the lock is held
+    (a webhook may have deleted or updated one since its line items were written)."""
+    if not batch:
+        return
+    upserts.lock_shop(shop_id, "orders")
     headers, versions = BulkOrderHeader, OrderVersion
-    wanted = dict(
+    current = dict(
         db.session.execute(
             sa.select(headers.order_id, headers.is_new)
             .join(
@@ -231,36 +277,11 @@ def _attribute_tagged(shop_id: int, reread: Callable[[], Iterable[str | bytes]] 
                     versions.shopify_updated_at == headers.shopify_updated_at,
                 ),
             )
-            .where(of_shop(headers, shop_id), headers.tagged)
+            .where(of_shop(headers, shop_id), among(headers.order_id, [o["order_id"] for o in batch]))
         ).all()
     )
-    if not wanted:
-        return
-    if reread is None:
-        log.warning(
-            "shop %s: %d tagged orders left without impact rows (no second read)", shop_id, len(wanted)
-        )
-        return
-
-    def tagged_objects() -> Iterator[tuple[int, dict]]:
-        for number, node in bulk.iter_jsonl(reread()):
-            if from_gid(node.get("__parentId") or node["id"]) in wanted:
-                yield number, node
-
-    batch: list[dict] = []
-    for group in bulk.join_children(tagged_objects()):
-        batch.append(parse.order_from_graphql(group.parent, group.children))
-        if len(batch) >= _ATTRIBUTION_BATCH:
-            _attribute(shop_id, batch, wanted)
-            batch = []
-    _attribute(shop_id, batch, wanted)
-
-
-def _attribute(shop_id: int, batch: list[dict], wanted: dict[int, bool]) -> None:
-    if batch:
-        upserts.lock_shop(shop_id, "orders")
-        new = [o["order_id"] for o in batch if wanted.get(o["order_id"])]
-        attribution.apply_orders(shop_id, batch, new)
+    chosen = [o for o in batch if o["order_id"] in current]
+    attribution.apply_orders(shop_id, chosen, [o["order_id"] for o in chosen if current[o["order_id"]]])
 
 
 def _forget_headers(shop_id: int) -> None:

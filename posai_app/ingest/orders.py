@@ -42,13 +42,16 @@ def upsert_orders(
     return upserts.upsert_in_batches(shop_id, orders, "line_items", batch_rows, _upsert_order_batch, on_batch)
 
 
-def _guarded(shop_id: int, batch: list[dict], result: UpsertResult, line_item_ids) -> list[dict]:
+def _guarded(
+    shop_id: int, batch: list[dict], result: UpsertResult, line_item_ids, *, keep_same_version: bool = False
+) -> list[dict]:
     """The orders of a batch to apply (newest per id, not tombstoned, not older than stored).
 
     Takes the shop's lock first; prunes the line items an applied order no longer has and
-    counts what is skipped. `line_item_ids(order)` lists the ids the payload keeps.
+    counts what is skipped. `line_item_ids(order)` lists the ids the payload keeps;
+    `keep_same_version`: stored lines of the payload's own version are kept too.
     """
-    upserts.lock_shop(shop_id, "orders")
+    upserts.hold_shop(shop_id)
     touch(shop_id, "orders")  # the admin's cached history counts are recomputed once this commits
     orders = upserts.newest_per_id(batch, "order_id", _order_version)
     ids = [o["order_id"] for o in orders]
@@ -69,7 +72,7 @@ def _guarded(shop_id: int, batch: list[dict], result: UpsertResult, line_item_id
             result.stale_skipped += 1
             continue
         if order_id in existing:
-            _prune_line_items(shop_id, order_id, line_item_ids(order), version)
+            _prune_line_items(shop_id, order_id, line_item_ids(order), version, keep_same_version)
         else:
             result.new_order_ids.append(order_id)
         result.orders += 1
@@ -121,10 +124,12 @@ def _upsert_order_batch(shop_id: int, batch: list[dict]) -> UpsertResult:
 def guard_headers(shop_id: int, headers: list[dict], result: UpsertResult) -> list[dict]:
     """`upsert_orders`' guards for orders whose line items are still to come (ingest.bulk_orders).
 
-    The same skips and counts; an applied order's stored line items of its version or older are
-    all removed, since the ones it keeps are written again as they arrive.
+    The same skips and counts; an applied order's stored line items of an older version are all
+    removed, since the ones it keeps are written again as they arrive. Lines of its own version
+    are kept: they are this file's (a resumed read, or the run it replaced still writing), and
+    Shopify changes an order's `updatedAt` with every edit.
     """
-    return _guarded(shop_id, headers, result, lambda order: [])
+    return _guarded(shop_id, headers, result, lambda order: [], keep_same_version=True)
 
 
 def order_copy_row(order: dict, *extra: str) -> str:
@@ -144,8 +149,11 @@ def order_copy_row(order: dict, *extra: str) -> str:
     return "\t".join(fields) + "\n"
 
 
-def _prune_line_items(shop_id: int, order_id: int, keep: list[int], version: datetime | None) -> None:
-    """Remove line items an order no longer has (edited out), unless they are newer than this payload."""
+def _prune_line_items(
+    shop_id: int, order_id: int, keep: list[int], version: datetime | None, keep_same_version: bool = False
+) -> None:
+    """Remove line items an order no longer has (edited out), unless they are newer than this payload
+    (or, with `keep_same_version`, of its version)."""
     condition = [
         of_shop(OrderLineItem, shop_id),
         OrderLineItem.order_id == order_id,
@@ -153,9 +161,9 @@ def _prune_line_items(shop_id: int, order_id: int, keep: list[int], version: dat
     if keep:
         condition.append(OrderLineItem.line_item_id.not_in(keep))
     if version is not None:
-        condition.append(
-            sa.or_(OrderLineItem.shopify_updated_at.is_(None), OrderLineItem.shopify_updated_at <= version)
-        )
+        stored = OrderLineItem.shopify_updated_at
+        older = stored < version if keep_same_version else stored <= version
+        condition.append(sa.or_(stored.is_(None), older))
     db.session.execute(sa.delete(OrderLineItem).where(*condition))
 
 

@@ -336,6 +336,9 @@ def _stream_bulk_orders(
     """
     cursor = load_cursor(state)
     start = int(cursor.get("line") or 0) if cursor.get("stream") else 0
+    if start == 0:
+        tracker["objects"] = 0  # the file from its first line (a spooled reader's count included)
+    _remove_spools(shop_id, "orders")  # a spooled read's file, left by an earlier version of this job
     url = operation.get("url")  # an operation that matched nothing has no file
 
     def on_batch(_: UpsertResult, batch: bulk_orders.Batch) -> None:

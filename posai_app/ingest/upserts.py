@@ -23,7 +23,7 @@ from posai_app.extensions import db, insert
 from posai_app.id_lists import among, id_chunks
 from posai_app.ingest.parse import parse_datetime, parse_money
 from posai_app.inputs import clean_text
-from posai_app.models import ShopifyTombstone, utcnow
+from posai_app.models import Shop, ShopifyTombstone, utcnow
 from posai_app.tenancy import of_shop
 
 log = logging.getLogger(__name__)
@@ -69,6 +69,24 @@ def lock_shop(shop_id: int, resource: str) -> None:
             sa.text("SELECT pg_advisory_xact_lock(:namespace, :shop_id)"),
             {"namespace": _LOCK_NAMESPACE[resource], "shop_id": shop_id},
         )
+
+
+class ShopGone(LookupError):
+    """The shop was deleted (uninstalled, redacted) while its data was being written."""
+
+
+def hold_shop(shop_id: int) -> None:
+    """Before writing a shop's order line items: its orders lock, and its row locked FOR KEY SHARE.
+
+    order_line_items has no foreign key to shops (migration 0016): this is that key's check,
+    once per batch instead of once per row. A shop deleted before the lock raises ShopGone; one
+    deleted after waits for this transaction (`shops.lifecycle.delete_shop_data` takes the same
+    lock first, then deletes the line items this batch wrote).
+    """
+    lock_shop(shop_id, "orders")
+    row = db.session.execute(sa.select(Shop.id).where(Shop.id == shop_id).with_for_update(key_share=True))
+    if row.first() is None:
+        raise ShopGone(f"shop {shop_id} no longer exists")
 
 
 def chunks(values: list, size: int = ID_CHUNK) -> Iterator[list]:

@@ -152,7 +152,7 @@ def _gid_type(gid: str) -> str:
     return head + slash if head else gid
 
 
-def _keys(line: str | bytes) -> dict:
+def line_keys(line: str | bytes) -> dict:
     """The `id` and `__parentId` of a line, all the spool needs to route it, read without
     parsing the whole line when it has Shopify's layout (the line is parsed otherwise)."""
     if type(line) is str:
@@ -258,7 +258,7 @@ class Spool:
     ) -> None:
         """Store a file's lines (from its first line on), committing every `progress_every` lines."""
         self.write_objects(
-            ((number, _keys(line), line) for number, line in enumerate(lines) if line),
+            ((number, line_keys(line), line) for number, line in enumerate(lines) if line),
             progress_every=progress_every,
             on_progress=on_progress,
         )

@@ -24,6 +24,7 @@ from posai_app.errors import NotFound
 from posai_app.extensions import db
 from posai_app.ingest.orders import delete_orders
 from posai_app.ingest.sync import enqueue_sync
+from posai_app.ingest.upserts import lock_shop
 from posai_app.models import Shop, aware, shop_owned_models
 from posai_app.tenancy import of_shop
 
@@ -112,6 +113,9 @@ def delete_shop_data(shop_id: int, *, keep_shop: bool = False) -> dict[str, int]
     and tables added later are covered too. Returns the row counts removed.
     """
     touch(shop_id)  # every cached view of this shop is stale once this commits
+    # order_line_items has no foreign key to cascade from shops (migration 0016): wait for any
+    # batch writing them to commit, so the delete below sees its rows, and hold later ones off.
+    lock_shop(shop_id, "orders")
     removed: dict[str, int] = {}
     for model in shop_owned_models():
         result = db.session.execute(sa.delete(model).where(of_shop(model, shop_id)))

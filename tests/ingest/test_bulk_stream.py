@@ -133,3 +133,161 @@ def test_a_file_read_afresh_forgets_an_earlier_files_headers(app, shop):
         db.session.commit()
         stored = _stored(shop.id)
         assert set(stored) == {parse.from_gid(n["id"]) for n, _ in rest}
+
+
+def test_a_shop_deleted_mid_sync_leaves_no_line_item_behind(app, shop):
+    """order_line_items has no foreign key (migration 0016). A shop deleted while a batch of its
+    line items is being written waits for that batch, then removes its rows; the next batch finds
+    the shop gone and writes nothing."""
+    import threading
+
+    from posai_app.ingest.upserts import ShopGone
+    from posai_app.shops.lifecycle import delete_shop_data
+
+    nodes = _nodes(6)
+    lines = _late_lines(nodes)
+    written, release = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def sync() -> None:
+        def hold_the_first_batch(_result, batch) -> None:
+            written.set()
+            release.wait(10)
+            db.session.commit()
+
+        try:
+            with app.app_context():
+                bulk_orders.import_orders(
+                    shop.id, lines, batch_lines=len(lines) // 2, on_batch=hold_the_first_batch
+                )
+        except BaseException as exc:  # the second batch's ShopGone
+            errors.append(exc)
+
+    def uninstall() -> None:
+        with app.app_context():
+            delete_shop_data(shop.id)
+            db.session.commit()
+
+    syncing = threading.Thread(target=sync)
+    syncing.start()
+    assert written.wait(10)
+    deleting = threading.Thread(target=uninstall)
+    deleting.start()
+    deleting.join(1.0)
+    assert deleting.is_alive()  # waits for the batch in flight
+    release.set()
+    deleting.join(10)
+    syncing.join(10)
+    assert [type(e) for e in errors] == [ShopGone]
+    with app.app_context():
+        left = db.session.scalar(
+            sa.select(sa.func.count()).select_from(OrderLineItem).where(OrderLineItem.shop_id == shop.id)
+        )
+        assert left == 0
+
+
+def _tagged_order(app, shop) -> tuple[dict, list[dict], list[str]]:
+    """An order with a line the POS added from a recommendation (`_posai`): impact rows."""
+    from posai_app.impact import ids
+    from tests.ingest.test_bulk_copy_path import _awkward_orders
+
+    with app.app_context():
+        token = ids.mint(
+            ids.signing_key(app.config), shop.id, "cosine", 4, [1003], [1002, 1011], now=1_893_578_400
+        )
+    order = next(o for o in _awkward_orders(token) if o["id"] == 9003)
+    node = shapes.order_node(order)
+    items = [shapes.line_item_node(li, order.get("currency")) for li in order["line_items"]]
+    return node, items, [json.dumps(node)] + [json.dumps({**li, "__parentId": node["id"]}) for li in items]
+
+
+def _meanwhile(app, change) -> None:
+    """`change()` committed by another worker (its own session), now."""
+    import threading
+
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            with app.app_context():
+                change()
+                db.session.commit()
+        except BaseException as exc:
+            errors.append(exc)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    worker.join(30)
+    assert not errors, errors
+
+
+@pytest.mark.parametrize("webhook", ["deleted", "updated"])
+def test_impact_rows_of_the_second_read_leave_a_webhooks_change_alone(app, shop, webhook):
+    """The tagged orders' impact rows come from a second read of the file, after every line is
+    written; an order a webhook deleted or updated meanwhile keeps what the webhook left (found by
+    review: the second read once rebuilt them from the file's older version)."""
+    from posai_app.models import ImpactLine, ImpactOrder
+
+    node, items, lines = _tagged_order(app, shop)
+    newer = {**node, "updatedAt": LATER, "cancelledAt": LATER}
+
+    def change() -> None:
+        if webhook == "deleted":
+            orders.delete_orders(shop.id, [9003])
+        else:
+            orders.upsert_orders(shop.id, [parse.order_from_graphql(newer, items)])
+
+    def reread():
+        _meanwhile(app, change)
+        return lines
+
+    with app.app_context():
+        bulk_orders.import_orders(shop.id, lines, reread=reread, on_batch=lambda *_: db.session.commit())
+        db.session.commit()
+        impact = db.session.scalars(select_for_shop(ImpactLine, shop.id)).all()
+        if webhook == "deleted":
+            assert impact == [] and db.session.scalars(select_for_shop(ImpactOrder, shop.id)).all() == []
+        else:
+            assert impact and all(row.cancelled_at is not None for row in impact)
+
+
+def test_a_run_replacing_one_still_alive_stores_the_same_rows(app, shop, other_shop):
+    """A sync whose heartbeat looked dead is replaced (sync.resume_interrupted_sync) while it still
+    runs. Here the old run has written the whole file when the replacement, resumed from the old
+    run's first commit, stages the orders again; the old run then ends (removing the staged
+    headers) before the replacement reaches the line items. The replacement must not have pruned
+    the old run's lines of the same version (found by review)."""
+    import threading
+
+    nodes = _nodes(12)
+    lines = _late_lines(nodes)
+    staged_again, old_run_done = threading.Event(), threading.Event()
+
+    def replacement() -> None:
+        def pause_after_the_headers(_result, batch) -> None:
+            db.session.commit()
+            if batch.end_line == len(nodes):
+                staged_again.set()
+                old_run_done.wait(30)
+
+        with app.app_context():
+            bulk_orders.import_orders(
+                shop.id, lines, start_line=1, batch_lines=len(nodes) - 1, on_batch=pause_after_the_headers
+            )
+            db.session.commit()
+
+    worker = threading.Thread(target=replacement)
+
+    def old_run_batch(_result, batch) -> None:
+        db.session.commit()
+        worker.start()
+        assert staged_again.wait(30)
+
+    with app.app_context():
+        bulk_orders.import_orders(other_shop.id, lines)
+        db.session.commit()
+        bulk_orders.import_orders(shop.id, lines, batch_lines=len(lines), on_batch=old_run_batch)
+        db.session.commit()
+        old_run_done.set()
+        worker.join(30)
+        assert _stored(shop.id) == _stored(other_shop.id) != {}
