@@ -264,7 +264,7 @@ def _attribute(shop_id: int, batch: list[dict]) -> None:
     (a webhook may have deleted or updated one since its line items were written)."""
     if not batch:
         return
-    upserts.lock_shop(shop_id, "orders")
+    upserts.hold_shop(shop_id)
     headers, versions = BulkOrderHeader, OrderVersion
     current = dict(
         db.session.execute(
@@ -285,4 +285,5 @@ def _attribute(shop_id: int, batch: list[dict]) -> None:
 
 
 def _forget_headers(shop_id: int) -> None:
+    upserts.hold_shop(shop_id)  # first, as every orders writer locks: the shop's row, then rows
     db.session.execute(sa.delete(BulkOrderHeader).where(of_shop(BulkOrderHeader, shop_id)))

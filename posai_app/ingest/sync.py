@@ -181,6 +181,11 @@ def _sync_resource(shop_id: int, resource: str, on_progress: Progress | None) ->
     except OutOfTime:
         db.session.rollback()
         raise
+    except upserts.ShopGone:
+        # Uninstalled (or redacted) mid-sync: its rows, sync_states included, are already gone.
+        db.session.rollback()
+        log.info("sync of shop %s stopped: the shop was deleted meanwhile", shop_id)
+        return {"skipped": "not installed"}
     except Exception as exc:
         db.session.rollback()
         state = get_sync_state(shop_id, resource)

@@ -80,8 +80,9 @@ def hold_shop(shop_id: int) -> None:
 
     order_line_items has no foreign key to shops (migration 0016): this is that key's check,
     once per batch instead of once per row. A shop deleted before the lock raises ShopGone; one
-    deleted after waits for this transaction (`shops.lifecycle.delete_shop_data` takes the same
-    lock first, then deletes the line items this batch wrote).
+    deleted after waits for this transaction (`shops.lifecycle.delete_shop_data` locks the row
+    FOR UPDATE first, then deletes the line items this batch wrote). Take it before any other
+    row lock of the transaction: a delete waiting on the shop's row holds nothing else.
     """
     lock_shop(shop_id, "orders")
     row = db.session.execute(sa.select(Shop.id).where(Shop.id == shop_id).with_for_update(key_share=True))

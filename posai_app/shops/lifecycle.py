@@ -24,7 +24,6 @@ from posai_app.errors import NotFound
 from posai_app.extensions import db
 from posai_app.ingest.orders import delete_orders
 from posai_app.ingest.sync import enqueue_sync
-from posai_app.ingest.upserts import lock_shop
 from posai_app.models import Shop, aware, shop_owned_models
 from posai_app.tenancy import of_shop
 
@@ -113,9 +112,12 @@ def delete_shop_data(shop_id: int, *, keep_shop: bool = False) -> dict[str, int]
     and tables added later are covered too. Returns the row counts removed.
     """
     touch(shop_id)  # every cached view of this shop is stale once this commits
-    # order_line_items has no foreign key to cascade from shops (migration 0016): wait for any
-    # batch writing them to commit, so the delete below sees its rows, and hold later ones off.
-    lock_shop(shop_id, "orders")
+    # order_line_items has no foreign key to cascade from shops (migration 0016). Lock the shop's
+    # row first: every batch writing line items holds it FOR KEY SHARE (ingest.upserts.hold_shop),
+    # so this waits for those in flight (the deletes below then see their rows) and holds later
+    # ones off until the row is gone. The row is the only lock taken before the deletes: writers
+    # take theirs in the other order too (a receipt's key, then the orders lock), so no cycle.
+    db.session.execute(sa.select(Shop.id).where(Shop.id == shop_id).with_for_update())
     removed: dict[str, int] = {}
     for model in shop_owned_models():
         result = db.session.execute(sa.delete(model).where(of_shop(model, shop_id)))

@@ -291,3 +291,61 @@ def test_a_run_replacing_one_still_alive_stores_the_same_rows(app, shop, other_s
         old_run_done.set()
         worker.join(30)
         assert _stored(shop.id) == _stored(other_shop.id) != {}
+
+
+def test_an_uninstall_racing_an_order_webhook_neither_deadlocks_nor_leaves_a_line(app, shop):
+    """A webhook drain records its receipts (their key locks the shop's row) before it writes the
+    orders (the orders lock); a shop deleted between the two waits on the row and then removes the
+    drain's line items. Locking the orders first in the delete deadlocked (found by review)."""
+    import threading
+    import time
+    from datetime import UTC, datetime
+
+    from posai_app.models import Shop
+    from posai_app.shops.lifecycle import delete_shop_data
+    from posai_app.webhooks import receipts
+
+    order = {
+        "order_id": 1,
+        "created_at": "2026-11-01T10:00:00Z",
+        "updated_at": "2026-11-01T10:00:00Z",
+        "line_items": [
+            {"line_item_id": 10, "variant_id": 7001, "title": "x", "quantity": 1, "price": "1.00"}
+        ],
+    }
+    recorded, go = threading.Event(), threading.Event()
+    errors: dict[str, BaseException | None] = {}
+
+    def in_worker(name: str, work) -> threading.Thread:
+        def run() -> None:
+            with app.app_context():
+                try:
+                    work()
+                    db.session.commit()
+                    errors[name] = None
+                except BaseException as exc:
+                    db.session.rollback()
+                    errors[name] = exc
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        return thread
+
+    def drain() -> None:
+        receipts.record_many_in_transaction(shop.id, [("w1", "orders/create", datetime.now(UTC))])
+        recorded.set()
+        go.wait(10)
+        orders.upsert_orders(shop.id, [order])
+
+    draining = in_worker("drain", drain)
+    assert recorded.wait(10)
+    deleting = in_worker("delete", lambda: delete_shop_data(shop.id))
+    time.sleep(0.5)  # the delete now waits on the shop's row
+    go.set()
+    draining.join(20)
+    deleting.join(20)
+    assert errors == {"drain": None, "delete": None}
+    with app.app_context():
+        assert db.session.get(Shop, shop.id) is None
+        left = sa.select(sa.func.count()).select_from(OrderLineItem).where(OrderLineItem.shop_id == shop.id)
+        assert db.session.scalar(left) == 0
