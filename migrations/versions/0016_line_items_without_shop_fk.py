@@ -8,8 +8,9 @@ key guaranteed is kept by the writers instead, once per batch: every writer of o
 takes the shop's orders lock and locks the shop's row `FOR KEY SHARE` (ingest.upserts.hold_shop),
 so a shop deleted meanwhile stops the batch, and deleting a shop first locks the shop's row
 FOR UPDATE (waiting for every batch in flight) and deletes its line items explicitly
-(shops.lifecycle.delete_shop_data), so no row outlives its shop. Every other shop-owned table keeps its cascading key. No data moves; downgrade removes
-line items whose shop is gone (the key would refuse them) and adds the key back.
+(shops.lifecycle.delete_shop_data), so no row outlives its shop. Every other shop-owned table
+keeps its cascading key. No data moves; downgrade removes line items whose shop is gone (the key
+would refuse them) and adds the key back.
 
 Revision ID: 0016_line_items_without_shop_fk
 Revises: 0015_bulk_order_headers
