@@ -33,7 +33,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from posai_app.extensions import db
-from posai_app.id_lists import among, id_chunks
+from posai_app.id_lists import SQLITE_CHUNK, among, id_chunks
 from posai_app.impact import ids
 from posai_app.impact.events import count_drops
 from posai_app.ingest.parse import parse_datetime
@@ -43,7 +43,7 @@ from posai_app.tenancy import of_shop
 log = logging.getLogger(__name__)
 
 CENT = Decimal("0.01")
-_CHUNK = 900
+_CHUNK = SQLITE_CHUNK  # recommendation ids (text) per IN list: under SQLite's parameter limit
 
 
 def net_revenue(

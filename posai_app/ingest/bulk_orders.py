@@ -19,8 +19,9 @@ complete only at the end of the file. A line item's row needs only its order's h
 the header always comes first: so nothing waits for the end of the file, no spool is written or
 read, and parsing the next batch (Python, one core) overlaps with PostgreSQL writing this one (the
 other core; the job's thread waits on the socket without the GIL). Pruning what an order no longer
-has is done when its header arrives (every stored line of an older or equal version goes; the
-payload's lines follow), so the stored rows end as `orders.upsert_orders` leaves them
+has is done when its header arrives (every stored line of an older version goes; the payload's
+lines follow, and lines of its own version are this file's), so the stored rows end as
+`orders.upsert_orders` leaves them
 (tests/ingest/test_bulk_copy_path.py holds the two to each other). A webhook that writes a newer
 version of an order, or deletes it, while the file streams in wins: each line item joins its
 order's stored version and is written only while that version is the file's.
@@ -161,7 +162,9 @@ def _write_batch(shop_id: int, batch: Batch) -> UpsertResult:
     if batch.tagged:
         db.session.execute(
             sa.update(BulkOrderHeader)
-            .where(of_shop(BulkOrderHeader, shop_id), BulkOrderHeader.order_id.in_(sorted(set(batch.tagged))))
+            .where(
+                of_shop(BulkOrderHeader, shop_id), among(BulkOrderHeader.order_id, sorted(set(batch.tagged)))
+            )
             .values(tagged=True)
         )
     return result

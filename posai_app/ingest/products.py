@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from posai_app.cache_signals import touch
 from posai_app.extensions import db
+from posai_app.id_lists import among, id_chunks
 from posai_app.ingest import inventory, upserts
 from posai_app.ingest.parse import parse_datetime
 from posai_app.ingest.upserts import UpsertResult
@@ -152,11 +153,11 @@ def _update_unsent_variants(
 
     Their own fields and version stay: only the product-level columns are known for them.
     """
-    for chunk in upserts.chunks(variant_ids):
+    for chunk in id_chunks(variant_ids):
         condition = [
             of_shop(ProductVariant, shop_id),
             ProductVariant.product_id == product_id,
-            ProductVariant.variant_id.in_(chunk),
+            among(ProductVariant.variant_id, chunk),
         ]
         if version is not None:
             condition.append(

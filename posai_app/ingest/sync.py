@@ -31,7 +31,7 @@ from posai_app.budget import OutOfTime, check_time, run_within_budget
 from posai_app.db_stats import analyze_for_shop
 from posai_app.extensions import db
 from posai_app.heartbeat import heartbeat
-from posai_app.ingest import bulk_orders, orders, parse, prefetch, products, sync_state, upserts
+from posai_app.ingest import bulk_orders, orders, parse, products, sync_state, upserts
 from posai_app.ingest.sync_state import get_sync_state
 from posai_app.ingest.upserts import UpsertResult
 from posai_app.models import (
@@ -309,7 +309,7 @@ def _import_bulk_file(
         try:
             totals = upsert(shop_id, records, on_batch=on_batch)
         finally:
-            _close(records)  # the reader lets the spool go before it is closed or deleted
+            records.close()  # the reader lets the spool go before it is closed or deleted
     except OutOfTime:
         spool.close()  # kept: the continuation, queued now, reads it instead of downloading again
         raise
@@ -318,11 +318,6 @@ def _import_bulk_file(
         raise
     spool.delete()
     return totals
-
-
-def _close(records: Iterator) -> None:
-    """Stop the records' generator (and the reader thread behind it) before its spool closes."""
-    prefetch.close(records)
 
 
 def _stream_bulk_orders(

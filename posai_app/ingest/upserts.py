@@ -20,7 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from posai_app.extensions import db, insert
-from posai_app.id_lists import among, id_chunks
+from posai_app.id_lists import SQLITE_CHUNK, among, id_chunks
 from posai_app.ingest.parse import parse_datetime, parse_money
 from posai_app.inputs import clean_text
 from posai_app.models import Shop, ShopifyTombstone, utcnow
@@ -33,7 +33,7 @@ DEFAULT_BATCH_ROWS = 2000
 # batch costs a few fixed round trips and a commit, so bigger batches are what make the import
 # run at COPY speed; memory is one batch of COPY text (a few MB).
 BULK_BATCH_ROWS = 25_000
-ID_CHUNK = 900  # keeps IN (...) lists and a statement's parameters under SQLite's bound-parameter limit
+ID_CHUNK = SQLITE_CHUNK  # a statement's parameters under SQLite's bound-parameter limit (inventory.py)
 
 
 @dataclass
@@ -88,11 +88,6 @@ def hold_shop(shop_id: int) -> None:
     row = db.session.execute(sa.select(Shop.id).where(Shop.id == shop_id).with_for_update(key_share=True))
     if row.first() is None:
         raise ShopGone(f"shop {shop_id} no longer exists")
-
-
-def chunks(values: list, size: int = ID_CHUNK) -> Iterator[list]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
 
 
 def tombstoned(shop_id: int, resource: str, ids: list[int]) -> set[int]:
