@@ -35,6 +35,9 @@ def _serve_fake(port_queue: multiprocessing.Queue, stop: multiprocessing.Event, 
 
     fake = FakeShopify().start()
     fake.load_schema()
+    # The pinned Admin API (2026-10) runs up to five bulk queries per shop at once (from 2026-01:
+    # shopify.dev/docs/api/usage/bulk-operations/queries); the fake's default is the older one.
+    fake.bulk_concurrency = 5
     orders = dataset.orders if limit is None else (lambda: itertools.islice(dataset.orders(), limit))
     shop = fake.add_shop(DOMAIN, TOKEN, products=dataset.products(), base_orders=orders)
     # Render the orders file now, as Shopify does before it reports COMPLETED: the sync's clock

@@ -46,7 +46,7 @@ from posai_app.models import (
 )
 from posai_app.queue import RETRY, enqueue, inline_job_running
 from posai_app.shopify import bulk, queries
-from posai_app.shopify.client import AdminClient, BulkFileGone, client_for_shop
+from posai_app.shopify.client import AdminClient, BulkFileGone, ShopifyError, client_for_shop
 from posai_app.tenancy import of_shop
 from posai_app.training.services import request_training
 from posai_app.training.triggers import request_debounced_retrain
@@ -81,6 +81,7 @@ def sync_shop(
 
     def work() -> dict[str, Any]:
         with _heartbeat(shop_id):
+            _start_first_bulk_operations(shop_id, [r for r in resources if r not in done])
             for resource in resources:
                 done[resource] = _sync_resource(shop_id, resource, on_progress)
         if train and not any(r.get("skipped") for r in done.values()):
@@ -199,6 +200,51 @@ def _sync_resource(shop_id: int, resource: str, on_progress: Progress | None) ->
     return result
 
 
+def _start_first_bulk_operations(shop_id: int, resources: list[str]) -> None:
+    """Start the bulk query of every resource still to be read in bulk, before reading the first.
+
+    From Admin API 2026-01 an app may run up to five bulk queries per shop at once
+    (shopify.dev/docs/api/usage/bulk-operations/queries; changelog "Faster bulk operations",
+    2025-12-15): Shopify renders the orders file, the long one, while the products file is read.
+    Where Shopify refuses (busy: an older version, or other operations of this app), nothing waits
+    here; `_bulk_sync` starts that operation in its turn, as before.
+    """
+    pending = [
+        (resource, state)
+        for resource in resources  # in order: where only one may run, it is the first one's
+        if (state := get_sync_state(shop_id, resource)).last_synced_at is None and not state.bulk_operation_id
+    ]
+    if len(pending) < 2 or _installed_shop(shop_id) is None:  # one: its own sync starts it
+        return
+    client: AdminClient | None = None
+    try:
+        client = client_for_shop(shop_id)
+        for resource, state in pending:
+            state.status = SyncStatus.RUNNING  # Shopify is at work on it: the heartbeat covers it
+            state.started_at = state.started_at or utcnow()
+            _begin_bulk(client, state, resource, wait_for_other=False)
+    except ShopifyError as exc:  # busy, or anything else: each resource's own sync decides
+        db.session.rollback()
+        log.info("shop %s: bulk queries not started ahead (%s)", shop_id, exc)
+    finally:
+        if client is not None:
+            client.close()
+
+
+def _begin_bulk(client: AdminClient, state: SyncState, resource: str, *, wait_for_other: bool) -> None:
+    """Start the resource's bulk query and commit it as the sync's operation, read from line 0."""
+    inner = queries.BULK_PRODUCTS if resource == "products" else queries.bulk_orders()
+    waiting = {} if wait_for_other else {"wait_for_other": 0.0}
+    operation = bulk.start_bulk_query(client, inner, poll_interval=_poll_seconds(), **waiting)
+    _remove_spools(state.shop_id, resource)  # files of operations no run will read again
+    state.bulk_operation_id = operation["id"]
+    state.cursor = json.dumps({"mode": "bulk", "line": 0, "groups": 0})
+    state.phase = "bulk_running"
+    state.processed_count = 0
+    state.total_count = None
+    db.session.commit()
+
+
 def load_cursor(state: SyncState) -> dict[str, Any]:
     try:
         return json.loads(state.cursor) if state.cursor else {}
@@ -217,16 +263,8 @@ def _bulk_sync(
         if operation is None or operation.get("status") in {"FAILED", "CANCELED", "EXPIRED"}:
             operation = None
     if operation is None:
-        inner = queries.BULK_PRODUCTS if resource == "products" else queries.bulk_orders()
-        operation = bulk.start_bulk_query(client, inner, poll_interval=_poll_seconds())
-        cursor = {"mode": "bulk", "line": 0, "groups": 0}
-        _remove_spools(shop_id, resource)  # files of operations no run will read again
-        state.bulk_operation_id = operation["id"]
-        state.cursor = json.dumps(cursor)
-        state.phase = "bulk_running"
-        state.processed_count = 0
-        state.total_count = None
-        db.session.commit()
+        _begin_bulk(client, state, resource, wait_for_other=True)
+        cursor = load_cursor(state)
         _report(state, on_progress)
 
     def on_poll(op: dict) -> None:

@@ -349,3 +349,45 @@ def test_an_uninstall_racing_an_order_webhook_neither_deadlocks_nor_leaves_a_lin
         assert db.session.get(Shop, shop.id) is None
         left = sa.select(sa.func.count()).select_from(OrderLineItem).where(OrderLineItem.shop_id == shop.id)
         assert db.session.scalar(left) == 0
+
+
+def _line_item_inserts(run) -> list[str]:
+    """The INSERTs into order_line_items that `run()` sends."""
+    sent: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO ORDER_LINE_ITEMS"):
+            sent.append(statement)
+
+    sa.event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        run()
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", record)
+    return sent
+
+
+def test_a_first_sync_inserts_and_a_stored_line_falls_back_to_the_upsert(app, shop, other_shop):
+    """A fresh shop's line items go in as plain INSERTs (no ON CONFLICT); a file that meets a line
+    item already stored (a webhook wrote its order at the file's version) rolls that batch back to
+    the guarded upsert and keeps it for the rest of the file, and stores what the file has."""
+    nodes = _nodes(12)
+    lines = _late_lines(nodes)
+    batch = len(nodes)
+    with app.app_context():
+        sent = _line_item_inserts(lambda: bulk_orders.import_orders(other_shop.id, lines, batch_lines=batch))
+        db.session.commit()
+        assert sent and not any("ON CONFLICT" in s for s in sent)
+
+        node, items = nodes[len(nodes) // 2]  # its lines come in the second batch of lines
+        orders.upsert_orders(shop.id, [parse.order_from_graphql(node, items)])
+        db.session.commit()
+        sent = _line_item_inserts(lambda: bulk_orders.import_orders(shop.id, lines, batch_lines=batch))
+        db.session.commit()
+        guarded = ["ON CONFLICT" in s for s in sent]
+        assert guarded[0] is False and guarded.index(True) >= 2  # the first batch of lines went in plain
+        assert all(guarded[guarded.index(True) :])
+        assert _stored(shop.id) == _stored(other_shop.id) != {}
+        assert db.session.scalar(
+            sa.select(sa.func.count()).select_from(OrderLineItem).where(OrderLineItem.shop_id == shop.id)
+        ) == sum(len(items) for _, items in nodes)

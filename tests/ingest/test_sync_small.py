@@ -103,3 +103,49 @@ def test_catch_up_follows_nested_pages_of_big_orders_and_products(app, fake, sho
             .where(ProductVariant.product_id == big_product["id"], ProductVariant.deleted_at.is_(None))
         )
     assert (lines, variants) == (260, 130)
+
+
+def _bulk_runs(fake) -> list[str]:
+    return [r["operation"] for r in fake.requests if r.get("operation") == "BulkOperationRunQuery"]
+
+
+def test_the_orders_bulk_query_runs_while_the_products_file_is_read(app, fake, shop):
+    """Admin API 2026-01+ runs up to five bulk queries per shop at once: the sync starts the orders
+    query before it reads the products file, and stores the same rows."""
+    products, history = _setup(fake, shop)
+    fake.bulk_concurrency = 5
+    fake.requests.clear()
+    seen: dict[str, str | None] = {}
+
+    def on_progress(state) -> None:
+        if state.resource == "products" and state.phase == "downloading":
+            seen.setdefault("orders", get_sync_state(shop.id, "orders").bulk_operation_id)
+
+    with app.app_context():
+        jobs.sync_shop(shop.id, train=False, on_progress=on_progress)
+        counts = count_rows(shop.id)
+    assert seen["orders"] is not None
+    assert len(_bulk_runs(fake)) == 2
+    assert counts["line_items"] == sum(len(o["line_items"]) for o in history)
+    assert counts["variants"] == len(products)
+
+
+def test_where_one_bulk_query_runs_at_a_time_the_orders_query_waits_its_turn(app, fake, shop):
+    """Refused ahead (one bulk query at a time, as before 2026-01), the orders query is started
+    after the products file is read, with no wait before it."""
+    _, history = _setup(fake, shop)
+    fake.requests.clear()
+    seen: dict[str, str | None] = {}
+
+    def on_progress(state) -> None:
+        if state.resource == "products" and state.phase == "downloading":
+            seen.setdefault("orders", get_sync_state(shop.id, "orders").bulk_operation_id)
+
+    with app.app_context():
+        jobs.sync_shop(shop.id, train=False, on_progress=on_progress)
+        counts = count_rows(shop.id)
+        orders_state = get_sync_state(shop.id, "orders")
+    assert seen["orders"] is None
+    assert len(_bulk_runs(fake)) == 3  # products, orders refused ahead, orders in its turn
+    assert counts["line_items"] == sum(len(o["line_items"]) for o in history)
+    assert orders_state.status == "done"
