@@ -183,8 +183,11 @@ def _write_batch(shop_id: int, batch: Batch, writer: _LineWriter) -> UpsertResul
     # The shop's lock, then the guards: whole orders are skipped or pruned here, by header.
     applied = orders.guard_headers(shop_id, batch.headers, result)
     if applied:
-        _stage_headers(shop_id, applied, set(result.new_order_ids))
-        attribution.forget_orders(shop_id, [o["order_id"] for o in applied])
+        new = set(result.new_order_ids)
+        _stage_headers(shop_id, applied, new)
+        # Impact rows are written and removed with an order's version (attribution.apply_orders,
+        # orders.delete_orders): an order with no stored version has none to forget.
+        attribution.forget_orders(shop_id, [o["order_id"] for o in applied if o["order_id"] not in new])
     if batch.rows:
         parents = sorted({from_gid(gid) for gid in batch.parents})
         result.line_items = _write_lines(shop_id, "\n".join(batch.rows) + "\n", parents, writer)

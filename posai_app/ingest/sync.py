@@ -46,7 +46,7 @@ from posai_app.models import (
 )
 from posai_app.queue import RETRY, enqueue, inline_job_running
 from posai_app.shopify import bulk, queries
-from posai_app.shopify.client import AdminClient, BulkFileGone, ShopifyError, client_for_shop
+from posai_app.shopify.client import AdminClient, BulkFileGone, client_for_shop
 from posai_app.tenancy import of_shop
 from posai_app.training.services import request_training
 from posai_app.training.triggers import request_debounced_retrain
@@ -207,25 +207,30 @@ def _start_first_bulk_operations(shop_id: int, resources: list[str]) -> None:
     (shopify.dev/docs/api/usage/bulk-operations/queries; changelog "Faster bulk operations",
     2025-12-15): Shopify renders the orders file, the long one, while the products file is read.
     Where Shopify refuses (busy: an older version, or other operations of this app), nothing waits
-    here; `_bulk_sync` starts that operation in its turn, as before.
+    here; `_bulk_sync` starts that operation in its turn, as before. A resource started ahead keeps
+    its status (IDLE, not RUNNING) until its own sync reaches it: a products read that fails, or
+    a job that dies, leaves it to be picked up like any resource not yet reached, and the
+    bulk_operations/finish webhook does not queue a second sync for it.
     """
+    if _installed_shop(shop_id) is None:  # first: a deleted shop's states must not be created
+        return
     pending = [
         (resource, state)
         for resource in resources  # in order: where only one may run, it is the first one's
         if (state := get_sync_state(shop_id, resource)).last_synced_at is None and not state.bulk_operation_id
     ]
-    if len(pending) < 2 or _installed_shop(shop_id) is None:  # one: its own sync starts it
+    if len(pending) < 2:  # one: its own sync starts it
         return
     client: AdminClient | None = None
     try:
         client = client_for_shop(shop_id)
         for resource, state in pending:
-            state.status = SyncStatus.RUNNING  # Shopify is at work on it: the heartbeat covers it
-            state.started_at = state.started_at or utcnow()
+            if state.started_at is None or state.phase in (None, "done"):
+                state.started_at = utcnow()  # as `_sync_resource` would: this run's start
             _begin_bulk(client, state, resource, wait_for_other=False)
-    except ShopifyError as exc:  # busy, or anything else: each resource's own sync decides
+    except Exception as exc:  # busy, or anything else: each resource's own sync decides and records it
         db.session.rollback()
-        log.info("shop %s: bulk queries not started ahead (%s)", shop_id, exc)
+        log.info("shop %s: bulk queries not started ahead (%s: %s)", shop_id, exc.__class__.__name__, exc)
     finally:
         if client is not None:
             client.close()

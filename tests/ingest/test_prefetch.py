@@ -16,11 +16,13 @@ def test_items_come_in_order_and_a_producers_error_is_raised_here():
         yield from range(5)
         raise ValueError("bad line")
 
+    before = sys.getswitchinterval()
     out = []
     with pytest.raises(ValueError, match="bad line"):
         for item in prefetch.prefetched(items(), ahead=2):
             out.append(item)
     assert out == [0, 1, 2, 3, 4]
+    assert sys.getswitchinterval() == before  # restored on the error's way out too
 
 
 def test_closing_stops_the_producer_and_closes_its_source():

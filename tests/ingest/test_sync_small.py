@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+from datetime import timedelta
 
+import pytest
 import sqlalchemy as sa
 
 from posai_app.extensions import db
@@ -149,3 +151,50 @@ def test_where_one_bulk_query_runs_at_a_time_the_orders_query_waits_its_turn(app
     assert len(_bulk_runs(fake)) == 3  # products, orders refused ahead, orders in its turn
     assert counts["line_items"] == sum(len(o["line_items"]) for o in history)
     assert orders_state.status == "done"
+
+
+def test_a_failed_products_read_leaves_the_orders_query_started_ahead_idle(app, fake, shop, monkeypatch):
+    """The orders query was started ahead; the products read then fails. Orders stays as a
+    resource not yet reached (IDLE, its operation kept): no "interrupted" sync is queued again
+    and again for it, and the next sync reuses its operation (found by review)."""
+    _, history = _setup(fake, shop)
+    fake.bulk_concurrency = 5
+    real = jobs._import_bulk_file
+
+    def products_fail(client, shop_id, state, resource, *args, **kwargs):
+        if resource == "products":
+            raise RuntimeError("products file unreadable")
+        return real(client, shop_id, state, resource, *args, **kwargs)
+
+    monkeypatch.setattr(jobs, "_import_bulk_file", products_fail)
+    with app.app_context():
+        with pytest.raises(RuntimeError):
+            jobs.sync_shop(shop.id, train=False)
+        db.session.execute(sa.update(SyncState).values(updated_at=SyncState.updated_at - timedelta(hours=1)))
+        db.session.commit()
+        orders_state = get_sync_state(shop.id, "orders")
+        operation = orders_state.bulk_operation_id
+        assert orders_state.status == "idle" and operation is not None
+        assert get_sync_state(shop.id, "products").status == "failed"
+        assert jobs.resume_interrupted_sync(shop.id) is False
+
+        monkeypatch.setattr(jobs, "_import_bulk_file", real)
+        fake.requests.clear()
+        jobs.sync_shop(shop.id, train=False)
+        assert get_sync_state(shop.id, "orders").status == "done"
+        assert count_rows(shop.id)["line_items"] == sum(len(o["line_items"]) for o in history)
+    assert _bulk_runs(fake) == []  # each resource read the operation it had started
+
+
+def test_a_sync_of_a_deleted_shop_is_skipped_before_anything_is_started(app, fake, shop):
+    from posai_app.shops import lifecycle
+
+    _setup(fake, shop)
+    fake.bulk_concurrency = 5
+    with app.app_context():
+        lifecycle.uninstall_shop(shop.id)
+        db.session.commit()
+        fake.requests.clear()
+        result = jobs.sync_shop(shop.id, train=False)
+    assert result == {"products": {"skipped": "not installed"}, "orders": {"skipped": "not installed"}}
+    assert _bulk_runs(fake) == []
