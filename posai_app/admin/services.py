@@ -18,6 +18,7 @@ from posai_app.api.recommendations import recommend_for_cart
 from posai_app.extensions import db
 from posai_app.ingest.sync import SYNC_JOB_ID, enqueue_sync, resume_interrupted_sync
 from posai_app.ingest.sync_state import sync_states
+from posai_app.models import SyncStatus
 from posai_app.queue import get_redis, inline_job_running
 from posai_app.training import services as training
 from posai_app.training.report import latest_run, live_config
@@ -76,8 +77,12 @@ def job_status(
     sync_queued = False
     if _fresh(sync_since) and not sync_running:
         since_dt = datetime.fromtimestamp(sync_since, UTC) - timedelta(seconds=1)  # type: ignore[arg-type]
-        # Any write by the sync job after the request (a resumed sync keeps its started_at).
-        sync_queued = not any(s["updated_at"] and s["updated_at"] >= since_dt for s in syncs.values())
+        # Any write by the sync job after the request (a resumed sync keeps its started_at), but
+        # not a resource's bulk query started ahead (still idle: sync._start_first_bulk_operations).
+        sync_queued = not any(
+            s["updated_at"] and s["updated_at"] >= since_dt and s["status"] != SyncStatus.IDLE
+            for s in syncs.values()
+        )
     training_active = _run_active(run) or train_queued or training_resuming
     sync_active = sync_running or sync_queued or sync_resuming
     return {

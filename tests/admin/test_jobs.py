@@ -264,3 +264,27 @@ def test_double_clicked_retrain_without_redis_runs_one_job(app, client, shop, hx
     assert first.status_code == second.status_code == 200
     assert "already in progress" in second.get_data(as_text=True)
     assert calls == [(shop.id, "admin")]
+
+
+def test_a_bulk_query_started_ahead_is_neither_the_sync_starting_nor_an_import(app, client, shop, hx):
+    """The sync starts the orders bulk query before it reads products (ingest.sync), leaving the
+    orders row idle: the page still says the requested sync is queued until the job really
+    starts, and then says Shopify is preparing the orders export (found by review)."""
+    requested = datetime.now(UTC).timestamp()
+    with app.app_context():
+        shopdata.add_sync(
+            shop.id,
+            "orders",
+            status="idle",
+            phase="bulk_running",
+            bulk_operation_id="gid://shopify/BulkOperation/1",
+        )
+        db.session.commit()
+    html = client.get(f"/app/status?sync_since={requested}", headers=hx(shop)).get_data(as_text=True)
+    assert "Queued: waiting for a worker to start the sync" in html
+    assert "Orders: Shopify is preparing the export; it is imported next." in html
+    with app.app_context():
+        shopdata.add_sync(shop.id, "products", status="running", phase="bulk_running")
+        db.session.commit()
+    html = client.get(f"/app/status?sync_since={requested}", headers=hx(shop)).get_data(as_text=True)
+    assert "Queued: waiting for a worker" not in html
