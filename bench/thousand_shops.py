@@ -1,16 +1,16 @@
 """A thousand-shop simulation: 10 -> 100 -> 1,000 shops on one deployment, measured at each step.
 
     .venv/bin/python bench/thousand_shops.py [--steps 10,100,1000] [--largest 20000] [--seconds 8]
-        [--webhooks 300] [--check-shops 10] [--real-installs 100] [--install-workers 2]
+        [--webhooks 300] [--check-shops 10] [--real-installs 1000] [--install-workers 2]
 
-(the defaults: about 15 minutes on a shared 2-core machine; docs/operations.md has one run's
-figures). The stack is the production one on loopback: two web processes (two gunicorns from
-gunicorn.conf.py, one worker each, so each process's memory and caches are its own) and two RQ
-workers (worker.py) share one throw-away PostgreSQL database and Redis DB 10 (BENCH_REDIS_URL),
-both emptied before and dropped / flushed after; a sentinel key makes the run stop as void if
-another process flushes that Redis DB meanwhile. Shopify is tests/fakeshopify (OAuth token
-exchange, Admin GraphQL against Shopify's published schema, bulk operations), served from this
-process.
+(the defaults: about 13 minutes on a quiet 2-core machine, every shop installed for real;
+docs/operations.md has the runs' figures). The stack is the production one on loopback: two web
+processes (two gunicorns from gunicorn.conf.py, one worker each, so each process's memory and
+caches are its own) and two RQ workers (worker.py) share one throw-away PostgreSQL database and
+Redis DB 10 (BENCH_REDIS_URL), both emptied before and dropped / flushed after; a sentinel key
+makes the run stop as void if another process flushes that Redis DB meanwhile. Shopify is
+tests/fakeshopify (OAuth token exchange, Admin GraphQL against Shopify's published schema, bulk
+operations), served from this process.
 
 Shops: a long-tailed population (Pareto, shape 1.1: most shops a few dozen orders, a few with
 thousands; the largest `--largest` orders, about 3 line items each; sizes are drawn once for the
@@ -20,9 +20,9 @@ largest step and every step keeps the shops of the one before). Each step:
    through the real install path: token exchange against the fake, install_shop, the sync job
    (bulk products + orders from the fake) on the workers, then the training job it queues (the
    queues' waits sampled from Redis every 0.1 s). At most `--real-installs` new shops per step
-   go this way; the others are SQL copies of installed shops of about their size (every
-   shop-owned row, the serving index object included, under a fresh shop id and domain), as a
-   tiny shop's sync + training cost seconds of worker time on this machine;
+   go this way (by default all of them); any others are SQL copies of installed shops of about
+   their size (every shop-owned row, the serving index object included, under a fresh shop id
+   and domain), for a quicker run on a loaded machine;
 2. retrains asked for a tenth of the shops at once (at most BURST_MAX): each one's wait in the
    train queue, from the request to its run's start, against one training's run time;
 3. POS traffic: carts from each shop's own history, shops drawn in proportion to size^0.5
@@ -1026,11 +1026,16 @@ def main() -> None:
     parser.add_argument(
         "--real-installs",
         type=int,
-        default=100,
+        default=1000,
         help="new shops per step installed through the real path (token exchange, sync, train jobs); "
         "the rest of a step's new shops are SQL copies of same-sized installed ones",
     )
-    parser.add_argument("--train-timeout", type=float, default=300.0)
+    parser.add_argument(
+        "--train-timeout",
+        type=float,
+        default=1200.0,
+        help="seconds a step's installs may take to be synced and trained (900 took 568 s here)",
+    )
     parser.add_argument(
         "--memory-bound",
         type=float,
