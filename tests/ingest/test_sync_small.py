@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -170,7 +170,8 @@ def test_a_failed_products_read_leaves_the_orders_query_started_ahead_idle(app, 
     with app.app_context():
         with pytest.raises(RuntimeError):
             jobs.sync_shop(shop.id, train=False)
-        db.session.execute(sa.update(SyncState).values(updated_at=SyncState.updated_at - timedelta(hours=1)))
+        an_hour_ago = datetime.now(UTC) - timedelta(hours=1)  # every heartbeat long silent
+        db.session.execute(sa.update(SyncState).values(updated_at=an_hour_ago))
         db.session.commit()
         orders_state = get_sync_state(shop.id, "orders")
         operation = orders_state.bulk_operation_id
