@@ -111,22 +111,28 @@ def _bulk_runs(fake) -> list[str]:
     return [r["operation"] for r in fake.requests if r.get("operation") == "BulkOperationRunQuery"]
 
 
-def test_the_orders_bulk_query_runs_while_the_products_file_is_read(app, fake, shop):
-    """Admin API 2026-01+ runs up to five bulk queries per shop at once: the sync starts the orders
-    query before it reads the products file, and stores the same rows."""
-    products, history = _setup(fake, shop)
-    fake.bulk_concurrency = 5
-    fake.requests.clear()
+def _sync_noting_the_orders_operation(shop) -> str | None:
+    """Sync the shop; returns the orders' bulk operation id as it was when products began downloading."""
     seen: dict[str, str | None] = {}
 
     def on_progress(state) -> None:
         if state.resource == "products" and state.phase == "downloading":
             seen.setdefault("orders", get_sync_state(shop.id, "orders").bulk_operation_id)
 
+    jobs.sync_shop(shop.id, train=False, on_progress=on_progress)
+    return seen["orders"]
+
+
+def test_the_orders_bulk_query_runs_while_the_products_file_is_read(app, fake, shop):
+    """Admin API 2026-01+ runs up to five bulk queries per shop at once: the sync starts the orders
+    query before it reads the products file, and stores the same rows."""
+    products, history = _setup(fake, shop)
+    fake.bulk_concurrency = 5
+    fake.requests.clear()
     with app.app_context():
-        jobs.sync_shop(shop.id, train=False, on_progress=on_progress)
+        orders_operation = _sync_noting_the_orders_operation(shop)
         counts = count_rows(shop.id)
-    assert seen["orders"] is not None
+    assert orders_operation is not None
     assert len(_bulk_runs(fake)) == 2
     assert counts["line_items"] == sum(len(o["line_items"]) for o in history)
     assert counts["variants"] == len(products)
@@ -137,17 +143,11 @@ def test_where_one_bulk_query_runs_at_a_time_the_orders_query_waits_its_turn(app
     after the products file is read, with no wait before it."""
     _, history = _setup(fake, shop)
     fake.requests.clear()
-    seen: dict[str, str | None] = {}
-
-    def on_progress(state) -> None:
-        if state.resource == "products" and state.phase == "downloading":
-            seen.setdefault("orders", get_sync_state(shop.id, "orders").bulk_operation_id)
-
     with app.app_context():
-        jobs.sync_shop(shop.id, train=False, on_progress=on_progress)
+        orders_operation = _sync_noting_the_orders_operation(shop)
         counts = count_rows(shop.id)
         orders_state = get_sync_state(shop.id, "orders")
-    assert seen["orders"] is None
+    assert orders_operation is None
     assert len(_bulk_runs(fake)) == 3  # products, orders refused ahead, orders in its turn
     assert counts["line_items"] == sum(len(o["line_items"]) for o in history)
     assert orders_state.status == "done"
