@@ -161,8 +161,7 @@ def _sync_resource(shop_id: int, resource: str, on_progress: Progress | None) ->
     state = get_sync_state(shop_id, resource)
     state.status = SyncStatus.RUNNING
     state.last_error = None
-    if state.started_at is None or state.phase in (None, "done"):
-        state.started_at = utcnow()
+    _note_start(state)
     db.session.commit()
     client: AdminClient | None = None
     try:
@@ -200,6 +199,12 @@ def _sync_resource(shop_id: int, resource: str, on_progress: Progress | None) ->
     return result
 
 
+def _note_start(state: SyncState) -> None:
+    """A new run's start (a resumed run, mid-file, keeps the start of the run it continues)."""
+    if state.started_at is None or state.phase in (None, "done"):
+        state.started_at = utcnow()
+
+
 def _start_first_bulk_operations(shop_id: int, resources: list[str]) -> None:
     """Start the bulk query of every resource still to be read in bulk, before reading the first.
 
@@ -225,8 +230,7 @@ def _start_first_bulk_operations(shop_id: int, resources: list[str]) -> None:
     try:
         client = client_for_shop(shop_id)
         for resource, state in pending:
-            if state.started_at is None or state.phase in (None, "done"):
-                state.started_at = utcnow()  # as `_sync_resource` would: this run's start
+            _note_start(state)
             _begin_bulk(client, state, resource, wait_for_other=False)
     except Exception as exc:  # busy, or anything else: each resource's own sync decides and records it
         db.session.rollback()
