@@ -150,3 +150,17 @@ def test_bulk_run_query_leaves_grouping_at_the_versions_default(schema):
     )
     assert str(argument.type) == "Boolean!" and introspected["defaultValue"] == "false"
     assert "groupObjects" not in queries.RUN_BULK_QUERY
+
+
+def test_the_busy_codes_are_bulk_operation_user_error_codes_of_the_pinned_schema(schema):
+    """`bulk.BUSY_CODES` decide whether a bulk query started ahead (sync._start_first_bulk_operations)
+    or in its turn waits and retries: each must be a value of Shopify's own BulkOperationUserErrorCode,
+    and the mutation's userErrors must carry that enum as `code`."""
+    from posai_app.shopify.bulk import BUSY_CODES
+
+    enum = schema.get_type("BulkOperationUserErrorCode")
+    assert isinstance(enum, graphql.GraphQLEnumType)
+    assert BUSY_CODES <= set(enum.values), BUSY_CODES - set(enum.values)
+    payload = schema.mutation_type.fields["bulkOperationRunQuery"].type
+    user_error = graphql.get_named_type(payload.fields["userErrors"].type)
+    assert graphql.get_named_type(user_error.fields["code"].type) is enum
